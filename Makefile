@@ -1,0 +1,37 @@
+# One-command set-up: `make test` and `make demo` create .venv when missing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-8)
+export OMP_NUM_THREADS ?= 1
+
+.PHONY: install test test-all demo bench-cartpole lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e ".[dev]"
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: install
+	$(PY) -m pytest -q -x --timeout=600
+
+test-all: install
+	$(PY) -m pytest -q -m "slow or not slow"
+
+demo: install
+	$(PY) -m benchmarks.demo
+
+bench-cartpole: install
+	$(PY) -m benchmarks.cartpole --seeds 3
+
+lint: install
+	$(VENV)/bin/ruff check muzero_agents wrappers benchmarks tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache

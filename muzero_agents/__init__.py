@@ -1,0 +1,7 @@
+"""muzero-agents: MuZero as a Stable-Baselines3 algorithm with a Numba batched MCTS."""
+
+from muzero_agents.algorithm import MuZero
+from muzero_agents.policies import CnnPolicy, MlpPolicy, MuZeroCnnPolicy, MuZeroPolicy
+
+__all__ = ["MuZero", "MuZeroPolicy", "MuZeroCnnPolicy", "MlpPolicy", "CnnPolicy"]
+__version__ = "0.1.0"

@@ -1,0 +1,496 @@
+"""The ``MuZero`` algorithm: Stable-Baselines3's face over the learned model, search and replay.
+
+Flow per vectorized env step (DESIGN.md, "The data path"): observations -> batched search over
+all envs at once -> actions -> env step -> replay -> (replay_ratio) gradient steps on K-step
+unrolls. Search and training never call each other; the policy's network is all they share.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pathlib
+import sys
+import tempfile
+import time
+import zipfile
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.save_util import load_from_pkl, load_from_zip_file, save_to_pkl
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.utils import FloatSchedule, is_vectorized_observation, safe_mean
+from stable_baselines3.common.vec_env import VecEnv
+
+from muzero_agents.losses import muzero_loss
+from muzero_agents.policies import CnnPolicy, MlpPolicy, MuZeroPolicy
+from muzero_agents.replay import TrajectoryReplay
+from muzero_agents.search import SearchResult, muzero_search
+
+SelfMuZero = TypeVar("SelfMuZero", bound="MuZero")
+
+
+def default_temperature(progress_remaining: float) -> float:
+    """The paper's visit-count temperature schedule, 1 -> 0.5 -> 0.25, over training progress."""
+    if progress_remaining > 0.5:
+        return 1.0
+    return 0.5 if progress_remaining > 0.25 else 0.25
+
+
+class MuZero(BaseAlgorithm):
+    """MuZero (Schrittwieser et al., 2020): planning with a learned latent model.
+
+    :param policy: ``"MlpPolicy"`` (vector observations), ``"CnnPolicy"`` (images, boards) or a class
+    :param env: environment, env id or VecEnv; actions must be Discrete. Envs exposing
+        ``action_masks()`` (sb3-contrib's convention) get legal-action masks at the search root;
+        envs with ``is_two_player_zero_sum = True`` (``wrappers.SelfPlayEnv``) are searched and
+        trained as alternating zero-sum games.
+    :param learning_rate: learning rate, constant or a schedule of the remaining progress (1 -> 0)
+    :param buffer_size: replay capacity in transitions
+    :param learning_starts: transitions collected before the first gradient step
+    :param batch_size: positions per gradient step
+    :param unroll_steps: K, steps the dynamics function is unrolled in training
+    :param td_steps: n, bootstrapping horizon of the value targets
+    :param td_lambda: lambda of the TD(lambda) value target (1.0 = plain n-step)
+    :param discount: per-step discount gamma (board games: 1.0)
+    :param num_simulations: search simulations per decision, in training and in ``predict``
+    :param pb_c_init: pUCT c1
+    :param pb_c_base: pUCT c2
+    :param dirichlet_alpha: root exploration noise concentration
+    :param dirichlet_fraction: root noise mixing fraction (0 disables noise)
+    :param temperature: visit-count temperature while collecting, a float or a schedule of the
+        remaining progress; ``predict(deterministic=False)`` samples at temperature 1
+    :param support_size: categorical value/reward support {-S..S} in h-transformed space
+    :param priority_alpha: prioritization exponent (0 = uniform replay)
+    :param priority_beta: initial importance-sampling exponent, annealed to 1 over training
+    :param replay_ratio: gradient steps per collected transition
+    :param reanalyze_fraction: fraction of each batch whose policy/value targets are recomputed by
+        a fresh search with the latest network (MuZero Reanalyze)
+    :param value_loss_coef: weight of the value loss (the paper uses 0.25 with reanalyze)
+    :param weight_decay: AdamW weight decay
+    :param max_grad_norm: gradient clipping norm
+    :param policy_kwargs: forwarded to the policy (e.g. ``network_kwargs=dict(hidden_dim=64)``)
+    """
+
+    policy_aliases: ClassVar[dict[str, type[MuZeroPolicy]]] = {"MlpPolicy": MlpPolicy, "CnnPolicy": CnnPolicy}
+    policy: MuZeroPolicy
+
+    def __init__(
+        self,
+        policy: str | type[MuZeroPolicy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule = 3e-3,
+        buffer_size: int = 100_000,
+        learning_starts: int = 256,
+        batch_size: int = 128,
+        unroll_steps: int = 5,
+        td_steps: int = 10,
+        td_lambda: float = 1.0,
+        discount: float = 0.997,
+        num_simulations: int = 25,
+        pb_c_init: float = 1.25,
+        pb_c_base: float = 19652.0,
+        dirichlet_alpha: float = 0.25,
+        dirichlet_fraction: float = 0.25,
+        temperature: float | Schedule = default_temperature,
+        support_size: int = 20,
+        priority_alpha: float = 1.0,
+        priority_beta: float = 0.4,
+        replay_ratio: float = 0.5,
+        reanalyze_fraction: float = 0.0,
+        value_loss_coef: float = 0.25,
+        weight_decay: float = 1e-4,
+        max_grad_norm: float = 5.0,
+        policy_kwargs: dict[str, Any] | None = None,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: torch.device | str = "auto",
+        _init_setup_model: bool = True,
+    ) -> None:
+        self.buffer_size = buffer_size
+        self.learning_starts = learning_starts
+        self.batch_size = batch_size
+        self.unroll_steps = unroll_steps
+        self.td_steps = td_steps
+        self.td_lambda = td_lambda
+        self.discount = discount
+        self.num_simulations = num_simulations
+        self.pb_c_init = pb_c_init
+        self.pb_c_base = pb_c_base
+        self.dirichlet_alpha = dirichlet_alpha
+        self.dirichlet_fraction = dirichlet_fraction
+        self.temperature = temperature
+        self.support_size = support_size
+        self.priority_alpha = priority_alpha
+        self.priority_beta = priority_beta
+        self.replay_ratio = replay_ratio
+        self.reanalyze_fraction = reanalyze_fraction
+        self.value_loss_coef = value_loss_coef
+        self.weight_decay = weight_decay
+        self.max_grad_norm = max_grad_norm
+        self._validate_hyperparameters()
+        super().__init__(
+            policy,
+            env,
+            learning_rate,
+            policy_kwargs=policy_kwargs,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            verbose=verbose,
+            device=device,
+            support_multi_env=True,
+            seed=seed,
+            supported_action_spaces=None,  # checked below with an error that names the fix
+        )
+        if self.env is not None and not isinstance(self.action_space, spaces.Discrete):
+            raise ValueError(
+                f"MuZero plans over a finite action set and needs a Discrete action space, got "
+                f"{self.action_space}. Discretize continuous actions (e.g. a DiscreteActions wrapper) "
+                "or use SAC/TD3 for continuous control."
+            )
+        self.replay_buffer: TrajectoryReplay | None = None
+        self.two_player = False
+        self._grad_step_credit = 0.0
+        if _init_setup_model:
+            self._setup_model()
+
+    def _validate_hyperparameters(self) -> None:
+        checks = {
+            "num_simulations must be >= 1": self.num_simulations >= 1,
+            "unroll_steps must be >= 1": self.unroll_steps >= 1,
+            "td_steps must be >= 1": self.td_steps >= 1,
+            "batch_size must be >= 1": self.batch_size >= 1,
+            "buffer_size must be >= 1": self.buffer_size >= 1,
+            "learning_starts must be >= 0": self.learning_starts >= 0,
+            "td_lambda must be in [0, 1]": 0.0 <= self.td_lambda <= 1.0,
+            "discount must be in (0, 1]": 0.0 < self.discount <= 1.0,
+            "support_size must be >= 1": self.support_size >= 1,
+            "replay_ratio must be > 0": self.replay_ratio > 0,
+            "dirichlet_fraction must be in [0, 1]": 0.0 <= self.dirichlet_fraction <= 1.0,
+            "dirichlet_alpha must be > 0": self.dirichlet_alpha > 0,
+            "reanalyze_fraction must be in [0, 1]": 0.0 <= self.reanalyze_fraction <= 1.0,
+            "priority_alpha must be >= 0": self.priority_alpha >= 0,
+            "priority_beta must be in [0, 1]": 0.0 <= self.priority_beta <= 1.0,
+        }
+        failed = [message for message, ok in checks.items() if not ok]
+        if failed:
+            raise ValueError("Invalid MuZero hyperparameters: " + "; ".join(failed))
+
+    # ------------------------------------------------------------------ setup
+
+    def _setup_model(self) -> None:
+        self._setup_lr_schedule()
+        self.set_random_seed(self.seed)
+        self._rng = np.random.default_rng(self.seed)
+        self.policy = self.policy_class(
+            self.observation_space,
+            self.action_space,
+            self.lr_schedule,
+            support_size=self.support_size,
+            optimizer_kwargs={"weight_decay": self.weight_decay},
+            **self.policy_kwargs,
+        ).to(self.device)
+        self.temperature_schedule = FloatSchedule(self.temperature)
+        if self.env is not None:  # a loaded model without env keeps its saved flag
+            self.two_player = self._env_flag("is_two_player_zero_sum")
+        self.replay_buffer = self._make_replay_buffer()
+
+    def _make_replay_buffer(self) -> TrajectoryReplay:
+        return TrajectoryReplay(
+            capacity=self.buffer_size,
+            n_envs=self.n_envs,
+            observation_shape=self.observation_space.shape,
+            observation_dtype=self.observation_space.dtype,
+            action_dim=int(self.action_space.n),
+            unroll_steps=self.unroll_steps,
+            td_steps=self.td_steps,
+            discount=self.discount,
+            td_lambda=self.td_lambda,
+            two_player=self.two_player,
+            priority_alpha=self.priority_alpha,
+            priority_beta=self.priority_beta,
+            seed=self.seed,
+        )
+
+    def _env_flag(self, name: str) -> bool:
+        """True if every sub-env exposes attribute ``name`` set to True (e.g. two-player games)."""
+        if self.env is None or not self.env.has_attr(name):
+            return False
+        return all(bool(value) for value in self.env.get_attr(name))
+
+    def _env_action_masks(self) -> np.ndarray | None:
+        if self.env is None or not self.env.has_attr("action_masks"):
+            return None
+        return np.stack(self.env.env_method("action_masks")).astype(bool)
+
+    def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
+        super().set_env(env, force_reset)
+        self.two_player = self._env_flag("is_two_player_zero_sum")
+
+    # ------------------------------------------------------------------ search
+
+    def _search(
+        self,
+        observations: np.ndarray,
+        legal_mask: np.ndarray | None,
+        explore: bool,
+        temperature: float,
+    ) -> SearchResult:
+        """One batched search from a batch of observations (all envs, or predict's batch)."""
+        self.policy.set_training_mode(False)
+        hidden, value, logits = self.policy.initial_inference_numpy(observations)
+        return muzero_search(
+            logits,
+            value,
+            hidden,
+            self.policy.recurrent_numpy,
+            num_simulations=self.num_simulations,
+            legal_mask=legal_mask,
+            discount=self.discount,
+            two_player=self.two_player,
+            pb_c_init=self.pb_c_init,
+            pb_c_base=self.pb_c_base,
+            dirichlet_alpha=self.dirichlet_alpha,
+            dirichlet_fraction=self.dirichlet_fraction if explore else 0.0,
+            temperature=temperature,
+            rng=self._rng,
+        )
+
+    def predict(
+        self,
+        observation: np.ndarray,
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+        action_masks: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+        """Plan with the learned model for each observation of the batch.
+
+        ``deterministic=True`` plays the most visited root action; otherwise an action is sampled
+        from the visit counts. ``action_masks`` (sb3-contrib's convention) restricts the root.
+        """
+        if isinstance(observation, dict):
+            raise ValueError("MuZero takes array observations, not dicts (see MuZeroPolicy).")
+        observation = np.asarray(observation)
+        vectorized = is_vectorized_observation(observation, self.observation_space)
+        batch = observation if vectorized else observation[None]
+        masks = None
+        if action_masks is not None:
+            masks = np.asarray(action_masks, dtype=bool).reshape(batch.shape[0], -1)
+        result = self._search(batch, masks, explore=False, temperature=0.0 if deterministic else 1.0)
+        actions = result.action if vectorized else result.action[0]
+        return actions, state
+
+    # ------------------------------------------------------------------ learning
+
+    def learn(
+        self: SelfMuZero,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 4,
+        tb_log_name: str = "MuZero",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfMuZero:
+        """Self-play with search, store trajectories, train on K-step unrolls (SB3's learn contract).
+
+        ``callback.on_step()`` runs once per vectorized env step; returning False stops training.
+        ``log_interval`` counts finished episodes between logger dumps.
+        """
+        total_timesteps, callback = self._setup_learn(
+            total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
+        )
+        callback.on_training_start(locals(), globals())
+        assert self.env is not None and self.replay_buffer is not None
+        episodes_at_last_dump = self._episode_num
+        while self.num_timesteps < total_timesteps:
+            if not self._collect_step(callback):
+                break
+            if self.num_timesteps >= self.learning_starts:
+                self._train_due()
+            if log_interval and self._episode_num - episodes_at_last_dump >= log_interval:
+                episodes_at_last_dump = self._episode_num
+                self.dump_logs()
+        callback.on_training_end()
+        return self
+
+    def _collect_step(self, callback: BaseCallback) -> bool:
+        """Search in every env, step them once, store the transitions; False if a callback stops."""
+        observations = self._last_obs
+        legal_mask = self._env_action_masks()
+        temperature = float(self.temperature_schedule(self._current_progress_remaining))
+        started = time.perf_counter()
+        result = self._search(observations, legal_mask, explore=True, temperature=temperature)
+        self._search_seconds = time.perf_counter() - started
+        new_obs, rewards, dones, infos = self.env.step(result.action)
+        self.num_timesteps += self.env.num_envs
+        callback.update_locals(locals())
+        if not callback.on_step():
+            return False
+        self._update_info_buffer(infos, dones)
+        self._store(observations, result, rewards, dones, infos, legal_mask)
+        self._last_obs = new_obs
+        self._last_episode_starts = dones
+        self._episode_num += int(np.sum(dones))
+        self._update_current_progress_remaining(self.num_timesteps, self._total_timesteps)
+        self._record_search_stats(result)
+        return True
+
+    def _store(self, observations, result: SearchResult, rewards, dones, infos, legal_mask) -> None:
+        """Add one vectorized step to replay; truncated episodes bootstrap from their final obs."""
+        terminated = np.array(
+            [bool(done) and not info.get("TimeLimit.truncated", False) for done, info in zip(dones, infos)]
+        )
+        final_observations: dict[int, np.ndarray] = {}
+        final_values: dict[int, float] = {}
+        for index in np.flatnonzero(dones):
+            final_obs = infos[index].get("terminal_observation")
+            if final_obs is None:
+                continue
+            final_observations[int(index)] = final_obs
+            if not terminated[index]:
+                _, value, _ = self.policy.initial_inference_numpy(np.asarray(final_obs)[None])
+                final_values[int(index)] = float(value[0])
+        self.replay_buffer.add(
+            observations,
+            result.action,
+            np.asarray(rewards, dtype=np.float32),
+            result.root_value,
+            result.policy,
+            np.asarray(dones, dtype=bool),
+            terminated,
+            final_observations=final_observations,
+            final_values=final_values,
+        )
+
+    def _record_search_stats(self, result: SearchResult) -> None:
+        policy = np.clip(result.policy, 1e-12, 1.0)
+        entropy = float(-(result.policy * np.log(policy)).sum(axis=1).mean())
+        self.logger.record_mean("search/root_value", float(np.mean(result.root_value)))
+        self.logger.record_mean("search/visit_entropy", entropy)
+        self.logger.record_mean("search/ms_per_step", 1000.0 * self._search_seconds)
+
+    def _train_due(self) -> None:
+        """Run the gradient steps owed by the replay ratio (fractional credit carries over)."""
+        self._grad_step_credit += self.replay_ratio * self.env.num_envs
+        steps = int(self._grad_step_credit)
+        if steps > 0 and len(self.replay_buffer) >= max(1, self.learning_starts):
+            self._grad_step_credit -= steps
+            self.train(steps, self.batch_size)
+
+    def train(self, gradient_steps: int, batch_size: int = 128) -> None:
+        """Sample K-step unrolls and minimize the MuZero loss (value, reward, policy)."""
+        self.policy.set_training_mode(True)
+        self._update_learning_rate(self.policy.optimizer)
+        self.replay_buffer.beta = self.priority_beta + (1.0 - self.priority_beta) * (
+            1.0 - self._current_progress_remaining
+        )
+        refresh_fn = self._reanalyze if self.reanalyze_fraction > 0 else None
+        for _ in range(gradient_steps):
+            batch = self.replay_buffer.sample(batch_size, refresh_fn=refresh_fn, refresh_fraction=self.reanalyze_fraction)
+            self.policy.set_training_mode(True)
+            losses = muzero_loss(self.policy, batch, self.unroll_steps, self.support_size, self.value_loss_coef)
+            self.policy.optimizer.zero_grad(set_to_none=True)
+            losses.total.backward()
+            torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+            self.policy.optimizer.step()
+            self.replay_buffer.update_priorities(batch.indices, losses.priorities)
+            self._n_updates += 1
+            for name, value in losses.scalars().items():
+                self.logger.record_mean(f"train/{name}", value)
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/learning_rate", self.lr_schedule(self._current_progress_remaining))
+
+    def _reanalyze(self, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Reanalyze: a fresh, noise-free search with the latest network on stored observations."""
+        result = self._search(observations, None, explore=False, temperature=1.0)
+        self.policy.set_training_mode(True)
+        return result.root_value, result.policy
+
+    def dump_logs(self) -> None:
+        """Write SB3's standard time/rollout keys plus MuZero's search and train statistics."""
+        elapsed = max((time.time_ns() - self.start_time) / 1e9, sys.float_info.epsilon)
+        fps = int((self.num_timesteps - self._num_timesteps_at_start) / elapsed)
+        self.logger.record("time/episodes", self._episode_num, exclude="tensorboard")
+        if self.ep_info_buffer:
+            self.logger.record("rollout/ep_rew_mean", safe_mean([ep["r"] for ep in self.ep_info_buffer]))
+            self.logger.record("rollout/ep_len_mean", safe_mean([ep["l"] for ep in self.ep_info_buffer]))
+        self.logger.record("time/fps", fps)
+        self.logger.record("time/time_elapsed", int(elapsed), exclude="tensorboard")
+        self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
+        self.logger.dump(step=self.num_timesteps)
+
+    # ------------------------------------------------------------------ persistence
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_rng", "temperature_schedule"]
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        return ["policy", "policy.optimizer"], []
+
+    def save(self, path: str | pathlib.Path | io.BufferedIOBase, exclude=None, include=None) -> None:
+        """SB3's zip format, written to a temporary file then renamed so a crash never leaves a torn file."""
+        if isinstance(path, io.BufferedIOBase):
+            return super().save(path, exclude, include)
+        path = pathlib.Path(path)
+        if path.suffix == "":
+            path = path.with_suffix(".zip")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".zip.tmp")
+        os.close(fd)
+        try:
+            super().save(tmp, exclude, include)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+    @classmethod
+    def load(cls, path, env: GymEnv | None = None, device: torch.device | str = "auto", **kwargs) -> "MuZero":
+        """SB3's load, refusing with a clear message anything that is not a MuZero save."""
+        _check_is_muzero_save(path)
+        model = super().load(path, env=env, device=device, **kwargs)
+        model._rng = np.random.default_rng(model.seed)
+        model.temperature_schedule = FloatSchedule(model.temperature)
+        return model
+
+    def save_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
+        """Pickle the trajectory replay (SB3's helper; adds .pkl when no suffix is given)."""
+        save_to_pkl(path, self.replay_buffer, self.verbose)
+
+    def load_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
+        buffer = load_from_pkl(path, self.verbose)
+        if not isinstance(buffer, TrajectoryReplay):
+            raise ValueError(f"{path} holds a {type(buffer).__name__}, not a MuZero TrajectoryReplay.")
+        self.replay_buffer = buffer
+
+
+def _check_is_muzero_save(path) -> None:
+    """Raise ValueError naming the problem if ``path`` is not a readable MuZero zip save."""
+    if isinstance(path, (str, pathlib.Path)):
+        candidates = [pathlib.Path(path), pathlib.Path(f"{path}.zip")]
+        existing = next((p for p in candidates if p.exists()), None)
+        if existing is None:
+            raise FileNotFoundError(f"No MuZero save at {path} (nor {path}.zip).")
+        if not zipfile.is_zipfile(existing):
+            raise ValueError(f"{existing} is not a MuZero save: it is not an SB3 zip archive (corrupt or another format).")
+        path = existing
+    try:
+        data, _, _ = load_from_zip_file(path, load_data=True, device="cpu")
+    except Exception as error:  # SB3 raises assorted errors for damaged archives
+        raise ValueError(f"{path} is not a readable MuZero save: {error}") from error
+    policy_class = (data or {}).get("policy_class")
+    if not (isinstance(policy_class, type) and issubclass(policy_class, MuZeroPolicy)):
+        name = getattr(policy_class, "__qualname__", policy_class)
+        raise ValueError(
+            f"{path} is not a MuZero save (its policy is {name}); load it with the algorithm that saved it."
+        )
+    if isinstance(path, io.BufferedIOBase):
+        path.seek(0)
+

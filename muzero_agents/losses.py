@@ -1,0 +1,82 @@
+"""MuZero's unified loss over K unrolled steps (paper, equation 1 and appendix G).
+
+l = sum_k [ l_value(z_{t+k}, v_k) + l_reward(u_{t+k}, r_k) + l_policy(pi_{t+k}, p_k) ], with
+categorical cross-entropies for value and reward, the dynamics input gradient halved at each
+step, and the unrolled steps' losses scaled by 1/K so K does not change the effective step size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from muzero_agents.policies import MuZeroPolicy
+from muzero_agents.replay import ReplayBatch
+from muzero_agents.support import scalar_to_support, support_to_scalar
+
+
+def scale_gradient(tensor: torch.Tensor, scale: float) -> torch.Tensor:
+    """Identity forward; gradient multiplied by ``scale`` backward."""
+    return tensor * scale + tensor.detach() * (1.0 - scale)
+
+
+def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy against a target distribution, per sample: [B, C] -> [B]."""
+    return -(target * torch.log_softmax(logits, dim=-1)).sum(-1)
+
+
+@dataclass
+class MuZeroLosses:
+    total: torch.Tensor
+    value: float
+    reward: float
+    policy: float
+    priorities: np.ndarray  # |v_0 - z_0| per sample, for prioritized replay
+
+    def scalars(self) -> dict[str, float]:
+        return {"value_loss": self.value, "reward_loss": self.reward, "policy_loss": self.policy, "loss": float(self.total.detach())}
+
+
+def muzero_loss(
+    policy: MuZeroPolicy,
+    batch: ReplayBatch,
+    unroll_steps: int,
+    support_size: int,
+    value_loss_coef: float = 0.25,
+) -> MuZeroLosses:
+    """Unroll the model K steps from the sampled observations and score it against the targets."""
+    device = policy.device
+    as_tensor = lambda array: torch.as_tensor(array, device=device)  # noqa: E731
+    target_values, target_rewards = as_tensor(batch.target_values), as_tensor(batch.target_rewards)
+    target_policies, actions = as_tensor(batch.target_policies), as_tensor(batch.actions)
+    value_mask, reward_mask = as_tensor(batch.value_mask), as_tensor(batch.reward_mask)
+    policy_mask, weights = as_tensor(batch.policy_mask), as_tensor(batch.weights)
+    value_support = scalar_to_support(target_values, support_size)
+    reward_support = scalar_to_support(target_rewards, support_size)
+
+    out = policy.network.initial_inference(policy.prepare_obs(batch.observations))
+    first_value = support_to_scalar(out.value_logits.detach(), support_size)
+    value_loss = soft_cross_entropy(out.value_logits, value_support[:, 0]) * value_mask[:, 0]
+    policy_loss = soft_cross_entropy(out.policy_logits, target_policies[:, 0]) * policy_mask[:, 0]
+    reward_loss = torch.zeros_like(value_loss)
+    hidden = out.hidden
+    for k in range(1, unroll_steps + 1):
+        out = policy.network.recurrent_inference(scale_gradient(hidden, 0.5), actions[:, k - 1])
+        hidden = out.hidden
+        step_scale = 1.0 / unroll_steps
+        value_loss = value_loss + step_scale * soft_cross_entropy(out.value_logits, value_support[:, k]) * value_mask[:, k]
+        reward_loss = reward_loss + step_scale * soft_cross_entropy(out.reward_logits, reward_support[:, k]) * reward_mask[:, k]
+        policy_loss = policy_loss + step_scale * soft_cross_entropy(out.policy_logits, target_policies[:, k]) * policy_mask[:, k]
+
+    per_sample = value_loss_coef * value_loss + reward_loss + policy_loss
+    total = (weights * per_sample).mean()
+    priorities = (first_value - target_values[:, 0]).abs().cpu().numpy() + 1e-6
+    return MuZeroLosses(
+        total=total,
+        value=float(value_loss.detach().mean()),
+        reward=float(reward_loss.detach().mean()),
+        policy=float(policy_loss.detach().mean()),
+        priorities=priorities,
+    )

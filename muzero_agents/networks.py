@@ -1,0 +1,223 @@
+"""MuZero's three learned functions: representation h, dynamics g and prediction f.
+
+Two families share one interface (:class:`MuZeroNetwork`): fully connected networks for vector
+observations and residual conv towers for image-like observations (small boards up to Atari
+frames). Hidden states are min-max scaled to [0, 1] per sample, as in the paper, so the dynamics
+function always sees inputs on the same scale as the representation's output.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+
+class NetworkOutput(NamedTuple):
+    """Raw network outputs; value/reward are logits over the categorical support."""
+
+    hidden: torch.Tensor
+    reward_logits: torch.Tensor | None
+    value_logits: torch.Tensor
+    policy_logits: torch.Tensor
+
+
+def scale_hidden_state(hidden: torch.Tensor) -> torch.Tensor:
+    """Min-max scale each sample's hidden state to [0, 1] (paper appendix G)."""
+    flat = hidden.flatten(1)
+    low = flat.min(dim=1, keepdim=True).values
+    high = flat.max(dim=1, keepdim=True).values
+    return ((flat - low) / (high - low + 1e-5)).view_as(hidden)
+
+
+def mlp(in_dim: int, hidden_sizes: list[int], out_dim: int, activation=nn.ELU) -> nn.Sequential:
+    """A plain MLP; LayerNorm after each hidden layer keeps small-batch training stable."""
+    layers: list[nn.Module] = []
+    for size in hidden_sizes:
+        layers += [nn.Linear(in_dim, size), nn.LayerNorm(size), activation()]
+        in_dim = size
+    layers.append(nn.Linear(in_dim, out_dim))
+    return nn.Sequential(*layers)
+
+
+class MuZeroNetwork(nn.Module):
+    """Base: subclasses define ``represent``, ``dynamics`` and ``predict_heads``."""
+
+    action_dim: int
+
+    def represent(self, obs: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def dynamics(self, hidden: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def predict_heads(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def initial_inference(self, obs: torch.Tensor) -> NetworkOutput:
+        """h then f: observation batch -> (scaled hidden, value logits, policy logits)."""
+        hidden = scale_hidden_state(self.represent(obs))
+        policy_logits, value_logits = self.predict_heads(hidden)
+        return NetworkOutput(hidden, None, value_logits, policy_logits)
+
+    def recurrent_inference(self, hidden: torch.Tensor, action: torch.Tensor) -> NetworkOutput:
+        """g then f: (hidden, action) -> (next scaled hidden, reward, value, policy logits)."""
+        next_hidden, reward_logits = self.dynamics(hidden, action)
+        next_hidden = scale_hidden_state(next_hidden)
+        policy_logits, value_logits = self.predict_heads(next_hidden)
+        return NetworkOutput(next_hidden, reward_logits, value_logits, policy_logits)
+
+
+class MlpMuZeroNetwork(MuZeroNetwork):
+    """Fully connected h, g, f for flat (vector) observations."""
+
+    def __init__(
+        self,
+        obs_dim: int,
+        action_dim: int,
+        support_size: int,
+        hidden_dim: int = 64,
+        net_arch: list[int] | None = None,
+    ) -> None:
+        super().__init__()
+        net_arch = [128, 128] if net_arch is None else list(net_arch)
+        self.action_dim = action_dim
+        support_dim = 2 * support_size + 1
+        self.representation = mlp(obs_dim, net_arch, hidden_dim)
+        self.dynamics_state = mlp(hidden_dim + action_dim, net_arch, hidden_dim)
+        self.dynamics_reward = mlp(hidden_dim, net_arch[-1:], support_dim)
+        self.prediction_trunk = nn.Sequential(mlp(hidden_dim, net_arch[:-1], net_arch[-1]), nn.ELU())
+        self.policy_head = nn.Linear(net_arch[-1], action_dim)
+        self.value_head = nn.Linear(net_arch[-1], support_dim)
+        for head in (self.policy_head, self.value_head, self.dynamics_reward[-1]):
+            nn.init.zeros_(head.weight)  # start uniform and at value 0: no spurious early preferences
+            nn.init.zeros_(head.bias)
+
+    def represent(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.representation(obs.flatten(1))
+
+    def dynamics(self, hidden: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        one_hot = nn.functional.one_hot(action.long(), self.action_dim).to(hidden.dtype)
+        next_hidden = self.dynamics_state(torch.cat([hidden, one_hot], dim=1))
+        return next_hidden, self.dynamics_reward(next_hidden)
+
+    def predict_heads(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        trunk = self.prediction_trunk(hidden)
+        return self.policy_head(trunk), self.value_head(trunk)
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 convs with batch norm and a skip connection (the paper's tower block)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(x + self.bn2(self.conv2(out)))
+
+
+def conv_bn_relu(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(),
+    )
+
+
+class ActionPlanes(nn.Module):
+    """Encodes actions as image planes for the conv dynamics function.
+
+    Board games whose actions are board squares (A = k*H*W, optionally plus one "pass") get a
+    one-hot spatial plane per square-block plus a constant pass plane; other action sets (Atari)
+    get one constant plane per action, or a single scaled plane when actions are many.
+    """
+
+    def __init__(self, action_dim: int, height: int, width: int) -> None:
+        super().__init__()
+        self.action_dim, self.height, self.width = action_dim, height, width
+        blocks, extra = divmod(action_dim, height * width)
+        self.spatial_blocks = blocks if blocks >= 1 and extra <= 1 else 0
+        if self.spatial_blocks:
+            self.num_planes = self.spatial_blocks + extra
+        else:
+            self.num_planes = action_dim if action_dim <= 32 else 1
+
+    def forward(self, action: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        batch = action.shape[0]
+        action = action.long()
+        planes = like.new_zeros(batch, self.num_planes, self.height * self.width)
+        rows = torch.arange(batch, device=like.device)
+        area = self.height * self.width
+        if self.spatial_blocks:
+            on_board = action < self.spatial_blocks * area
+            block = torch.where(on_board, action // area, self.spatial_blocks)
+            square = torch.where(on_board, action % area, 0)
+            planes[rows[on_board], block[on_board], square[on_board]] = 1.0
+            planes[rows[~on_board], block[~on_board], :] = 1.0
+        elif self.num_planes == self.action_dim:
+            planes[rows, action, :] = 1.0
+        else:
+            planes[:, 0, :] = (action.to(like.dtype) + 1.0).unsqueeze(1) / self.action_dim
+        return planes.view(batch, self.num_planes, self.height, self.width)
+
+
+class ConvMuZeroNetwork(MuZeroNetwork):
+    """Residual conv towers for (C, H, W) observations; large frames are downsampled first."""
+
+    def __init__(
+        self,
+        obs_shape: tuple[int, int, int],
+        action_dim: int,
+        support_size: int,
+        channels: int = 32,
+        num_blocks: int = 2,
+        head_channels: int = 4,
+        head_hidden: int = 64,
+        downsample_to: int = 12,
+    ) -> None:
+        super().__init__()
+        in_channels, height, width = obs_shape
+        self.action_dim = action_dim
+        support_dim = 2 * support_size + 1
+        stem: list[nn.Module] = [conv_bn_relu(in_channels, channels)]
+        while max(height, width) > downsample_to:  # strided convs as in the paper's Atari net
+            stem += [conv_bn_relu(channels, channels, stride=2), ResidualBlock(channels)]
+            height, width = (height + 1) // 2, (width + 1) // 2
+        self.representation = nn.Sequential(*stem, *[ResidualBlock(channels) for _ in range(num_blocks)])
+        self.action_planes = ActionPlanes(action_dim, height, width)
+        self.dynamics_tower = nn.Sequential(
+            conv_bn_relu(channels + self.action_planes.num_planes, channels),
+            *[ResidualBlock(channels) for _ in range(num_blocks)],
+        )
+        flat = head_channels * height * width
+        self.reward_head = nn.Sequential(
+            nn.Conv2d(channels, head_channels, 1), nn.ReLU(), nn.Flatten(), mlp(flat, [head_hidden], support_dim)
+        )
+        self.prediction_tower = nn.Sequential(*[ResidualBlock(channels) for _ in range(max(1, num_blocks // 2))])
+        self.policy_head = nn.Sequential(
+            nn.Conv2d(channels, head_channels, 1), nn.ReLU(), nn.Flatten(), mlp(flat, [head_hidden], action_dim)
+        )
+        self.value_head = nn.Sequential(
+            nn.Conv2d(channels, head_channels, 1), nn.ReLU(), nn.Flatten(), mlp(flat, [head_hidden], support_dim)
+        )
+        for head in (self.policy_head[-1][-1], self.value_head[-1][-1], self.reward_head[-1][-1]):
+            nn.init.zeros_(head.weight)
+            nn.init.zeros_(head.bias)
+
+    def represent(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.representation(obs)
+
+    def dynamics(self, hidden: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.cat([hidden, self.action_planes(action, hidden)], dim=1)
+        next_hidden = self.dynamics_tower(x)
+        return next_hidden, self.reward_head(next_hidden)
+
+    def predict_heads(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        trunk = self.prediction_tower(hidden)
+        return self.policy_head(trunk), self.value_head(trunk)

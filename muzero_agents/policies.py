@@ -1,0 +1,135 @@
+"""SB3 policies that own MuZero's networks and turn numpy batches into network outputs.
+
+The policy knows nothing of the search: it offers ``initial_inference`` and a
+``recurrent_fn``-shaped method in the array conventions the search expects. ``_predict`` (used
+only when someone calls ``model.policy.predict`` directly) acts on the raw prior without search;
+``MuZero.predict`` is the planning agent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.preprocessing import is_image_space_channels_first, preprocess_obs
+from stable_baselines3.common.type_aliases import Schedule
+
+from muzero_agents.networks import ConvMuZeroNetwork, MlpMuZeroNetwork, MuZeroNetwork
+from muzero_agents.support import support_to_scalar
+
+
+class MuZeroPolicy(BasePolicy):
+    """Holds representation, dynamics and prediction networks plus their optimizer.
+
+    :param support_size: value/reward categorical support is {-S..S} (in h-transformed space)
+    :param network_kwargs: forwarded to the network class (e.g. ``hidden_dim``, ``net_arch`` for
+        the MLP; ``channels``, ``num_blocks`` for the conv tower)
+    """
+
+    network_class: type[MuZeroNetwork] = MlpMuZeroNetwork
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        lr_schedule: Schedule,
+        support_size: int = 20,
+        network_kwargs: dict[str, Any] | None = None,
+        normalize_images: bool = True,
+        optimizer_class: type[torch.optim.Optimizer] = torch.optim.AdamW,
+        optimizer_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        if isinstance(observation_space, spaces.Dict):
+            raise ValueError(
+                "MuZero policies take a single array observation, not a Dict. Flatten it with "
+                "gymnasium.wrappers.FlattenObservation, or keep only the board (see wrappers.SelfPlayEnv)."
+            )
+        if not isinstance(action_space, spaces.Discrete):
+            raise ValueError(f"MuZero needs a Discrete action space, got {action_space}.")
+        super().__init__(
+            observation_space,
+            action_space,
+            normalize_images=normalize_images,
+            optimizer_class=optimizer_class,
+            optimizer_kwargs=optimizer_kwargs or {},
+        )
+        self.support_size = support_size
+        self.network_kwargs = dict(network_kwargs or {})
+        self.action_dim = int(action_space.n)
+        self.network = self._build_network()
+        self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
+
+    def _build_network(self) -> MuZeroNetwork:
+        obs_dim = int(np.prod(spaces.flatdim(self.observation_space)))
+        return MlpMuZeroNetwork(obs_dim, self.action_dim, self.support_size, **self.network_kwargs)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(support_size=self.support_size, network_kwargs=self.network_kwargs)
+        return data
+
+    def preprocess(self, obs: torch.Tensor) -> torch.Tensor:
+        """Raw observation tensor -> float network input (images scaled, discrete one-hot)."""
+        return preprocess_obs(obs, self.observation_space, normalize_images=self.normalize_images).float()
+
+    def prepare_obs(self, observation: np.ndarray) -> torch.Tensor:
+        """Numpy batch -> preprocessed float tensor on the policy's device."""
+        return self.preprocess(torch.as_tensor(np.asarray(observation), device=self.device))
+
+    @torch.inference_mode()
+    def initial_inference_numpy(self, observation: np.ndarray) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+        """Observation batch -> (hidden [B,...], scalar value [B], policy logits [B,A]) for the search."""
+        out = self.network.initial_inference(self.prepare_obs(observation))
+        value = support_to_scalar(out.value_logits, self.support_size)
+        return out.hidden, value.float().cpu().numpy(), out.policy_logits.float().cpu().numpy()
+
+    @torch.inference_mode()
+    def recurrent_numpy(
+        self, hidden: torch.Tensor, action: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, torch.Tensor]:
+        """The search's ``recurrent_fn``: (hidden, actions) -> (reward, value, logits, next hidden)."""
+        action_tensor = torch.as_tensor(action, device=self.device)
+        out = self.network.recurrent_inference(hidden, action_tensor)
+        reward = support_to_scalar(out.reward_logits, self.support_size).float().cpu().numpy()
+        value = support_to_scalar(out.value_logits, self.support_size).float().cpu().numpy()
+        return reward, value, out.policy_logits.float().cpu().numpy(), out.hidden
+
+    def _predict(self, observation: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        """Act on the prior policy alone (no search); MuZero.predict runs the search instead."""
+        logits = self.network.initial_inference(self.preprocess(observation)).policy_logits
+        if deterministic:
+            return logits.argmax(dim=1)
+        return torch.distributions.Categorical(logits=logits).sample()
+
+    def forward(self, observation: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        return self._predict(observation, deterministic)
+
+
+class MuZeroCnnPolicy(MuZeroPolicy):
+    """Residual conv towers for image-like observations (boards, small images, Atari frames).
+
+    Channels-last arrays that SB3 does not transpose (non-uint8 boards such as PettingZoo's) are
+    permuted to channels-first here, using SB3's smallest-dimension-is-channels rule.
+    """
+
+    def _build_network(self) -> MuZeroNetwork:
+        shape = self.observation_space.shape
+        if shape is None or len(shape) != 3:
+            raise ValueError(
+                f"CnnPolicy needs image-like observations of shape (C, H, W) or (H, W, C), got {shape}; "
+                "use MlpPolicy for vector observations."
+            )
+        self.channels_last = not is_image_space_channels_first(self.observation_space)
+        c, h, w = (shape[2], shape[0], shape[1]) if self.channels_last else shape
+        return ConvMuZeroNetwork((c, h, w), self.action_dim, self.support_size, **self.network_kwargs)
+
+    def preprocess(self, obs: torch.Tensor) -> torch.Tensor:
+        obs = super().preprocess(obs)
+        return obs.permute(0, 3, 1, 2).contiguous() if self.channels_last else obs
+
+
+MlpPolicy = MuZeroPolicy
+CnnPolicy = MuZeroCnnPolicy

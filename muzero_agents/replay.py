@@ -1,0 +1,562 @@
+"""Prioritized trajectory replay for MuZero: stores interleaved episodes from n_envs
+environments and samples positions with K-step unrolled targets.
+
+Layout: a ring of ``capacity // n_envs`` rows, one row per vectorized env step, one column per
+env. An episode of env ``e`` therefore occupies consecutive rows (modulo the ring) of column
+``e``, so step ``t+k`` of a sampled position is simply ``k`` rows further down. When the write
+pointer reaches a row, the episode whose first stored step lives there is evicted whole (its
+later rows stop being sampleable); an episode longer than the ring instead loses its oldest step.
+Evicting by row keeps the oldest-started episodes leaving first (FIFO); rows of an evicted
+episode's tail stay unused until overwritten, so ``len(buffer)`` can be below ``capacity``.
+
+Episode ends: a true terminal is absorbing (value and reward targets 0 past the end, valid); a
+truncation with a final value bootstraps from it; a running episode, or a truncation without a
+final value, is treated as truncated at its last stored observation (bootstrapping from that
+observation's root value) and targets past that point are masked.
+
+Sampling is proportional to ``priority ** alpha`` through a sum tree, with importance weights
+``(N P(i)) ** -beta`` divided by the largest weight in the batch.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from muzero_agents.targets import check_target_args, lambda_weights, windowed_value_targets
+
+__all__ = ["ReplayBatch", "TrajectoryReplay"]
+
+RefreshFn = Callable[[np.ndarray], "tuple[np.ndarray, np.ndarray]"]
+
+# how an episode ended, stored per slot
+_RUNNING, _TERMINATED, _TRUNCATED, _TRUNCATED_NO_VALUE = 0, 1, 2, 3
+_MIN_PRIORITY = 1e-8  # floor so that no stored transition becomes unsampleable
+
+
+class ReplayBatch(NamedTuple):
+    """A batch of sampled positions with K-step unroll targets (see TrajectoryReplay.sample)."""
+
+    observations: np.ndarray  # [B, *obs_shape] stored dtype
+    actions: np.ndarray  # [B, K] int64; random action past the episode end
+    target_values: np.ndarray  # [B, K+1] float32
+    target_rewards: np.ndarray  # [B, K+1] float32; index 0 unused (0)
+    target_policies: np.ndarray  # [B, K+1, A] float32; uniform past the end
+    value_mask: np.ndarray  # [B, K+1] float32
+    reward_mask: np.ndarray  # [B, K+1] float32; index 0 always 0
+    policy_mask: np.ndarray  # [B, K+1] float32; 1 only inside the trajectory
+    weights: np.ndarray  # [B] float32 importance weights, max 1
+    indices: np.ndarray  # [B] int64 handles for update_priorities
+    legal_masks: np.ndarray | None = None  # [B, K+1, A] bool if masks were stored; True past end
+
+
+class _SumTree:
+    """Binary sum tree over ``size`` leaves with vectorized update and proportional search."""
+
+    def __init__(self, size: int) -> None:
+        self.leaves = 1 << max(0, int(size - 1).bit_length())
+        self.tree = np.zeros(2 * self.leaves, dtype=np.float64)
+
+    @property
+    def total(self) -> float:
+        return float(self.tree[1])
+
+    def get(self, leaf: np.ndarray) -> np.ndarray:
+        return self.tree[leaf + self.leaves]
+
+    def set(self, leaf: np.ndarray, value: np.ndarray) -> None:
+        node = np.asarray(leaf, dtype=np.int64) + self.leaves
+        self.tree[node] = value
+        # duplicates in `node` recompute the same parent from already updated children: harmless
+        while node.size and node[0] > 1:
+            node = node >> 1
+            self.tree[node] = self.tree[2 * node] + self.tree[2 * node + 1]
+
+    def find(self, mass: np.ndarray) -> np.ndarray:
+        """Leaves whose cumulative-sum interval contains ``mass``; never a zero-priority leaf."""
+        node = np.ones(mass.shape, dtype=np.int64)
+        mass = mass.copy()
+        while node[0] < self.leaves:
+            left = self.tree[2 * node]
+            right = self.tree[2 * node + 1]
+            go_right = (mass >= left) & (right > 0)  # rounding can push mass past a subtree
+            mass = np.where(go_right, mass - left, mass)
+            node = 2 * node + go_right
+        return node - self.leaves
+
+
+class TrajectoryReplay:
+    """Prioritized replay of whole trajectories from ``n_envs`` interleaved environments.
+
+    capacity: transitions kept (rounded down to a multiple of ``n_envs``).
+    unroll_steps: K, the number of unrolled model steps per sampled position.
+    td_steps, discount, td_lambda: value targets (see ``muzero_agents.targets``);
+    two_player: rewards/values alternate sign per ply, the discount used is ``-discount``.
+    priority_alpha: P(i) ~ p_i^alpha (0 = uniform); priority_beta: initial ``beta`` of the
+    importance weights (a settable attribute, for annealing).
+    policy_dtype: storage dtype of search policies (float16 halves memory for large actions).
+    """
+
+    def __init__(
+        self,
+        capacity: int,
+        n_envs: int,
+        observation_shape: tuple,
+        observation_dtype,
+        action_dim: int,
+        unroll_steps: int,
+        td_steps: int,
+        discount: float,
+        td_lambda: float = 1.0,
+        two_player: bool = False,
+        priority_alpha: float = 1.0,
+        priority_beta: float = 1.0,
+        seed: int | None = None,
+        policy_dtype=np.float32,
+    ) -> None:
+        for name, value, low in (
+            ("capacity", capacity, 1),
+            ("n_envs", n_envs, 1),
+            ("action_dim", action_dim, 1),
+            ("unroll_steps", unroll_steps, 0),
+        ):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        if capacity < n_envs:
+            raise ValueError(
+                f"capacity ({capacity}) must be at least n_envs ({n_envs}): one row per env step"
+            )
+        check_target_args(discount, td_steps, td_lambda)
+        if discount < 0:
+            raise ValueError("discount must be >= 0; pass two_player=True for alternating signs")
+        if not np.isfinite(priority_alpha) or priority_alpha < 0:
+            raise ValueError(f"priority_alpha must be >= 0, got {priority_alpha!r}")
+        self.n_envs = int(n_envs)
+        self.rows = int(capacity) // self.n_envs
+        self.capacity = self.rows * self.n_envs
+        self.observation_shape = tuple(int(s) for s in observation_shape)
+        self.observation_dtype = np.dtype(observation_dtype)
+        self.action_dim = int(action_dim)
+        self.unroll_steps = int(unroll_steps)
+        self.td_steps = int(td_steps)
+        self.discount = float(discount)
+        self.td_lambda = float(td_lambda)
+        self.two_player = bool(two_player)
+        self.alpha = float(priority_alpha)
+        self.beta = priority_beta
+        self.policy_dtype = np.dtype(policy_dtype)
+        self.rng = np.random.default_rng(seed)
+        self._allocate()
+
+    # ------------------------------------------------------------------ storage
+    def _allocate(self) -> None:
+        shape = (self.rows, self.n_envs)
+        self._obs = np.zeros(shape + self.observation_shape, dtype=self.observation_dtype)
+        self._actions = np.zeros(shape, dtype=np.int64)
+        self._rewards = np.zeros(shape, dtype=np.float32)
+        self._values = np.zeros(shape, dtype=np.float32)
+        self._policies = np.zeros(shape + (self.action_dim,), dtype=self.policy_dtype)
+        self._legal: np.ndarray | None = None  # allocated at the first add that gives masks
+        self._step = np.zeros(shape, dtype=np.int64)  # t within the episode
+        self._ep_len = np.full(shape, -1, dtype=np.int64)  # T once finished, -1 while running
+        self._ep_kind = np.zeros(shape, dtype=np.int8)
+        self._final_value = np.zeros(shape, dtype=np.float32)  # at an episode's last slot
+        self._valid = np.zeros(shape, dtype=bool)
+        self._uid = np.full(shape, -1, dtype=np.int64)
+        self._final_obs: dict[int, np.ndarray] = {}  # last slot -> obs after it (truncations)
+        self._tree = _SumTree(self.capacity)
+        self._max_priority = 1.0
+        self._row = 0  # next row to write
+        self._rows_written = 0
+        self._num_valid = 0
+        self._num_finished = 0
+        self._cur_len = np.zeros(self.n_envs, dtype=np.int64)  # steps so far, running episode
+        self._cur_first = np.zeros(self.n_envs, dtype=np.int64)  # its first stored step
+        self._cur_start = np.zeros(self.n_envs, dtype=np.int64)  # row of that step
+
+    @property
+    def beta(self) -> float:
+        """Importance-sampling exponent; set it to anneal (0 = no correction, 1 = full)."""
+        return self._beta
+
+    @beta.setter
+    def beta(self, value: float) -> None:
+        if not np.isfinite(value) or value < 0:
+            raise ValueError(f"beta must be a finite number >= 0, got {value!r}")
+        self._beta = float(value)
+
+    def __len__(self) -> int:
+        return int(self._num_valid)
+
+    @property
+    def num_episodes(self) -> int:
+        """Episodes with at least one stored transition, the running ones included."""
+        running = int(np.count_nonzero(self._cur_len > self._cur_first))
+        return self._num_finished + running
+
+    @property
+    def num_finished_episodes(self) -> int:
+        """Stored episodes that have ended (terminated or truncated)."""
+        return self._num_finished
+
+    # ------------------------------------------------------------------ add
+    def add(
+        self,
+        observations: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        root_values: np.ndarray,
+        search_policies: np.ndarray,
+        dones: np.ndarray,
+        terminated: np.ndarray,
+        final_observations: dict | None = None,
+        final_values: dict | None = None,
+        legal_masks: np.ndarray | None = None,
+    ) -> None:
+        """Store one vectorized env step (one transition per env).
+
+        observations [n_envs, *obs] are those the actions were chosen at; root_values and
+        search_policies come from the search there. dones: the episode ended after this step;
+        terminated: it ended in a true terminal (else truncation). final_observations /
+        final_values map env index -> observation after a done step / its value estimate; a
+        truncation without a final value bootstraps from its last stored root value instead.
+        legal_masks [n_envs, A] bool: optional, give them always or never.
+        """
+        n, a = self.n_envs, self.action_dim
+        obs = self._check_array("observations", observations, (n, *self.observation_shape))
+        if not np.can_cast(obs.dtype, self.observation_dtype, casting="same_kind"):
+            raise TypeError(
+                f"observations have dtype {obs.dtype}, which does not fit the buffer's "
+                f"{self.observation_dtype}; convert them or build the buffer with that dtype"
+            )
+        acts = self._check_array("actions", actions, (n,))
+        if not np.issubdtype(acts.dtype, np.integer) or acts.min() < 0 or acts.max() >= a:
+            raise ValueError(f"actions must be integers in [0, {a}), got {acts!r}")
+        rews = self._check_array("rewards", rewards, (n,)).astype(np.float32)
+        vals = self._check_array("root_values", root_values, (n,)).astype(np.float32)
+        pols = self._check_array("search_policies", search_policies, (n, a))
+        done = self._check_array("dones", dones, (n,)).astype(bool)
+        term = self._check_array("terminated", terminated, (n,)).astype(bool) & done
+        if not (np.isfinite(rews).all() and np.isfinite(vals).all() and np.isfinite(pols).all()):
+            raise ValueError("rewards, root_values and search_policies must be finite")
+        masks = self._check_legal(legal_masks)
+        finals_obs = self._check_finals(final_observations, done, "final_observations")
+        finals_val = self._check_finals(final_values, done, "final_values")
+
+        row = self._row
+        self._evict_row(row)
+        cols = np.arange(n)
+        starting = self._cur_len == self._cur_first
+        self._cur_start[starting] = row
+        self._obs[row] = obs
+        self._actions[row] = acts
+        self._rewards[row] = rews
+        self._values[row] = vals
+        self._policies[row] = pols
+        if masks is not None:
+            self._legal[row] = masks
+        self._step[row] = self._cur_len
+        self._ep_len[row] = -1
+        self._ep_kind[row] = _RUNNING
+        self._valid[row] = True
+        self._uid[row] = self._rows_written * n + cols
+        self._tree.set(row * n + cols, np.full(n, self._max_priority**self.alpha))
+        self._num_valid += n
+        self._cur_len += 1
+        for env in np.flatnonzero(done):
+            self._finish_episode(int(env), row, bool(term[env]), finals_obs, finals_val)
+        self._row = (row + 1) % self.rows
+        self._rows_written += 1
+
+    def _check_array(self, name: str, value, shape: tuple) -> np.ndarray:
+        array = np.asarray(value)
+        if array.shape != shape:
+            raise ValueError(f"{name} must have shape {shape} (n_envs first), got {array.shape}")
+        return array
+
+    def _check_legal(self, legal_masks) -> np.ndarray | None:
+        if legal_masks is None:
+            if self._legal is not None:
+                raise ValueError("legal_masks were given before: give them at every add")
+            return None
+        masks = self._check_array("legal_masks", legal_masks, (self.n_envs, self.action_dim))
+        if self._legal is None:
+            if self._rows_written > 0:
+                raise ValueError("legal_masks must be given from the first add on, or never")
+            self._legal = np.ones((self.rows, self.n_envs, self.action_dim), dtype=bool)
+        return masks.astype(bool)
+
+    def _check_finals(self, finals: dict | None, done: np.ndarray, name: str) -> dict:
+        finals = {} if finals is None else dict(finals)
+        for env in finals:
+            if not 0 <= int(env) < self.n_envs or not done[int(env)]:
+                raise ValueError(f"{name} has key {env!r}, which is not the index of a done env")
+        return {int(env): value for env, value in finals.items()}
+
+    def _finish_episode(self, env: int, row: int, terminal: bool, obs: dict, vals: dict) -> None:
+        count = int(self._cur_len[env] - self._cur_first[env])
+        rows = (self._cur_start[env] + np.arange(count)) % self.rows
+        if terminal:
+            kind = _TERMINATED
+        elif env in vals:
+            kind = _TRUNCATED
+            self._final_value[row, env] = float(vals[env])
+            if env in obs:
+                final = self._check_array(
+                    f"final_observations[{env}]", obs[env], self.observation_shape
+                )
+                self._final_obs[row * self.n_envs + env] = final.astype(self.observation_dtype)
+        else:
+            kind = _TRUNCATED_NO_VALUE
+        self._ep_len[rows, env] = self._cur_len[env]
+        self._ep_kind[rows, env] = kind
+        self._num_finished += 1
+        self._cur_len[env] = 0
+        self._cur_first[env] = 0
+
+    def _evict_row(self, row: int) -> None:
+        """Free ``row`` before it is overwritten: evict whole finished episodes starting there."""
+        for env in np.flatnonzero(self._valid[row]):
+            if self._ep_len[row, env] < 0:  # the running episode wrapped around: drop its head
+                self._valid[row, env] = False
+                self._num_valid -= 1
+                self._cur_first[env] += 1
+                self._cur_start[env] = (row + 1) % self.rows
+                continue
+            count = int(self._ep_len[row, env] - self._step[row, env])
+            rows = (row + np.arange(count)) % self.rows
+            self._valid[rows, env] = False
+            self._tree.set(rows * self.n_envs + env, np.zeros(count))
+            self._final_obs.pop(int(rows[-1]) * self.n_envs + int(env), None)
+            self._num_valid -= count
+            self._num_finished -= 1
+
+    # ------------------------------------------------------------------ priorities
+    def update_priorities(self, indices: np.ndarray, priorities: np.ndarray) -> None:
+        """Set new priorities for sampled handles; handles of evicted transitions are ignored."""
+        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        priorities = np.asarray(priorities, dtype=np.float64).reshape(-1)
+        if indices.shape != priorities.shape:
+            raise ValueError(
+                f"indices and priorities must have the same length, got {indices.shape} "
+                f"and {priorities.shape}"
+            )
+        if not np.isfinite(priorities).all() or (priorities < 0).any():
+            raise ValueError("priorities must be finite and >= 0")
+        rows = (indices // self.n_envs) % self.rows
+        cols = indices % self.n_envs
+        live = (indices >= 0) & (self._uid[rows, cols] == indices) & self._valid[rows, cols]
+        priorities = np.maximum(priorities, _MIN_PRIORITY)
+        if live.any():
+            self._tree.set(rows[live] * self.n_envs + cols[live], priorities[live] ** self.alpha)
+            self._max_priority = max(self._max_priority, float(priorities[live].max()))
+
+    # ------------------------------------------------------------------ sample
+    def sample(
+        self,
+        batch_size: int,
+        refresh_fn: RefreshFn | None = None,
+        refresh_fraction: float = 0.0,
+    ) -> ReplayBatch:
+        """Sample positions by priority and build their K-step unroll targets.
+
+        refresh_fn (Reanalyze): ``callable(observations [M, *obs]) -> (values [M], policies
+        [M, A])``. For the first ``round(refresh_fraction * batch_size)`` samples, every stored
+        root value and search policy that their targets read (and the final value of a
+        truncated episode, when its final observation was stored) is replaced by refresh_fn's
+        output, each distinct observation evaluated once. The buffer itself is not changed:
+        stored values stay the acting-time search results.
+        """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if not 0.0 <= refresh_fraction <= 1.0:
+            raise ValueError(f"refresh_fraction must lie in [0, 1], got {refresh_fraction!r}")
+        if refresh_fraction > 0 and refresh_fn is None:
+            raise ValueError("refresh_fraction > 0 needs a refresh_fn")
+        if self._num_valid == 0:
+            raise ValueError("the replay buffer is empty: add transitions before sampling")
+        total = self._tree.total
+        leaves = self._tree.find(self.rng.random(batch_size) * total)
+        rows, cols = leaves // self.n_envs, leaves % self.n_envs
+        probs = self._tree.get(leaves) / total
+        weights = (self._num_valid * probs) ** -self.beta
+        weights = (weights / weights.max()).astype(np.float32)
+        window = self._window(rows, cols)
+        if refresh_fn is not None and refresh_fraction > 0:
+            count = int(round(refresh_fraction * batch_size))
+            if count > 0:
+                self._refresh(window, count, refresh_fn)
+        return self._build_batch(window, rows, cols, weights)
+
+    def _window(self, rows: np.ndarray, cols: np.ndarray) -> dict:
+        """Gather the stored data from each sampled position to K + n steps later."""
+        k, n = self.unroll_steps, self.td_steps
+        width = k + n + 1
+        wrows = (rows[:, None] + np.arange(width)[None, :]) % self.rows
+        wcols = np.broadcast_to(cols[:, None], wrows.shape)
+        ep_len = self._ep_len[rows, cols]
+        running = ep_len < 0
+        length = np.where(running, self._cur_len[cols], ep_len)
+        kind = np.where(running, _RUNNING, self._ep_kind[rows, cols])
+        left = length - self._step[rows, cols]  # transitions from t to the episode end
+        inside = np.arange(width)[None, :] < left[:, None]
+        values = np.where(inside, self._values[wrows, wcols], 0.0).astype(np.float64)
+        last_row = (rows + left - 1) % self.rows
+        # value trajectory: running / no final value -> truncated one step earlier
+        value_left = np.where((kind == _TERMINATED) | (kind == _TRUNCATED), left, left - 1)
+        truncated = kind == _TRUNCATED
+        at_end = np.flatnonzero(truncated & (left < width))
+        values[at_end, left[at_end]] = self._final_value[last_row[at_end], cols[at_end]]
+        return {
+            "wrows": wrows,
+            "wcols": wcols,
+            "cols": cols,
+            "kind": kind,
+            "left": left,
+            "value_left": value_left,
+            "last_row": last_row,
+            "inside": inside,
+            "rewards": np.where(inside, self._rewards[wrows, wcols], 0.0),
+            "values": values,
+            "policies": self._policies[wrows[:, : k + 1], wcols[:, : k + 1]].astype(np.float32),
+        }
+
+    def _unroll_positions(self, value_left: np.ndarray) -> tuple:
+        """Per (sample, k): transitions left in the value trajectory and the window indices."""
+        k, n = self.unroll_steps, self.td_steps
+        steps = np.arange(k + 1)
+        remaining = value_left[:, None] - steps[None, :]  # [B, K+1]
+        offsets = steps[:, None] + np.arange(n + 1)[None, :]  # [K+1, n+1]
+        return remaining, offsets
+
+    def _refresh(self, window: dict, count: int, refresh_fn: RefreshFn) -> None:
+        """Replace stored values/policies read by the first ``count`` samples' targets."""
+        k, n = self.unroll_steps, self.td_steps
+        sel = slice(0, count)
+        kind, left = window["kind"][sel], window["left"][sel]
+        remaining, _ = self._unroll_positions(window["value_left"][sel])
+        used = lambda_weights(n, self.td_lambda) > 0
+        horizons = np.arange(1, n + 1)[used]
+        # window index of every value a target reads: k + min(m, remaining), m with weight > 0
+        reach = np.clip(np.minimum(horizons[None, None, :], remaining[:, :, None]), 0, None)
+        index = np.arange(k + 1)[None, :, None] + reach
+        read = np.broadcast_to((remaining >= 0)[:, :, None], index.shape)
+        terminal = (kind == _TERMINATED)[:, None, None] & (index >= left[:, None, None])
+        read = read & ~terminal
+        width = window["values"].shape[1]
+        needs_value = np.zeros((count, width), dtype=bool)
+        b_idx = np.broadcast_to(np.arange(count)[:, None, None], index.shape)
+        needs_value[b_idx[read], index[read]] = True
+        needs_policy = window["inside"][sel, : k + 1]
+        needs = needs_value.copy()
+        needs[:, : k + 1] |= needs_policy
+        stored = needs & window["inside"][sel]
+        b_s, j_s = np.nonzero(stored)
+        slots = window["wrows"][b_s, j_s] * self.n_envs + window["wcols"][b_s, j_s]
+        unique_slots, slot_pos = np.unique(slots, return_inverse=True)
+        # the final observation of a truncated episode, when its value is read and it was kept
+        b_f = np.flatnonzero((kind == _TRUNCATED) & (left < width))
+        b_f = b_f[needs_value[b_f, left[b_f]]]
+        final_keys = window["last_row"][sel][b_f] * self.n_envs + window["cols"][sel][b_f]
+        has_obs = np.array([int(key) in self._final_obs for key in final_keys], dtype=bool)
+        b_f, final_keys = b_f[has_obs], final_keys[has_obs]
+        unique_final, final_pos = np.unique(final_keys, return_inverse=True)
+        obs = self._obs.reshape((-1,) + self.observation_shape)[unique_slots]
+        if unique_final.size:
+            finals = np.stack([self._final_obs[int(key)] for key in unique_final])
+            obs = np.concatenate([obs, finals])
+        if obs.shape[0] == 0:
+            return
+        new_values, new_policies = refresh_fn(obs)
+        new_values = np.asarray(new_values, dtype=np.float64).reshape(-1)
+        new_policies = np.asarray(new_policies, dtype=np.float32)
+        if new_values.shape != (obs.shape[0],) or new_policies.shape != (
+            obs.shape[0],
+            self.action_dim,
+        ):
+            raise ValueError(
+                f"refresh_fn must return values [{obs.shape[0]}] and policies "
+                f"[{obs.shape[0]}, {self.action_dim}], got {new_values.shape} and "
+                f"{new_policies.shape}"
+            )
+        values, policies = window["values"], window["policies"]
+        values[b_s, j_s] = new_values[slot_pos]
+        in_unroll = j_s <= k
+        policies[b_s[in_unroll], j_s[in_unroll]] = new_policies[slot_pos[in_unroll]]
+        values[b_f, left[b_f]] = new_values[unique_slots.size + final_pos]
+
+    def _build_batch(self, window: dict, rows, cols, weights) -> ReplayBatch:
+        k, n, a = self.unroll_steps, self.td_steps, self.action_dim
+        batch = rows.shape[0]
+        kind, left, inside = window["kind"], window["left"], window["inside"]
+        terminated = kind == _TERMINATED
+        remaining, offsets = self._unroll_positions(window["value_left"])
+        discount = -self.discount if self.two_player else self.discount
+        targets = windowed_value_targets(
+            window["rewards"][:, offsets[:, :n]].reshape(-1, n),
+            window["values"][:, offsets].reshape(-1, n + 1),
+            remaining.reshape(-1),
+            np.repeat(terminated, k + 1),
+            discount,
+            lambda_weights(n, self.td_lambda),
+        ).reshape(batch, k + 1)
+        value_mask = terminated[:, None] | (remaining >= 0)
+        target_rewards = np.zeros((batch, k + 1), dtype=np.float32)
+        target_rewards[:, 1:] = window["rewards"][:, :k]
+        reward_mask = np.zeros((batch, k + 1), dtype=bool)
+        reward_mask[:, 1:] = terminated[:, None] | inside[:, :k]
+        policy_mask = inside[:, : k + 1]
+        policies = np.where(policy_mask[:, :, None], window["policies"], np.float32(1.0 / a))
+        actions = self._actions[window["wrows"][:, :k], window["wcols"][:, :k]]
+        random_actions = self.rng.integers(0, a, size=actions.shape)
+        actions = np.where(inside[:, :k], actions, random_actions)
+        legal = None
+        if self._legal is not None:
+            legal = self._legal[window["wrows"][:, : k + 1], window["wcols"][:, : k + 1]]
+            legal = np.where(policy_mask[:, :, None], legal, True)
+        return ReplayBatch(
+            observations=self._obs[rows, cols],
+            actions=actions.astype(np.int64),
+            target_values=np.where(value_mask, targets, 0.0).astype(np.float32),
+            target_rewards=target_rewards,
+            target_policies=policies.astype(np.float32),
+            value_mask=value_mask.astype(np.float32),
+            reward_mask=reward_mask.astype(np.float32),
+            policy_mask=policy_mask.astype(np.float32),
+            weights=weights,
+            indices=self._uid[rows, cols],
+            legal_masks=legal,
+        )
+
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self) -> dict:
+        """Pickle only the rows written so far while the ring has not wrapped yet."""
+        state = self.__dict__.copy()
+        used = min(self._rows_written, self.rows)
+        for name in self._row_arrays():
+            if state[name] is not None:
+                state[name] = state[name][:used].copy()
+        state["_pickled_rows"] = used
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        used = state.pop("_pickled_rows")
+        self.__dict__.update(state)
+        for name in self._row_arrays():
+            part = getattr(self, name)
+            if part is None:
+                continue
+            fill = -1 if name in ("_ep_len", "_uid") else (True if name == "_legal" else 0)
+            full = np.full((self.rows,) + part.shape[1:], fill, dtype=part.dtype)
+            full[:used] = part
+            setattr(self, name, full)
+
+    @staticmethod
+    def _row_arrays() -> tuple:
+        return (
+            "_obs", "_actions", "_rewards", "_values", "_policies", "_legal", "_step",
+            "_ep_len", "_ep_kind", "_final_value", "_valid", "_uid",
+        )

@@ -1,0 +1,173 @@
+"""MuZero's batched pUCT search (Schrittwieser et al., 2020), one tree per root, B roots at once.
+
+The driver owns only the loop: per simulation one Numba call selects a leaf edge in all B
+trees, one batched ``recurrent_fn`` call evaluates them, one Numba call expands and backs up.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from muzero_agents.search import _kernels as k
+from muzero_agents.search._checks import check_root, check_settings, check_step
+from muzero_agents.search._embeddings import get_store
+from muzero_agents.search._result import SearchResult, choose_by_visits, visit_policy
+from muzero_agents.search._tree import Tree, get_tree
+
+RecurrentFn = Callable[[Any, np.ndarray], tuple]
+
+
+def dirichlet_noise(
+    legal: np.ndarray, alpha: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Dirichlet(alpha) noise over each row's legal actions (0 on illegal ones), float64 [B, A].
+
+    Drawn as normalized Gamma(alpha, 1) samples, one batched draw for all roots.
+    """
+    gammas = rng.standard_gamma(alpha, size=legal.shape) * legal
+    totals = gammas.sum(axis=1, keepdims=True)
+    # A row of all-zero gammas (possible for tiny alpha) falls back to uniform over legal.
+    uniform = legal / legal.sum(axis=1, keepdims=True)
+    return np.where(totals > 0, gammas / np.where(totals > 0, totals, 1.0), uniform)
+
+
+def run_simulations(
+    tree: Tree,
+    store: Any,
+    recurrent_fn: RecurrentFn,
+    num_simulations: int,
+    legal: np.ndarray,
+    disc: float,
+    pb_c_init: float,
+    pb_c_base: float,
+) -> None:
+    """Run ``num_simulations`` pUCT simulations on already initialised roots."""
+    batch, _, num_actions = tree.children_index.shape
+    for sim in range(num_simulations):
+        k.select_puct(
+            tree.children_index, tree.children_prior, tree.visit_count, tree.value_sum,
+            tree.reward, tree.minmax, legal, disc, pb_c_init, pb_c_base,
+            tree.leaf_parent, tree.leaf_action, tree.leaf_flat,
+        )
+        expand(tree, store, recurrent_fn, sim + 1, disc, batch, num_actions)
+
+
+def expand(
+    tree: Tree,
+    store: Any,
+    recurrent_fn: RecurrentFn,
+    new_node: int,
+    disc: float,
+    batch: int,
+    num_actions: int,
+) -> None:
+    """Evaluate the selected edges with one ``recurrent_fn`` call, add node ``new_node``, back up."""
+    parent_embedding = store.gather(tree.leaf_flat)
+    outputs = recurrent_fn(parent_embedding, tree.leaf_action.copy())
+    reward, value, logits, next_embedding = check_step(outputs, batch, num_actions)
+    store.write(new_node, next_embedding)
+    k.expand_and_backup(
+        new_node, tree.leaf_parent, tree.leaf_action, reward, value, logits, disc,
+        tree.children_index, tree.children_prior, tree.visit_count, tree.value_sum,
+        tree.reward, tree.parent, tree.action_from_parent, tree.minmax,
+    )
+
+
+def read_result(
+    tree: Tree, disc: float, temperature: float, rng: np.random.Generator
+) -> SearchResult:
+    """Root statistics of the finished trees, the visit policy and the chosen actions."""
+    batch, _, num_actions = tree.children_index.shape
+    visits = np.empty((batch, num_actions), dtype=np.int32)
+    q_values = np.empty((batch, num_actions), dtype=np.float64)
+    root_value = np.empty(batch, dtype=np.float64)
+    k.read_root(tree.children_index, tree.visit_count, tree.value_sum, tree.reward, disc,
+                visits, q_values, root_value)
+    return SearchResult(
+        action=choose_by_visits(visits, temperature, rng),
+        visit_counts=visits,
+        policy=visit_policy(visits),
+        root_value=root_value.astype(np.float32),
+        q_values=q_values.astype(np.float32),
+    )
+
+
+def muzero_search(
+    prior_logits: np.ndarray,
+    root_value: np.ndarray,
+    root_embedding: Any,
+    recurrent_fn: RecurrentFn,
+    num_simulations: int,
+    legal_mask: np.ndarray | None = None,
+    discount: float = 0.997,
+    two_player: bool = False,
+    pb_c_init: float = 1.25,
+    pb_c_base: float = 19652.0,
+    dirichlet_alpha: float = 0.25,
+    dirichlet_fraction: float = 0.25,
+    temperature: float = 1.0,
+    rng: np.random.Generator | None = None,
+) -> SearchResult:
+    """MuZero's pUCT search from B roots; returns actions, visits, policy target, values, Q.
+
+    Args:
+        prior_logits: [B, A] root policy logits (from the initial inference).
+        root_value: [B] root values (from the initial inference).
+        root_embedding: [B, *S] root hidden states, torch tensor or numpy array.
+        recurrent_fn: ``(embedding [B, *S], action int64 [B]) -> (reward f32 [B], value f32 [B],
+            prior_logits f32 [B, A], next_embedding [B, *S])``, called once per simulation for
+            all B trees. ``embedding`` is a reused buffer, valid only during the call.
+        num_simulations: simulations per root (>= 1); each adds one node to every tree.
+        legal_mask: [B, A] bool, root only: priors are softmaxed over legal actions and illegal
+            actions are never selected. Inside the tree every action is allowed.
+        discount: per-step discount of rewards and values.
+        two_player: zero-sum alternating turns (negamax): the per-ply discount becomes
+            ``-discount`` since each node's value is from its own player-to-move's view.
+        pb_c_init, pb_c_base: the pUCT constants c1 and c2.
+        dirichlet_alpha, dirichlet_fraction: root noise over legal actions (fraction 0: off).
+        temperature: the action is sampled from visits^(1/temperature); 0 takes the most
+            visited (ties to the lowest index).
+        rng: numpy Generator for noise and sampling (a fresh one if None).
+
+    Semantics (the paper's pseudocode with these explicit choices):
+        - A node's value_sum is from the view of the player to move there; its reward is the
+          reward of the transition into it, from the mover's view. With ``disc`` the per-ply
+          discount, Q(child) = reward + disc * value_sum / visits.
+        - The root is expanded from ``prior_logits`` and counts as visited once with
+          ``root_value`` (as mctx does), so the first selection already follows the priors.
+          The min-max stats start empty (the root value enters them at the first backup).
+        - pUCT: Q min-max normalized per tree (raw Q while max <= min), unvisited children
+          score Q = 0, ties go to the lowest action index.
+        - Backup with g = leaf value: at each node up to the root, value_sum += g, visits += 1,
+          the min-max stats see reward + disc * value, then g = reward + disc * g.
+
+    The tree arrays and embedding buffers are cached per shape and reused by later searches,
+    so a search allocates nothing per simulation. Not thread-safe for same-shape searches.
+    """
+    logits, values, legal = check_root(
+        prior_logits, root_value, root_embedding, legal_mask, num_simulations
+    )
+    check_settings(discount, pb_c_init, pb_c_base, dirichlet_alpha, dirichlet_fraction,
+                   temperature)
+    rng = np.random.default_rng() if rng is None else rng
+    batch, num_actions = logits.shape
+    disc = -float(discount) if two_player else float(discount)
+
+    tree = get_tree(batch, num_simulations + 1, num_actions)
+    store = get_store(root_embedding, num_simulations + 1)
+    if dirichlet_fraction > 0.0:
+        noise = dirichlet_noise(legal, dirichlet_alpha, rng)
+    else:
+        noise = np.zeros((batch, num_actions), dtype=np.float64)
+    with store.context():
+        store.set_root(root_embedding)
+        k.init_roots(
+            logits, values, legal, noise, float(dirichlet_fraction),
+            tree.children_index, tree.children_prior, tree.visit_count, tree.value_sum,
+            tree.reward, tree.parent, tree.action_from_parent, tree.minmax,
+        )
+        run_simulations(tree, store, recurrent_fn, num_simulations, legal, disc,
+                        float(pb_c_init), float(pb_c_base))
+    return read_result(tree, disc, float(temperature), rng)

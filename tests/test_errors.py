@@ -1,0 +1,56 @@
+"""Bad input gets a clear error at construction or load time."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from stable_baselines3 import PPO
+
+from muzero_agents import MuZero
+
+
+def test_continuous_actions_rejected_with_fix():
+    with pytest.raises(ValueError, match="Discrete action space"):
+        MuZero("MlpPolicy", "Pendulum-v1")
+
+
+def test_dict_observation_with_mlp_policy_rejected():
+    class DictEnv(gym.Env):
+        observation_space = gym.spaces.Dict({"a": gym.spaces.Box(0, 1, (2,))})
+        action_space = gym.spaces.Discrete(2)
+
+    with pytest.raises(ValueError, match="MultiInputPolicy|Dict"):
+        MuZero("MlpPolicy", DictEnv())
+
+
+@pytest.mark.parametrize("name", ["num_simulations", "unroll_steps", "td_steps", "batch_size"])
+def test_non_positive_counts_rejected(name):
+    with pytest.raises(ValueError, match=f"{name} must be >= 1"):
+        MuZero("MlpPolicy", "CartPole-v1", **{name: 0})
+
+
+def test_bad_lambda_and_discount_rejected():
+    with pytest.raises(ValueError, match="td_lambda.*discount"):
+        MuZero("MlpPolicy", "CartPole-v1", td_lambda=1.5, discount=0.0)
+
+
+def test_cnn_policy_on_vector_observations_rejected():
+    with pytest.raises(ValueError, match="use MlpPolicy"):
+        MuZero("CnnPolicy", "CartPole-v1")
+
+
+def test_loading_a_non_muzero_save_is_refused(tmp_path):
+    PPO("MlpPolicy", "CartPole-v1", n_steps=16).save(tmp_path / "ppo")
+    with pytest.raises(ValueError, match="not a MuZero save"):
+        MuZero.load(tmp_path / "ppo.zip")
+
+
+def test_loading_a_corrupt_file_is_refused(tmp_path):
+    path = tmp_path / "broken.zip"
+    path.write_bytes(np.random.default_rng(0).bytes(256))
+    with pytest.raises(ValueError, match="not a MuZero save"):
+        MuZero.load(path)
+
+
+def test_loading_a_missing_file_names_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        MuZero.load(tmp_path / "nowhere")

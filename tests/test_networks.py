@@ -1,0 +1,48 @@
+"""Networks: shapes, min-max scaled hidden states, action planes, gradient scaling."""
+
+import torch
+
+from muzero_agents.losses import scale_gradient
+from muzero_agents.networks import ActionPlanes, ConvMuZeroNetwork, MlpMuZeroNetwork
+
+
+def test_mlp_network_shapes_and_hidden_scaling():
+    net = MlpMuZeroNetwork(obs_dim=4, action_dim=2, support_size=5, hidden_dim=8, net_arch=[16])
+    out = net.initial_inference(torch.randn(3, 4))
+    assert out.hidden.shape == (3, 8) and out.value_logits.shape == (3, 11) and out.policy_logits.shape == (3, 2)
+    assert out.hidden.min() >= 0 and out.hidden.max() <= 1
+    assert torch.allclose(out.hidden.min(1).values, torch.zeros(3), atol=1e-6)
+    nxt = net.recurrent_inference(out.hidden, torch.tensor([0, 1, 1]))
+    assert nxt.reward_logits.shape == (3, 11) and nxt.hidden.shape == (3, 8)
+    assert torch.allclose(nxt.hidden.max(1).values, torch.ones(3), atol=1e-3)
+
+
+def test_conv_network_downsamples_large_frames():
+    net = ConvMuZeroNetwork((4, 84, 84), action_dim=6, support_size=5, channels=8, num_blocks=1)
+    out = net.initial_inference(torch.rand(2, 4, 84, 84))
+    assert out.hidden.shape[-1] <= 12 and out.policy_logits.shape == (2, 6)
+    nxt = net.recurrent_inference(out.hidden, torch.tensor([5, 0]))
+    assert nxt.hidden.shape == out.hidden.shape
+
+
+def test_action_planes_for_go_like_action_sets():
+    planes = ActionPlanes(action_dim=10, height=3, width=3)  # 9 squares + pass
+    assert planes.num_planes == 2
+    encoded = planes(torch.tensor([4, 9]), torch.zeros(2, 1, 3, 3))
+    assert encoded[0, 0, 1, 1] == 1 and encoded[0].sum() == 1
+    assert encoded[1, 1].sum() == 9 and encoded[1, 0].sum() == 0
+
+
+def test_action_planes_for_non_spatial_actions():
+    planes = ActionPlanes(action_dim=7, height=6, width=7)  # connect four columns
+    assert planes.num_planes == 7
+    encoded = planes(torch.tensor([3]), torch.zeros(1, 1, 6, 7))
+    assert encoded[0, 3].sum() == 42 and encoded.sum() == 42
+
+
+def test_scale_gradient_halves_gradient_only():
+    x = torch.ones(3, requires_grad=True)
+    y = scale_gradient(x, 0.5)
+    assert torch.equal(y, x)
+    y.sum().backward()
+    assert torch.allclose(x.grad, torch.full((3,), 0.5))

@@ -1,0 +1,440 @@
+"""TrajectoryReplay: sampled targets against a brute-force recomputation from the raw episodes,
+masks, eviction, prioritized sampling, weights, pickling, Reanalyze refresh and bad input."""
+
+from __future__ import annotations
+
+import pickle
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+from muzero_agents.replay import ReplayBatch, TrajectoryReplay
+from tests.test_targets import brute_target
+
+ACTIONS = 4
+
+
+@dataclass
+class Episode:
+    """The test's own copy of one episode, as it was fed to the replay."""
+
+    uid: int
+    env: int
+    rewards: list = field(default_factory=list)
+    values: list = field(default_factory=list)
+    policies: list = field(default_factory=list)
+    actions: list = field(default_factory=list)
+    legal: list = field(default_factory=list)
+    kind: str = "running"  # running | terminated | truncated
+    final_value: float | None = None
+    final_obs_kept: bool = False
+
+
+class Feeder:
+    """Feeds random interleaved episodes to a replay; observation = (episode uid, step)."""
+
+    def __init__(self, replay: TrajectoryReplay, seed: int, p_done: float = 0.15,
+                 masks: bool = False) -> None:
+        self.replay, self.rng, self.p_done, self.masks = replay, np.random.default_rng(seed), p_done, masks
+        self.episodes: dict[int, Episode] = {}
+        self.current = [self._new(env) for env in range(replay.n_envs)]
+
+    def _new(self, env: int) -> Episode:
+        episode = Episode(uid=len(self.episodes), env=env)
+        self.episodes[episode.uid] = episode
+        return episode
+
+    def step(self) -> None:
+        n, rng = self.replay.n_envs, self.rng
+        obs = np.array([[ep.uid, len(ep.rewards)] for ep in self.current], dtype=np.float64)
+        actions = rng.integers(0, ACTIONS, n)
+        rewards = rng.normal(size=n).round(2)
+        values = rng.normal(size=n).round(2)
+        policies = rng.dirichlet(np.ones(ACTIONS), n).astype(np.float32)
+        legal = rng.random((n, ACTIONS)) < 0.7
+        dones = rng.random(n) < self.p_done
+        terminated = rng.random(n) < 0.4
+        final_obs, final_values = {}, {}
+        for env, ep in enumerate(self.current):
+            ep.rewards.append(rewards[env])
+            ep.values.append(values[env])
+            ep.policies.append(policies[env])
+            ep.actions.append(actions[env])
+            ep.legal.append(legal[env])
+            if not dones[env]:
+                continue
+            ep.kind = "terminated" if terminated[env] else "truncated"
+            if not terminated[env] and rng.random() < 0.7:  # some truncations lack a value
+                ep.final_value = round(float(rng.normal()), 2)
+                final_values[env] = ep.final_value
+            if rng.random() < 0.8:  # SB3 gives the terminal observation always; test both
+                final_obs[env] = np.array([ep.uid, len(ep.rewards)], dtype=np.float64)
+                ep.final_obs_kept = ep.final_value is not None
+        self.replay.add(obs, actions, rewards, values, policies, dones, terminated,
+                        final_observations=final_obs, final_values=final_values,
+                        legal_masks=legal if self.masks else None)
+        for env in np.flatnonzero(dones):
+            self.current[env] = self._new(int(env))
+
+    def run(self, steps: int) -> "Feeder":
+        for _ in range(steps):
+            self.step()
+        return self
+
+
+def expected(ep: Episode, t: int, replay: TrajectoryReplay, value_of=None, policy_of=None):
+    """Targets for position t of episode ep by brute force from the raw episode."""
+    k_max, n, lam = replay.unroll_steps, replay.td_steps, replay.td_lambda
+    discount = -replay.discount if replay.two_player else replay.discount
+    horizon = len(ep.rewards)
+    values = [value_of(ep.uid, j) if value_of else ep.values[j] for j in range(horizon)]
+    policies = [policy_of(ep.uid, j) if policy_of else ep.policies[j] for j in range(horizon)]
+    terminal = ep.kind == "terminated"
+    if terminal:  # v_T is ignored: pass 0
+        rewards, all_values = ep.rewards, values + [0.0]
+    elif ep.kind == "truncated" and ep.final_value is not None:
+        final = value_of(ep.uid, horizon) if value_of and ep.final_obs_kept else ep.final_value
+        rewards, all_values = ep.rewards, values + [final]
+    else:  # running, or truncated without a final value: truncated at the last observation
+        rewards, all_values = ep.rewards[: horizon - 1], values
+    last = len(rewards)  # index of the bootstrap value
+    out = {key: [] for key in ("value", "vmask", "reward", "rmask", "policy", "pmask", "action")}
+    for k in range(k_max + 1):
+        u = t + k
+        valid = terminal or u <= last
+        z = brute_target(rewards, all_values, terminal, discount, n, lam, u) if valid else 0.0
+        out["value"].append(z)
+        out["vmask"].append(float(valid))
+        j = u - 1
+        out["reward"].append(0.0 if k == 0 or j >= horizon else ep.rewards[j])
+        out["rmask"].append(float(k > 0 and (terminal or j < horizon)))
+        out["pmask"].append(float(u < horizon))
+        out["policy"].append(policies[u] if u < horizon else np.full(ACTIONS, 1 / ACTIONS))
+        if k < k_max:
+            out["action"].append(ep.actions[u] if u < horizon else None)
+    return out
+
+
+def check_batch(batch: ReplayBatch, feeder: Feeder, rows=None, value_of=None, policy_of=None):
+    replay = feeder.replay
+    rows = range(len(batch.indices)) if rows is None else rows
+    for b in rows:
+        uid, t = (int(x) for x in batch.observations[b])
+        want = expected(feeder.episodes[uid], t, replay, value_of, policy_of)
+        np.testing.assert_allclose(batch.target_values[b], want["value"], rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(batch.value_mask[b], want["vmask"])
+        np.testing.assert_allclose(batch.target_rewards[b], want["reward"], rtol=1e-6)
+        np.testing.assert_array_equal(batch.reward_mask[b], want["rmask"])
+        np.testing.assert_array_equal(batch.policy_mask[b], want["pmask"])
+        np.testing.assert_allclose(batch.target_policies[b], np.stack(want["policy"]), rtol=1e-6)
+        for k, action in enumerate(want["action"]):
+            if action is None:
+                assert 0 <= batch.actions[b, k] < ACTIONS
+            else:
+                assert batch.actions[b, k] == action
+
+
+def make(capacity=10_000, n_envs=3, **kwargs) -> TrajectoryReplay:
+    args = dict(observation_shape=(2,), observation_dtype=np.float64, action_dim=ACTIONS,
+                unroll_steps=4, td_steps=3, discount=0.9, seed=0)
+    args.update(kwargs)
+    return TrajectoryReplay(capacity, n_envs, **args)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(),  # n-step
+        dict(td_steps=5, td_lambda=0.7),
+        dict(td_steps=4, td_lambda=0.0),
+        dict(discount=1.0, two_player=True, td_steps=6),
+        dict(discount=0.95, two_player=True, td_steps=2, td_lambda=0.5, unroll_steps=0),
+    ],
+)
+def test_targets_match_brute_force(kwargs):
+    feeder = Feeder(make(**kwargs), seed=1).run(80)  # episodes of all kinds, some still running
+    kinds = {ep.kind for ep in feeder.episodes.values()}
+    assert kinds == {"running", "terminated", "truncated"}
+    batch = feeder.replay.sample(600)
+    check_batch(batch, feeder)
+    k = feeder.replay.unroll_steps
+    assert batch.target_values.shape == (600, k + 1) and batch.actions.shape == (600, k)
+    assert batch.target_policies.shape == (600, k + 1, ACTIONS)
+    assert batch.actions.dtype == np.int64 and batch.indices.dtype == np.int64
+    assert batch.target_values.dtype == np.float32 and batch.weights.dtype == np.float32
+    assert (batch.reward_mask[:, 0] == 0).all() and (batch.target_rewards[:, 0] == 0).all()
+    assert batch.legal_masks is None
+    # every kind of ending shows up past the end of its episode in this batch
+    assert (batch.value_mask == 0).any() and (batch.policy_mask == 0).any()
+
+
+def test_in_progress_episode_is_sampled_and_bootstraps_from_last_root_value():
+    replay = make(n_envs=1, td_steps=10, unroll_steps=2, discount=1.0, priority_alpha=0.0)
+    rewards, values = [1.0, 2.0, 3.0], [10.0, 20.0, 30.0]
+    for t in range(3):
+        replay.add(np.array([[0, t]]), [0], [rewards[t]], [values[t]],
+                   np.full((1, ACTIONS), 0.25), [False], [False])
+    batch = replay.sample(200)
+    first = np.flatnonzero(batch.observations[:, 1] == 0)[0]
+    # z_0 = 1 + 2 + v_2, z_1 = 2 + v_2, z_2 = v_2; r_2 is a valid reward target but v_3 unknown
+    np.testing.assert_allclose(batch.target_values[first], [33, 32, 30])
+    np.testing.assert_array_equal(batch.value_mask[first], [1, 1, 1])
+    last = np.flatnonzero(batch.observations[:, 1] == 2)[0]
+    np.testing.assert_array_equal(batch.value_mask[last], [1, 0, 0])
+    np.testing.assert_array_equal(batch.reward_mask[last], [0, 1, 0])
+    np.testing.assert_array_equal(batch.policy_mask[last], [1, 0, 0])
+    assert batch.target_rewards[last, 1] == 3.0
+
+
+def test_terminated_is_absorbing_and_truncated_masks_past_end():
+    for terminal in (True, False):
+        replay = make(n_envs=1, td_steps=2, unroll_steps=3, discount=1.0)
+        for t in range(2):
+            replay.add(np.array([[0, t]]), [1], [1.0], [5.0], np.full((1, ACTIONS), 0.25),
+                       [t == 1], [terminal], final_values=None if terminal or t == 0 else {0: 7.0})
+        batch = replay.sample(50)
+        row = np.flatnonzero(batch.observations[:, 1] == 1)[0]
+        np.testing.assert_array_equal(batch.policy_mask[row], [1, 0, 0, 0])
+        if terminal:
+            np.testing.assert_allclose(batch.target_values[row], [1, 0, 0, 0])
+            np.testing.assert_array_equal(batch.value_mask[row], [1, 1, 1, 1])
+            np.testing.assert_array_equal(batch.reward_mask[row], [0, 1, 1, 1])
+        else:
+            np.testing.assert_allclose(batch.target_values[row], [8, 7, 0, 0])
+            np.testing.assert_array_equal(batch.value_mask[row], [1, 1, 0, 0])
+            np.testing.assert_array_equal(batch.reward_mask[row], [0, 1, 0, 0])
+        np.testing.assert_allclose(batch.target_policies[row, 1:], 0.25)
+
+
+def test_eviction_keeps_capacity_and_whole_recent_episodes():
+    # 8 rows x 3 envs; episodes often longer than the ring (the running one then loses its head)
+    replay = make(capacity=24, n_envs=3, priority_alpha=0.0)
+    feeder = Feeder(replay, seed=2, p_done=0.12)
+    for _ in range(25):
+        feeder.run(7)
+        assert 0 < len(replay) <= 24
+        batch = replay.sample(4000)  # uniform: sees every stored transition
+        check_batch(batch, feeder)
+        stored = {(int(u), int(t)) for u, t in batch.observations}
+        assert len(stored) == len(replay)
+        uids = {u for u, _ in stored}
+        assert replay.num_episodes == len(uids)
+        for uid in uids:
+            ep = feeder.episodes[uid]
+            steps = sorted(t for u, t in stored if u == uid)
+            assert steps == list(range(steps[0], len(ep.rewards)))  # contiguous up to the end
+            if ep.kind != "running":
+                assert steps[0] == 0  # finished episodes are kept whole
+        for env in range(replay.n_envs):  # per env, the stored episodes are the newest ones
+            mine = [ep.uid for ep in feeder.episodes.values() if ep.env == env]
+            kept = [uid for uid in mine if uid in uids]
+            assert kept == mine[len(mine) - len(kept):]
+
+
+def freqs(replay: TrajectoryReplay, draws: int) -> np.ndarray:
+    batch = replay.sample(draws)
+    return np.bincount(batch.observations[:, 1].astype(int), minlength=5) / draws
+
+
+def four_steps(alpha: float, beta: float = 1.0) -> tuple[TrajectoryReplay, np.ndarray]:
+    """One env, four transitions with priorities 1..4; returns the replay and their handles."""
+    replay = make(n_envs=1, priority_alpha=alpha, priority_beta=beta, seed=3)
+    for t in range(4):
+        replay.add(np.array([[0, t]]), [0], [0.0], [0.0], np.full((1, ACTIONS), 0.25),
+                   [False], [False])
+    batch = replay.sample(400)
+    handles = np.zeros(4, dtype=np.int64)
+    handles[batch.observations[:, 1].astype(int)] = batch.indices
+    replay.update_priorities(handles, np.array([1.0, 2.0, 3.0, 4.0]))
+    return replay, handles
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.5, 0.0])
+def test_priorities_shape_sampling_frequencies(alpha):
+    replay, _ = four_steps(alpha)
+    want = np.arange(1, 5) ** alpha
+    np.testing.assert_allclose(freqs(replay, 40_000)[:4], want / want.sum(), atol=0.012)
+    # a new transition enters with the largest priority seen so far (4)
+    replay.add(np.array([[0, 4]]), [0], [0.0], [0.0], np.full((1, ACTIONS), 0.25),
+               [True], [True])
+    want = np.append(want, 4.0**alpha)
+    np.testing.assert_allclose(freqs(replay, 40_000), want / want.sum(), atol=0.012)
+
+
+@pytest.mark.parametrize("beta", [1.0, 0.5, 0.0])
+def test_importance_weights_hand_example(beta):
+    replay, _ = four_steps(alpha=1.0, beta=beta)
+    batch = replay.sample(1000)  # contains the priority-1 transition, the largest weight
+    p = batch.observations[:, 1] + 1.0
+    # w = (N P)^-beta = (4 p / 10)^-beta, divided by the largest, (4/10)^-beta: w = p^-beta
+    np.testing.assert_allclose(batch.weights, p**-beta, rtol=1e-6)
+    replay.beta = 0.0  # annealing by assignment
+    assert (replay.sample(10).weights == 1).all()
+
+
+def test_stale_handles_are_ignored():
+    replay = make(capacity=2, n_envs=1, priority_alpha=1.0)
+    for t in range(2):
+        replay.add(np.array([[0, t]]), [0], [0.0], [0.0], np.full((1, ACTIONS), 0.25),
+                   [t == 1], [True])
+    old = replay.sample(20).indices
+    for t in range(2):
+        replay.add(np.array([[1, t]]), [0], [0.0], [0.0], np.full((1, ACTIONS), 0.25),
+                   [t == 1], [True])
+    replay.update_priorities(old, np.full(old.shape, 100.0))
+    batch = replay.sample(100)
+    assert (batch.observations[:, 0] == 1).all()
+    assert (batch.weights == 1).all()  # both new transitions kept equal priority
+
+
+def test_pickle_round_trip():
+    replay = make(capacity=600, n_envs=3, td_lambda=0.8)
+    feeder = Feeder(replay, seed=4, masks=True).run(250)  # wrapped around
+    clone = pickle.loads(pickle.dumps(replay))
+    assert len(clone) == len(replay) and clone.num_episodes == replay.num_episodes
+    for a, b in zip(replay.sample(64), clone.sample(64)):
+        np.testing.assert_array_equal(a, b)
+    feeder.replay = clone
+    feeder.run(30)
+    check_batch(clone.sample(200), feeder)
+
+
+def test_pickle_is_compact_before_the_ring_fills():
+    replay = TrajectoryReplay(100_000, 4, (4, 84, 84), np.uint8, 18, 5, 10, 0.997)
+    for _ in range(3):
+        replay.add(np.zeros((4, 4, 84, 84), np.uint8), np.zeros(4, int), np.zeros(4),
+                   np.zeros(4), np.full((4, 18), 1 / 18), np.zeros(4, bool), np.zeros(4, bool))
+    data = pickle.dumps(replay)
+    assert len(data) < 2_000_000  # the full arrays would be ~2.8 GB
+    clone = pickle.loads(data)
+    assert clone.sample(8).observations.dtype == np.uint8
+    assert clone._obs.shape == replay._obs.shape
+
+
+def test_refresh_fn_replaces_values_and_policies_for_the_fraction():
+    replay = make(td_steps=4, td_lambda=0.6, unroll_steps=3)
+    feeder = Feeder(replay, seed=5).run(60)
+    calls = []
+
+    def value_of(uid, t):
+        return 100.0 + uid + 0.01 * t
+
+    def policy_of(uid, t):
+        return np.eye(ACTIONS, dtype=np.float32)[(uid + t) % ACTIONS]
+
+    def refresh(obs):
+        calls.append(obs)
+        return (np.array([value_of(int(u), int(t)) for u, t in obs]),
+                np.stack([policy_of(int(u), int(t)) for u, t in obs]))
+
+    batch = replay.sample(40, refresh_fn=refresh, refresh_fraction=0.25)
+    assert len(calls) == 1 and calls[0].dtype == np.float64
+    assert len(np.unique(calls[0], axis=0)) == len(calls[0])  # each observation once
+    check_batch(batch, feeder, rows=range(10), value_of=value_of, policy_of=policy_of)
+    check_batch(batch, feeder, rows=range(10, 40))
+    # only the observations those 10 samples read were evaluated
+    assert {int(u) for u, _ in calls[0]} <= {int(u) for u, _ in batch.observations[:10]}
+    check_batch(replay.sample(100), feeder)  # the stored targets are unchanged
+    with pytest.raises(ValueError, match="refresh_fn"):
+        replay.sample(4, refresh_fraction=0.5)
+    with pytest.raises(ValueError, match="policies"):
+        replay.sample(4, refresh_fn=lambda o: (np.zeros(len(o)), np.zeros(len(o))),
+                      refresh_fraction=1.0)
+
+
+def test_legal_masks_are_carried():
+    replay = make(unroll_steps=3)
+    feeder = Feeder(replay, seed=6, masks=True).run(40)
+    batch = replay.sample(200)
+    assert batch.legal_masks.shape == (200, 4, ACTIONS) and batch.legal_masks.dtype == bool
+    for b in range(200):
+        uid, t = (int(x) for x in batch.observations[b])
+        ep = feeder.episodes[uid]
+        for k in range(4):
+            want = ep.legal[t + k] if t + k < len(ep.rewards) else np.ones(ACTIONS, bool)
+            np.testing.assert_array_equal(batch.legal_masks[b, k], want)
+    with pytest.raises(ValueError, match="legal_masks"):
+        replay.add(np.zeros((3, 2)), [0, 0, 0], np.zeros(3), np.zeros(3),
+                   np.full((3, ACTIONS), 0.25), np.zeros(3, bool), np.zeros(3, bool))
+
+
+def test_uint8_observations_stay_uint8():
+    replay = TrajectoryReplay(64, 2, (3, 5, 5), np.uint8, 3, 2, 2, 0.9)
+    obs = np.random.default_rng(0).integers(0, 256, (2, 3, 5, 5), dtype=np.uint8)
+    replay.add(obs, [0, 1], [0, 0], [0, 0], np.full((2, 3), 1 / 3), [False, False], [False, False])
+    assert replay._obs.dtype == np.uint8
+    batch = replay.sample(16)
+    assert batch.observations.dtype == np.uint8
+    assert all((o == obs[0]).all() or (o == obs[1]).all() for o in batch.observations)
+    with pytest.raises(TypeError, match="dtype"):
+        replay.add(obs.astype(np.float32), [0, 1], [0, 0], [0, 0], np.full((2, 3), 1 / 3),
+                   [False, False], [False, False])
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(capacity=0), "capacity"),
+        (dict(capacity=2, n_envs=3), "capacity"),
+        (dict(td_steps=0), "td_steps"),
+        (dict(td_lambda=1.2), "td_lambda"),
+        (dict(td_lambda=-0.5), "td_lambda"),
+        (dict(discount=-0.9), "two_player"),
+        (dict(unroll_steps=-1), "unroll_steps"),
+        (dict(priority_alpha=-1.0), "priority_alpha"),
+        (dict(priority_beta=-1.0), "beta"),
+        (dict(action_dim=0), "action_dim"),
+    ],
+)
+def test_bad_constructor_arguments(kwargs, match):
+    args = dict(capacity=100, n_envs=2)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        make(**args)
+
+
+def test_bad_add_and_sample_arguments():
+    replay = make(n_envs=2)
+    good = dict(observations=np.zeros((2, 2)), actions=[0, 1], rewards=[0.0, 0.0],
+                root_values=[0.0, 0.0], search_policies=np.full((2, ACTIONS), 0.25),
+                dones=[False, True], terminated=[False, False])
+    with pytest.raises(ValueError, match="empty"):
+        replay.sample(4)
+    for name, bad in [("observations", np.zeros((2, 3))), ("actions", [0]),
+                      ("rewards", np.zeros(3)), ("search_policies", np.zeros((2, 3))),
+                      ("dones", [True]), ("actions", [0, ACTIONS]), ("rewards", [np.nan, 0])]:
+        with pytest.raises(ValueError, match=name):
+            replay.add(**{**good, name: bad})
+    with pytest.raises(ValueError, match="final_values"):
+        replay.add(**good, final_values={0: 1.0})  # env 0 is not done
+    assert len(replay) == 0  # nothing half-written
+    replay.add(**good)
+    with pytest.raises(ValueError, match="batch_size"):
+        replay.sample(0)
+    with pytest.raises(ValueError, match="refresh_fraction"):
+        replay.sample(4, refresh_fraction=2.0)
+    with pytest.raises(ValueError, match="same length"):
+        replay.update_priorities(np.zeros(2, np.int64), np.ones(3))
+    with pytest.raises(ValueError, match="priorities"):
+        replay.update_priorities(np.zeros(1, np.int64), np.array([-1.0]))
+    with pytest.raises(ValueError, match="beta"):
+        replay.beta = -0.1
+
+
+@pytest.mark.slow
+def test_sample_speed_100k():
+    replay = TrajectoryReplay(100_000, 8, (4,), np.float32, 6, 5, 10, 0.997, seed=0)
+    rng = np.random.default_rng(0)
+    policies = np.full((8, 6), 1 / 6)
+    for _ in range(100_000 // 8):
+        done = rng.random(8) < 0.005
+        replay.add(rng.random((8, 4)), rng.integers(0, 6, 8), rng.random(8), rng.random(8),
+                   policies, done, done)
+    times = []
+    for _ in range(100):
+        start = time.perf_counter()
+        replay.sample(256)
+        times.append(time.perf_counter() - start)
+    assert np.median(times) < 0.004, f"median sample time {np.median(times) * 1e3:.2f} ms"

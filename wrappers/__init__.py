@@ -1,0 +1,29 @@
+"""Environment adapters: turn-based PettingZoo games as Gymnasium envs, opponents, engines.
+
+Nothing here imports ``muzero_agents``: the adapters serve any SB3 algorithm.
+"""
+
+from wrappers.opponents import (
+    RESIGN,
+    GameState,
+    Opponent,
+    PolicyOpponent,
+    RandomOpponent,
+    TicTacToeMinimaxOpponent,
+)
+from wrappers.registry import GAMES, make_board_game
+from wrappers.selfplay import SelfPlayEnv
+from wrappers.versus import VersusOpponentEnv
+
+__all__ = [
+    "GAMES",
+    "RESIGN",
+    "GameState",
+    "Opponent",
+    "PolicyOpponent",
+    "RandomOpponent",
+    "SelfPlayEnv",
+    "TicTacToeMinimaxOpponent",
+    "VersusOpponentEnv",
+    "make_board_game",
+]

@@ -1,0 +1,29 @@
+"""Game engines as opponents: GNU Go (GTP), Stockfish (UCI), GNU Shogi (xshogi line protocol).
+
+Engines are found on PATH or in /usr/games (Debian's games directory); a missing one raises
+``EngineNotFoundError`` naming the package: ``apt-get install gnugo stockfish gnushogi``.
+"""
+
+from wrappers.engines.base import EngineError, EngineNotFoundError, EngineOpponent, find_engine
+from wrappers.engines.gtp import GnuGoOpponent
+
+ENGINES = {"gnugo": "go", "stockfish": "chess", "gnushogi": "shogi"}
+"""Engine name -> the game it plays."""
+
+
+def make_engine(name: str, **kwargs) -> EngineOpponent:
+    """Build an engine opponent by name (``"gnugo"``, ``"stockfish"``, ``"gnushogi"``)."""
+    if name == "gnugo":
+        return GnuGoOpponent(**kwargs)
+    if name == "stockfish":
+        from wrappers.engines.uci import StockfishOpponent  # needs the `chess` package
+
+        return StockfishOpponent(**kwargs)
+    if name == "gnushogi":
+        from wrappers.engines.xshogi import GnuShogiOpponent
+
+        return GnuShogiOpponent(**kwargs)
+    raise ValueError(f"Unknown engine {name!r}; known engines: {', '.join(sorted(ENGINES))}.")
+
+
+__all__ = ["ENGINES", "EngineError", "EngineNotFoundError", "EngineOpponent", "GnuGoOpponent", "find_engine", "make_engine"]

@@ -1,0 +1,194 @@
+"""A game engine as a subprocess speaking a line protocol, and the opponent built on one.
+
+The process starts on first use, every answer is awaited with a time limit, a dead process is
+restarted on the next move (the position is re-sent, since engines are told the whole game),
+and ``close()``, ``with`` or garbage collection shut it down. A missing binary is reported when
+the opponent is built, naming the Debian package that provides it.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from wrappers.opponents import GameState
+
+SEARCH_DIRS = ("/usr/games", "/usr/local/games")  # Debian's games are not on root's PATH
+
+
+class EngineError(RuntimeError):
+    """The engine misbehaved: it died, timed out, refused a move or played an illegal one."""
+
+
+class EngineNotFoundError(FileNotFoundError):
+    """The engine's binary is not installed."""
+
+
+def find_engine(binary: str, package: str) -> str:
+    """Path to ``binary`` on PATH or in Debian's games directories, or a clear error."""
+    if os.path.sep in binary and os.access(binary, os.X_OK):
+        return binary
+    found = shutil.which(binary) or shutil.which(binary, path=os.pathsep.join(SEARCH_DIRS))
+    if found is None:
+        raise EngineNotFoundError(
+            f"{binary} was not found on PATH nor in {', '.join(SEARCH_DIRS)}. "
+            f"Install it with `apt-get install {package}` (Debian/Ubuntu) or pass binary=<path>."
+        )
+    return found
+
+
+class EngineProcess:
+    """A subprocess with line-based stdin/stdout; reads wait at most ``timeout`` seconds."""
+
+    def __init__(self, argv: list[str], name: str):
+        self.argv = argv
+        self.name = name
+        self._proc: subprocess.Popen | None = None
+        self._lines: queue.Queue[str | None] = queue.Queue()
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> None:
+        self.close()
+        self._proc = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            bufsize=1,
+        )
+        self._lines = queue.Queue()
+        threading.Thread(target=_pump, args=(self._proc.stdout, self._lines), daemon=True).start()
+
+    def send(self, line: str) -> None:
+        if not self.alive:
+            raise EngineError(f"{self.name} is not running (it exited with code {self._exit_code()}).")
+        try:
+            self._proc.stdin.write(line + "\n")
+            self._proc.stdin.flush()
+        except (BrokenPipeError, OSError) as err:
+            raise EngineError(f"{self.name} closed its input: {err}") from err
+
+    def read_until(self, done: Callable[[str], bool], timeout: float) -> list[str]:
+        """Lines up to and including the first for which ``done(line)`` is true."""
+        deadline = time.monotonic() + timeout
+        lines = []
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                line = self._lines.get(timeout=max(remaining, 0.0))
+            except queue.Empty:
+                self.close()
+                raise EngineError(f"{self.name} gave no answer within {timeout:.1f} s; it was stopped.") from None
+            if line is None:
+                raise EngineError(f"{self.name} exited (code {self._exit_code()}) after: {lines[-5:]}")
+            lines.append(line)
+            if done(line):
+                return lines
+
+    def drain(self) -> list[str]:
+        """Lines already received and not yet read."""
+        lines = []
+        while True:
+            try:
+                line = self._lines.get_nowait()
+            except queue.Empty:
+                return lines
+            if line is not None:
+                lines.append(line)
+
+    def close(self, quit_command: str | None = None) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        try:
+            if quit_command and proc.poll() is None:
+                proc.stdin.write(quit_command + "\n")
+                proc.stdin.flush()
+            proc.stdin.close()
+            proc.wait(timeout=1.0)
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait()
+
+    def _exit_code(self) -> int | None:
+        return None if self._proc is None else self._proc.poll()
+
+
+def _pump(stream, lines: queue.Queue) -> None:
+    """Reader thread: move the engine's output lines into a queue; None marks the end."""
+    try:
+        for line in stream:
+            lines.put(line.rstrip("\r\n"))
+    except (OSError, ValueError):
+        pass
+    lines.put(None)
+
+
+class EngineOpponent:
+    """Base of engine opponents: lazy start, restart after death, clean shutdown, mask checks.
+
+    Subclasses set ``name``, ``package``, ``game`` and ``quit_command`` and implement
+    ``_handshake()`` (after each start) and ``_choose(mask, state) -> int``.
+    """
+
+    name = "engine"
+    package = "engine"
+    game = ""
+    quit_command = "quit"
+
+    def __init__(self, binary: str, args: list[str], time_limit: float):
+        if time_limit <= 0:
+            raise ValueError(f"time_limit must be positive seconds; got {time_limit}.")
+        self.binary = find_engine(binary, self.package)
+        self.time_limit = float(time_limit)
+        self.process = EngineProcess([self.binary, *args], self.name)
+
+    def act(self, observation: np.ndarray, action_mask: np.ndarray, game_state: GameState) -> int:
+        if game_state.game not in (None, self.game):
+            raise ValueError(f"{self.name} plays {self.game}, not {game_state.game}.")
+        self._ensure_started()
+        action = self._choose(np.asarray(action_mask).astype(bool), game_state)
+        if action >= 0 and not (action < len(action_mask) and action_mask[action]):
+            raise EngineError(
+                f"{self.name} chose action {action}, which the game's mask forbids "
+                f"(after moves {game_state.history[-6:]}); engine and game rules disagree."
+            )
+        return action
+
+    def close(self) -> None:
+        """Stop the engine (it restarts on the next move if used again)."""
+        self.process.close(self.quit_command)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def _ensure_started(self) -> None:
+        if not self.process.alive:
+            self.process.start()
+            self._handshake()
+
+    def _handshake(self) -> None:
+        raise NotImplementedError
+
+    def _choose(self, mask: np.ndarray, state: GameState) -> int:
+        raise NotImplementedError

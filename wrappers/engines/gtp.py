@@ -1,0 +1,105 @@
+"""GNU Go over the Go Text Protocol (GTP) as an opponent for PettingZoo's Go.
+
+PettingZoo's Go numbers points row by row from the top-left (action = row * N + col) and
+passes with action N * N; GTP names points by column letter (no "I") and row counted from the
+bottom. GNU Go runs with Chinese (area) rules and ``--capture-all-dead`` because PettingZoo
+scores every stone left on the board: without it GNU Go passes with dead stones standing.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from wrappers.engines.base import EngineError, EngineOpponent
+from wrappers.opponents import RESIGN, GameState
+
+GTP_COLUMNS = "ABCDEFGHJKLMNOPQRSTUVWXYZ"
+COLORS = ("black", "white")  # PettingZoo's player_0 plays black
+
+
+def action_to_vertex(action: int, size: int) -> str:
+    """PettingZoo Go action -> GTP vertex (``"pass"`` for N * N)."""
+    if action == size * size:
+        return "pass"
+    row, col = divmod(action, size)
+    return f"{GTP_COLUMNS[col]}{size - row}"
+
+
+def vertex_to_action(vertex: str, size: int) -> int:
+    """GTP vertex -> PettingZoo Go action; ``RESIGN`` for ``"resign"``."""
+    vertex = vertex.strip().upper()
+    if vertex == "PASS":
+        return size * size
+    if vertex == "RESIGN":
+        return RESIGN
+    col = GTP_COLUMNS.index(vertex[0])
+    row = size - int(vertex[1:])
+    if not (0 <= col < size and 0 <= row < size):
+        raise EngineError(f"GTP vertex {vertex!r} is off a {size}x{size} board.")
+    return row * size + col
+
+
+class GnuGoOpponent(EngineOpponent):
+    """GNU Go (``gnugo --mode gtp``) playing PettingZoo Go.
+
+    :param level: GNU Go's strength, 0 (weakest, fastest) to 10.
+    :param time_limit: seconds allowed for each engine answer before it is stopped.
+    :param binary: the executable (found on PATH or in /usr/games).
+    """
+
+    name = "GNU Go"
+    package = "gnugo"
+    game = "go"
+
+    def __init__(self, level: int = 1, time_limit: float = 10.0, binary: str = "gnugo"):
+        if not 0 <= int(level) <= 10:
+            raise ValueError(f"GNU Go level must be in 0..10; got {level}.")
+        self.level = int(level)
+        args = ["--mode", "gtp", "--chinese-rules", "--capture-all-dead", "--level", str(self.level)]
+        super().__init__(binary, args, time_limit)
+        self._synced: tuple[int, float, list[int]] | None = None
+
+    def command(self, line: str) -> str:
+        """Send one GTP command and return its answer (an error answer raises)."""
+        self.process.send(line)
+        lines = self.process.read_until(lambda s: s == "", self.time_limit)
+        answer = " ".join(s for s in lines if s).strip()
+        if not answer.startswith("="):
+            raise EngineError(f"GNU Go refused {line!r}: {answer}")
+        return answer[1:].strip()
+
+    def _handshake(self) -> None:
+        self._synced = None
+        self.command("protocol_version")
+
+    def _choose(self, mask: np.ndarray, state: GameState) -> int:
+        size = math.isqrt(len(mask) - 1)
+        if size * size + 1 != len(mask):
+            raise ValueError(f"A Go mask has N*N+1 entries; got {len(mask)}.")
+        self._sync(size, _komi(state), state.history)
+        color = COLORS[len(state.history) % 2]
+        action = vertex_to_action(self.command(f"genmove {color}"), size)
+        if action != RESIGN:
+            self._synced[2].append(action)
+        return action
+
+    def _sync(self, size: int, komi: float, history: list[int]) -> None:
+        """Bring GNU Go's board to ``history``: new moves only, or a fresh replay."""
+        if self._synced is None or self._synced[:2] != (size, komi) or history[: len(self._synced[2])] != self._synced[2]:
+            self.command(f"boardsize {size}")
+            self.command(f"komi {komi}")
+            self.command("clear_board")
+            self._synced = (size, komi, [])
+        played = self._synced[2]
+        for i in range(len(played), len(history)):
+            self.command(f"play {COLORS[i % 2]} {action_to_vertex(history[i], size)}")
+            played.append(history[i])
+
+
+def _komi(state: GameState) -> float:
+    if "komi" in state.config:
+        return float(state.config["komi"])
+    env = getattr(state.env, "unwrapped", None)
+    return float(getattr(env, "_komi", 7.5))

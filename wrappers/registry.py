@@ -1,0 +1,138 @@
+"""Board games by name: ``make_board_game("go", board_size=9)`` -> a self-play Gymnasium env.
+
+With ``opponent=`` the same game comes back as a single-agent ``VersusOpponentEnv``: the
+opponent is an ``Opponent``, any model with ``predict``, ``"random"``, ``"minimax"``
+(tic-tac-toe) or an engine name (``"gnugo"``, ``"stockfish"``, ``"gnushogi"``).
+Game modules are imported only when asked for, so missing optional packages only matter
+for the games that need them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+from wrappers.opponents import Opponent, PolicyOpponent, RandomOpponent, TicTacToeMinimaxOpponent
+from wrappers.selfplay import SelfPlayEnv
+from wrappers.versus import VersusOpponentEnv
+
+GAMES_EXTRA = "pip install 'muzero-agents[games]'"
+
+
+@dataclass(frozen=True)
+class GameSpec:
+    """Where a game lives and which keyword arguments it takes (with defaults)."""
+
+    module: str
+    defaults: dict
+
+
+# the modules behind PettingZoo's tictactoe_v3 etc.; importing them directly avoids its
+# "old creation API" deprecation warning and works across PettingZoo versions
+GAMES: dict[str, GameSpec] = {
+    "tictactoe": GameSpec("pettingzoo.classic.tictactoe.tictactoe", {}),
+    "connect_four": GameSpec("pettingzoo.classic.connect_four.connect_four", {}),
+    "go": GameSpec("pettingzoo.classic.go.go", {"board_size": 19, "komi": 7.5}),
+    "chess": GameSpec("pettingzoo.classic.chess.chess", {}),
+    "shogi": GameSpec("wrappers.envs.shogi_v0", {}),
+}
+
+GO_SIZES = range(5, 20)  # GNU Go plays up to 19x19; tiny boards are degenerate
+
+
+def make_board_game(
+    name: str,
+    opponent: Opponent | str | Any | None = None,
+    *,
+    agent_side: str = "first",
+    opponent_kwargs: dict | None = None,
+    render_mode: str | None = None,
+    **game_kwargs: Any,
+) -> SelfPlayEnv | VersusOpponentEnv:
+    """Build a board game as a self-play env, or as a versus-opponent env if ``opponent`` is given.
+
+    :param name: one of ``GAMES`` (``"tictactoe"``, ``"connect_four"``, ``"go"``, ``"chess"``, ``"shogi"``).
+    :param opponent: None for self-play; else an ``Opponent``, a model with ``predict``,
+        ``"random"``, ``"minimax"`` (tic-tac-toe only) or an engine name.
+    :param agent_side: the learner's side against an opponent: ``"first"``, ``"second"``, ``"alternate"``.
+    :param opponent_kwargs: arguments for a named opponent (e.g. ``{"level": 1}`` for GNU Go,
+        ``{"skill_level": 0, "depth": 1}`` for Stockfish, ``{"seed": 0}`` for random).
+    :param render_mode: passed to the PettingZoo env.
+    :param game_kwargs: the game's own settings (Go: ``board_size`` 5-19, ``komi``).
+    """
+    key = _canonical(name)
+    config = _game_config(key, game_kwargs)
+    aec_env = _make_aec_env(key, config, render_mode)
+    if opponent is None:
+        if opponent_kwargs:
+            raise ValueError("opponent_kwargs were given without an opponent.")
+        return SelfPlayEnv(aec_env)
+    opponent = _make_opponent(key, opponent, opponent_kwargs or {})
+    return VersusOpponentEnv(aec_env, opponent, agent_side=agent_side, game=key, game_config=config)
+
+
+def _canonical(name: str) -> str:
+    wanted = str(name).lower().replace("-", "").replace("_", "")
+    for key in GAMES:
+        if key.replace("_", "") == wanted:
+            return key
+    raise ValueError(f"Unknown board game {name!r}; known games: {', '.join(sorted(GAMES))}.")
+
+
+def _game_config(key: str, kwargs: dict) -> dict:
+    defaults = GAMES[key].defaults
+    unknown = set(kwargs) - set(defaults)
+    if unknown:
+        allowed = ", ".join(sorted(defaults)) or "none"
+        raise TypeError(f"{key} takes no argument(s) {sorted(unknown)}; its settings: {allowed}.")
+    config = {**defaults, **kwargs}
+    if key == "go" and config["board_size"] not in GO_SIZES:
+        raise ValueError(f"Go board_size must be an int in 5..19 (9, 13 and 19 are usual); got {config['board_size']!r}.")
+    return config
+
+
+def _make_aec_env(key: str, config: dict, render_mode: str | None) -> Any:
+    module = _import_game(key)
+    env = module.env(render_mode=render_mode, **config)
+    if key == "go":
+        from wrappers.go_size_guard import GoBoardSizeGuard
+
+        env = GoBoardSizeGuard(env)
+    return env
+
+
+def _import_game(key: str) -> Any:
+    try:
+        return importlib.import_module(GAMES[key].module)
+    except ImportError as err:
+        if key == "shogi" and err.name == GAMES[key].module:
+            raise ImportError(f"The shogi env ({GAMES[key].module}) is not available in this install.") from err
+        raise ImportError(
+            f"The {key} game needs optional packages (missing: {err.name}). Install them with {GAMES_EXTRA}."
+        ) from err
+
+
+def _make_opponent(key: str, opponent: Any, kwargs: dict) -> Opponent:
+    if not isinstance(opponent, str):
+        if kwargs:
+            raise ValueError("opponent_kwargs only apply to an opponent given by name.")
+        if callable(getattr(opponent, "act", None)):
+            return opponent
+        if callable(getattr(opponent, "predict", None)):
+            return PolicyOpponent(opponent)
+        raise TypeError(f"opponent must be an Opponent, a model with predict(), or a name; got {type(opponent).__name__}.")
+    if opponent == "random":
+        return RandomOpponent(**kwargs)
+    if opponent == "minimax":
+        if key != "tictactoe":
+            raise ValueError("The 'minimax' opponent plays tic-tac-toe only.")
+        return TicTacToeMinimaxOpponent(**kwargs)
+    from wrappers.engines import ENGINES, make_engine
+
+    if opponent not in ENGINES:
+        names = ", ".join(["random", "minimax", *sorted(ENGINES)])
+        raise ValueError(f"Unknown opponent {opponent!r}; known names: {names}.")
+    if ENGINES[opponent] != key:
+        raise ValueError(f"{opponent} plays {ENGINES[opponent]}, not {key}.")
+    return make_engine(opponent, **kwargs)
