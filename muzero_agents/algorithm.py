@@ -303,9 +303,12 @@ class MuZero(BaseAlgorithm):
         ``callback.on_step()`` runs once per vectorized env step; returning False stops training.
         ``log_interval`` counts finished episodes between logger dumps.
         """
+        envs_will_reset = reset_num_timesteps or self._last_obs is None
         total_timesteps, callback = self._setup_learn(
             total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
         )
+        if envs_will_reset:  # stored episodes cannot continue from freshly reset envs
+            self.replay_buffer.truncate_running_episodes()
         callback.on_training_start(locals(), globals())
         assert self.env is not None and self.replay_buffer is not None
         episodes_at_last_dump = self._episode_num
@@ -367,6 +370,7 @@ class MuZero(BaseAlgorithm):
             terminated,
             final_observations=final_observations,
             final_values=final_values,
+            legal_masks=legal_mask,
         )
 
     def _record_search_stats(self, result: SearchResult) -> None:
@@ -393,7 +397,12 @@ class MuZero(BaseAlgorithm):
         )
         refresh_fn = self._reanalyze if self.reanalyze_fraction > 0 else None
         for _ in range(gradient_steps):
-            batch = self.replay_buffer.sample(batch_size, refresh_fn=refresh_fn, refresh_fraction=self.reanalyze_fraction)
+            batch = self.replay_buffer.sample(
+                batch_size,
+                refresh_fn=refresh_fn,
+                refresh_fraction=self.reanalyze_fraction,
+                refresh_with_masks=refresh_fn is not None and self.replay_buffer.has_legal_masks,
+            )
             self.policy.set_training_mode(True)
             losses = muzero_loss(self.policy, batch, self.unroll_steps, self.support_size, self.value_loss_coef)
             self.policy.optimizer.zero_grad(set_to_none=True)
@@ -407,9 +416,9 @@ class MuZero(BaseAlgorithm):
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         self.logger.record("train/learning_rate", self.lr_schedule(self._current_progress_remaining))
 
-    def _reanalyze(self, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _reanalyze(self, observations: np.ndarray, legal_masks: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Reanalyze: a fresh, noise-free search with the latest network on stored observations."""
-        result = self._search(observations, None, explore=False, temperature=1.0)
+        result = self._search(observations, legal_masks, explore=False, temperature=1.0)
         self.policy.set_training_mode(True)
         return result.root_value, result.policy
 
@@ -468,6 +477,12 @@ class MuZero(BaseAlgorithm):
         buffer = load_from_pkl(path, self.verbose)
         if not isinstance(buffer, TrajectoryReplay):
             raise ValueError(f"{path} holds a {type(buffer).__name__}, not a MuZero TrajectoryReplay.")
+        if buffer.n_envs != self.n_envs:
+            raise ValueError(
+                f"{path} was recorded with {buffer.n_envs} envs but this model has {self.n_envs}; "
+                f"load it into a model whose env has {buffer.n_envs} envs."
+            )
+        buffer.truncate_running_episodes()  # their envs are gone; keep the steps, end the episodes
         self.replay_buffer = buffer
 
 

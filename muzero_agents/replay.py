@@ -20,15 +20,17 @@ Sampling is proportional to ``priority ** alpha`` through a sum tree, with impor
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
+from numba import njit
 
 from muzero_agents.targets import check_target_args, lambda_weights, windowed_value_targets
 
 __all__ = ["ReplayBatch", "TrajectoryReplay"]
 
-RefreshFn = Callable[[np.ndarray], "tuple[np.ndarray, np.ndarray]"]
+RefreshFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 # how an episode ended, stored per slot
 _RUNNING, _TERMINATED, _TRUNCATED, _TRUNCATED_NO_VALUE = 0, 1, 2, 3
@@ -51,12 +53,49 @@ class ReplayBatch(NamedTuple):
     legal_masks: np.ndarray | None = None  # [B, K+1, A] bool if masks were stored; True past end
 
 
-class _SumTree:
-    """Binary sum tree over ``size`` leaves with vectorized update and proportional search."""
+@njit(cache=True)
+def _tree_set(tree: np.ndarray, first_leaf: int, leaves: np.ndarray, values: np.ndarray) -> None:
+    """Write leaf values and refresh their ancestors' sums (duplicates: the last write wins)."""
+    for i in range(leaves.size):
+        node = leaves[i] + first_leaf
+        tree[node] = values[i]
+        node //= 2
+        while node >= 1:
+            tree[node] = tree[2 * node] + tree[2 * node + 1]
+            node //= 2
 
-    def __init__(self, size: int) -> None:
+
+@njit(cache=True)
+def _tree_find(tree: np.ndarray, first_leaf: int, mass: np.ndarray) -> np.ndarray:
+    """For each mass in [0, total), the leaf whose cumulative-sum interval holds it."""
+    out = np.empty(mass.size, dtype=np.int64)
+    for i in range(mass.size):
+        node, rest = 1, mass[i]
+        while node < first_leaf:
+            left = tree[2 * node]
+            # rounding can push `rest` past the left sum of a node whose right side is empty
+            if rest >= left and tree[2 * node + 1] > 0.0:
+                rest -= left
+                node = 2 * node + 1
+            else:
+                node = 2 * node
+        out[i] = node - first_leaf
+    return out
+
+
+class _SumTree:
+    """Binary sum tree over ``size`` leaves: O(log N) update and proportional search."""
+
+    def __init__(self, size: int, leaf_values: np.ndarray | None = None) -> None:
         self.leaves = 1 << max(0, int(size - 1).bit_length())
         self.tree = np.zeros(2 * self.leaves, dtype=np.float64)
+        if leaf_values is not None:  # build bottom-up in one pass
+            self.tree[self.leaves : self.leaves + leaf_values.size] = leaf_values
+            width = self.leaves // 2
+            while width >= 1:
+                children = self.tree[2 * width : 4 * width]
+                self.tree[width : 2 * width] = children[0::2] + children[1::2]
+                width //= 2
 
     @property
     def total(self) -> float:
@@ -66,24 +105,13 @@ class _SumTree:
         return self.tree[leaf + self.leaves]
 
     def set(self, leaf: np.ndarray, value: np.ndarray) -> None:
-        node = np.asarray(leaf, dtype=np.int64) + self.leaves
-        self.tree[node] = value
-        # duplicates in `node` recompute the same parent from already updated children: harmless
-        while node.size and node[0] > 1:
-            node = node >> 1
-            self.tree[node] = self.tree[2 * node] + self.tree[2 * node + 1]
+        leaf = np.ascontiguousarray(leaf, dtype=np.int64).reshape(-1)
+        value = np.broadcast_to(np.asarray(value, dtype=np.float64), leaf.shape)
+        _tree_set(self.tree, self.leaves, leaf, np.ascontiguousarray(value))
 
     def find(self, mass: np.ndarray) -> np.ndarray:
         """Leaves whose cumulative-sum interval contains ``mass``; never a zero-priority leaf."""
-        node = np.ones(mass.shape, dtype=np.int64)
-        mass = mass.copy()
-        while node[0] < self.leaves:
-            left = self.tree[2 * node]
-            right = self.tree[2 * node + 1]
-            go_right = (mass >= left) & (right > 0)  # rounding can push mass past a subtree
-            mass = np.where(go_right, mass - left, mass)
-            node = 2 * node + go_right
-        return node - self.leaves
+        return _tree_find(self.tree, self.leaves, np.ascontiguousarray(mass, dtype=np.float64))
 
 
 class TrajectoryReplay:
@@ -196,6 +224,11 @@ class TrajectoryReplay:
         return self._num_finished + running
 
     @property
+    def has_legal_masks(self) -> bool:
+        """True once masks were given to ``add`` (board games); Reanalyze should then use them."""
+        return self._legal is not None
+
+    @property
     def num_finished_episodes(self) -> int:
         """Stored episodes that have ended (terminated or truncated)."""
         return self._num_finished
@@ -225,11 +258,7 @@ class TrajectoryReplay:
         """
         n, a = self.n_envs, self.action_dim
         obs = self._check_array("observations", observations, (n, *self.observation_shape))
-        if not np.can_cast(obs.dtype, self.observation_dtype, casting="same_kind"):
-            raise TypeError(
-                f"observations have dtype {obs.dtype}, which does not fit the buffer's "
-                f"{self.observation_dtype}; convert them or build the buffer with that dtype"
-            )
+        self._check_obs_dtype(obs)
         acts = self._check_array("actions", actions, (n,))
         if not np.issubdtype(acts.dtype, np.integer) or acts.min() < 0 or acts.max() >= a:
             raise ValueError(f"actions must be integers in [0, {a}), got {acts!r}")
@@ -275,6 +304,24 @@ class TrajectoryReplay:
             raise ValueError(f"{name} must have shape {shape} (n_envs first), got {array.shape}")
         return array
 
+    def _check_obs_dtype(self, obs: np.ndarray) -> None:
+        """Refuse lossy casts: floats into an integer buffer, integers out of its range."""
+        target = self.observation_dtype
+        if np.can_cast(obs.dtype, target, casting="same_kind"):
+            return
+        integral = obs.dtype.kind in "biu" and target.kind in "iu"
+        if (
+            integral
+            and obs.size
+            and (obs.min() < np.iinfo(target).min or obs.max() > np.iinfo(target).max)
+        ):
+            integral = False
+        if not integral:
+            raise TypeError(
+                f"observations have dtype {obs.dtype}, which does not fit the buffer's "
+                f"{target}; convert them or build the buffer with observation_dtype={obs.dtype}"
+            )
+
     def _check_legal(self, legal_masks) -> np.ndarray | None:
         if legal_masks is None:
             if self._legal is not None:
@@ -288,11 +335,21 @@ class TrajectoryReplay:
         return masks.astype(bool)
 
     def _check_finals(self, finals: dict | None, done: np.ndarray, name: str) -> dict:
-        finals = {} if finals is None else dict(finals)
-        for env in finals:
+        """Validate a {env index: value} dict; observations are shaped and cast, values floats."""
+        checked = {}
+        for env, value in ({} if finals is None else dict(finals)).items():
             if not 0 <= int(env) < self.n_envs or not done[int(env)]:
                 raise ValueError(f"{name} has key {env!r}, which is not the index of a done env")
-        return {int(env): value for env, value in finals.items()}
+            if name == "final_values":
+                value = np.asarray(value, dtype=np.float64)
+                if value.size != 1 or not np.isfinite(value).all():
+                    raise ValueError(f"final_values[{env}] must be one finite number")
+                checked[int(env)] = float(value.reshape(-1)[0])
+            else:
+                value = self._check_array(f"{name}[{env}]", value, self.observation_shape)
+                self._check_obs_dtype(value)
+                checked[int(env)] = value.astype(self.observation_dtype)
+        return checked
 
     def _finish_episode(self, env: int, row: int, terminal: bool, obs: dict, vals: dict) -> None:
         count = int(self._cur_len[env] - self._cur_first[env])
@@ -301,12 +358,9 @@ class TrajectoryReplay:
             kind = _TERMINATED
         elif env in vals:
             kind = _TRUNCATED
-            self._final_value[row, env] = float(vals[env])
-            if env in obs:
-                final = self._check_array(
-                    f"final_observations[{env}]", obs[env], self.observation_shape
-                )
-                self._final_obs[row * self.n_envs + env] = final.astype(self.observation_dtype)
+            self._final_value[row, env] = vals[env]
+            if env in obs:  # kept for Reanalyze, which may refresh the bootstrap value
+                self._final_obs[row * self.n_envs + env] = obs[env]
         else:
             kind = _TRUNCATED_NO_VALUE
         self._ep_len[rows, env] = self._cur_len[env]
@@ -314,6 +368,17 @@ class TrajectoryReplay:
         self._num_finished += 1
         self._cur_len[env] = 0
         self._cur_first[env] = 0
+
+    def truncate_running_episodes(self) -> None:
+        """End every running episode as a truncation without a final value.
+
+        Called when the envs were reset outside the normal flow (a new ``learn`` that resets, a
+        loaded buffer): the stored steps stay sampleable and bootstrap from their last value.
+        """
+        for env in np.flatnonzero(self._cur_len > self._cur_first):
+            self._finish_episode(int(env), -1, terminal=False, obs={}, vals={})
+        self._cur_len[:] = 0
+        self._cur_first[:] = 0
 
     def _evict_row(self, row: int) -> None:
         """Free ``row`` before it is overwritten: evict whole finished episodes starting there."""
@@ -358,6 +423,7 @@ class TrajectoryReplay:
         batch_size: int,
         refresh_fn: RefreshFn | None = None,
         refresh_fraction: float = 0.0,
+        refresh_with_masks: bool = False,
     ) -> ReplayBatch:
         """Sample positions by priority and build their K-step unroll targets.
 
@@ -366,11 +432,15 @@ class TrajectoryReplay:
         root value and search policy that their targets read (and the final value of a
         truncated episode, when its final observation was stored) is replaced by refresh_fn's
         output, each distinct observation evaluated once. The buffer itself is not changed:
-        stored values stay the acting-time search results.
+        stored values stay the acting-time search results. refresh_with_masks: call
+        ``refresh_fn(observations, legal_masks [M, A] bool)`` instead (all True where no mask was
+        stored, e.g. for final observations), for searches that need the legal moves.
         """
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if batch_size < 1:
+        if (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, (int, np.integer))
+            or batch_size < 1
+        ):
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         if not 0.0 <= refresh_fraction <= 1.0:
             raise ValueError(f"refresh_fraction must lie in [0, 1], got {refresh_fraction!r}")
@@ -386,9 +456,9 @@ class TrajectoryReplay:
         weights = (weights / weights.max()).astype(np.float32)
         window = self._window(rows, cols)
         if refresh_fn is not None and refresh_fraction > 0:
-            count = int(round(refresh_fraction * batch_size))
+            count = round(refresh_fraction * batch_size)
             if count > 0:
-                self._refresh(window, count, refresh_fn)
+                self._refresh(window, count, refresh_fn, refresh_with_masks)
         return self._build_batch(window, rows, cols, weights)
 
     def _window(self, rows: np.ndarray, cols: np.ndarray) -> dict:
@@ -432,66 +502,71 @@ class TrajectoryReplay:
         offsets = steps[:, None] + np.arange(n + 1)[None, :]  # [K+1, n+1]
         return remaining, offsets
 
-    def _refresh(self, window: dict, count: int, refresh_fn: RefreshFn) -> None:
-        """Replace stored values/policies read by the first ``count`` samples' targets."""
+    def _refresh_reads(self, window: dict, count: int) -> tuple:
+        """Which stored observations the first ``count`` samples' targets read.
+
+        Returns (sample, window index) pairs of stored steps, their flat slots, and the samples
+        whose truncated episode's final observation (kept in ``_final_obs``) is read, with keys.
+        """
         k, n = self.unroll_steps, self.td_steps
-        sel = slice(0, count)
-        kind, left = window["kind"][sel], window["left"][sel]
-        remaining, _ = self._unroll_positions(window["value_left"][sel])
-        used = lambda_weights(n, self.td_lambda) > 0
-        horizons = np.arange(1, n + 1)[used]
+        kind, left = window["kind"][:count], window["left"][:count]
+        inside = window["inside"][:count]
+        remaining, _ = self._unroll_positions(window["value_left"][:count])
+        horizons = np.arange(1, n + 1)[lambda_weights(n, self.td_lambda) > 0]
         # window index of every value a target reads: k + min(m, remaining), m with weight > 0
         reach = np.clip(np.minimum(horizons[None, None, :], remaining[:, :, None]), 0, None)
         index = np.arange(k + 1)[None, :, None] + reach
-        read = np.broadcast_to((remaining >= 0)[:, :, None], index.shape)
-        terminal = (kind == _TERMINATED)[:, None, None] & (index >= left[:, None, None])
-        read = read & ~terminal
-        width = window["values"].shape[1]
-        needs_value = np.zeros((count, width), dtype=bool)
-        b_idx = np.broadcast_to(np.arange(count)[:, None, None], index.shape)
-        needs_value[b_idx[read], index[read]] = True
-        needs_policy = window["inside"][sel, : k + 1]
+        read = (remaining >= 0)[:, :, None] & ~(
+            (kind == _TERMINATED)[:, None, None] & (index >= left[:, None, None])
+        )
+        needs_value = np.zeros(inside.shape, dtype=bool)
+        sample = np.broadcast_to(np.arange(count)[:, None, None], index.shape)
+        needs_value[sample[read], index[read]] = True
         needs = needs_value.copy()
-        needs[:, : k + 1] |= needs_policy
-        stored = needs & window["inside"][sel]
-        b_s, j_s = np.nonzero(stored)
+        needs[:, : k + 1] |= inside[:, : k + 1]  # every policy target inside the episode
+        b_s, j_s = np.nonzero(needs & inside)
         slots = window["wrows"][b_s, j_s] * self.n_envs + window["wcols"][b_s, j_s]
-        unique_slots, slot_pos = np.unique(slots, return_inverse=True)
-        # the final observation of a truncated episode, when its value is read and it was kept
-        b_f = np.flatnonzero((kind == _TRUNCATED) & (left < width))
+        b_f = np.flatnonzero((kind == _TRUNCATED) & (left < inside.shape[1]))
         b_f = b_f[needs_value[b_f, left[b_f]]]
-        final_keys = window["last_row"][sel][b_f] * self.n_envs + window["cols"][sel][b_f]
-        has_obs = np.array([int(key) in self._final_obs for key in final_keys], dtype=bool)
-        b_f, final_keys = b_f[has_obs], final_keys[has_obs]
-        unique_final, final_pos = np.unique(final_keys, return_inverse=True)
-        obs = self._obs.reshape((-1,) + self.observation_shape)[unique_slots]
-        if unique_final.size:
-            finals = np.stack([self._final_obs[int(key)] for key in unique_final])
+        keys = window["last_row"][b_f] * self.n_envs + window["cols"][b_f]
+        kept = np.array([int(key) in self._final_obs for key in keys], dtype=bool)
+        return b_s, j_s, slots, b_f[kept], keys[kept]
+
+    def _refresh(self, window: dict, count: int, refresh_fn: RefreshFn, masks: bool) -> None:
+        """Replace stored values/policies read by the first ``count`` samples' targets."""
+        b_s, j_s, slots, b_f, keys = self._refresh_reads(window, count)
+        unique_slots, slot_pos = np.unique(slots, return_inverse=True)
+        unique_keys, key_pos = np.unique(keys, return_inverse=True)
+        obs = self._obs.reshape((-1, *self.observation_shape))[unique_slots]
+        if unique_keys.size:
+            finals = np.stack([self._final_obs[int(key)] for key in unique_keys])
             obs = np.concatenate([obs, finals])
         if obs.shape[0] == 0:
             return
-        new_values, new_policies = refresh_fn(obs)
+        if masks:  # final observations have no stored mask: all legal
+            legal = np.ones((obs.shape[0], self.action_dim), dtype=bool)
+            if self._legal is not None:
+                legal[: unique_slots.size] = self._legal.reshape(-1, self.action_dim)[unique_slots]
+            new_values, new_policies = refresh_fn(obs, legal)
+        else:
+            new_values, new_policies = refresh_fn(obs)
         new_values = np.asarray(new_values, dtype=np.float64).reshape(-1)
         new_policies = np.asarray(new_policies, dtype=np.float32)
-        if new_values.shape != (obs.shape[0],) or new_policies.shape != (
-            obs.shape[0],
-            self.action_dim,
-        ):
+        size = obs.shape[0]
+        if new_values.shape != (size,) or new_policies.shape != (size, self.action_dim):
             raise ValueError(
-                f"refresh_fn must return values [{obs.shape[0]}] and policies "
-                f"[{obs.shape[0]}, {self.action_dim}], got {new_values.shape} and "
-                f"{new_policies.shape}"
+                f"refresh_fn must return values [{size}] and policies [{size}, "
+                f"{self.action_dim}], got {new_values.shape} and {new_policies.shape}"
             )
-        values, policies = window["values"], window["policies"]
-        values[b_s, j_s] = new_values[slot_pos]
-        in_unroll = j_s <= k
-        policies[b_s[in_unroll], j_s[in_unroll]] = new_policies[slot_pos[in_unroll]]
-        values[b_f, left[b_f]] = new_values[unique_slots.size + final_pos]
+        window["values"][b_s, j_s] = new_values[slot_pos]
+        in_unroll = j_s <= self.unroll_steps
+        window["policies"][b_s[in_unroll], j_s[in_unroll]] = new_policies[slot_pos[in_unroll]]
+        window["values"][b_f, window["left"][b_f]] = new_values[unique_slots.size + key_pos]
 
     def _build_batch(self, window: dict, rows, cols, weights) -> ReplayBatch:
         k, n, a = self.unroll_steps, self.td_steps, self.action_dim
         batch = rows.shape[0]
-        kind, left, inside = window["kind"], window["left"], window["inside"]
+        kind, inside = window["kind"], window["inside"]
         terminated = kind == _TERMINATED
         remaining, offsets = self._unroll_positions(window["value_left"])
         discount = -self.discount if self.two_player else self.discount
@@ -538,25 +613,41 @@ class TrajectoryReplay:
         used = min(self._rows_written, self.rows)
         for name in self._row_arrays():
             if state[name] is not None:
-                state[name] = state[name][:used].copy()
+                state[name] = state[name][:used]  # a view: pickle writes only these rows
         state["_pickled_rows"] = used
+        state["_tree"] = self._tree.get(np.arange(used * self.n_envs))  # leaves only
         return state
 
     def __setstate__(self, state: dict) -> None:
         used = state.pop("_pickled_rows")
+        leaves = state.pop("_tree")
         self.__dict__.update(state)
+        self._tree = _SumTree(self.capacity, leaves)
         for name in self._row_arrays():
             part = getattr(self, name)
             if part is None:
                 continue
-            fill = -1 if name in ("_ep_len", "_uid") else (True if name == "_legal" else 0)
-            full = np.full((self.rows,) + part.shape[1:], fill, dtype=part.dtype)
+            shape = (self.rows,) + part.shape[1:]
+            if name in ("_ep_len", "_uid", "_legal"):
+                full = np.full(shape, True if name == "_legal" else -1, dtype=part.dtype)
+            else:  # zeros: pages of unused rows are never touched (observations can be GBs)
+                full = np.zeros(shape, dtype=part.dtype)
             full[:used] = part
             setattr(self, name, full)
 
     @staticmethod
     def _row_arrays() -> tuple:
         return (
-            "_obs", "_actions", "_rewards", "_values", "_policies", "_legal", "_step",
-            "_ep_len", "_ep_kind", "_final_value", "_valid", "_uid",
+            "_obs",
+            "_actions",
+            "_rewards",
+            "_values",
+            "_policies",
+            "_legal",
+            "_step",
+            "_ep_len",
+            "_ep_kind",
+            "_final_value",
+            "_valid",
+            "_uid",
         )

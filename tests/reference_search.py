@@ -49,6 +49,7 @@ class Node:
         self.visit_count = 0
         self.value_sum = 0.0
         self.reward = 0.0
+        self.raw_value = 0.0  # the network's value of the node (Gumbel's v_mix uses it)
         self.embedding = None
         self.children: dict[int, Node] = {}
 
@@ -146,6 +147,114 @@ def reference_search(
         if child.visit_count > 0:
             q[a] = child.reward + disc * child.value()
     return visits, root.value(), q
+
+
+# ------------------------------------------------------------------------- Gumbel MuZero
+
+def halving_targets(k: int, n: int) -> list[int]:
+    """Sequential halving written out: per phase each remaining action gets its visits."""
+    if k <= 1:
+        return list(range(n))
+    phases = math.ceil(math.log2(k))
+    targets, remaining, count = [], k, 0
+    while len(targets) < n:
+        for _ in range(max(1, n // (phases * remaining))):
+            targets += [count] * remaining
+            count += 1
+        remaining = max(2, remaining // 2)
+    return targets[:n]
+
+
+def completed_sigma(node: Node, disc: float, c_visit: float, c_scale: float) -> dict[int, float]:
+    """sigma(completed Q) of each child: visited keep Q, unvisited get v_mix; min-max rescaled."""
+    visited = {a: c for a, c in node.children.items() if c.visit_count > 0}
+    sum_n = sum(c.visit_count for c in visited.values())
+    v_mix = node.raw_value
+    if sum_n > 0:
+        sum_p = sum(c.prior for c in visited.values())
+        weighted = sum(c.prior * (c.reward + disc * c.value()) for c in visited.values())
+        v_mix = (node.raw_value + sum_n * weighted / sum_p) / (1 + sum_n)
+    completed = {
+        a: (c.reward + disc * c.value()) if a in visited else v_mix
+        for a, c in node.children.items()
+    }
+    lo, hi = min(completed.values()), max(completed.values())
+    max_n = max((c.visit_count for c in node.children.values()), default=0)
+    factor = (c_visit + max_n) * c_scale
+    return {a: factor * (q - lo) / max(hi - lo, 1e-8) for a, q in completed.items()}
+
+
+def improved_policy(node: Node, sigma: dict[int, float]) -> dict[int, float]:
+    """pi' = softmax(log prior + sigma) = prior * exp(sigma) / sum, over the node's children."""
+    top = max(sigma.values())
+    weights = {a: c.prior * math.exp(sigma[a] - top) for a, c in node.children.items()}
+    total = sum(weights.values())
+    return {a: w / total for a, w in weights.items()}
+
+
+def _argmax(scores: dict[int, float]) -> int:
+    best = None
+    for a in sorted(scores):
+        if best is None or scores[a] > scores[best]:
+            best = a
+    return best
+
+
+def reference_gumbel_search(
+    prior_logits: Sequence[float],
+    root_value: float,
+    root_embedding,
+    recurrent_fn: SingleRecurrentFn,
+    num_simulations: int,
+    gumbel: Sequence[float],
+    legal: Sequence[bool] | None = None,
+    discount: float = 0.997,
+    two_player: bool = False,
+    max_considered: int = 16,
+    c_visit: float = 50.0,
+    c_scale: float = 0.1,
+) -> tuple[list[int], float, list[float], int]:
+    """Gumbel MuZero for one root: (visit counts, root value, improved policy, action).
+
+    ``gumbel`` holds the (already scaled) Gumbel noise g of each action.
+    """
+    num_actions = len(prior_logits)
+    disc = -discount if two_player else discount
+    legal_actions = [a for a in range(num_actions) if legal is None or legal[a]]
+    root = Node(0.0)
+    expand_node(root, legal_actions, prior_logits, 0.0, root_embedding)
+    root.visit_count, root.value_sum, root.raw_value = 1, float(root_value), float(root_value)
+    base = {a: float(gumbel[a]) + float(prior_logits[a]) for a in legal_actions}
+    k = min(max_considered, len(legal_actions), num_actions)
+    targets = halving_targets(k, num_simulations)
+    for sim in range(num_simulations):
+        sigma = completed_sigma(root, disc, c_visit, c_scale)
+        candidates = {a: base[a] + sigma[a] for a in legal_actions
+                      if root.children[a].visit_count == targets[sim]}
+        action = _argmax(candidates)
+        node, path = root.children[action], [root, root.children[action]]
+        while node.expanded():
+            sigma = completed_sigma(node, disc, c_visit, c_scale)
+            pi = improved_policy(node, sigma)
+            total_n = 1 + sum(c.visit_count for c in node.children.values())
+            action = _argmax({a: pi[a] - c.visit_count / total_n
+                              for a, c in node.children.items()})
+            node = node.children[action]
+            path.append(node)
+        reward, value, logits, embedding = recurrent_fn(path[-2].embedding, action)
+        expand_node(node, range(num_actions), logits, float(reward), embedding)
+        node.raw_value = float(value)
+        backpropagate(path, float(value), disc, MinMaxStats())
+    sigma = completed_sigma(root, disc, c_visit, c_scale)
+    top = max(float(prior_logits[a]) + sigma[a] for a in legal_actions)
+    weights = {a: math.exp(float(prior_logits[a]) + sigma[a] - top) for a in legal_actions}
+    total = sum(weights.values())
+    policy = [weights.get(a, 0.0) / total for a in range(num_actions)]
+    visits = [root.children[a].visit_count if a in root.children else 0
+              for a in range(num_actions)]
+    most = max(visits)
+    action = _argmax({a: base[a] + sigma[a] for a in legal_actions if visits[a] == most})
+    return visits, root.value(), policy, action
 
 
 # ---------------------------------------------------------------- deterministic fake network

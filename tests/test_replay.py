@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from muzero_agents.replay import ReplayBatch, TrajectoryReplay
 from tests.test_targets import brute_target
@@ -30,15 +32,23 @@ class Episode:
     kind: str = "running"  # running | terminated | truncated
     final_value: float | None = None
     final_obs_kept: bool = False
+    times: list = field(default_factory=list)  # the add call (row time) of every step
 
 
 class Feeder:
     """Feeds random interleaved episodes to a replay; observation = (episode uid, step)."""
 
-    def __init__(self, replay: TrajectoryReplay, seed: int, p_done: float = 0.15,
-                 masks: bool = False) -> None:
-        self.replay, self.rng, self.p_done, self.masks = replay, np.random.default_rng(seed), p_done, masks
+    def __init__(
+        self, replay: TrajectoryReplay, seed: int, p_done: float = 0.15, masks: bool = False
+    ) -> None:
+        self.replay, self.rng, self.p_done, self.masks = (
+            replay,
+            np.random.default_rng(seed),
+            p_done,
+            masks,
+        )
         self.episodes: dict[int, Episode] = {}
+        self.clock = 0  # add calls so far
         self.current = [self._new(env) for env in range(replay.n_envs)]
 
     def _new(self, env: int) -> Episode:
@@ -63,6 +73,7 @@ class Feeder:
             ep.policies.append(policies[env])
             ep.actions.append(actions[env])
             ep.legal.append(legal[env])
+            ep.times.append(self.clock)
             if not dones[env]:
                 continue
             ep.kind = "terminated" if terminated[env] else "truncated"
@@ -72,13 +83,40 @@ class Feeder:
             if rng.random() < 0.8:  # SB3 gives the terminal observation always; test both
                 final_obs[env] = np.array([ep.uid, len(ep.rewards)], dtype=np.float64)
                 ep.final_obs_kept = ep.final_value is not None
-        self.replay.add(obs, actions, rewards, values, policies, dones, terminated,
-                        final_observations=final_obs, final_values=final_values,
-                        legal_masks=legal if self.masks else None)
+        self.replay.add(
+            obs,
+            actions,
+            rewards,
+            values,
+            policies,
+            dones,
+            terminated,
+            final_observations=final_obs,
+            final_values=final_values,
+            legal_masks=legal if self.masks else None,
+        )
+        self.clock += 1
         for env in np.flatnonzero(dones):
             self.current[env] = self._new(int(env))
 
-    def run(self, steps: int) -> "Feeder":
+    def stored(self) -> set:
+        """(uid, t) the replay should hold, from the spec: a ring of ``rows`` add calls per env;
+        a finished episode lives until the first step it had stored when it ended is
+        overwritten, a running one keeps every step still in the ring."""
+        oldest = self.clock - self.replay.rows  # the oldest add call still in the ring
+        out = set()
+        for ep in self.episodes.values():
+            if not ep.times:
+                continue
+            if ep.kind == "running":
+                out |= {(ep.uid, t) for t, s in enumerate(ep.times) if s >= oldest}
+                continue
+            first = max(0, len(ep.times) - self.replay.rows)  # head kept when it ended
+            if ep.times[first] >= oldest:
+                out |= {(ep.uid, t) for t in range(first, len(ep.times))}
+        return out
+
+    def run(self, steps: int) -> Feeder:
         for _ in range(steps):
             self.step()
         return self
@@ -137,8 +175,15 @@ def check_batch(batch: ReplayBatch, feeder: Feeder, rows=None, value_of=None, po
 
 
 def make(capacity=10_000, n_envs=3, **kwargs) -> TrajectoryReplay:
-    args = dict(observation_shape=(2,), observation_dtype=np.float64, action_dim=ACTIONS,
-                unroll_steps=4, td_steps=3, discount=0.9, seed=0)
+    args = {
+        "observation_shape": (2,),
+        "observation_dtype": np.float64,
+        "action_dim": ACTIONS,
+        "unroll_steps": 4,
+        "td_steps": 3,
+        "discount": 0.9,
+        "seed": 0,
+    }
     args.update(kwargs)
     return TrajectoryReplay(capacity, n_envs, **args)
 
@@ -146,11 +191,11 @@ def make(capacity=10_000, n_envs=3, **kwargs) -> TrajectoryReplay:
 @pytest.mark.parametrize(
     "kwargs",
     [
-        dict(),  # n-step
-        dict(td_steps=5, td_lambda=0.7),
-        dict(td_steps=4, td_lambda=0.0),
-        dict(discount=1.0, two_player=True, td_steps=6),
-        dict(discount=0.95, two_player=True, td_steps=2, td_lambda=0.5, unroll_steps=0),
+        {},  # n-step
+        {"td_steps": 5, "td_lambda": 0.7},
+        {"td_steps": 4, "td_lambda": 0.0},
+        {"discount": 1.0, "two_player": True, "td_steps": 6},
+        {"discount": 0.95, "two_player": True, "td_steps": 2, "td_lambda": 0.5, "unroll_steps": 0},
     ],
 )
 def test_targets_match_brute_force(kwargs):
@@ -166,16 +211,23 @@ def test_targets_match_brute_force(kwargs):
     assert batch.target_values.dtype == np.float32 and batch.weights.dtype == np.float32
     assert (batch.reward_mask[:, 0] == 0).all() and (batch.target_rewards[:, 0] == 0).all()
     assert batch.legal_masks is None
-    # every kind of ending shows up past the end of its episode in this batch
-    assert (batch.value_mask == 0).any() and (batch.policy_mask == 0).any()
+    if k > 0:  # positions past the end of truncated / running episodes show up masked
+        assert (batch.value_mask == 0).any() and (batch.policy_mask == 0).any()
 
 
 def test_in_progress_episode_is_sampled_and_bootstraps_from_last_root_value():
     replay = make(n_envs=1, td_steps=10, unroll_steps=2, discount=1.0, priority_alpha=0.0)
     rewards, values = [1.0, 2.0, 3.0], [10.0, 20.0, 30.0]
     for t in range(3):
-        replay.add(np.array([[0, t]]), [0], [rewards[t]], [values[t]],
-                   np.full((1, ACTIONS), 0.25), [False], [False])
+        replay.add(
+            np.array([[0, t]]),
+            [0],
+            [rewards[t]],
+            [values[t]],
+            np.full((1, ACTIONS), 0.25),
+            [False],
+            [False],
+        )
     batch = replay.sample(200)
     first = np.flatnonzero(batch.observations[:, 1] == 0)[0]
     # z_0 = 1 + 2 + v_2, z_1 = 2 + v_2, z_2 = v_2; r_2 is a valid reward target but v_3 unknown
@@ -192,8 +244,16 @@ def test_terminated_is_absorbing_and_truncated_masks_past_end():
     for terminal in (True, False):
         replay = make(n_envs=1, td_steps=2, unroll_steps=3, discount=1.0)
         for t in range(2):
-            replay.add(np.array([[0, t]]), [1], [1.0], [5.0], np.full((1, ACTIONS), 0.25),
-                       [t == 1], [terminal], final_values=None if terminal or t == 0 else {0: 7.0})
+            replay.add(
+                np.array([[0, t]]),
+                [1],
+                [1.0],
+                [5.0],
+                np.full((1, ACTIONS), 0.25),
+                [t == 1],
+                [terminal],
+                final_values=None if terminal or t == 0 else {0: 7.0},
+            )
         batch = replay.sample(50)
         row = np.flatnonzero(batch.observations[:, 1] == 1)[0]
         np.testing.assert_array_equal(batch.policy_mask[row], [1, 0, 0, 0])
@@ -212,11 +272,11 @@ def test_eviction_keeps_capacity_and_whole_recent_episodes():
     # 8 rows x 3 envs; episodes often longer than the ring (the running one then loses its head)
     replay = make(capacity=24, n_envs=3, priority_alpha=0.0)
     feeder = Feeder(replay, seed=2, p_done=0.12)
-    for _ in range(25):
+    for _ in range(20):
         feeder.run(7)
         assert 0 < len(replay) <= 24
-        batch = replay.sample(4000)  # uniform: sees every stored transition
-        check_batch(batch, feeder)
+        batch = replay.sample(1000)  # uniform: sees every stored transition
+        check_batch(batch, feeder, rows=range(100))
         stored = {(int(u), int(t)) for u, t in batch.observations}
         assert len(stored) == len(replay)
         uids = {u for u, _ in stored}
@@ -225,12 +285,12 @@ def test_eviction_keeps_capacity_and_whole_recent_episodes():
             ep = feeder.episodes[uid]
             steps = sorted(t for u, t in stored if u == uid)
             assert steps == list(range(steps[0], len(ep.rewards)))  # contiguous up to the end
-            if ep.kind != "running":
-                assert steps[0] == 0  # finished episodes are kept whole
+            if ep.kind != "running" and steps[0] > 0:  # finished episodes are kept whole...
+                assert len(ep.rewards) > replay.rows  # ...unless longer than the ring
         for env in range(replay.n_envs):  # per env, the stored episodes are the newest ones
-            mine = [ep.uid for ep in feeder.episodes.values() if ep.env == env]
+            mine = [ep.uid for ep in feeder.episodes.values() if ep.env == env and ep.rewards]
             kept = [uid for uid in mine if uid in uids]
-            assert kept == mine[len(mine) - len(kept):]
+            assert kept == mine[len(mine) - len(kept) :]
 
 
 def freqs(replay: TrajectoryReplay, draws: int) -> np.ndarray:
@@ -242,8 +302,9 @@ def four_steps(alpha: float, beta: float = 1.0) -> tuple[TrajectoryReplay, np.nd
     """One env, four transitions with priorities 1..4; returns the replay and their handles."""
     replay = make(n_envs=1, priority_alpha=alpha, priority_beta=beta, seed=3)
     for t in range(4):
-        replay.add(np.array([[0, t]]), [0], [0.0], [0.0], np.full((1, ACTIONS), 0.25),
-                   [False], [False])
+        replay.add(
+            np.array([[0, t]]), [0], [0.0], [0.0], np.full((1, ACTIONS), 0.25), [False], [False]
+        )
     batch = replay.sample(400)
     handles = np.zeros(4, dtype=np.int64)
     handles[batch.observations[:, 1].astype(int)] = batch.indices
@@ -257,8 +318,7 @@ def test_priorities_shape_sampling_frequencies(alpha):
     want = np.arange(1, 5) ** alpha
     np.testing.assert_allclose(freqs(replay, 40_000)[:4], want / want.sum(), atol=0.012)
     # a new transition enters with the largest priority seen so far (4)
-    replay.add(np.array([[0, 4]]), [0], [0.0], [0.0], np.full((1, ACTIONS), 0.25),
-               [True], [True])
+    replay.add(np.array([[0, 4]]), [0], [0.0], [0.0], np.full((1, ACTIONS), 0.25), [True], [True])
     want = np.append(want, 4.0**alpha)
     np.testing.assert_allclose(freqs(replay, 40_000), want / want.sum(), atol=0.012)
 
@@ -277,12 +337,14 @@ def test_importance_weights_hand_example(beta):
 def test_stale_handles_are_ignored():
     replay = make(capacity=2, n_envs=1, priority_alpha=1.0)
     for t in range(2):
-        replay.add(np.array([[0, t]]), [0], [0.0], [0.0], np.full((1, ACTIONS), 0.25),
-                   [t == 1], [True])
+        replay.add(
+            np.array([[0, t]]), [0], [0.0], [0.0], np.full((1, ACTIONS), 0.25), [t == 1], [True]
+        )
     old = replay.sample(20).indices
     for t in range(2):
-        replay.add(np.array([[1, t]]), [0], [0.0], [0.0], np.full((1, ACTIONS), 0.25),
-                   [t == 1], [True])
+        replay.add(
+            np.array([[1, t]]), [0], [0.0], [0.0], np.full((1, ACTIONS), 0.25), [t == 1], [True]
+        )
     replay.update_priorities(old, np.full(old.shape, 100.0))
     batch = replay.sample(100)
     assert (batch.observations[:, 0] == 1).all()
@@ -304,8 +366,15 @@ def test_pickle_round_trip():
 def test_pickle_is_compact_before_the_ring_fills():
     replay = TrajectoryReplay(100_000, 4, (4, 84, 84), np.uint8, 18, 5, 10, 0.997)
     for _ in range(3):
-        replay.add(np.zeros((4, 4, 84, 84), np.uint8), np.zeros(4, int), np.zeros(4),
-                   np.zeros(4), np.full((4, 18), 1 / 18), np.zeros(4, bool), np.zeros(4, bool))
+        replay.add(
+            np.zeros((4, 4, 84, 84), np.uint8),
+            np.zeros(4, int),
+            np.zeros(4),
+            np.zeros(4),
+            np.full((4, 18), 1 / 18),
+            np.zeros(4, bool),
+            np.zeros(4, bool),
+        )
     data = pickle.dumps(replay)
     assert len(data) < 2_000_000  # the full arrays would be ~2.8 GB
     clone = pickle.loads(data)
@@ -313,9 +382,17 @@ def test_pickle_is_compact_before_the_ring_fills():
     assert clone._obs.shape == replay._obs.shape
 
 
-def test_refresh_fn_replaces_values_and_policies_for_the_fraction():
-    replay = make(td_steps=4, td_lambda=0.6, unroll_steps=3)
-    feeder = Feeder(replay, seed=5).run(60)
+@pytest.mark.parametrize(
+    "kwargs, masks",
+    [
+        ({"td_steps": 6, "td_lambda": 0.6, "unroll_steps": 1}, False),
+        ({"td_steps": 3}, True),
+        ({"td_steps": 5, "discount": 1.0, "two_player": True}, False),
+    ],
+)
+def test_refresh_fn_replaces_values_and_policies_for_the_fraction(kwargs, masks):
+    replay = make(**{"unroll_steps": 3, **kwargs})
+    feeder = Feeder(replay, seed=5, masks=masks).run(60)
     calls = []
 
     def value_of(uid, t):
@@ -324,24 +401,38 @@ def test_refresh_fn_replaces_values_and_policies_for_the_fraction():
     def policy_of(uid, t):
         return np.eye(ACTIONS, dtype=np.float32)[(uid + t) % ACTIONS]
 
-    def refresh(obs):
-        calls.append(obs)
-        return (np.array([value_of(int(u), int(t)) for u, t in obs]),
-                np.stack([policy_of(int(u), int(t)) for u, t in obs]))
+    def refresh(obs, *legal):
+        calls.append((obs, *legal))
+        return (
+            np.array([value_of(int(u), int(t)) for u, t in obs]),
+            np.stack([policy_of(int(u), int(t)) for u, t in obs]),
+        )
 
-    batch = replay.sample(40, refresh_fn=refresh, refresh_fraction=0.25)
-    assert len(calls) == 1 and calls[0].dtype == np.float64
-    assert len(np.unique(calls[0], axis=0)) == len(calls[0])  # each observation once
-    check_batch(batch, feeder, rows=range(10), value_of=value_of, policy_of=policy_of)
-    check_batch(batch, feeder, rows=range(10, 40))
-    # only the observations those 10 samples read were evaluated
-    assert {int(u) for u, _ in calls[0]} <= {int(u) for u, _ in batch.observations[:10]}
+    batch = replay.sample(200, refresh_fn=refresh, refresh_fraction=0.25, refresh_with_masks=masks)
+    assert len(calls) == 1 and calls[0][0].dtype == np.float64
+    obs = calls[0][0]
+    assert len(np.unique(obs, axis=0)) == len(obs)  # each observation once
+    check_batch(batch, feeder, rows=range(50), value_of=value_of, policy_of=policy_of)
+    check_batch(batch, feeder, rows=range(50, 200))
+    # only the observations those 50 samples read were evaluated
+    assert {int(u) for u, _ in obs} <= {int(u) for u, _ in batch.observations[:50]}
+    if masks:
+        for (uid, t), legal in zip(obs.astype(int), calls[0][1]):
+            ep = feeder.episodes[uid]
+            want = ep.legal[t] if t < len(ep.rewards) else np.ones(ACTIONS, bool)
+            np.testing.assert_array_equal(legal, want)
     check_batch(replay.sample(100), feeder)  # the stored targets are unchanged
+
+
+def test_refresh_argument_errors():
+    replay = make()
+    Feeder(replay, seed=5).run(10)
     with pytest.raises(ValueError, match="refresh_fn"):
         replay.sample(4, refresh_fraction=0.5)
     with pytest.raises(ValueError, match="policies"):
-        replay.sample(4, refresh_fn=lambda o: (np.zeros(len(o)), np.zeros(len(o))),
-                      refresh_fraction=1.0)
+        replay.sample(
+            4, refresh_fn=lambda o: (np.zeros(len(o)), np.zeros(len(o))), refresh_fraction=1.0
+        )
 
 
 def test_legal_masks_are_carried():
@@ -356,40 +447,63 @@ def test_legal_masks_are_carried():
             want = ep.legal[t + k] if t + k < len(ep.rewards) else np.ones(ACTIONS, bool)
             np.testing.assert_array_equal(batch.legal_masks[b, k], want)
     with pytest.raises(ValueError, match="legal_masks"):
-        replay.add(np.zeros((3, 2)), [0, 0, 0], np.zeros(3), np.zeros(3),
-                   np.full((3, ACTIONS), 0.25), np.zeros(3, bool), np.zeros(3, bool))
+        replay.add(
+            np.zeros((3, 2)),
+            [0, 0, 0],
+            np.zeros(3),
+            np.zeros(3),
+            np.full((3, ACTIONS), 0.25),
+            np.zeros(3, bool),
+            np.zeros(3, bool),
+        )
 
 
 def test_uint8_observations_stay_uint8():
     replay = TrajectoryReplay(64, 2, (3, 5, 5), np.uint8, 3, 2, 2, 0.9)
     obs = np.random.default_rng(0).integers(0, 256, (2, 3, 5, 5), dtype=np.uint8)
-    replay.add(obs, [0, 1], [0, 0], [0, 0], np.full((2, 3), 1 / 3), [False, False], [False, False])
+    rest = ([0, 1], [0, 0], [0, 0], np.full((2, 3), 1 / 3), [False, False], [False, False])
+    replay.add(obs, *rest)
     assert replay._obs.dtype == np.uint8
     batch = replay.sample(16)
     assert batch.observations.dtype == np.uint8
     assert all((o == obs[0]).all() or (o == obs[1]).all() for o in batch.observations)
-    with pytest.raises(TypeError, match="dtype"):
-        replay.add(obs.astype(np.float32), [0, 1], [0, 0], [0, 0], np.full((2, 3), 1 / 3),
-                   [False, False], [False, False])
+    replay.add(obs.astype(np.int64), *rest)  # integers that fit are accepted
+    assert len(replay) == 4
+    for bad in (obs.astype(np.float32), obs.astype(np.int64) + 1000):
+        with pytest.raises(TypeError, match="dtype"):
+            replay.add(bad, *rest)
+
+
+def test_float16_policy_storage():
+    replay = make(policy_dtype=np.float16)
+    feeder = Feeder(replay, seed=7).run(30)
+    assert replay._policies.dtype == np.float16
+    batch = replay.sample(100)
+    assert batch.target_policies.dtype == np.float32
+    for b in range(100):
+        uid, t = (int(x) for x in batch.observations[b])
+        if t < len(feeder.episodes[uid].policies):
+            want = feeder.episodes[uid].policies[t]
+            np.testing.assert_allclose(batch.target_policies[b, 0], want, atol=1e-3)
 
 
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(capacity=0), "capacity"),
-        (dict(capacity=2, n_envs=3), "capacity"),
-        (dict(td_steps=0), "td_steps"),
-        (dict(td_lambda=1.2), "td_lambda"),
-        (dict(td_lambda=-0.5), "td_lambda"),
-        (dict(discount=-0.9), "two_player"),
-        (dict(unroll_steps=-1), "unroll_steps"),
-        (dict(priority_alpha=-1.0), "priority_alpha"),
-        (dict(priority_beta=-1.0), "beta"),
-        (dict(action_dim=0), "action_dim"),
+        ({"capacity": 0}, "capacity"),
+        ({"capacity": 2, "n_envs": 3}, "capacity"),
+        ({"td_steps": 0}, "td_steps"),
+        ({"td_lambda": 1.2}, "td_lambda"),
+        ({"td_lambda": -0.5}, "td_lambda"),
+        ({"discount": -0.9}, "two_player"),
+        ({"unroll_steps": -1}, "unroll_steps"),
+        ({"priority_alpha": -1.0}, "priority_alpha"),
+        ({"priority_beta": -1.0}, "beta"),
+        ({"action_dim": 0}, "action_dim"),
     ],
 )
 def test_bad_constructor_arguments(kwargs, match):
-    args = dict(capacity=100, n_envs=2)
+    args = {"capacity": 100, "n_envs": 2}
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         make(**args)
@@ -397,18 +511,34 @@ def test_bad_constructor_arguments(kwargs, match):
 
 def test_bad_add_and_sample_arguments():
     replay = make(n_envs=2)
-    good = dict(observations=np.zeros((2, 2)), actions=[0, 1], rewards=[0.0, 0.0],
-                root_values=[0.0, 0.0], search_policies=np.full((2, ACTIONS), 0.25),
-                dones=[False, True], terminated=[False, False])
+    good = {
+        "observations": np.zeros((2, 2)),
+        "actions": [0, 1],
+        "rewards": [0.0, 0.0],
+        "root_values": [0.0, 0.0],
+        "search_policies": np.full((2, ACTIONS), 0.25),
+        "dones": [False, True],
+        "terminated": [False, False],
+    }
     with pytest.raises(ValueError, match="empty"):
         replay.sample(4)
-    for name, bad in [("observations", np.zeros((2, 3))), ("actions", [0]),
-                      ("rewards", np.zeros(3)), ("search_policies", np.zeros((2, 3))),
-                      ("dones", [True]), ("actions", [0, ACTIONS]), ("rewards", [np.nan, 0])]:
+    for name, bad in [
+        ("observations", np.zeros((2, 3))),
+        ("actions", [0]),
+        ("rewards", np.zeros(3)),
+        ("search_policies", np.zeros((2, 3))),
+        ("dones", [True]),
+        ("actions", [0, ACTIONS]),
+        ("rewards", [np.nan, 0]),
+    ]:
         with pytest.raises(ValueError, match=name):
             replay.add(**{**good, name: bad})
     with pytest.raises(ValueError, match="final_values"):
         replay.add(**good, final_values={0: 1.0})  # env 0 is not done
+    with pytest.raises(ValueError, match="final_values"):
+        replay.add(**good, final_values={1: [1.0, 2.0]})
+    with pytest.raises(ValueError, match="final_observations"):
+        replay.add(**good, final_values={1: 1.0}, final_observations={1: np.zeros(3)})
     assert len(replay) == 0  # nothing half-written
     replay.add(**good)
     with pytest.raises(ValueError, match="batch_size"):
@@ -430,11 +560,59 @@ def test_sample_speed_100k():
     policies = np.full((8, 6), 1 / 6)
     for _ in range(100_000 // 8):
         done = rng.random(8) < 0.005
-        replay.add(rng.random((8, 4)), rng.integers(0, 6, 8), rng.random(8), rng.random(8),
-                   policies, done, done)
+        replay.add(
+            rng.random((8, 4)),
+            rng.integers(0, 6, 8),
+            rng.random(8),
+            rng.random(8),
+            policies,
+            done,
+            done,
+        )
     times = []
     for _ in range(100):
         start = time.perf_counter()
         replay.sample(256)
         times.append(time.perf_counter() - start)
     assert np.median(times) < 0.004, f"median sample time {np.median(times) * 1e3:.2f} ms"
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n_envs=st.integers(1, 4),
+    rows=st.integers(1, 12),
+    unroll=st.integers(0, 5),
+    n=st.integers(1, 8),
+    lam=st.sampled_from([1.0, 0.0, 0.6]),
+    alpha=st.sampled_from([0.0, 1.0]),
+    two_player=st.booleans(),
+    p_done=st.sampled_from([0.05, 0.3, 0.7]),
+    steps=st.integers(1, 60),
+    seed=st.integers(0, 2**16),
+)
+def test_random_configurations_against_the_spec(
+    n_envs, rows, unroll, n, lam, alpha, two_player, p_done, steps, seed
+):
+    replay = make(
+        capacity=rows * n_envs,
+        n_envs=n_envs,
+        unroll_steps=unroll,
+        td_steps=n,
+        td_lambda=lam,
+        two_player=two_player,
+        discount=0.9,
+        priority_alpha=alpha,
+        seed=seed,
+    )
+    feeder = Feeder(replay, seed=seed, p_done=p_done).run(steps)
+    want = feeder.stored()
+    assert len(replay) == len(want) <= replay.capacity
+    batch = replay.sample(60 * len(want))  # all at the initial max priority: uniform
+    assert {(int(u), int(t)) for u, t in batch.observations} == want
+    check_batch(batch, feeder, rows=range(min(300, len(batch.indices))))
+    # with priorities: new data gets the max, evicted data is never drawn again
+    replay.update_priorities(batch.indices, feeder.rng.random(len(batch.indices)) * 5)
+    feeder.run(7)
+    batch = replay.sample(200)
+    assert {(int(u), int(t)) for u, t in batch.observations} <= feeder.stored()
+    check_batch(batch, feeder, rows=range(50))

@@ -113,12 +113,25 @@ def test_load_with_new_env_and_continue_training(tmp_path, fast_kwargs):
     model.learn(total_timesteps=80)
     model.save(tmp_path / "model")
     model.save_replay_buffer(tmp_path / "replay")
-    loaded = MuZero.load(tmp_path / "model", env=make_vec_env("CartPole-v1", n_envs=2, seed=3))
+    loaded = MuZero.load(tmp_path / "model", env=make_vec_env("CartPole-v1", n_envs=1, seed=3))
     loaded.load_replay_buffer(tmp_path / "replay.pkl")
     updates = loaded._n_updates
     assert len(loaded.replay_buffer) == 80
     loaded.learn(total_timesteps=40, reset_num_timesteps=False)
     assert loaded.num_timesteps == 120 and loaded._n_updates > updates
+    assert len(loaded.replay_buffer) == 120
+
+
+def test_load_with_more_envs_continues_and_refuses_mismatched_replay(tmp_path, fast_kwargs):
+    model = MuZero("MlpPolicy", "CartPole-v1", seed=0, **fast_kwargs)
+    model.learn(total_timesteps=60)
+    model.save(tmp_path / "model")
+    model.save_replay_buffer(tmp_path / "replay")
+    loaded = MuZero.load(tmp_path / "model", env=make_vec_env("CartPole-v1", n_envs=2, seed=3))
+    with pytest.raises(ValueError, match="recorded with 1 envs"):
+        loaded.load_replay_buffer(tmp_path / "replay.pkl")
+    loaded.learn(total_timesteps=40, reset_num_timesteps=False)
+    assert loaded.num_timesteps == 100
 
 
 def test_get_and_set_parameters_round_trip(fast_kwargs):

@@ -32,8 +32,8 @@ def brute_target(rewards, values, terminated, discount, n, lam, u):
         return None
     total = 0.0
     for m in range(1, n):
-        total += (1 - lam) * lam ** (m - 1) * brute_n_step(
-            rewards, values, terminated, discount, m, u
+        total += (
+            (1 - lam) * lam ** (m - 1) * brute_n_step(rewards, values, terminated, discount, m, u)
         )
     return total + lam ** (n - 1) * brute_n_step(rewards, values, terminated, discount, n, u)
 
@@ -112,19 +112,23 @@ def test_positions_shape_kept():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(td_steps=0), "td_steps"),
-        (dict(td_steps=2.5), "td_steps"),
-        (dict(td_lambda=1.5), "td_lambda"),
-        (dict(td_lambda=-0.1), "td_lambda"),
-        (dict(discount=1.5), "discount"),
-        (dict(values=np.zeros(3)), "values"),
-        (dict(positions=np.array([-1])), "positions"),
+        ({"td_steps": 0}, "td_steps"),
+        ({"td_steps": 2.5}, "td_steps"),
+        ({"td_lambda": 1.5}, "td_lambda"),
+        ({"td_lambda": -0.1}, "td_lambda"),
+        ({"discount": 1.5}, "discount"),
+        ({"values": np.zeros(3)}, "values"),
+        ({"positions": np.array([-1])}, "positions"),
     ],
 )
 def test_bad_arguments(kwargs, match):
-    args = dict(
-        rewards=np.zeros(3), values=np.zeros(4), terminated=False, discount=0.9, td_steps=2
-    )
+    args = {
+        "rewards": np.zeros(3),
+        "values": np.zeros(4),
+        "terminated": False,
+        "discount": 0.9,
+        "td_steps": 2,
+    }
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         value_targets(**args)

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 pytest.importorskip("pettingzoo.classic")
-from gymnasium.utils.env_checker import check_env  # noqa: E402
-from stable_baselines3.common.env_checker import check_env as sb3_check_env  # noqa: E402
-from stable_baselines3.common.env_util import make_vec_env  # noqa: E402
+from gymnasium.utils.env_checker import check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+from stable_baselines3.common.env_util import make_vec_env
 
-from wrappers import SelfPlayEnv, make_board_game  # noqa: E402
+from wrappers import SelfPlayEnv, make_board_game
 
 torch.set_num_threads(1)
 
@@ -56,7 +56,9 @@ def test_masks_observations_and_to_play_match_pettingzoo(name, kwargs):
         assert np.array_equal(obs, expected["observation"])
         assert info["to_play"] == raw.possible_agents.index(agent)
         assert np.array_equal(info["action_mask"], env.action_masks())
-        obs, _, terminated, truncated, info = env.step(rng.choice(np.flatnonzero(env.action_masks())))
+        obs, _, terminated, truncated, info = env.step(
+            rng.choice(np.flatnonzero(env.action_masks()))
+        )
         if terminated or truncated:
             obs, info = env.reset()
     assert env.history or raw.agent_selection  # the game moved on
@@ -67,7 +69,7 @@ def _play(env, actions):
     env.reset(seed=0)
     for a in actions:
         mover = env.to_play
-        _, reward, terminated, truncated, info = env.step(a)
+        _, reward, terminated, _, _ = env.step(a)
         out.append((mover, reward, terminated))
     return out
 
@@ -90,7 +92,7 @@ def test_illegal_action_ends_game_and_mover_loses():
     env.reset(seed=0)
     env.step(4)
     mover = env.to_play
-    obs, reward, terminated, truncated, info = env.step(4)  # occupied square
+    _, reward, terminated, truncated, info = env.step(4)  # occupied square
     assert (reward, terminated, truncated) == (-1.0, True, False)
     assert info["illegal_action"] is True
     assert env.reward_of(1 - mover) == 1.0
@@ -112,12 +114,11 @@ def test_vec_env_exposes_two_player_flag_and_masks():
 class _Game:
     """A tiny AEC game: two players take turns; the second move ends it, paying the winner only."""
 
-    possible_agents = ["a", "b"]
-
-    def __init__(self, mask_in_info=True, with_mask=True):
+    def __init__(self, with_mask=True):
         from gymnasium import spaces
 
-        self.mask_in_info, self.with_mask = mask_in_info, with_mask
+        self.possible_agents = ["a", "b"]
+        self.with_mask = with_mask
         self._obs_space = spaces.Box(0, 1, (2,), np.float32)
         self.rewards = {}
 
@@ -162,7 +163,7 @@ class _Game:
 
 def test_mask_in_info_and_winner_only_rewards_become_mover_perspective():
     env = SelfPlayEnv(_Game())
-    obs, info = env.reset(seed=1)
+    _, info = env.reset(seed=1)
     assert info["action_mask"].tolist() == [True, True, False]
     env.step(1)
     _, reward, terminated, _, _ = env.step(0)  # "b" moves, "a" is paid: the mover lost

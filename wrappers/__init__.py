@@ -11,12 +11,15 @@ from wrappers.opponents import (
     RandomOpponent,
     TicTacToeMinimaxOpponent,
 )
-from wrappers.registry import GAMES, make_board_game
+from wrappers.registry import GAMES, GYMNASIUM_IDS, make_board_game, register_gymnasium_ids
 from wrappers.selfplay import SelfPlayEnv
 from wrappers.versus import VersusOpponentEnv
 
+register_gymnasium_ids()
+
 __all__ = [
     "GAMES",
+    "GYMNASIUM_IDS",
     "RESIGN",
     "GameState",
     "Opponent",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -66,7 +66,9 @@ class PolicyOpponent:
 
     def __init__(self, model: Any, deterministic: bool = True):
         if not callable(getattr(model, "predict", None)):
-            raise TypeError(f"PolicyOpponent needs an object with predict(); got {type(model).__name__}.")
+            raise TypeError(
+                f"PolicyOpponent needs an object with predict(); got {type(model).__name__}."
+            )
         self.model = model
         self.deterministic = deterministic
         self._takes_masks = _accepts_keyword(model.predict, "action_masks")
@@ -121,7 +123,7 @@ def _play(cells: tuple[int, ...], action: int, mark: int) -> tuple[int, ...]:
     return tuple(-c for c in board)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _negamax(cells: tuple[int, ...]) -> int:
     """Value for the player to move (+1 win, 0 draw, -1 loss); the opponent's marks are -1."""
     if any(cells[i] == cells[j] == cells[k] == -1 for i, j, k in _LINES):

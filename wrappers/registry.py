@@ -22,10 +22,10 @@ GAMES_EXTRA = "pip install 'muzero-agents[games]'"
 
 @dataclass(frozen=True)
 class GameSpec:
-    """Where a game lives and which keyword arguments it takes (with defaults)."""
+    """Where a game lives and which keyword arguments it takes (with defaults; None: any)."""
 
     module: str
-    defaults: dict
+    defaults: dict | None
 
 
 # the modules behind PettingZoo's tictactoe_v3 etc.; importing them directly avoids its
@@ -35,7 +35,7 @@ GAMES: dict[str, GameSpec] = {
     "connect_four": GameSpec("pettingzoo.classic.connect_four.connect_four", {}),
     "go": GameSpec("pettingzoo.classic.go.go", {"board_size": 19, "komi": 7.5}),
     "chess": GameSpec("pettingzoo.classic.chess.chess", {}),
-    "shogi": GameSpec("wrappers.envs.shogi_v0", {}),
+    "shogi": GameSpec("wrappers.envs.shogi_v0", None),  # max_moves, initial_sfen: checked there
 }
 
 GO_SIZES = range(5, 20)  # GNU Go plays up to 19x19; tiny boards are degenerate
@@ -45,7 +45,7 @@ def make_board_game(
     name: str,
     opponent: Opponent | str | Any | None = None,
     *,
-    agent_side: str = "first",
+    agent_side: str | None = None,
     opponent_kwargs: dict | None = None,
     render_mode: str | None = None,
     **game_kwargs: Any,
@@ -55,21 +55,26 @@ def make_board_game(
     :param name: one of ``GAMES`` (``"tictactoe"``, ``"connect_four"``, ``"go"``, ``"chess"``, ``"shogi"``).
     :param opponent: None for self-play; else an ``Opponent``, a model with ``predict``,
         ``"random"``, ``"minimax"`` (tic-tac-toe only) or an engine name.
-    :param agent_side: the learner's side against an opponent: ``"first"``, ``"second"``, ``"alternate"``.
+    :param agent_side: the learner's side against an opponent: ``"first"`` (default),
+        ``"second"`` or ``"alternate"`` (per episode).
     :param opponent_kwargs: arguments for a named opponent (e.g. ``{"level": 1}`` for GNU Go,
         ``{"skill_level": 0, "depth": 1}`` for Stockfish, ``{"seed": 0}`` for random).
     :param render_mode: passed to the PettingZoo env.
-    :param game_kwargs: the game's own settings (Go: ``board_size`` 5-19, ``komi``).
+    :param game_kwargs: the game's own settings (Go: ``board_size`` 5-19, ``komi``;
+        shogi: ``max_moves``, ``initial_sfen``).
     """
     key = _canonical(name)
     config = _game_config(key, game_kwargs)
     aec_env = _make_aec_env(key, config, render_mode)
     if opponent is None:
-        if opponent_kwargs:
-            raise ValueError("opponent_kwargs were given without an opponent.")
+        if opponent_kwargs or agent_side is not None:
+            raise ValueError(
+                "agent_side and opponent_kwargs need an opponent (self-play plays both sides)."
+            )
         return SelfPlayEnv(aec_env)
     opponent = _make_opponent(key, opponent, opponent_kwargs or {})
-    return VersusOpponentEnv(aec_env, opponent, agent_side=agent_side, game=key, game_config=config)
+    side = agent_side or "first"
+    return VersusOpponentEnv(aec_env, opponent, agent_side=side, game=key, game_config=config)
 
 
 def _canonical(name: str) -> str:
@@ -82,13 +87,17 @@ def _canonical(name: str) -> str:
 
 def _game_config(key: str, kwargs: dict) -> dict:
     defaults = GAMES[key].defaults
+    if defaults is None:
+        return dict(kwargs)
     unknown = set(kwargs) - set(defaults)
     if unknown:
         allowed = ", ".join(sorted(defaults)) or "none"
         raise TypeError(f"{key} takes no argument(s) {sorted(unknown)}; its settings: {allowed}.")
     config = {**defaults, **kwargs}
     if key == "go" and config["board_size"] not in GO_SIZES:
-        raise ValueError(f"Go board_size must be an int in 5..19 (9, 13 and 19 are usual); got {config['board_size']!r}.")
+        raise ValueError(
+            f"Go board_size must be an int in 5..19 (9, 13 and 19 are usual); got {config['board_size']!r}."
+        )
     return config
 
 
@@ -107,7 +116,9 @@ def _import_game(key: str) -> Any:
         return importlib.import_module(GAMES[key].module)
     except ImportError as err:
         if key == "shogi" and err.name == GAMES[key].module:
-            raise ImportError(f"The shogi env ({GAMES[key].module}) is not available in this install.") from err
+            raise ImportError(
+                f"The shogi env ({GAMES[key].module}) is not available in this install."
+            ) from err
         raise ImportError(
             f"The {key} game needs optional packages (missing: {err.name}). Install them with {GAMES_EXTRA}."
         ) from err
@@ -121,7 +132,9 @@ def _make_opponent(key: str, opponent: Any, kwargs: dict) -> Opponent:
             return opponent
         if callable(getattr(opponent, "predict", None)):
             return PolicyOpponent(opponent)
-        raise TypeError(f"opponent must be an Opponent, a model with predict(), or a name; got {type(opponent).__name__}.")
+        raise TypeError(
+            f"opponent must be an Opponent, a model with predict(), or a name; got {type(opponent).__name__}."
+        )
     if opponent == "random":
         return RandomOpponent(**kwargs)
     if opponent == "minimax":
@@ -136,3 +149,27 @@ def _make_opponent(key: str, opponent: Any, kwargs: dict) -> Opponent:
     if ENGINES[opponent] != key:
         raise ValueError(f"{opponent} plays {ENGINES[opponent]}, not {key}.")
     return make_engine(opponent, **kwargs)
+
+
+GYMNASIUM_IDS = {
+    "BoardGame/TicTacToe-v0": {"name": "tictactoe"},
+    "BoardGame/ConnectFour-v0": {"name": "connect_four"},
+    "BoardGame/Go9x9-v0": {"name": "go", "board_size": 9},
+    "BoardGame/Go13x13-v0": {"name": "go", "board_size": 13},
+    "BoardGame/Go19x19-v0": {"name": "go", "board_size": 19},
+    "BoardGame/Chess-v0": {"name": "chess"},
+    "BoardGame/Shogi-v0": {"name": "shogi"},
+}
+
+
+def register_gymnasium_ids() -> None:
+    """Register the games as Gymnasium ids, so ``gym.make("BoardGame/Go9x9-v0")`` and SB3's
+    string env ids work after ``import wrappers``; ``make_board_game``'s keywords pass through
+    (``gym.make("BoardGame/TicTacToe-v0", opponent="random")``)."""
+    import gymnasium
+
+    for env_id, kwargs in GYMNASIUM_IDS.items():
+        if env_id not in gymnasium.registry:
+            gymnasium.register(
+                env_id, entry_point="wrappers.registry:make_board_game", kwargs=kwargs
+            )

@@ -30,12 +30,15 @@ class SelfPlayEnv(gym.Env):
     (say the winner) and the game is zero-sum, the mover's reward is the negated reward of
     the other player, so every terminal step carries the outcome from the mover's view.
 
-    :param aec_env: a PettingZoo AEC env (e.g. ``tictactoe_v3.env()``); reset here once.
+    :param aec_env: a PettingZoo AEC env (e.g. ``tictactoe_v3.env()``); reset here once, and
+        from then on stepped only through this env (it caches the current position).
     :param zero_sum: whether the game is two-player zero-sum; sets ``is_two_player_zero_sum``.
     :param illegal_reward: the mover's reward for an illegal action.
     """
 
-    def __init__(self, aec_env: Any, zero_sum: bool = True, illegal_reward: float = ILLEGAL_ACTION_REWARD):
+    def __init__(
+        self, aec_env: Any, zero_sum: bool = True, illegal_reward: float = ILLEGAL_ACTION_REWARD
+    ):
         super().__init__()
         _check_is_aec(aec_env)
         self.aec_env = aec_env
@@ -48,17 +51,21 @@ class SelfPlayEnv(gym.Env):
         self.observation_space, self.action_space = _board_spaces(aec_env, self.agent_names[0])
         aec_env.reset()
         self._mask_source = _find_mask_source(aec_env)
+        self._board, self._mask = self._read_position()
         self.history: list[int] = []
         self._step_rewards = np.zeros(self.num_players)
         self._over = False
 
     # ---- Gymnasium API -------------------------------------------------------------------
-    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+    def reset(
+        self, *, seed: int | None = None, options: dict | None = None
+    ) -> tuple[np.ndarray, dict]:
         """Start a new game; the first observation is for the first player to move."""
         super().reset(seed=seed)
         if seed is not None:
             self.action_space.seed(seed)
         self.aec_env.reset(seed=seed, options=options)
+        self._board, self._mask = self._read_position()
         self.history = []
         self._step_rewards = np.zeros(self.num_players)
         self._over = False
@@ -73,6 +80,7 @@ class SelfPlayEnv(gym.Env):
         if not self._is_legal(action):
             return self._illegal_step(mover, action)
         self.aec_env.step(action)
+        self._board, self._mask = self._read_position()
         self.history.append(action)
         self._step_rewards = self._read_step_rewards()
         terminated, truncated = self._game_over()
@@ -81,7 +89,7 @@ class SelfPlayEnv(gym.Env):
 
     def action_masks(self) -> np.ndarray:
         """Legal actions of the player to move, as a bool array (sb3-contrib's convention)."""
-        return self._raw_mask().astype(bool)
+        return self._mask.copy()
 
     def render(self) -> Any:
         """Delegate to the PettingZoo env's ``render()`` (its ``render_mode`` applies)."""
@@ -103,28 +111,31 @@ class SelfPlayEnv(gym.Env):
     def reward_of(self, player: int) -> float:
         """Reward of ``player`` from the last step (zero-sum fallback explained in the class)."""
         own = float(self._step_rewards[player])
-        if own != 0.0 or not self.is_two_player_zero_sum:
-            return own
-        return -float(self._step_rewards[1 - player])
+        other = float(self._step_rewards[1 - player]) if self.is_two_player_zero_sum else 0.0
+        return own if own != 0.0 or other == 0.0 else -other
 
     # ---- internals -----------------------------------------------------------------------
-    def _observation(self) -> np.ndarray:
-        obs = self.aec_env.observe(self.aec_env.agent_selection)
-        board = obs["observation"] if isinstance(obs, dict) else obs
-        # a fresh contiguous copy: some envs reuse one buffer, and users keep what they get
-        return np.array(board, dtype=self.observation_space.dtype, order="C", copy=True)
-
-    def _raw_mask(self) -> np.ndarray:
+    def _read_position(self) -> tuple[np.ndarray, np.ndarray]:
+        """Board and legal mask of the player to move, read once per position (observing
+        can be costly: PettingZoo's chess generates its legal moves on each call)."""
         agent = self.aec_env.agent_selection
+        obs = self.aec_env.observe(agent)
+        board = obs["observation"] if isinstance(obs, dict) else obs
         if self._mask_source == "observation":
-            return np.asarray(self.aec_env.observe(agent)["action_mask"])
-        return np.asarray(self.aec_env.infos[agent]["action_mask"])
+            mask = obs["action_mask"]
+        else:
+            mask = self.aec_env.infos[agent]["action_mask"]
+        return np.asarray(board), np.asarray(mask).astype(bool)
+
+    def _observation(self) -> np.ndarray:
+        # a fresh contiguous copy: some envs reuse one buffer, and users keep what they get
+        return np.array(self._board, dtype=self.observation_space.dtype, order="C", copy=True)
 
     def _info(self) -> dict:
         return {"to_play": self.to_play, "action_mask": self.action_masks()}
 
     def _is_legal(self, action: int) -> bool:
-        return 0 <= action < self.action_space.n and bool(self._raw_mask()[action])
+        return 0 <= action < self.action_space.n and bool(self._mask[action])
 
     def _illegal_step(self, mover: int, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
         rewards = np.zeros(self.num_players)
@@ -171,10 +182,10 @@ def _board_spaces(env: Any, agent: str) -> tuple[spaces.Box, spaces.Discrete]:
             )
         obs_space = obs_space["observation"]
     if not isinstance(obs_space, spaces.Box):
-        raise ValueError(f"SelfPlayEnv needs a Box board observation; got {obs_space}.")
+        raise TypeError(f"SelfPlayEnv needs a Box board observation; got {obs_space}.")
     action_space = env.action_space(agent)
     if not isinstance(action_space, spaces.Discrete):
-        raise ValueError(f"SelfPlayEnv needs a Discrete action space; got {action_space}.")
+        raise TypeError(f"SelfPlayEnv needs a Discrete action space; got {action_space}.")
     return obs_space, spaces.Discrete(int(action_space.n))
 
 

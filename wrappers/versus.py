@@ -57,7 +57,9 @@ class VersusOpponentEnv(gym.Env):
             )
         self.game_env = aec_env if isinstance(aec_env, SelfPlayEnv) else SelfPlayEnv(aec_env)
         if self.game_env.num_players != 2:
-            raise ValueError(f"VersusOpponentEnv needs a two-player game; this one has {self.game_env.num_players}.")
+            raise ValueError(
+                f"VersusOpponentEnv needs a two-player game; this one has {self.game_env.num_players}."
+            )
         self.opponent = opponent
         self.agent_side = agent_side
         self.game = game
@@ -76,7 +78,9 @@ class VersusOpponentEnv(gym.Env):
         """Actions played this game by both sides, in order."""
         return self.game_env.history
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+    def reset(
+        self, *, seed: int | None = None, options: dict | None = None
+    ) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
         if seed is not None:
             self._episode = seed  # "alternate" then starts on side seed % 2, reproducibly

@@ -5,7 +5,12 @@ batched ``recurrent_fn``; get back actions, visit counts, the improved policy, r
 root Q-values (``SearchResult``).
 """
 
-from muzero_agents.search._result import SearchResult
-from muzero_agents.search.muzero import muzero_search
+from muzero_agents.search._numba_cache import drop_stale_cache
 
-__all__ = ["SearchResult", "muzero_search"]
+drop_stale_cache()  # before any kernel is loaded from the cache
+
+from muzero_agents.search._result import SearchResult  # noqa: E402
+from muzero_agents.search.gumbel import gumbel_muzero_search  # noqa: E402
+from muzero_agents.search.muzero import muzero_search  # noqa: E402
+
+__all__ = ["SearchResult", "gumbel_muzero_search", "muzero_search"]

@@ -95,6 +95,13 @@ def check_settings(
                          f"{temperature}")
 
 
+def _float32(x: Any, name: str) -> np.ndarray:
+    """``x`` as C-contiguous float32; the common case (already so) costs no conversion."""
+    if type(x) is np.ndarray and x.dtype == np.float32 and x.flags.c_contiguous:
+        return x
+    return to_numpy(x, np.float32, name)
+
+
 def check_step(
     outputs: Any, batch: int, num_actions: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
@@ -106,14 +113,16 @@ def check_step(
             "recurrent_fn must return a 4-tuple (reward [B], value [B], prior_logits [B, A], "
             "next_embedding [B, *S])"
         ) from err
-    reward = to_numpy(reward, np.float32, "recurrent_fn reward").reshape(-1)
-    value = to_numpy(value, np.float32, "recurrent_fn value").reshape(-1)
-    logits = to_numpy(logits, np.float32, "recurrent_fn prior_logits")
+    reward = _float32(reward, "recurrent_fn reward")
+    value = _float32(value, "recurrent_fn value")
+    logits = _float32(logits, "recurrent_fn prior_logits")
     if reward.shape != (batch,) or value.shape != (batch,):
-        raise ValueError(
-            f"recurrent_fn must return reward and value of shape [B] = [{batch}], got "
-            f"{reward.shape} and {value.shape}"
-        )
+        reward, value = reward.reshape(-1), value.reshape(-1)  # accept [B, 1]
+        if reward.shape != (batch,) or value.shape != (batch,):
+            raise ValueError(
+                f"recurrent_fn must return reward and value of shape [B] = [{batch}], got "
+                f"{reward.shape} and {value.shape}"
+            )
     if logits.shape != (batch, num_actions):
         raise ValueError(
             f"recurrent_fn must return prior_logits of shape [B, A] = {(batch, num_actions)}, "

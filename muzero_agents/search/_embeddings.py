@@ -1,9 +1,11 @@
 """Hidden-state storage for the nodes of B trees: ``[B, N, *S]``, torch tensors or numpy arrays.
 
-The store keeps the embedding of every node so that a simulation gathers the B parent
-embeddings with one indexed copy into a reused buffer and writes the B new embeddings with one
-slice copy (node ``s + 1`` in every tree). Torch is used only when the caller passes torch
-tensors, so the search itself never imports it.
+The store keeps the hidden state of every node so that a simulation gathers the B parents'
+states into one reused buffer and writes the B new states into node s + 1 of every tree. On
+the CPU (numpy, or torch CPU tensors, which share their memory with numpy) both copies happen
+inside the Numba kernels on byte views (``nodes_bytes``, ``gathered_bytes``), so they cost no
+extra Python call; on a GPU the driver uses ``index_select`` and ``copy_`` on the device.
+Torch is imported only when the caller passes torch tensors.
 """
 
 from __future__ import annotations
@@ -13,43 +15,54 @@ from typing import Any
 
 import numpy as np
 
+_NO_BYTES = np.zeros((0, 0), dtype=np.uint8)
+
 
 def _is_torch(x: Any) -> bool:
     return type(x).__module__.startswith("torch")
 
 
 class EmbeddingStore:
-    """Embeddings of all nodes of B trees, with a reused gather buffer."""
+    """Hidden states of all nodes of B trees, with a reused gather buffer."""
 
     def __init__(self, root: Any, num_nodes: int) -> None:
         self.is_torch = _is_torch(root)
         self.batch = root.shape[0]
         self.num_nodes = num_nodes
         self.state_shape = tuple(root.shape[1:])
+        self.expected_shape = (self.batch, *self.state_shape)
+        self.on_cpu = True
         if self.is_torch:
             self._init_torch(root)
         else:
-            self.nodes = np.empty((self.batch, num_nodes, *self.state_shape), dtype=root.dtype)
-            self.gathered = np.empty((self.batch, *self.state_shape), dtype=root.dtype)
-            self._flat_view = self.nodes.reshape(self.batch * num_nodes, *self.state_shape)
-        self.signature = self.describe(root, num_nodes)
+            self.dtype = np.dtype(root.dtype)
+            self.nodes = np.empty((self.batch, num_nodes, *self.state_shape), dtype=self.dtype)
+            self.gathered = np.empty(self.expected_shape, dtype=self.dtype)
+            self._flat = self.nodes.reshape(self.batch * num_nodes, *self.state_shape)
+        self.nodes_bytes, self.gathered_bytes = _NO_BYTES, _NO_BYTES
+        if self.on_cpu:
+            nodes = self.nodes.numpy() if self.is_torch else self.nodes
+            gathered = self.gathered.numpy() if self.is_torch else self.gathered
+            self.nodes_bytes = nodes.reshape(self.batch * num_nodes, -1).view(np.uint8)
+            self.gathered_bytes = gathered.reshape(self.batch, -1).view(np.uint8)
 
     def _init_torch(self, root: Any) -> None:
         import torch
 
         self._torch = torch
+        self.dtype = root.dtype
         shape = self.state_shape
         kw = dict(dtype=root.dtype, device=root.device)
         with torch.inference_mode():
             self.nodes = torch.empty((self.batch, self.num_nodes, *shape), **kw)
             self.gathered = torch.empty((self.batch, *shape), **kw)
-            self._flat_view = self.nodes.view(self.batch * self.num_nodes, *shape)
+            self._flat = self.nodes.view(self.batch * self.num_nodes, *shape)
             self._index = torch.empty(self.batch, dtype=torch.int64, device=root.device)
-        self._on_cpu = root.device.type == "cpu"
+        self.on_cpu = root.device.type == "cpu"
 
     @staticmethod
     def describe(root: Any, num_nodes: int) -> tuple:
-        """Key that says whether a store can hold ``root``-like embeddings for this many nodes."""
+        """Key that says whether a store can hold ``root``-like hidden states for N nodes."""
         device = str(root.device) if _is_torch(root) else "numpy"
         return (type(root).__module__, str(root.dtype), device, tuple(root.shape), num_nodes)
 
@@ -62,34 +75,48 @@ class EmbeddingStore:
             return self._torch.inference_mode()
         return contextlib.nullcontext()
 
-    def set_root(self, root: Any) -> None:
-        """Store the root embeddings as node 0."""
-        self.write(0, root)
-
     def write(self, node: int, embedding: Any) -> None:
-        """Store ``embedding`` [B, *S] as node ``node`` of every tree."""
-        if tuple(embedding.shape) != (self.batch, *self.state_shape):
-            raise ValueError(
-                f"recurrent_fn returned next_embedding of shape {tuple(embedding.shape)}; "
-                f"expected {(self.batch, *self.state_shape)} like root_embedding"
-            )
+        """Store ``embedding`` [B, *S] as node ``node`` of every tree (Python-side copy)."""
+        self.check(embedding)
         if self.is_torch:
-            self.nodes[:, node].copy_(embedding)
+            self.nodes[:, node].copy_(self._torch.as_tensor(embedding))
         else:
-            self.nodes[:, node] = embedding
+            self.nodes[:, node] = np.asarray(embedding)
+
+    def check(self, embedding: Any) -> None:
+        if tuple(getattr(embedding, "shape", ())) != self.expected_shape:
+            raise ValueError(
+                f"recurrent_fn returned next_embedding of shape "
+                f"{tuple(getattr(embedding, 'shape', ()))}; expected {self.expected_shape} "
+                "like root_embedding"
+            )
+
+    def as_bytes(self, embedding: Any) -> np.ndarray | None:
+        """A byte view [B, bytes] of ``embedding`` for the kernels, or None if it needs a copy.
+
+        None where the store is on a GPU, or the array differs in type, dtype or layout.
+        """
+        self.check(embedding)
+        if not self.on_cpu or type(embedding) is not type(self.gathered):
+            return None
+        if embedding.dtype != self.dtype:
+            return None
+        if self.is_torch:
+            if embedding.device.type != "cpu" or not embedding.is_contiguous():
+                return None
+            embedding = embedding.numpy()
+        elif not embedding.flags.c_contiguous:
+            return None
+        return embedding.reshape(self.batch, -1).view(np.uint8)
 
     def gather(self, flat_index: np.ndarray) -> Any:
-        """Embeddings of nodes ``flat_index`` (= b * N + node) into the reused buffer."""
-        if self.is_torch:
-            torch = self._torch
-            if self._on_cpu:
-                index = torch.from_numpy(flat_index)
-            else:
-                index = self._index
-                index.copy_(torch.from_numpy(flat_index), non_blocking=False)
-            torch.index_select(self._flat_view, 0, index, out=self.gathered)
-        else:
-            np.take(self._flat_view, flat_index, axis=0, out=self.gathered)
+        """Hidden states of nodes ``flat_index`` (= b * N + node) into the reused buffer.
+
+        Only needed on a GPU: on the CPU the selection kernel fills ``gathered`` itself.
+        """
+        torch = self._torch
+        self._index.copy_(torch.from_numpy(flat_index))
+        torch.index_select(self._flat, 0, self._index, out=self.gathered)
         return self.gathered
 
 
@@ -98,7 +125,7 @@ _MAX_STORES = 3
 
 
 def get_store(root: Any, num_nodes: int) -> EmbeddingStore:
-    """A cached store for embeddings like ``root`` (same type, dtype, device, shape)."""
+    """A cached store for hidden states like ``root`` (same type, dtype, device, shape)."""
     key = EmbeddingStore.describe(root, num_nodes)
     store = _STORES.pop(key, None)
     if store is None:

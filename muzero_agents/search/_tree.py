@@ -1,7 +1,20 @@
 """The batched search tree as a struct of arrays, preallocated and reused across searches.
 
-One ``Tree`` holds B trees of N nodes with A actions each (layout in ``_kernels``). Searches of
-the same shape reuse the same arrays (``get_tree``), so a search allocates nothing per
+One ``Tree`` holds B trees of N nodes with A actions each. Node 0 is the root; simulation s
+(0-based) adds node s + 1 to every tree.
+
+Per node ``[B, N]`` (views into two slabs, so a kernel call passes few arguments):
+  ints (int32):  visit_count, parent (-1 at the root), action_from_parent (-1 at the root),
+                 first_child / next_sibling (a linked list of the node's expanded children,
+                 -1 ends it), best_unexpanded (the not yet expanded child with the largest
+                 prior, lowest action on ties, -1 if none; legal actions only at the root)
+  floats (f64):  value_sum (player to move's view), reward (of the transition into the node,
+                 mover's view), raw_value (the network's value of the node)
+Per node and action ``[B, N, A]``: children_index (int32, -1 = not expanded) and
+children_prior (float32). Per tree: minmax ``[B, 2]`` (float64, the paper's MinMaxStats,
++inf/-inf while empty). ``scratch`` ``[B, A]`` float64 is working space for the kernels.
+
+Searches of the same shape reuse one ``Tree`` (``get_tree``), so a search allocates nothing per
 simulation and, after the first search of a shape, almost nothing per call.
 """
 
@@ -11,25 +24,40 @@ from collections import OrderedDict
 
 import numpy as np
 
+# Row indices into Tree.ints and Tree.floats (also used inside the kernels).
+VISITS, PARENT, ACTION, FIRST_CHILD, NEXT_SIBLING, BEST_UNEXPANDED = range(6)
+VALUE_SUM, REWARD, RAW_VALUE = range(3)
+# Row indices into Tree.leaf (the edge each tree expands next).
+LEAF_PARENT, LEAF_ACTION, LEAF_FLAT = range(3)
+# Entries of the float64 settings vector the kernels take.
+DISC, PB_C_INIT, PB_C_BASE, C_VISIT, C_SCALE = range(5)
+NUM_PARAMS = 5
+
 
 class Tree:
     """Arrays of B trees with ``num_nodes`` nodes and ``num_actions`` actions each."""
 
     def __init__(self, batch: int, num_nodes: int, num_actions: int) -> None:
-        shape = (batch, num_nodes)
-        self.visit_count = np.zeros(shape, dtype=np.int32)
-        self.value_sum = np.zeros(shape, dtype=np.float64)
-        self.reward = np.zeros(shape, dtype=np.float64)
-        self.parent = np.full(shape, -1, dtype=np.int32)
-        self.action_from_parent = np.full(shape, -1, dtype=np.int32)
+        self.ints = np.full((6, batch, num_nodes), -1, dtype=np.int32)
+        self.floats = np.zeros((3, batch, num_nodes), dtype=np.float64)
         self.children_index = np.full((batch, num_nodes, num_actions), -1, dtype=np.int32)
         self.children_prior = np.zeros((batch, num_nodes, num_actions), dtype=np.float32)
         self.minmax = np.zeros((batch, 2), dtype=np.float64)
-        # Per-simulation outputs of selection, reused.
-        self.leaf_parent = np.zeros(batch, dtype=np.int32)
-        self.leaf_action = np.zeros(batch, dtype=np.int64)
-        self.leaf_flat = np.zeros(batch, dtype=np.int64)
-        self.all_legal = np.ones((batch, num_actions), dtype=np.bool_)
+        self.scratch = np.zeros((batch, num_actions), dtype=np.float64)
+        # Selection's output, reused: parent node, action, b * N + parent.
+        self.leaf = np.zeros((3, batch), dtype=np.int64)
+
+    visit_count = property(lambda self: self.ints[VISITS])
+    parent = property(lambda self: self.ints[PARENT])
+    action_from_parent = property(lambda self: self.ints[ACTION])
+    value_sum = property(lambda self: self.floats[VALUE_SUM])
+    reward = property(lambda self: self.floats[REWARD])
+    raw_value = property(lambda self: self.floats[RAW_VALUE])
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(B, N, A)."""
+        return self.children_index.shape
 
     @property
     def nbytes(self) -> int:

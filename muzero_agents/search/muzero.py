@@ -1,27 +1,20 @@
-"""MuZero's batched pUCT search (Schrittwieser et al., 2020), one tree per root, B roots at once.
-
-The driver owns only the loop: per simulation one Numba call selects a leaf edge in all B
-trees, one batched ``recurrent_fn`` call evaluates them, one Numba call expands and backs up.
-"""
+"""MuZero's batched pUCT search (Schrittwieser et al., 2020), one tree per root, B roots at once."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from muzero_agents.search import _kernels as k
-from muzero_agents.search._checks import check_root, check_settings, check_step
-from muzero_agents.search._embeddings import get_store
+from muzero_agents.search import _driver
+from muzero_agents.search._checks import check_root, check_settings
+from muzero_agents.search._driver import RecurrentFn
+from muzero_agents.search._engine import PUCT
 from muzero_agents.search._result import SearchResult, choose_by_visits, visit_policy
-from muzero_agents.search._tree import Tree, get_tree
-
-RecurrentFn = Callable[[Any, np.ndarray], tuple]
+from muzero_agents.search._tree import DISC
 
 
-def dirichlet_noise(
-    legal: np.ndarray, alpha: float, rng: np.random.Generator
-) -> np.ndarray:
+def dirichlet_noise(legal: np.ndarray, alpha: float, rng: np.random.Generator) -> np.ndarray:
     """Dirichlet(alpha) noise over each row's legal actions (0 on illegal ones), float64 [B, A].
 
     Drawn as normalized Gamma(alpha, 1) samples, one batched draw for all roots.
@@ -31,67 +24,6 @@ def dirichlet_noise(
     # A row of all-zero gammas (possible for tiny alpha) falls back to uniform over legal.
     uniform = legal / legal.sum(axis=1, keepdims=True)
     return np.where(totals > 0, gammas / np.where(totals > 0, totals, 1.0), uniform)
-
-
-def run_simulations(
-    tree: Tree,
-    store: Any,
-    recurrent_fn: RecurrentFn,
-    num_simulations: int,
-    legal: np.ndarray,
-    disc: float,
-    pb_c_init: float,
-    pb_c_base: float,
-) -> None:
-    """Run ``num_simulations`` pUCT simulations on already initialised roots."""
-    batch, _, num_actions = tree.children_index.shape
-    for sim in range(num_simulations):
-        k.select_puct(
-            tree.children_index, tree.children_prior, tree.visit_count, tree.value_sum,
-            tree.reward, tree.minmax, legal, disc, pb_c_init, pb_c_base,
-            tree.leaf_parent, tree.leaf_action, tree.leaf_flat,
-        )
-        expand(tree, store, recurrent_fn, sim + 1, disc, batch, num_actions)
-
-
-def expand(
-    tree: Tree,
-    store: Any,
-    recurrent_fn: RecurrentFn,
-    new_node: int,
-    disc: float,
-    batch: int,
-    num_actions: int,
-) -> None:
-    """Evaluate the selected edges with one ``recurrent_fn`` call, add node ``new_node``, back up."""
-    parent_embedding = store.gather(tree.leaf_flat)
-    outputs = recurrent_fn(parent_embedding, tree.leaf_action.copy())
-    reward, value, logits, next_embedding = check_step(outputs, batch, num_actions)
-    store.write(new_node, next_embedding)
-    k.expand_and_backup(
-        new_node, tree.leaf_parent, tree.leaf_action, reward, value, logits, disc,
-        tree.children_index, tree.children_prior, tree.visit_count, tree.value_sum,
-        tree.reward, tree.parent, tree.action_from_parent, tree.minmax,
-    )
-
-
-def read_result(
-    tree: Tree, disc: float, temperature: float, rng: np.random.Generator
-) -> SearchResult:
-    """Root statistics of the finished trees, the visit policy and the chosen actions."""
-    batch, _, num_actions = tree.children_index.shape
-    visits = np.empty((batch, num_actions), dtype=np.int32)
-    q_values = np.empty((batch, num_actions), dtype=np.float64)
-    root_value = np.empty(batch, dtype=np.float64)
-    k.read_root(tree.children_index, tree.visit_count, tree.value_sum, tree.reward, disc,
-                visits, q_values, root_value)
-    return SearchResult(
-        action=choose_by_visits(visits, temperature, rng),
-        visit_counts=visits,
-        policy=visit_policy(visits),
-        root_value=root_value.astype(np.float32),
-        q_values=q_values.astype(np.float32),
-    )
 
 
 def muzero_search(
@@ -152,22 +84,15 @@ def muzero_search(
     check_settings(discount, pb_c_init, pb_c_base, dirichlet_alpha, dirichlet_fraction,
                    temperature)
     rng = np.random.default_rng() if rng is None else rng
-    batch, num_actions = logits.shape
-    disc = -float(discount) if two_player else float(discount)
-
-    tree = get_tree(batch, num_simulations + 1, num_actions)
-    store = get_store(root_embedding, num_simulations + 1)
-    if dirichlet_fraction > 0.0:
-        noise = dirichlet_noise(legal, dirichlet_alpha, rng)
-    else:
-        noise = np.zeros((batch, num_actions), dtype=np.float64)
-    with store.context():
-        store.set_root(root_embedding)
-        k.init_roots(
-            logits, values, legal, noise, float(dirichlet_fraction),
-            tree.children_index, tree.children_prior, tree.visit_count, tree.value_sum,
-            tree.reward, tree.parent, tree.action_from_parent, tree.minmax,
-        )
-        run_simulations(tree, store, recurrent_fn, num_simulations, legal, disc,
-                        float(pb_c_init), float(pb_c_base))
-    return read_result(tree, disc, float(temperature), rng)
+    params = _driver.make_params(discount, two_player, pb_c_init, pb_c_base)
+    noise = dirichlet_noise(legal, dirichlet_alpha, rng) if dirichlet_fraction > 0 else None
+    tree = _driver.search(PUCT, logits, values, legal, root_embedding, recurrent_fn,
+                          num_simulations, params, noise, float(dirichlet_fraction))
+    visits, q_values, root_values = _driver.read_root(tree, params[DISC])
+    return SearchResult(
+        action=choose_by_visits(visits, float(temperature), rng),
+        visit_counts=visits,
+        policy=visit_policy(visits),
+        root_value=root_values.astype(np.float32),
+        q_values=q_values.astype(np.float32),
+    )

@@ -26,4 +26,27 @@ def make_engine(name: str, **kwargs) -> EngineOpponent:
     raise ValueError(f"Unknown engine {name!r}; known engines: {', '.join(sorted(ENGINES))}.")
 
 
-__all__ = ["ENGINES", "EngineError", "EngineNotFoundError", "EngineOpponent", "GnuGoOpponent", "find_engine", "make_engine"]
+def __getattr__(name: str):
+    """Import the chess and shogi adapters on first use (they need the `chess` and shogi env)."""
+    if name == "StockfishOpponent":
+        from wrappers.engines.uci import StockfishOpponent
+
+        return StockfishOpponent
+    if name == "GnuShogiOpponent":
+        from wrappers.engines.xshogi import GnuShogiOpponent
+
+        return GnuShogiOpponent
+    raise AttributeError(f"module 'wrappers.engines' has no attribute {name!r}")
+
+
+__all__ = [
+    "ENGINES",
+    "EngineError",
+    "EngineNotFoundError",
+    "EngineOpponent",
+    "GnuGoOpponent",
+    "GnuShogiOpponent",
+    "StockfishOpponent",
+    "find_engine",
+    "make_engine",
+]

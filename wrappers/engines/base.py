@@ -8,6 +8,7 @@ the opponent is built, naming the Debian package that provides it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import shutil
@@ -72,7 +73,9 @@ class EngineProcess:
 
     def send(self, line: str) -> None:
         if not self.alive:
-            raise EngineError(f"{self.name} is not running (it exited with code {self._exit_code()}).")
+            raise EngineError(
+                f"{self.name} is not running (it exited with code {self._exit_code()})."
+            )
         try:
             self._proc.stdin.write(line + "\n")
             self._proc.stdin.flush()
@@ -88,10 +91,14 @@ class EngineProcess:
             try:
                 line = self._lines.get(timeout=max(remaining, 0.0))
             except queue.Empty:
-                self.close()
-                raise EngineError(f"{self.name} gave no answer within {timeout:.1f} s; it was stopped.") from None
+                self.close(wait=0.0)
+                raise EngineError(
+                    f"{self.name} gave no answer within {timeout:.1f} s (last lines: {lines[-3:]}); it was stopped."
+                ) from None
             if line is None:
-                raise EngineError(f"{self.name} exited (code {self._exit_code()}) after: {lines[-5:]}")
+                raise EngineError(
+                    f"{self.name} exited (code {self._exit_code()}) after: {lines[-5:]}"
+                )
             lines.append(line)
             if done(line):
                 return lines
@@ -107,7 +114,8 @@ class EngineProcess:
             if line is not None:
                 lines.append(line)
 
-    def close(self, quit_command: str | None = None) -> None:
+    def close(self, quit_command: str | None = None, wait: float = 1.0) -> None:
+        """Ask the process to quit, give it ``wait`` seconds, then kill it."""
         proc, self._proc = self._proc, None
         if proc is None:
             return
@@ -116,7 +124,7 @@ class EngineProcess:
                 proc.stdin.write(quit_command + "\n")
                 proc.stdin.flush()
             proc.stdin.close()
-            proc.wait(timeout=1.0)
+            proc.wait(timeout=wait)
         except (OSError, ValueError, subprocess.TimeoutExpired):
             proc.kill()
             proc.wait()
@@ -177,10 +185,8 @@ class EngineOpponent:
         self.close()
 
     def __del__(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # interpreter shutdown may have torn down anything
             self.close()
-        except Exception:
-            pass
 
     def _ensure_started(self) -> None:
         if not self.process.alive:

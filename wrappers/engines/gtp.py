@@ -57,7 +57,14 @@ class GnuGoOpponent(EngineOpponent):
         if not 0 <= int(level) <= 10:
             raise ValueError(f"GNU Go level must be in 0..10; got {level}.")
         self.level = int(level)
-        args = ["--mode", "gtp", "--chinese-rules", "--capture-all-dead", "--level", str(self.level)]
+        args = [
+            "--mode",
+            "gtp",
+            "--chinese-rules",
+            "--capture-all-dead",
+            "--level",
+            str(self.level),
+        ]
         super().__init__(binary, args, time_limit)
         self._synced: tuple[int, float, list[int]] | None = None
 
@@ -87,7 +94,11 @@ class GnuGoOpponent(EngineOpponent):
 
     def _sync(self, size: int, komi: float, history: list[int]) -> None:
         """Bring GNU Go's board to ``history``: new moves only, or a fresh replay."""
-        if self._synced is None or self._synced[:2] != (size, komi) or history[: len(self._synced[2])] != self._synced[2]:
+        if (
+            self._synced is None
+            or self._synced[:2] != (size, komi)
+            or history[: len(self._synced[2])] != self._synced[2]
+        ):
             self.command(f"boardsize {size}")
             self.command(f"komi {komi}")
             self.command("clear_board")

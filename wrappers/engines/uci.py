@@ -46,8 +46,16 @@ class StockfishOpponent(EngineOpponent):
             raise ValueError("Give Stockfish a search limit: depth=<plies> or movetime_ms=<ms>.")
         super().__init__(binary, [], time_limit)
         self.skill_level = int(skill_level)
-        self.go_command = f"go movetime {int(movetime_ms)}" if movetime_ms is not None else f"go depth {int(depth)}"
-        self.options = {"Threads": int(threads), "Hash": int(hash_mb), "Skill Level": self.skill_level}
+        self.go_command = (
+            f"go movetime {int(movetime_ms)}"
+            if movetime_ms is not None
+            else f"go depth {int(depth)}"
+        )
+        self.options = {
+            "Threads": int(threads),
+            "Hash": int(hash_mb),
+            "Skill Level": self.skill_level,
+        }
         self._board = chess.Board()
         self._actions: list[int] = []
 
@@ -83,7 +91,7 @@ class StockfishOpponent(EngineOpponent):
             self._board, self._actions = chess.Board(), []
             self.process.send("ucinewgame")  # a new game: drop the engine's stale hash
             self._ready()
-        for action in history[len(self._actions):]:
+        for action in history[len(self._actions) :]:
             self._board.push(action_to_move(self._board, action))
             self._actions.append(action)
         return self._board

@@ -119,7 +119,8 @@ for _table in (ACTION_TO_MOVE16, MOVE16_TO_ACTION):
 
 def moves_to_actions(moves: list[int], color: int) -> np.ndarray:
     """Action indices (int32) of cshogi moves (32-bit, as from ``legal_moves``) for the mover."""
-    return MOVE16_TO_ACTION[color][np.array(moves, dtype=np.uint32) & 0xFFFF]
+    # The low 16 bits of a cshogi move are its move16 (little-endian: every other uint16).
+    return MOVE16_TO_ACTION[color][np.array(moves, dtype=np.uint32).view(np.uint16)[::2]]
 
 
 def action_to_move16(action: int, color: int) -> int:

@@ -27,11 +27,12 @@ import numpy as np
 NUM_CHANNELS = 47
 PIECE_CHANNELS = 28
 HAND_CHANNEL = 28
+OPPONENT_HAND_CHANNEL = 35
 REPETITION_CHANNEL = 42
 TURN_CHANNEL = 45
 MOVE_COUNT_CHANNEL = 46
 
-HAND_MAX = np.array([18, 4, 4, 4, 4, 2, 2], dtype=np.float32)
+_HAND_MAX = (18, 4, 4, 4, 4, 2, 2)
 _CSHOGI_FEATURES = 104  # what cshogi's piece_planes writes: 28 piece planes + 76 hand planes
 _SWAP_SIDES = np.r_[14:28, 0:14]
 
@@ -49,22 +50,20 @@ class PlaneBuilder:
         ``repetitions`` is how often the current position occurred before; ``move_fraction`` the
         plies played divided by the move cap.
         """
+        own, opponent = board.pieces_in_hand if color == 0 else board.pieces_in_hand[::-1]
+        constants = [n / most for n, most in zip(own, _HAND_MAX)]
+        constants += [n / most for n, most in zip(opponent, _HAND_MAX)]
+        constants += [repetitions >= 1, repetitions >= 2, repetitions >= 3]
+        constants += [board.turn, move_fraction]
         out = np.empty((9, 9, NUM_CHANNELS), dtype=np.float32)
         out[:, :, :PIECE_CHANNELS] = self._piece_planes(board, color)
-        hands = board.pieces_in_hand
-        out[:, :, HAND_CHANNEL:HAND_CHANNEL + 7] = np.divide(hands[color], HAND_MAX)
-        out[:, :, HAND_CHANNEL + 7:HAND_CHANNEL + 14] = np.divide(hands[1 - color], HAND_MAX)
-        out[:, :, REPETITION_CHANNEL] = repetitions >= 1
-        out[:, :, REPETITION_CHANNEL + 1] = repetitions >= 2
-        out[:, :, REPETITION_CHANNEL + 2] = repetitions >= 3
-        out[:, :, TURN_CHANNEL] = board.turn
-        out[:, :, MOVE_COUNT_CHANNEL] = move_fraction
+        out[:, :, PIECE_CHANNELS:] = constants  # one broadcast for all the constant planes
         return out
 
     def _piece_planes(self, board: cshogi.Board, color: int) -> np.ndarray:
         """``[9, 9, 28]`` view of the piece planes in the observer's frame."""
         scratch = self._scratch
-        scratch.fill(0.0)
+        scratch[:PIECE_CHANNELS].fill(0.0)  # cshogi only sets the ones of the 28 piece planes
         if color == board.turn:
             board.piece_planes_rotate(scratch)  # side to move first, rotated when gote moves
             features = scratch[:PIECE_CHANNELS]

@@ -22,7 +22,7 @@ _HAND_ITEM = re.compile(r"([0-9]*)([PLNSGBRplnsgbr])")
 def check_sfen(sfen: str) -> str:
     """Return ``sfen`` if it is a well-formed shogi position, else raise ValueError saying why."""
     if not isinstance(sfen, str):
-        raise ValueError(f"an SFEN must be a string, got {type(sfen).__name__}")
+        raise TypeError(f"an SFEN must be a string, got {type(sfen).__name__}")
     fields = sfen.split()
     if len(fields) not in (3, 4):
         _fail(sfen, "expected 'board side hands [move]'")

@@ -1,0 +1,115 @@
+"""The simulation loop shared by all searches: one select, one network call, one expand.
+
+Per simulation: one Numba call selects an edge in all B trees, the B parent embeddings are
+gathered with one indexed copy, ``recurrent_fn`` runs once for all B trees, and one Numba call
+attaches the new nodes and backs their values up. Nothing is allocated per simulation beyond
+what ``recurrent_fn`` itself returns.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numba
+import numpy as np
+
+from muzero_agents.search import _engine as engine
+from muzero_agents.search._checks import check_step
+from muzero_agents.search._embeddings import get_store
+from muzero_agents.search._tree import (
+    C_SCALE, C_VISIT, DISC, LEAF_ACTION, LEAF_FLAT, NUM_PARAMS, PB_C_BASE, PB_C_INIT, Tree,
+    get_tree,
+)
+
+RecurrentFn = Callable[[Any, np.ndarray], tuple]
+
+# Trees per search from which the kernels spread the trees over Numba's threads.
+PARALLEL_MIN_BATCH = 1 << 62  # prange did not pay on 2 busy cores (see benchmarks)
+_NO_BYTES = np.zeros((0, 0), dtype=np.uint8)
+# Placeholders for the Gumbel-only kernel inputs when searching with pUCT.
+_NO_SCHEDULE = np.zeros((1, 1), dtype=np.int32)
+_NO_CONSIDERED = np.zeros(1, dtype=np.int32)
+
+
+def make_params(
+    discount: float,
+    two_player: bool,
+    pb_c_init: float = 1.25,
+    pb_c_base: float = 19652.0,
+    c_visit: float = 50.0,
+    c_scale: float = 0.1,
+) -> np.ndarray:
+    """The float64 settings vector the kernels read (per-ply discount negated for 2 players)."""
+    params = np.zeros(NUM_PARAMS, dtype=np.float64)
+    params[DISC] = -float(discount) if two_player else float(discount)
+    params[PB_C_INIT] = pb_c_init
+    params[PB_C_BASE] = pb_c_base
+    params[C_VISIT] = c_visit
+    params[C_SCALE] = c_scale
+    return params
+
+
+def search(
+    rule: int,
+    logits: np.ndarray,
+    values: np.ndarray,
+    legal: np.ndarray,
+    root_embedding: Any,
+    recurrent_fn: RecurrentFn,
+    num_simulations: int,
+    params: np.ndarray,
+    noise: np.ndarray | None = None,
+    noise_fraction: float = 0.0,
+    root_score: np.ndarray | None = None,
+    schedule: np.ndarray = _NO_SCHEDULE,
+    num_considered: np.ndarray = _NO_CONSIDERED,
+) -> Tree:
+    """Initialise B roots and run ``num_simulations`` simulations; returns the filled tree.
+
+    The returned tree is the cached one for this shape: read it before the next search.
+    """
+    batch, num_actions = logits.shape
+    num_nodes = num_simulations + 1
+    tree = get_tree(batch, num_nodes, num_actions)
+    store = get_store(root_embedding, num_nodes)
+    noise = tree.scratch if noise is None else noise  # unread when noise_fraction == 0
+    root_score = tree.scratch if root_score is None else root_score  # unread by pUCT
+    parallel = batch >= PARALLEL_MIN_BATCH and numba.get_num_threads() > 1
+    select = engine.select_leaves_parallel if parallel else engine.select_leaves
+    expand = engine.expand_and_backup_parallel if parallel else engine.expand_and_backup
+    with store.context():
+        store.write(0, root_embedding)
+        engine.init_roots(
+            logits, values, legal, noise, noise_fraction, tree.children_index,
+            tree.children_prior, tree.ints, tree.floats, tree.minmax, tree.scratch,
+        )
+        for sim in range(num_simulations):
+            select(
+                rule, sim, tree.children_index, tree.children_prior, tree.ints, tree.floats,
+                tree.minmax, params, legal, root_score, schedule, num_considered, tree.scratch,
+                tree.leaf, store.nodes_bytes, store.gathered_bytes,
+            )
+            embedding = store.gathered if store.on_cpu else store.gather(tree.leaf[LEAF_FLAT])
+            outputs = recurrent_fn(embedding, tree.leaf[LEAF_ACTION].copy())
+            reward, value, next_logits, next_embedding = check_step(outputs, batch, num_actions)
+            next_bytes = store.as_bytes(next_embedding)
+            if next_bytes is None:
+                store.write(sim + 1, next_embedding)
+                next_bytes = _NO_BYTES
+            expand(
+                sim + 1, tree.leaf, reward, value, next_logits, tree.children_index,
+                tree.children_prior, tree.ints, tree.floats, tree.minmax, legal, params,
+                next_bytes, store.nodes_bytes,
+            )
+    return tree
+
+
+def read_root(tree: Tree, disc: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(visit counts int32 [B, A], Q float64 [B, A], root value float64 [B]) of the roots."""
+    batch, _, num_actions = tree.shape
+    visits = np.empty((batch, num_actions), dtype=np.int32)
+    q_values = np.empty((batch, num_actions), dtype=np.float64)
+    root_value = np.empty(batch, dtype=np.float64)
+    engine.read_root(tree.children_index, tree.ints, tree.floats, disc, visits, q_values,
+                     root_value)
+    return visits, q_values, root_value

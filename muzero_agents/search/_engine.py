@@ -1,0 +1,401 @@
+"""The tree engine: Numba kernels that initialise roots, select leaves, expand and back up.
+
+Every kernel works on all B trees of a ``Tree`` (layout in ``_tree``) and takes arrays only.
+The selection rule is a pluggable piece: ``select_leaves`` descends with ``rule``:
+
+- ``PUCT``: the paper's pUCT everywhere (``_puct``);
+- ``GUMBEL``: sequential halving at the root, the deterministic improved-policy rule inside
+  (``_gumbel_rules``).
+
+Conventions (the paper's pseudocode, negamax for two players): value_sum is from the view of
+the player to move at the node, reward is the reward of the transition into it from the
+mover's view, and ``params[DISC]`` is the per-ply discount (``-discount`` for two players), so
+Q of a child seen from its parent is reward + disc * value_sum / visits.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from muzero_agents.search._gumbel_rules import gumbel_interior_action, gumbel_root_action
+from muzero_agents.search._puct import puct_action
+from muzero_agents.search._tree import (
+    ACTION, BEST_UNEXPANDED, DISC, FIRST_CHILD, LEAF_ACTION, LEAF_FLAT, LEAF_PARENT,
+    NEXT_SIBLING, PARENT, RAW_VALUE, REWARD, VALUE_SUM, VISITS,
+)
+
+PUCT = 0
+GUMBEL = 1
+# BEST_UNEXPANDED of a node whose children_prior row still holds the raw network logits.
+LOGITS_PENDING = -2
+
+
+@njit(cache=True)
+def softmax_into(
+    logits: np.ndarray, legal: np.ndarray, use_legal: bool, out: np.ndarray, scratch: np.ndarray
+) -> int:
+    """Softmax of ``logits`` over legal entries into float32 ``out`` (0 elsewhere).
+
+    Computed in float64 (max-shifted, summed left to right), then rounded to float32. Returns
+    the action with the largest stored prior (lowest on ties), -1 if nothing is legal.
+    ``out`` may be ``logits`` itself (the logits are read before any prior is written).
+    """
+    n = logits.shape[0]
+    m = -np.inf
+    for a in range(n):
+        if (not use_legal or legal[a]) and logits[a] > m:
+            m = logits[a]
+    total = 0.0
+    for a in range(n):
+        e = 0.0
+        if not use_legal or legal[a]:
+            e = math.exp(np.float64(logits[a]) - m)
+        scratch[a] = e
+        total += e
+    best = -1
+    best_p = np.float32(-1.0)
+    for a in range(n):
+        p = np.float32(scratch[a] / total)
+        out[a] = p
+        if (not use_legal or legal[a]) and p > best_p:
+            best = a
+            best_p = p
+    return best
+
+
+@njit(cache=True)
+def best_unexpanded(
+    b: int, node: int, children_index: np.ndarray, children_prior: np.ndarray,
+    legal: np.ndarray, use_legal: bool,
+) -> int:
+    """The unexpanded (legal, if ``use_legal``) child with the largest prior; -1 if none."""
+    best = -1
+    best_p = np.float32(-1.0)
+    for a in range(children_index.shape[2]):
+        if children_index[b, node, a] < 0 and (not use_legal or legal[b, a]):
+            p = children_prior[b, node, a]
+            if p > best_p:
+                best = a
+                best_p = p
+    return best
+
+
+@njit(cache=True)
+def normalize_priors(
+    b: int, node: int, children_prior: np.ndarray, ints: np.ndarray, scratch: np.ndarray
+) -> None:
+    """Turn the logits stored in ``children_prior[b, node]`` into priors, in place."""
+    row = children_prior[b, node]
+    ints[BEST_UNEXPANDED, b, node] = softmax_into(row, row, False, row, scratch[b])
+
+
+@njit(cache=True)
+def init_roots(
+    root_logits: np.ndarray,
+    root_value: np.ndarray,
+    legal: np.ndarray,
+    noise: np.ndarray,
+    noise_fraction: float,
+    children_index: np.ndarray,
+    children_prior: np.ndarray,
+    ints: np.ndarray,
+    floats: np.ndarray,
+    minmax: np.ndarray,
+    scratch: np.ndarray,
+) -> None:
+    """Expand every root from its logits (softmax over legal actions), mix in root noise.
+
+    The root counts as visited once with its own network value (as mctx does), so the very
+    first selection already weighs the priors. The min-max stats start empty.
+    """
+    batch, num_actions = root_logits.shape
+    for b in range(batch):
+        softmax_into(root_logits[b], legal[b], True, children_prior[b, 0], scratch[b])
+        for a in range(num_actions):
+            if noise_fraction > 0.0 and legal[b, a]:
+                p = np.float64(children_prior[b, 0, a])
+                children_prior[b, 0, a] = (1.0 - noise_fraction) * p + noise_fraction * noise[b, a]
+            children_index[b, 0, a] = -1
+        ints[VISITS, b, 0] = 1
+        ints[PARENT, b, 0] = -1
+        ints[ACTION, b, 0] = -1
+        ints[FIRST_CHILD, b, 0] = -1
+        ints[NEXT_SIBLING, b, 0] = -1
+        ints[BEST_UNEXPANDED, b, 0] = best_unexpanded(b, 0, children_index, children_prior,
+                                                      legal, True)
+        floats[VALUE_SUM, b, 0] = root_value[b]
+        floats[RAW_VALUE, b, 0] = root_value[b]
+        floats[REWARD, b, 0] = 0.0
+        minmax[b, 0] = np.inf
+        minmax[b, 1] = -np.inf
+
+
+@njit(cache=True)
+def select_tree(
+    b: int,
+    rule: int,
+    simulation: int,
+    children_index: np.ndarray,
+    children_prior: np.ndarray,
+    ints: np.ndarray,
+    floats: np.ndarray,
+    minmax: np.ndarray,
+    params: np.ndarray,
+    legal: np.ndarray,
+    root_score: np.ndarray,
+    schedule: np.ndarray,
+    num_considered: np.ndarray,
+    scratch: np.ndarray,
+) -> tuple[int, int]:
+    """Descend tree ``b`` from the root to an unexpanded edge; returns (node, action).
+
+    A node's priors are computed the first time a descent passes through it (most leaves
+    never are, which saves their A exponentials). Gumbel only: ``root_score`` [B, A] holds
+    g + logits, ``schedule[k, simulation]`` the visit count the root action must have when k
+    actions are considered, ``num_considered`` [B] that k per tree.
+    """
+    node = 0
+    while True:
+        if ints[BEST_UNEXPANDED, b, node] == LOGITS_PENDING:
+            normalize_priors(b, node, children_prior, ints, scratch)
+        if rule == GUMBEL:
+            if node == 0:
+                k = num_considered[b]
+                a = gumbel_root_action(b, schedule[k, simulation], k, children_index,
+                                       children_prior, ints, floats, params, root_score, legal)
+            else:
+                a = gumbel_interior_action(b, node, children_prior, ints, floats, params)
+        else:
+            a = puct_action(b, node, children_prior, ints, floats, minmax, params)
+        child = children_index[b, node, a]
+        if child < 0:
+            return node, a
+        node = child
+
+
+@njit(cache=True)
+def expand_tree(
+    b: int,
+    new_node: int,
+    parent: int,
+    action: int,
+    reward: float,
+    value: float,
+    logits: np.ndarray,
+    children_index: np.ndarray,
+    children_prior: np.ndarray,
+    ints: np.ndarray,
+    floats: np.ndarray,
+    minmax: np.ndarray,
+    legal: np.ndarray,
+    params: np.ndarray,
+) -> None:
+    """Attach ``new_node`` under (parent, action) in tree ``b`` and back its value up.
+
+    The new node gets the transition reward, its network value and its prior logits over all
+    actions (the model knows no rules), kept raw until a descent first passes through the
+    node (``normalize_priors``). The parent's best unexpanded child is recomputed (legal
+    actions only at the root).
+    """
+    children_index[b, parent, action] = new_node
+    ints[PARENT, b, new_node] = parent
+    ints[ACTION, b, new_node] = action
+    ints[NEXT_SIBLING, b, new_node] = ints[FIRST_CHILD, b, parent]
+    ints[FIRST_CHILD, b, parent] = new_node
+    if ints[BEST_UNEXPANDED, b, parent] == action:
+        ints[BEST_UNEXPANDED, b, parent] = best_unexpanded(b, parent, children_index,
+                                                           children_prior, legal, parent == 0)
+    ints[FIRST_CHILD, b, new_node] = -1
+    ints[VISITS, b, new_node] = 0
+    floats[VALUE_SUM, b, new_node] = 0.0
+    floats[REWARD, b, new_node] = reward
+    floats[RAW_VALUE, b, new_node] = value
+    children_index[b, new_node, :] = -1
+    children_prior[b, new_node, :] = logits
+    ints[BEST_UNEXPANDED, b, new_node] = LOGITS_PENDING
+    backup(b, new_node, value, params[DISC], ints, floats, minmax)
+
+
+@njit(cache=True, inline="always")
+def copy_row(src: np.ndarray, src_row: int, dst: np.ndarray, dst_row: int) -> None:
+    """dst[dst_row] = src[src_row] for byte matrices (hidden states of any dtype)."""
+    for i in range(src.shape[1]):
+        dst[dst_row, i] = src[src_row, i]
+
+
+@njit(cache=True)
+def select_leaves(
+    rule: int,
+    simulation: int,
+    children_index: np.ndarray,
+    children_prior: np.ndarray,
+    ints: np.ndarray,
+    floats: np.ndarray,
+    minmax: np.ndarray,
+    params: np.ndarray,
+    legal: np.ndarray,
+    root_score: np.ndarray,
+    schedule: np.ndarray,
+    num_considered: np.ndarray,
+    scratch: np.ndarray,
+    leaf: np.ndarray,
+    hidden_nodes: np.ndarray,
+    hidden_out: np.ndarray,
+) -> None:
+    """Select an edge in every tree (``select_tree``) and gather the parents' hidden states.
+
+    Writes per tree the node to expand from, the action to take there and b * N + node into
+    ``leaf``. ``hidden_nodes`` [B * N, bytes] holds every node's hidden state as bytes and
+    ``hidden_out`` [B, bytes] receives the selected parents' (skipped when 0 rows, e.g. for
+    GPU tensors, which the driver gathers itself).
+    """
+    batch, num_nodes, _ = children_index.shape
+    for b in range(batch):
+        node, a = select_tree(b, rule, simulation, children_index, children_prior, ints, floats,
+                              minmax, params, legal, root_score, schedule, num_considered,
+                              scratch)
+        leaf[LEAF_PARENT, b] = node
+        leaf[LEAF_ACTION, b] = a
+        leaf[LEAF_FLAT, b] = b * num_nodes + node
+        if hidden_out.shape[0] > 0:
+            copy_row(hidden_nodes, b * num_nodes + node, hidden_out, b)
+
+
+@njit(cache=True, parallel=True)
+def select_leaves_parallel(
+    rule: int,
+    simulation: int,
+    children_index: np.ndarray,
+    children_prior: np.ndarray,
+    ints: np.ndarray,
+    floats: np.ndarray,
+    minmax: np.ndarray,
+    params: np.ndarray,
+    legal: np.ndarray,
+    root_score: np.ndarray,
+    schedule: np.ndarray,
+    num_considered: np.ndarray,
+    scratch: np.ndarray,
+    leaf: np.ndarray,
+    hidden_nodes: np.ndarray,
+    hidden_out: np.ndarray,
+) -> None:
+    """``select_leaves`` with the trees spread over Numba's threads (large B)."""
+    batch, num_nodes, _ = children_index.shape
+    for b in prange(batch):
+        node, a = select_tree(b, rule, simulation, children_index, children_prior, ints, floats,
+                              minmax, params, legal, root_score, schedule, num_considered,
+                              scratch)
+        leaf[LEAF_PARENT, b] = node
+        leaf[LEAF_ACTION, b] = a
+        leaf[LEAF_FLAT, b] = b * num_nodes + node
+        if hidden_out.shape[0] > 0:
+            copy_row(hidden_nodes, b * num_nodes + node, hidden_out, b)
+
+
+@njit(cache=True)
+def expand_and_backup(
+    new_node: int,
+    leaf: np.ndarray,
+    leaf_reward: np.ndarray,
+    leaf_value: np.ndarray,
+    leaf_logits: np.ndarray,
+    children_index: np.ndarray,
+    children_prior: np.ndarray,
+    ints: np.ndarray,
+    floats: np.ndarray,
+    minmax: np.ndarray,
+    legal: np.ndarray,
+    params: np.ndarray,
+    hidden_next: np.ndarray,
+    hidden_nodes: np.ndarray,
+) -> None:
+    """Attach node ``new_node`` at each tree's selected edge (``expand_tree``) and store its
+    hidden state (bytes ``hidden_next[b]`` into row b * N + new_node; skipped when 0 rows)."""
+    batch, num_nodes, _ = children_index.shape
+    for b in range(batch):
+        if hidden_next.shape[0] > 0:
+            copy_row(hidden_next, b, hidden_nodes, b * num_nodes + new_node)
+        expand_tree(b, new_node, leaf[LEAF_PARENT, b], leaf[LEAF_ACTION, b], leaf_reward[b],
+                    np.float64(leaf_value[b]), leaf_logits[b], children_index, children_prior,
+                    ints, floats, minmax, legal, params)
+
+
+@njit(cache=True, parallel=True)
+def expand_and_backup_parallel(
+    new_node: int,
+    leaf: np.ndarray,
+    leaf_reward: np.ndarray,
+    leaf_value: np.ndarray,
+    leaf_logits: np.ndarray,
+    children_index: np.ndarray,
+    children_prior: np.ndarray,
+    ints: np.ndarray,
+    floats: np.ndarray,
+    minmax: np.ndarray,
+    legal: np.ndarray,
+    params: np.ndarray,
+    hidden_next: np.ndarray,
+    hidden_nodes: np.ndarray,
+) -> None:
+    """``expand_and_backup`` with the trees spread over Numba's threads (large B)."""
+    batch, num_nodes, _ = children_index.shape
+    for b in prange(batch):
+        if hidden_next.shape[0] > 0:
+            copy_row(hidden_next, b, hidden_nodes, b * num_nodes + new_node)
+        expand_tree(b, new_node, leaf[LEAF_PARENT, b], leaf[LEAF_ACTION, b], leaf_reward[b],
+                    np.float64(leaf_value[b]), leaf_logits[b], children_index, children_prior,
+                    ints, floats, minmax, legal, params)
+
+
+@njit(cache=True)
+def backup(
+    b: int, leaf: int, value: float, disc: float, ints: np.ndarray, floats: np.ndarray,
+    minmax: np.ndarray,
+) -> None:
+    """Back ``value`` (leaf player's view) up from ``leaf`` to the root of tree ``b``.
+
+    At each node: value_sum += g, visits += 1, the min-max stats see reward + disc * value,
+    then g = reward + disc * g.
+    """
+    node = leaf
+    g = value
+    while node >= 0:
+        floats[VALUE_SUM, b, node] += g
+        ints[VISITS, b, node] += 1
+        r = floats[REWARD, b, node]
+        q = r + disc * (floats[VALUE_SUM, b, node] / ints[VISITS, b, node])
+        if q < minmax[b, 0]:
+            minmax[b, 0] = q
+        if q > minmax[b, 1]:
+            minmax[b, 1] = q
+        g = r + disc * g
+        node = ints[PARENT, b, node]
+
+
+@njit(cache=True)
+def read_root(
+    children_index: np.ndarray,
+    ints: np.ndarray,
+    floats: np.ndarray,
+    disc: float,
+    out_visits: np.ndarray,
+    out_q: np.ndarray,
+    out_root_value: np.ndarray,
+) -> None:
+    """Root children's visit counts and Q (root player's view, 0 if unvisited), root value."""
+    batch, _, num_actions = children_index.shape
+    for b in range(batch):
+        out_root_value[b] = floats[VALUE_SUM, b, 0] / ints[VISITS, b, 0]
+        for a in range(num_actions):
+            child = children_index[b, 0, a]
+            if child >= 0 and ints[VISITS, b, child] > 0:
+                n = ints[VISITS, b, child]
+                out_visits[b, a] = n
+                out_q[b, a] = floats[REWARD, b, child] + disc * (floats[VALUE_SUM, b, child] / n)
+            else:
+                out_visits[b, a] = 0
+                out_q[b, a] = 0.0
