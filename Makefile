@@ -6,20 +6,29 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-8)
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: install test test-all demo bench-cartpole lint clean
+.PHONY: install engines test test-all demo bench-cartpole lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -q -e ".[dev,games]"
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
 install: $(STAMP)
 
-test: install
-	$(PY) -m pytest -q -x --timeout=600
+# Real game engines from Debian (GTP, UCI, xshogi) for the engine-opponent tests; installed in
+# /usr/games. Without root or network the engine tests skip and say which package is missing.
+ENGINES := gnugo stockfish gnushogi
+engines:
+	@missing=""; for e in $(ENGINES); do command -v $$e >/dev/null || test -x /usr/games/$$e || missing="$$missing $$e"; done; \
+	if [ -n "$$missing" ]; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	  || echo "could not install$$missing; their tests will skip"; fi
+
+test: install engines
+	$(PY) -m pytest -q --timeout=600
 
 test-all: install
 	$(PY) -m pytest -q -m "slow or not slow"

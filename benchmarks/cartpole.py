@@ -13,7 +13,7 @@ import argparse
 import json
 import statistics
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
 import torch
@@ -35,9 +35,9 @@ MUZERO_CARTPOLE: dict[str, Any] = dict(
 )
 
 
-def _set_muzero_kwargs(kwargs: dict[str, Any]) -> None:
+def _set_muzero_kwargs(config: dict[str, Any]) -> None:
     """Worker initializer: command-line overrides reach processes started by spawn as well."""
-    MUZERO_CARTPOLE["kwargs"] = dict(kwargs)
+    MUZERO_CARTPOLE.update(config)
 
 
 def build(algo: str, seed: int):
@@ -49,7 +49,7 @@ def build(algo: str, seed: int):
     return {"ppo": PPO, "dqn": DQN}[algo]("MlpPolicy", env, seed=seed, **kwargs)
 
 
-def run_one(algo: str, seed: int, eval_every: int) -> dict[str, Any]:
+def run_one(algo: str, seed: int, eval_every: int, budget: int) -> dict[str, Any]:
     """Train one (algo, seed) until the threshold or the budget; return its eval history."""
     torch.set_num_threads(1)
     model = build(algo, seed)
@@ -57,7 +57,7 @@ def run_one(algo: str, seed: int, eval_every: int) -> dict[str, Any]:
     history = EvalHistory()
     callback = PeriodicEval(eval_env, eval_every, n_episodes=20, stop_threshold=THRESHOLD, history=history)
     started = time.perf_counter()
-    model.learn(total_timesteps=BUDGET[algo], callback=callback)
+    model.learn(total_timesteps=budget, callback=callback)
     hit = history.first_reaching(THRESHOLD)
     return {
         "algo": algo,
@@ -90,16 +90,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--algos", nargs="+", default=["muzero", "ppo", "dqn"], choices=sorted(BUDGET))
     parser.add_argument("--eval-every", type=int, default=500)
+    parser.add_argument("--budget", type=int, default=None, help="env-step budget for every algorithm")
     parser.add_argument("--jobs", type=int, default=1, help="parallel processes (each uses one torch thread)")
     parser.add_argument("--curves", action="store_true", help="also print each run's eval curve")
     parser.add_argument("--muzero-kwargs", type=json.loads, default={},
                         help='JSON overrides of MuZero\'s settings, e.g. \'{"replay_ratio": 1.0}\'')
+    parser.add_argument("--muzero-envs", type=int, default=None, help="MuZero's number of training envs")
     args = parser.parse_args(argv)
     MUZERO_CARTPOLE["kwargs"].update(args.muzero_kwargs)
-    jobs = [(algo, seed, args.eval_every) for algo in args.algos for seed in range(args.seeds)]
+    if args.muzero_envs:
+        MUZERO_CARTPOLE["n_envs"] = args.muzero_envs
+    if args.budget:
+        BUDGET.update({algo: args.budget for algo in BUDGET})
+    jobs = [(algo, seed, args.eval_every, BUDGET[algo]) for algo in args.algos for seed in range(args.seeds)]
     with ProcessPoolExecutor(max_workers=args.jobs, initializer=_set_muzero_kwargs,
-                             initargs=(MUZERO_CARTPOLE["kwargs"],)) as pool:
-        results = list(pool.map(run_one, *zip(*jobs)))
+                             initargs=(MUZERO_CARTPOLE,)) as pool:
+        futures = [pool.submit(run_one, *job) for job in jobs]
+        results = []
+        for future in as_completed(futures):
+            results.append(future.result())
+            r = results[-1]
+            print(f"done: {r['algo']} seed {r['seed']}: steps {r['steps']} train_s {r['seconds']}", flush=True)
     print(format_table(results))
     if args.curves:
         for r in results:

@@ -2,6 +2,7 @@
 
     python -m benchmarks.search            # the full table (a few minutes on 2 cores)
     python -m benchmarks.search --quick    # B in {1, 256}, 50 simulations, 9 and 362 actions
+    python -m benchmarks.search --engines ours jit mlp reference   # then: --engines mctx
 
 One table from one run: for B roots, S simulations and A actions, tree-simulations per second
 (B * S / seconds per search) and microseconds per simulation per tree, median of ``--repeats``
@@ -9,6 +10,8 @@ searches after a warm-up, for:
 
 - ``ours/muzero``, ``ours/gumbel``: our engine with a cheap stub recurrent function (outputs
   precomputed, next hidden state = the gathered one): the tree's cost alone;
+- ``ours-jit/...``: the same with a Numba-compiled stub, so the whole simulation loop runs in
+  Numba (``_jit_loop``): the tree without the per-simulation Python round trip;
 - ``ours+mlp/...``: the whole search with the default ``MlpPolicy`` network (hidden 64,
   net_arch [128, 128], support 20), torch on the CPU; the ``tree %`` column is the share of
   the search time spent outside the network call;
@@ -27,8 +30,10 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
+import numba
 import numpy as np
 
 from muzero_agents.search import gumbel_muzero_search, muzero_search
@@ -36,6 +41,8 @@ from muzero_agents.search._tree import Tree
 
 HIDDEN = 64
 SEARCHES = {"muzero": muzero_search, "gumbel": gumbel_muzero_search}
+JIT_STUBS: dict[int, Callable] = {}
+ENGINES = ("ours", "jit", "mlp", "reference", "mctx")
 
 
 def stub_recurrent(batch: int, num_actions: int, seed: int = 0) -> Callable:
@@ -52,6 +59,32 @@ def stub_recurrent(batch: int, num_actions: int, seed: int = 0) -> Callable:
         state["i"] = (state["i"] + 1) % 8
         reward, value, logits = outputs[state["i"]]
         return reward, value, logits, embedding
+
+    return recurrent
+
+
+def jit_stub_recurrent(num_actions: int) -> Callable:
+    """A Numba-compiled stub (then the whole loop runs in Numba): 8 output patterns picked by
+    the action, logits copied into a fresh [B, A] array per call."""
+    from numba import njit
+
+    rng = np.random.default_rng(0)
+    table = rng.standard_normal((8, num_actions)).astype(np.float32)
+    rewards = rng.uniform(-1, 1, 8).astype(np.float32)
+    values = rng.uniform(-1, 1, 8).astype(np.float32)
+
+    @njit
+    def recurrent(hidden: np.ndarray, action: np.ndarray) -> tuple:
+        batch = action.shape[0]
+        reward = np.empty(batch, dtype=np.float32)
+        value = np.empty(batch, dtype=np.float32)
+        logits = np.empty((batch, num_actions), dtype=np.float32)
+        for b in range(batch):
+            i = (action[b] + b) % 8
+            reward[b] = rewards[i]
+            value[b] = values[i]
+            logits[b] = table[i]
+        return reward, value, logits, hidden
 
     return recurrent
 
@@ -106,14 +139,17 @@ def median_seconds(run: Callable[[], Any], repeats: int) -> float:
 
 
 def bench_ours(name: str, batch: int, sims: int, num_actions: int, repeats: int,
-               network: bool) -> dict:
+               kind: str) -> dict:
+    """kind: "stub" (Python stub), "jit" (Numba stub, loop in Numba) or "mlp" (real network)."""
     search = SEARCHES[name]
     timer = None
-    if network:
+    if kind == "mlp":
         roots, recurrent, timer = mlp_search_inputs(batch, num_actions)
+    elif kind == "jit":
+        roots, recurrent = stub_roots(batch, num_actions), JIT_STUBS[num_actions]
     else:
         roots, recurrent = stub_roots(batch, num_actions), stub_recurrent(batch, num_actions)
-    kwargs = dict(rng=np.random.default_rng(0))
+    kwargs = {"rng": np.random.default_rng(0)}
     if name == "muzero":
         kwargs.update(dirichlet_fraction=0.25, temperature=1.0)
 
@@ -121,7 +157,8 @@ def bench_ours(name: str, batch: int, sims: int, num_actions: int, repeats: int,
         search(*roots, recurrent, sims, **kwargs)
 
     seconds = median_seconds(run, repeats)
-    row = dict(engine=f"ours{'+mlp' if network else ''}/{name}", seconds=seconds)
+    label = {"stub": "ours", "jit": "ours-jit", "mlp": "ours+mlp"}[kind]
+    row = {"engine": f"{label}/{name}", "seconds": seconds}
     if timer is not None:  # share of time outside the network, measured over one more search
         timer["seconds"] = 0.0
         start = time.perf_counter()
@@ -149,7 +186,7 @@ def bench_reference(sims: int, num_actions: int, repeats: int) -> dict:
     def run() -> None:
         reference_search(logits[0].tolist(), float(value[0]), None, recurrent, sims)
 
-    return dict(engine="reference", seconds=median_seconds(run, repeats))
+    return {"engine": "reference", "seconds": median_seconds(run, repeats)}
 
 
 def mctx_runner(batch: int, sims: int, num_actions: int, gumbel: bool) -> tuple[Callable, float]:
@@ -184,8 +221,8 @@ def mctx_runner(batch: int, sims: int, num_actions: int, gumbel: bool) -> tuple[
 
 def bench_mctx(name: str, batch: int, sims: int, num_actions: int, repeats: int) -> dict:
     run, compile_seconds = mctx_runner(batch, sims, num_actions, name == "gumbel")
-    return dict(engine=f"mctx/{name}", seconds=median_seconds(run, repeats),
-                compile=compile_seconds)
+    return {"engine": f"mctx/{name}", "seconds": median_seconds(run, repeats),
+                "compile": compile_seconds}
 
 
 def first_search_seconds() -> tuple[float, float]:
@@ -217,33 +254,54 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer configurations")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--no-mlp", action="store_true")
-    parser.add_argument("--no-reference", action="store_true")
-    parser.add_argument("--no-mctx", action="store_true")
+    parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINES,
+                        help="which rows to measure (run mctx in its own process: JAX's idle "
+                             "threads can slow whatever shares its cores)")
     parser.add_argument("--torch-threads", type=int, default=1)
+    parser.add_argument("--mctx-max-sims", type=int, default=50,
+                        help="mctx rows only up to this many simulations (its muzero_policy "
+                             "takes tens of seconds per search at B=256, 200 sims, 362 actions)")
+    parser.add_argument("--batches", type=int, nargs="*", help="override the B values")
+    parser.add_argument("--parallel", action="store_true",
+                        help="spread the trees over Numba's threads from B >= 64 (prange)")
     args = parser.parse_args(argv)
-    if not args.no_mlp:
+    engines = set(args.engines)
+    if "mlp" in engines:
         import torch
 
         torch.set_num_threads(args.torch_threads)
     batches, sims_list, actions = (1, 16, 256), (50, 200), (2, 9, 362)
     if args.quick:
         batches, sims_list, actions = (1, 256), (50,), (9, 362)
-    use_mctx = not args.no_mctx and have_mctx()
+    if args.batches:
+        batches = tuple(args.batches)
+    if args.parallel:
+        from muzero_agents.search import _driver
+
+        _driver.PARALLEL_MIN_BATCH = 64
+        print(f"prange on, {numba.get_num_threads()} Numba threads")
+    use_mctx = "mctx" in engines and have_mctx()
+    if "jit" in engines:  # compile the whole-loop variant once per stub, outside the timings
+        start = time.perf_counter()
+        for num_actions in actions:
+            JIT_STUBS[num_actions] = jit_stub_recurrent(num_actions)
+            for name in SEARCHES:
+                bench_ours(name, 1, 2, num_actions, 1, "jit")
+        print(f"Numba-stub loop compiled in {time.perf_counter() - start:.1f} s "
+              "(not cacheable: it takes a function argument)")
 
     print(f"{'engine':<18}{'B':>5}{'sims':>6}{'A':>5}{'tree-sims/s':>14}{'us/sim/tree':>13}"
           f"{'tree %':>8}{'compile s':>11}")
     for batch in batches:
         for sims in sims_list:
             for num_actions in actions:
-                rows = [bench_ours(n, batch, sims, num_actions, args.repeats, False)
-                        for n in SEARCHES]
-                if not args.no_mlp:
-                    rows += [bench_ours(n, batch, sims, num_actions, args.repeats, True)
-                             for n in SEARCHES]
-                if batch == 1 and not args.no_reference:
+                kinds = [k for k, e in (("stub", "ours"), ("jit", "jit"), ("mlp", "mlp"))
+                         if e in engines]
+                rows = [bench_ours(n, batch, sims, num_actions, args.repeats, kind)
+                        for kind in kinds for n in SEARCHES]
+                if batch == 1 and "reference" in engines:
                     rows.append(bench_reference(sims, num_actions, args.repeats))
-                if use_mctx:
+                if use_mctx and sims <= args.mctx_max_sims:
                     rows += [bench_mctx(n, batch, sims, num_actions, args.repeats)
                              for n in SEARCHES]
                 for row in rows:
@@ -252,8 +310,10 @@ def main(argv: list[str] | None = None) -> None:
                     comp = f"{row['compile']:.2f}" if "compile" in row else ""
                     print(f"{row['engine']:<18}{batch:>5}{sims:>6}{num_actions:>5}{rate:>14,.0f}"
                           f"{1e6 / rate:>13.2f}{share:>8}{comp:>11}", flush=True)
-    if not use_mctx:
+    if "mctx" in engines and not use_mctx:
         print("mctx: not measured (install jax and mctx, the 'bench' extra, to include it)")
+    if "ours" not in engines:
+        return
     import_s, first_s = first_search_seconds()
     print(f"fresh process: import {import_s:.2f} s, first search {first_s:.3f} s (cached kernels)")
     tree = Tree(256, 201, 362)

@@ -2,12 +2,15 @@
 
 Without ``rl_zoo3`` installed we fall back to a copy of its CartPole-v1 numbers
 (rl_zoo3/hyperparams/{ppo,dqn,a2c}.yml, rl-baselines3-zoo 2.x), so the benchmark still runs.
+MuZero's own table (``benchmarks/muzero.yml``, RL Zoo format) is read through the same code.
+Atari env ids fall back to the Zoo's shared ``atari`` entry, as the Zoo itself does.
 """
 
 from __future__ import annotations
 
 import ast
 import importlib.resources
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -24,18 +27,56 @@ FALLBACK: dict[str, dict[str, dict[str, Any]]] = {
     "a2c": {"CartPole-v1": dict(n_envs=8, n_timesteps=5e5, policy="MlpPolicy", ent_coef=0.0)},
 }
 NOT_CONSTRUCTOR_ARGS = {"n_envs", "n_timesteps", "policy", "normalize", "env_wrapper", "frame_stack",
-                        "callback", "vec_env_wrapper"}
+                        "callback", "vec_env_wrapper", "env_kwargs", "monitor_kwargs"}
+
+
+@dataclass(frozen=True)
+class ZooConfig:
+    """One Zoo entry, split into what builds the envs and what the algorithm's constructor takes.
+
+    ``normalize`` is None, or VecNormalize's keyword arguments (the Zoo's ``normalize: true``,
+    with the algorithm's gamma, as the Zoo does). ``source`` says where the numbers came from.
+    """
+
+    n_envs: int
+    n_timesteps: int
+    policy: str
+    kwargs: dict[str, Any]
+    normalize: dict[str, Any] | None = None
+    frame_stack: int | None = None
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+
+def is_atari(env_id: str) -> bool:
+    """The Zoo's rule: Atari ids are the ALE's (``ALE/Pong-v5``) or ``...NoFrameskip-v4``."""
+    return env_id.startswith("ALE/") or "NoFrameskip" in env_id
+
+
+def _table(algo: str) -> tuple[dict[str, Any], str]:
+    if algo == "muzero":
+        from benchmarks.muzero_config import MUZERO_YML, muzero_hyperparams
+
+        return muzero_hyperparams(), str(MUZERO_YML.name)
+    try:
+        text = importlib.resources.files("rl_zoo3").joinpath(f"hyperparams/{algo}.yml").read_text()
+        return yaml.load(text, Loader=yaml.UnsafeLoader), f"rl_zoo3 hyperparams/{algo}.yml"
+    except ModuleNotFoundError:
+        return FALLBACK.get(algo, {}), "benchmarks/zoo.py FALLBACK (copy of rl_zoo3's numbers)"
+    except FileNotFoundError:  # the Zoo has no table for this algorithm (e.g. MaskablePPO)
+        return {}, f"rl_zoo3 (no {algo}.yml)"
 
 
 def _raw_hyperparams(algo: str, env_id: str) -> dict[str, Any]:
-    try:
-        text = importlib.resources.files("rl_zoo3").joinpath(f"hyperparams/{algo}.yml").read_text()
-        table = yaml.load(text, Loader=yaml.UnsafeLoader)
-    except ModuleNotFoundError:
-        table = FALLBACK.get(algo, {})
-    if env_id not in table:
+    return _lookup(algo, env_id)[0]
+
+
+def _lookup(algo: str, env_id: str) -> tuple[dict[str, Any], str]:
+    table, source = _table(algo)
+    key = env_id if env_id in table else ("atari" if is_atari(env_id) and "atari" in table else None)
+    if key is None:
         raise KeyError(f"RL Zoo has no {algo} hyperparameters for {env_id}")
-    return dict(table[env_id])
+    return dict(table[key]), f"{source} [{key}]"
 
 
 def _convert(name: str, value: Any) -> Any:
@@ -47,16 +88,73 @@ def _convert(name: str, value: Any) -> Any:
     return value
 
 
+def _known_names() -> dict[str, Any]:
+    """Names the Zoo's policy_kwargs strings use (activations, the TF-like RMSprop)."""
+    from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
+    from torch import nn
+
+    names: dict[str, Any] = {"RMSpropTFLike": RMSpropTFLike}
+    for activation in ("ReLU", "Tanh", "ELU", "LeakyReLU", "SiLU", "GELU"):
+        names[f"nn.{activation}"] = getattr(nn, activation)
+    return names
+
+
 def _eval_policy_kwargs(source: str) -> dict[str, Any]:
-    """Parse ``dict(...)`` strings without eval: only literal keyword values are allowed."""
-    call = ast.parse(source, mode="eval").body
-    if not (isinstance(call, ast.Call) and getattr(call.func, "id", None) == "dict"):
-        raise ValueError(f"unsupported policy_kwargs {source!r}")
-    return {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
+    """Parse ``dict(...)`` strings without eval: literals, nested ``dict(...)`` and known names only."""
+    value = _safe_value(ast.parse(source, mode="eval").body, source)
+    if not isinstance(value, dict):
+        raise ValueError(f"unsupported policy_kwargs {source!r}: expected dict(...)")
+    return value
+
+
+def _safe_value(node: ast.AST, source: str) -> Any:
+    if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "dict" and not node.args:
+        return {kw.arg: _safe_value(kw.value, source) for kw in node.keywords}
+    if isinstance(node, (ast.Name, ast.Attribute)):
+        name = ast.unparse(node)
+        known = _known_names()
+        if name not in known:
+            raise ValueError(f"unsupported name {name!r} in policy_kwargs {source!r}; known: {sorted(known)}")
+        return known[name]
+    if isinstance(node, ast.List):
+        return [_safe_value(item, source) for item in node.elts]
+    if isinstance(node, ast.Dict):
+        return {ast.literal_eval(k): _safe_value(v, source) for k, v in zip(node.keys, node.values)}
+    try:
+        return ast.literal_eval(node)
+    except ValueError as error:
+        raise ValueError(f"unsupported policy_kwargs {source!r}: {error}") from error
+
+
+def _normalize_kwargs(raw: dict[str, Any]) -> dict[str, Any] | None:
+    """The Zoo's ``normalize`` entry as VecNormalize kwargs (None when absent or false)."""
+    value = raw.get("normalize", False)
+    if value is False or value is None:
+        return None
+    kwargs = {} if value is True else (dict(value) if isinstance(value, dict) else _eval_policy_kwargs(value))
+    if "gamma" in raw:  # the Zoo normalizes returns with the algorithm's own discount
+        kwargs["gamma"] = raw["gamma"]
+    return kwargs
+
+
+def zoo_config(algo: str, env_id: str) -> ZooConfig:
+    """The Zoo's settings for ``algo`` on ``env_id`` (KeyError if the Zoo has none)."""
+    raw, source = _lookup(algo, env_id)
+    kwargs = {k: _convert(k, v) for k, v in raw.items() if k not in NOT_CONSTRUCTOR_ARGS}
+    frame_stack = raw.get("frame_stack")
+    return ZooConfig(
+        n_envs=int(raw.get("n_envs", 1)),
+        n_timesteps=int(float(raw.get("n_timesteps", 1e5))),
+        policy=str(raw.get("policy", "MlpPolicy")),
+        kwargs=kwargs,
+        normalize=_normalize_kwargs(raw),
+        frame_stack=int(frame_stack) if frame_stack else None,
+        env_kwargs=dict(raw.get("env_kwargs") or {}),
+        source=source,
+    )
 
 
 def zoo_hyperparams(algo: str, env_id: str) -> tuple[int, int, dict[str, Any]]:
     """(n_envs, zoo's n_timesteps, constructor kwargs) for ``algo`` on ``env_id``."""
-    raw = _raw_hyperparams(algo, env_id)
-    kwargs = {k: _convert(k, v) for k, v in raw.items() if k not in NOT_CONSTRUCTOR_ARGS}
-    return int(raw.get("n_envs", 1)), int(float(raw.get("n_timesteps", 1e5))), kwargs
+    config = zoo_config(algo, env_id)
+    return config.n_envs, config.n_timesteps, config.kwargs

@@ -93,8 +93,9 @@ class MuZeroPolicy(BasePolicy):
         """The search's ``recurrent_fn``: (hidden, actions) -> (reward, value, logits, next hidden)."""
         action_tensor = torch.as_tensor(action, device=self.device)
         out = self.network.recurrent_inference(hidden, action_tensor)
-        reward = support_to_scalar(out.reward_logits, self.support_size).float().cpu().numpy()
-        value = support_to_scalar(out.value_logits, self.support_size).float().cpu().numpy()
+        # one support conversion for reward and value together: half the small-op overhead
+        both = support_to_scalar(torch.stack([out.reward_logits, out.value_logits]), self.support_size)
+        reward, value = both.float().cpu().numpy()
         return reward, value, out.policy_logits.float().cpu().numpy(), out.hidden
 
     def _predict(self, observation: torch.Tensor, deterministic: bool = False) -> torch.Tensor:

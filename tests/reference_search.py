@@ -19,7 +19,7 @@ of the action path, which the embedding carries.
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -61,12 +61,13 @@ class Node:
 
 
 def softmax_f32(logits: Sequence[float], actions: Sequence[int]) -> dict[int, float]:
-    """Softmax over ``actions`` in float64, each probability rounded to float32."""
+    """Softmax over ``actions`` in float64 (exp(l - max) * (1 / sum)), rounded to float32."""
     m = max(float(logits[a]) for a in actions)
     total = 0.0
     for a in actions:
         total += math.exp(float(logits[a]) - m)
-    return {a: float(np.float32(math.exp(float(logits[a]) - m) / total)) for a in actions}
+    inv_total = 1.0 / total
+    return {a: float(np.float32(math.exp(float(logits[a]) - m) * inv_total)) for a in actions}
 
 
 def expand_node(node: Node, actions: Sequence[int], logits: Sequence[float], reward: float,

@@ -8,7 +8,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from muzero_agents.search import SearchResult, muzero_search
+from muzero_agents.search import SearchResult, gumbel_muzero_search, muzero_search
 from tests.reference_search import FakeNet, reference_search
 
 torch.set_num_threads(1)
@@ -103,7 +103,7 @@ def test_engine_matches_reference(batch, num_actions, sims, seed, levels, two_pl
     if masked:
         legal = np.random.default_rng(seed).random((batch, num_actions)) < 0.6
         legal[np.arange(batch), np.random.default_rng(seed + 1).integers(0, num_actions, batch)] = True
-    kw = dict(discount=discount, two_player=two_player)
+    kw = {"discount": discount, "two_player": two_player}
     ref_visits, ref_values, ref_q = _batched_reference(net, batch, sims, legal, **kw)
     result = _engine(net, batch, sims, legal, **kw)
     np.testing.assert_array_equal(result.visit_counts, ref_visits)
@@ -116,7 +116,7 @@ def test_engine_matches_reference_large(batch, sims, num_actions):
     """The corners of the issue's range: B up to 64 and 200 simulations."""
     net = FakeNet(num_actions, seed=batch * 7 + sims, levels=0)
     for two_player in (False, True):
-        kw = dict(discount=0.95, two_player=two_player)
+        kw = {"discount": 0.95, "two_player": two_player}
         ref_visits, ref_values, _ = _batched_reference(net, batch, sims, None, **kw)
         result = _engine(net, batch, sims, None, **kw)
         np.testing.assert_array_equal(result.visit_counts, ref_visits)
@@ -220,21 +220,21 @@ def _inputs(batch=2, num_actions=3):
 @pytest.mark.parametrize(
     "change, message",
     [
-        (dict(num_simulations=0), "num_simulations must be >= 1"),
-        (dict(prior_logits=np.zeros(3, np.float32)), "prior_logits must have shape"),
-        (dict(root_value=np.zeros(3, np.float32)), "root_value must have shape"),
-        (dict(root_embedding=np.zeros((3, 1))), "root_embedding must be"),
-        (dict(legal_mask=np.ones((2, 4), bool)), "legal_mask must have the shape"),
-        (dict(legal_mask=np.array([[1, 1, 0], [0, 0, 0]], bool)), r"rows \[1\] have no legal"),
-        (dict(discount=1.5), "discount must be in"),
-        (dict(temperature=-1.0), "temperature must be"),
-        (dict(dirichlet_fraction=2.0), "dirichlet_fraction"),
+        ({"num_simulations": 0}, "num_simulations must be >= 1"),
+        ({"prior_logits": np.zeros(3, np.float32)}, "prior_logits must have shape"),
+        ({"root_value": np.zeros(3, np.float32)}, "root_value must have shape"),
+        ({"root_embedding": np.zeros((3, 1))}, "root_embedding must be"),
+        ({"legal_mask": np.ones((2, 4), bool)}, "legal_mask must have the shape"),
+        ({"legal_mask": np.array([[1, 1, 0], [0, 0, 0]], bool)}, r"rows \[1\] have no legal"),
+        ({"discount": 1.5}, "discount must be in"),
+        ({"temperature": -1.0}, "temperature must be"),
+        ({"dirichlet_fraction": 2.0}, "dirichlet_fraction"),
     ],
 )
 def test_bad_inputs_raise_clear_errors(change, message):
     logits, value, emb, rec = _inputs()
-    kw = dict(prior_logits=logits, root_value=value, root_embedding=emb, recurrent_fn=rec,
-              num_simulations=4)
+    kw = {"prior_logits": logits, "root_value": value, "root_embedding": emb, "recurrent_fn": rec,
+              "num_simulations": 4}
     kw.update(change)
     with pytest.raises((ValueError, TypeError), match=message):
         muzero_search(**kw)
@@ -251,3 +251,39 @@ def test_bad_recurrent_output_raises():
         muzero_search(logits, value, emb, wrong_logits, 3)
     with pytest.raises(TypeError, match="4-tuple"):
         muzero_search(logits, value, emb, lambda e, a: (1, 2), 3)
+
+
+def test_numba_recurrent_runs_the_loop_in_numba_with_the_same_result():
+    """An @njit recurrent_fn takes the all-Numba loop (``_jit_loop``): same search result."""
+    from numba import njit
+
+    table = np.random.default_rng(0).standard_normal((8, 5)).astype(np.float32)
+
+    @njit
+    def jit_recurrent(hidden, action):
+        batch = action.shape[0]
+        reward = np.empty(batch, dtype=np.float32)
+        value = np.empty(batch, dtype=np.float32)
+        logits = np.empty((batch, 5), dtype=np.float32)
+        nxt = hidden * np.float32(0.5) + np.float32(0.25)
+        for b in range(batch):
+            i = (int(hidden[b, 0] * 1000.0) + action[b]) % 8
+            reward[b] = table[i, 0]
+            value[b] = table[i, 1]
+            logits[b] = table[i]
+        return reward, value, logits, nxt
+
+    def py_recurrent(hidden, action):
+        return jit_recurrent.py_func(hidden, action)
+
+    rng = np.random.default_rng(1)
+    logits = rng.standard_normal((3, 5)).astype(np.float32)
+    value = rng.standard_normal(3).astype(np.float32)
+    hidden = rng.random((3, 4)).astype(np.float32)
+    for search in (muzero_search, gumbel_muzero_search):
+        fast = search(logits, value, hidden, jit_recurrent, 25, rng=np.random.default_rng(2))
+        slow = search(logits, value, hidden, py_recurrent, 25, rng=np.random.default_rng(2))
+        for x, y in zip(fast, slow):
+            np.testing.assert_array_equal(x, y)
+    with pytest.raises(TypeError, match="numpy root_embedding"):
+        muzero_search(logits, value, torch.from_numpy(hidden), jit_recurrent, 5)

@@ -17,6 +17,13 @@ def to_numpy(x: Any, dtype: type, name: str) -> np.ndarray:
         raise TypeError(f"{name} must be an array of numbers, got {type(x).__name__}") from err
 
 
+def _float32(x: Any, name: str) -> np.ndarray:
+    """``x`` as C-contiguous float32; the common case (already so) costs no conversion."""
+    if type(x) is np.ndarray and x.dtype == np.float32 and x.flags.c_contiguous:
+        return x
+    return to_numpy(x, np.float32, name)
+
+
 def check_root(
     prior_logits: Any,
     root_value: Any,
@@ -29,7 +36,7 @@ def check_root(
         raise TypeError(f"num_simulations must be an int, got {type(num_simulations).__name__}")
     if num_simulations < 1:
         raise ValueError(f"num_simulations must be >= 1, got {num_simulations}")
-    logits = to_numpy(prior_logits, np.float32, "prior_logits")
+    logits = _float32(prior_logits, "prior_logits")
     if logits.ndim != 2 or logits.shape[0] < 1 or logits.shape[1] < 1:
         raise ValueError(f"prior_logits must have shape [B, A] with B, A >= 1, got {logits.shape}")
     batch, num_actions = logits.shape
@@ -93,13 +100,6 @@ def check_settings(
     if temperature < 0.0 or not np.isfinite(temperature):
         raise ValueError(f"temperature must be finite and >= 0 (0 = most visited), got "
                          f"{temperature}")
-
-
-def _float32(x: Any, name: str) -> np.ndarray:
-    """``x`` as C-contiguous float32; the common case (already so) costs no conversion."""
-    if type(x) is np.ndarray and x.dtype == np.float32 and x.flags.c_contiguous:
-        return x
-    return to_numpy(x, np.float32, name)
 
 
 def check_step(

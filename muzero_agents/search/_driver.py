@@ -8,16 +8,26 @@ what ``recurrent_fn`` itself returns.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numba
 import numpy as np
 
 from muzero_agents.search import _engine as engine
+from muzero_agents.search import _jit_loop as jit_loop
 from muzero_agents.search._checks import check_step
 from muzero_agents.search._embeddings import get_store
 from muzero_agents.search._tree import (
-    C_SCALE, C_VISIT, DISC, LEAF_ACTION, LEAF_FLAT, NUM_PARAMS, PB_C_BASE, PB_C_INIT, Tree,
+    C_SCALE,
+    C_VISIT,
+    DISC,
+    LEAF_ACTION,
+    LEAF_FLAT,
+    NUM_PARAMS,
+    PB_C_BASE,
+    PB_C_INIT,
+    Tree,
     get_tree,
 )
 
@@ -29,6 +39,11 @@ _NO_BYTES = np.zeros((0, 0), dtype=np.uint8)
 # Placeholders for the Gumbel-only kernel inputs when searching with pUCT.
 _NO_SCHEDULE = np.zeros((1, 1), dtype=np.int32)
 _NO_CONSIDERED = np.zeros(1, dtype=np.int32)
+
+
+def is_numba_function(fn: Any) -> bool:
+    """Whether ``fn`` is a Numba-compiled function (then the loop runs in ``_jit_loop``)."""
+    return isinstance(fn, numba.core.dispatcher.Dispatcher)
 
 
 def make_params(
@@ -83,6 +98,15 @@ def search(
             logits, values, legal, noise, noise_fraction, tree.children_index,
             tree.children_prior, tree.ints, tree.floats, tree.minmax, tree.scratch,
         )
+        if is_numba_function(recurrent_fn):
+            if store.is_torch:
+                raise TypeError("a Numba recurrent_fn needs a numpy root_embedding, not a tensor")
+            jit_loop.run_simulations(
+                recurrent_fn, rule, num_simulations, tree.children_index, tree.children_prior,
+                tree.ints, tree.floats, tree.minmax, params, legal, root_score, schedule,
+                num_considered, tree.scratch, tree.leaf, store.flat_nodes, store.gathered,
+            )
+            return tree
         for sim in range(num_simulations):
             select(
                 rule, sim, tree.children_index, tree.children_prior, tree.ints, tree.floats,
@@ -105,11 +129,16 @@ def search(
 
 
 def read_root(tree: Tree, disc: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(visit counts int32 [B, A], Q float64 [B, A], root value float64 [B]) of the roots."""
+    """(visit counts int32 [B, A], Q float32 [B, A], root value float32 [B]) of the roots."""
     batch, _, num_actions = tree.shape
     visits = np.empty((batch, num_actions), dtype=np.int32)
-    q_values = np.empty((batch, num_actions), dtype=np.float64)
-    root_value = np.empty(batch, dtype=np.float64)
+    q_values = np.empty((batch, num_actions), dtype=np.float32)
+    root_value = np.empty(batch, dtype=np.float32)
     engine.read_root(tree.children_index, tree.ints, tree.floats, disc, visits, q_values,
                      root_value)
     return visits, q_values, root_value
+
+
+def no_uniforms(batch: int) -> np.ndarray:
+    """Placeholder uniforms for a greedy (temperature 0) action choice."""
+    return np.zeros(batch, dtype=np.float64)

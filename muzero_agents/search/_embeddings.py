@@ -38,7 +38,7 @@ class EmbeddingStore:
             self.dtype = np.dtype(root.dtype)
             self.nodes = np.empty((self.batch, num_nodes, *self.state_shape), dtype=self.dtype)
             self.gathered = np.empty(self.expected_shape, dtype=self.dtype)
-            self._flat = self.nodes.reshape(self.batch * num_nodes, *self.state_shape)
+            self.flat_nodes = self.nodes.reshape(self.batch * num_nodes, *self.state_shape)
         self.nodes_bytes, self.gathered_bytes = _NO_BYTES, _NO_BYTES
         if self.on_cpu:
             nodes = self.nodes.numpy() if self.is_torch else self.nodes
@@ -52,19 +52,19 @@ class EmbeddingStore:
         self._torch = torch
         self.dtype = root.dtype
         shape = self.state_shape
-        kw = dict(dtype=root.dtype, device=root.device)
+        kw = {"dtype": root.dtype, "device": root.device}
         with torch.inference_mode():
             self.nodes = torch.empty((self.batch, self.num_nodes, *shape), **kw)
             self.gathered = torch.empty((self.batch, *shape), **kw)
-            self._flat = self.nodes.view(self.batch * self.num_nodes, *shape)
+            self.flat_nodes = self.nodes.view(self.batch * self.num_nodes, *shape)
             self._index = torch.empty(self.batch, dtype=torch.int64, device=root.device)
         self.on_cpu = root.device.type == "cpu"
 
     @staticmethod
     def describe(root: Any, num_nodes: int) -> tuple:
         """Key that says whether a store can hold ``root``-like hidden states for N nodes."""
-        device = str(root.device) if _is_torch(root) else "numpy"
-        return (type(root).__module__, str(root.dtype), device, tuple(root.shape), num_nodes)
+        device = root.device if _is_torch(root) else None
+        return (type(root), root.dtype, device, tuple(root.shape), num_nodes)
 
     def context(self) -> contextlib.AbstractContextManager:
         """``torch.inference_mode()`` for torch stores (no autograd bookkeeping), else nothing.
@@ -116,7 +116,7 @@ class EmbeddingStore:
         """
         torch = self._torch
         self._index.copy_(torch.from_numpy(flat_index))
-        torch.index_select(self._flat, 0, self._index, out=self.gathered)
+        torch.index_select(self.flat_nodes, 0, self._index, out=self.gathered)
         return self.gathered
 
 

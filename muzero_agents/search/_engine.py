@@ -15,16 +15,26 @@ Q of a child seen from its parent is reward + disc * value_sum / visits.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit, prange
 
+from muzero_agents.search._fastexp import exp_nonpositive
 from muzero_agents.search._gumbel_rules import gumbel_interior_action, gumbel_root_action
 from muzero_agents.search._puct import puct_action
 from muzero_agents.search._tree import (
-    ACTION, BEST_UNEXPANDED, DISC, FIRST_CHILD, LEAF_ACTION, LEAF_FLAT, LEAF_PARENT,
-    NEXT_SIBLING, PARENT, RAW_VALUE, REWARD, VALUE_SUM, VISITS,
+    ACTION,
+    BEST_UNEXPANDED,
+    DISC,
+    FIRST_CHILD,
+    LEAF_ACTION,
+    LEAF_FLAT,
+    LEAF_PARENT,
+    NEXT_SIBLING,
+    PARENT,
+    RAW_VALUE,
+    REWARD,
+    VALUE_SUM,
+    VISITS,
 )
 
 PUCT = 0
@@ -39,7 +49,8 @@ def softmax_into(
 ) -> int:
     """Softmax of ``logits`` over legal entries into float32 ``out`` (0 elsewhere).
 
-    Computed in float64 (max-shifted, summed left to right), then rounded to float32. Returns
+    Computed in float64 (max-shifted, summed left to right, times 1 / sum; ``_fastexp``'s
+    exp, equal to libm's after the rounding), then rounded to float32. Returns
     the action with the largest stored prior (lowest on ties), -1 if nothing is legal.
     ``out`` may be ``logits`` itself (the logits are read before any prior is written).
     """
@@ -48,17 +59,20 @@ def softmax_into(
     for a in range(n):
         if (not use_legal or legal[a]) and logits[a] > m:
             m = logits[a]
+    if use_legal:
+        for a in range(n):
+            scratch[a] = exp_nonpositive(np.float64(logits[a]) - m) if legal[a] else 0.0
+    else:
+        for a in range(n):  # vectorized: most priors are computed here
+            scratch[a] = exp_nonpositive(np.float64(logits[a]) - m)
     total = 0.0
     for a in range(n):
-        e = 0.0
-        if not use_legal or legal[a]:
-            e = math.exp(np.float64(logits[a]) - m)
-        scratch[a] = e
-        total += e
+        total += scratch[a]
+    inv_total = 1.0 / total
     best = -1
     best_p = np.float32(-1.0)
     for a in range(n):
-        p = np.float32(scratch[a] / total)
+        p = np.float32(scratch[a] * inv_total)
         out[a] = p
         if (not use_legal or legal[a]) and p > best_p:
             best = a
@@ -85,11 +99,57 @@ def best_unexpanded(
 
 @njit(cache=True)
 def normalize_priors(
-    b: int, node: int, children_prior: np.ndarray, ints: np.ndarray, scratch: np.ndarray
+    b: int, node: int, children_index: np.ndarray, children_prior: np.ndarray,
+    ints: np.ndarray, legal: np.ndarray, scratch: np.ndarray,
 ) -> None:
-    """Turn the logits stored in ``children_prior[b, node]`` into priors, in place."""
+    """Turn the logits stored in ``children_prior[b, node]`` into priors, in place, and find
+    the best unexpanded child (the node may already have expanded children)."""
     row = children_prior[b, node]
-    ints[BEST_UNEXPANDED, b, node] = softmax_into(row, row, False, row, scratch[b])
+    best = softmax_into(row, row, False, row, scratch[b])
+    if ints[FIRST_CHILD, b, node] >= 0:
+        best = best_unexpanded(b, node, children_index, children_prior, legal, False)
+    ints[BEST_UNEXPANDED, b, node] = best
+
+
+@njit(cache=True)
+def clear_argmax(logits: np.ndarray) -> int:
+    """The largest logit's action, or -1 if another logit is within 1e-5 of it.
+
+    Only logits that close can round to the same float32 prior, so otherwise this is the
+    argmax of the priors (lowest action on ties) without computing them.
+    """
+    best = 0
+    for a in range(1, logits.shape[0]):
+        if logits[a] > logits[best]:
+            best = a
+    top = np.float64(logits[best])
+    for a in range(logits.shape[0]):
+        if a != best and np.float64(logits[a]) >= top - 1e-5:
+            return -1
+    return best
+
+
+@njit(cache=True)
+def mix_noise(
+    b: int, gammas: np.ndarray, fraction: float, legal: np.ndarray, children_prior: np.ndarray
+) -> None:
+    """Root prior = (1 - fraction) * prior + fraction * Dirichlet noise, over legal actions.
+
+    The Dirichlet sample is the Gamma draws normalized over the legal actions (uniform if
+    they all underflowed to 0, possible for a tiny alpha).
+    """
+    num_actions = gammas.shape[1]
+    total = 0.0
+    count = 0
+    for a in range(num_actions):
+        if legal[b, a]:
+            total += gammas[b, a]
+            count += 1
+    for a in range(num_actions):
+        if legal[b, a]:
+            noise = gammas[b, a] / total if total > 0.0 else 1.0 / count
+            prior = np.float64(children_prior[b, 0, a])
+            children_prior[b, 0, a] = (1.0 - fraction) * prior + fraction * noise
 
 
 @njit(cache=True)
@@ -108,16 +168,18 @@ def init_roots(
 ) -> None:
     """Expand every root from its logits (softmax over legal actions), mix in root noise.
 
+    ``noise`` [B, A] holds Gamma(alpha) draws, normalized here over each root's legal actions
+    into Dirichlet(alpha) noise (read only when ``noise_fraction`` > 0).
+
     The root counts as visited once with its own network value (as mctx does), so the very
     first selection already weighs the priors. The min-max stats start empty.
     """
     batch, num_actions = root_logits.shape
     for b in range(batch):
         softmax_into(root_logits[b], legal[b], True, children_prior[b, 0], scratch[b])
+        if noise_fraction > 0.0:
+            mix_noise(b, noise, noise_fraction, legal, children_prior)
         for a in range(num_actions):
-            if noise_fraction > 0.0 and legal[b, a]:
-                p = np.float64(children_prior[b, 0, a])
-                children_prior[b, 0, a] = (1.0 - noise_fraction) * p + noise_fraction * noise[b, a]
             children_index[b, 0, a] = -1
         ints[VISITS, b, 0] = 1
         ints[PARENT, b, 0] = -1
@@ -152,15 +214,21 @@ def select_tree(
 ) -> tuple[int, int]:
     """Descend tree ``b`` from the root to an unexpanded edge; returns (node, action).
 
-    A node's priors are computed the first time a descent passes through it (most leaves
-    never are, which saves their A exponentials). Gumbel only: ``root_score`` [B, A] holds
+    A node's priors are computed only when a rule needs them: a descent that reaches a node
+    with no expanded child takes the largest logit (what every rule picks then), so only
+    nodes descended through twice pay for A exponentials. Gumbel only: ``root_score`` [B, A] holds
     g + logits, ``schedule[k, simulation]`` the visit count the root action must have when k
     actions are considered, ``num_considered`` [B] that k per tree.
     """
     node = 0
     while True:
         if ints[BEST_UNEXPANDED, b, node] == LOGITS_PENDING:
-            normalize_priors(b, node, children_prior, ints, scratch)
+            if ints[FIRST_CHILD, b, node] < 0:
+                # All children unvisited: every rule takes the largest prior.
+                a = clear_argmax(children_prior[b, node])
+                if a >= 0:
+                    return node, a
+            normalize_priors(b, node, children_index, children_prior, ints, legal, scratch)
         if rule == GUMBEL:
             if node == 0:
                 k = num_considered[b]
@@ -368,10 +436,8 @@ def backup(
         ints[VISITS, b, node] += 1
         r = floats[REWARD, b, node]
         q = r + disc * (floats[VALUE_SUM, b, node] / ints[VISITS, b, node])
-        if q < minmax[b, 0]:
-            minmax[b, 0] = q
-        if q > minmax[b, 1]:
-            minmax[b, 1] = q
+        minmax[b, 0] = min(minmax[b, 0], q)
+        minmax[b, 1] = max(minmax[b, 1], q)
         g = r + disc * g
         node = ints[PARENT, b, node]
 

@@ -26,8 +26,17 @@ from numba import njit
 
 from muzero_agents.search._puct import better
 from muzero_agents.search._tree import (
-    ACTION, BEST_UNEXPANDED, C_SCALE, C_VISIT, DISC, FIRST_CHILD, NEXT_SIBLING, RAW_VALUE,
-    REWARD, VALUE_SUM, VISITS,
+    ACTION,
+    BEST_UNEXPANDED,
+    C_SCALE,
+    C_VISIT,
+    DISC,
+    FIRST_CHILD,
+    NEXT_SIBLING,
+    RAW_VALUE,
+    REWARD,
+    VALUE_SUM,
+    VISITS,
 )
 
 RESCALE_EPS = 1e-8
@@ -177,7 +186,7 @@ def gumbel_root_action(
     for target 0 the best unvisited legal action by g + logits is taken. Should no action
     have the target count, the best unvisited and then the best visited action is taken.
     """
-    v_mix, lo, scale, factor, _ = completed_q_stats(
+    _v_mix, lo, scale, factor, _ = completed_q_stats(
         b, 0, children_prior, ints, floats, params, num_legal
     )
     best = -1
@@ -210,6 +219,7 @@ def improved_policy_and_action(
     num_legal: np.ndarray,
     out_policy: np.ndarray,
     out_action: np.ndarray,
+    scratch: np.ndarray,
 ) -> None:
     """Gumbel MuZero's read-out at each root: the training target and the action to play.
 
@@ -233,7 +243,7 @@ def improved_policy_and_action(
         best_score = -np.inf
         for a in range(num_actions):
             if not legal[b, a]:
-                out_policy[b, a] = -np.inf
+                scratch[b, a] = -np.inf
                 continue
             child = children_index[b, 0, a]
             q = v_mix
@@ -243,16 +253,16 @@ def improved_policy_and_action(
                 q = floats[REWARD, b, child] + disc * (floats[VALUE_SUM, b, child] / n)
             sigma = factor * (q - lo) / scale
             x = np.float64(root_logits[b, a]) + sigma
-            out_policy[b, a] = x
+            scratch[b, a] = x
             top = max(top, x)
             if n == max_n and better(root_score[b, a] + sigma, a, best_score, best):
                 best = a
                 best_score = root_score[b, a] + sigma
         total = 0.0
         for a in range(num_actions):
-            e = math.exp(out_policy[b, a] - top) if legal[b, a] else 0.0
-            out_policy[b, a] = e
+            e = math.exp(scratch[b, a] - top) if legal[b, a] else 0.0
+            scratch[b, a] = e
             total += e
         for a in range(num_actions):
-            out_policy[b, a] /= total
+            out_policy[b, a] = scratch[b, a] / total
         out_action[b] = best

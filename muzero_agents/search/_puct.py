@@ -20,8 +20,16 @@ import numpy as np
 from numba import njit
 
 from muzero_agents.search._tree import (
-    ACTION, BEST_UNEXPANDED, DISC, FIRST_CHILD, NEXT_SIBLING, PB_C_BASE, PB_C_INIT, REWARD,
-    VALUE_SUM, VISITS,
+    ACTION,
+    BEST_UNEXPANDED,
+    DISC,
+    FIRST_CHILD,
+    NEXT_SIBLING,
+    PB_C_BASE,
+    PB_C_INIT,
+    REWARD,
+    VALUE_SUM,
+    VISITS,
 )
 
 

@@ -1,10 +1,11 @@
-"""The search result and the visit-count action choice shared by all search variants."""
+"""The search result and the visit-count read-out (policy target and action choice)."""
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
 import numpy as np
+from numba import njit
 
 
 class SearchResult(NamedTuple):
@@ -27,29 +28,59 @@ class SearchResult(NamedTuple):
     q_values: np.ndarray
 
 
-def visit_policy(visit_counts: np.ndarray) -> np.ndarray:
-    """Root visit counts normalized per row, float32 (rows always have at least one visit)."""
-    counts = visit_counts.astype(np.float64)
-    return (counts / counts.sum(axis=1, keepdims=True)).astype(np.float32)
+@njit(cache=True)
+def visit_policy_and_action(
+    visits: np.ndarray,
+    temperature: float,
+    uniforms: np.ndarray,
+    out_policy: np.ndarray,
+    out_action: np.ndarray,
+) -> None:
+    """Normalized visits per row, and an action sampled from visits^(1/temperature).
+
+    Temperature 0 takes the most visited action (lowest index on ties). Sampling inverts the
+    cumulative weights (n / max)^(1/T) at ``uniforms[b] * total``; actions with 0 visits
+    (masked ones among them) have weight 0 and are never chosen. Rows need a visit.
+    """
+    batch, num_actions = visits.shape
+    for b in range(batch):
+        total = 0
+        most = 0
+        best = 0
+        for a in range(num_actions):
+            total += visits[b, a]
+            if visits[b, a] > most:
+                most = visits[b, a]
+                best = a
+        for a in range(num_actions):
+            out_policy[b, a] = visits[b, a] / total
+        if temperature == 0.0:
+            out_action[b] = best
+            continue
+        weight_sum = 0.0
+        for a in range(num_actions):
+            if visits[b, a] > 0:
+                weight_sum += (visits[b, a] / most) ** (1.0 / temperature)
+        threshold = uniforms[b] * weight_sum
+        cumulative = 0.0
+        chosen = -1
+        for a in range(num_actions):
+            if visits[b, a] > 0:
+                chosen = a  # the last positive weight, should rounding leave us past the end
+                cumulative += (visits[b, a] / most) ** (1.0 / temperature)
+                if cumulative > threshold:
+                    break
+        out_action[b] = chosen
 
 
 def choose_by_visits(
     visit_counts: np.ndarray, temperature: float, rng: np.random.Generator
 ) -> np.ndarray:
-    """Sample each row's action from visits^(1/temperature); temperature 0 takes the argmax.
-
-    Argmax ties go to the lowest action index. Actions with 0 visits (masked ones among them)
-    have probability 0, so they are never chosen.
-    """
-    counts = visit_counts.astype(np.float64)
-    if temperature == 0.0:
-        return counts.argmax(axis=1).astype(np.int64)
-    # (n / max)^(1/T) keeps the powers in [0, 1] for any temperature.
-    weights = (counts / counts.max(axis=1, keepdims=True)) ** (1.0 / temperature)
-    cumulative = np.cumsum(weights, axis=1)
-    threshold = rng.random(counts.shape[0]) * cumulative[:, -1]
-    # First index whose cumulative weight exceeds the threshold; zero weights never qualify.
-    chosen = (cumulative <= threshold[:, None]).sum(axis=1)
-    # Guard against threshold rounding up to the total: fall back to the last positive weight.
-    last_positive = weights.shape[1] - 1 - (weights[:, ::-1] > 0).argmax(axis=1)
-    return np.minimum(chosen, last_positive).astype(np.int64)
+    """Each row's action from visits^(1/temperature) (0: most visited, ties to the lowest)."""
+    visits = np.ascontiguousarray(visit_counts, dtype=np.int32)
+    batch, num_actions = visits.shape
+    policy = np.empty((batch, num_actions), dtype=np.float32)
+    action = np.empty(batch, dtype=np.int64)
+    uniforms = rng.random(batch) if temperature > 0 else np.zeros(batch)
+    visit_policy_and_action(visits, float(temperature), uniforms, policy, action)
+    return action

@@ -111,14 +111,9 @@ def gumbel_muzero_search(
                           num_simulations, params, root_score=root_score, schedule=schedule,
                           num_considered=num_considered)
     visits, q_values, root_values = _driver.read_root(tree, params[DISC])
-    policy = np.empty((batch, num_actions), dtype=np.float64)
+    policy = np.empty((batch, num_actions), dtype=np.float32)
     action = np.empty(batch, dtype=np.int64)
     improved_policy_and_action(tree.children_index, tree.children_prior, tree.ints, tree.floats,
-                               params, logits, root_score, legal, num_legal, policy, action)
-    return SearchResult(
-        action=action,
-        visit_counts=visits,
-        policy=policy.astype(np.float32),
-        root_value=root_values.astype(np.float32),
-        q_values=q_values.astype(np.float32),
-    )
+                               params, logits, root_score, legal, num_legal, policy, action,
+                               tree.scratch)
+    return SearchResult(action, visits, policy, root_values, q_values)

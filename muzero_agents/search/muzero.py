@@ -10,20 +10,8 @@ from muzero_agents.search import _driver
 from muzero_agents.search._checks import check_root, check_settings
 from muzero_agents.search._driver import RecurrentFn
 from muzero_agents.search._engine import PUCT
-from muzero_agents.search._result import SearchResult, choose_by_visits, visit_policy
+from muzero_agents.search._result import SearchResult, visit_policy_and_action
 from muzero_agents.search._tree import DISC
-
-
-def dirichlet_noise(legal: np.ndarray, alpha: float, rng: np.random.Generator) -> np.ndarray:
-    """Dirichlet(alpha) noise over each row's legal actions (0 on illegal ones), float64 [B, A].
-
-    Drawn as normalized Gamma(alpha, 1) samples, one batched draw for all roots.
-    """
-    gammas = rng.standard_gamma(alpha, size=legal.shape) * legal
-    totals = gammas.sum(axis=1, keepdims=True)
-    # A row of all-zero gammas (possible for tiny alpha) falls back to uniform over legal.
-    uniform = legal / legal.sum(axis=1, keepdims=True)
-    return np.where(totals > 0, gammas / np.where(totals > 0, totals, 1.0), uniform)
 
 
 def muzero_search(
@@ -50,7 +38,9 @@ def muzero_search(
         root_embedding: [B, *S] root hidden states, torch tensor or numpy array.
         recurrent_fn: ``(embedding [B, *S], action int64 [B]) -> (reward f32 [B], value f32 [B],
             prior_logits f32 [B, A], next_embedding [B, *S])``, called once per simulation for
-            all B trees. ``embedding`` is a reused buffer, valid only during the call.
+            all B trees. ``embedding`` is a reused buffer, valid only during the call. A Numba
+            ``@njit`` function (numpy hidden states) runs the whole loop in Numba instead
+            (``_jit_loop``: compiled once per process, no Python per simulation).
         num_simulations: simulations per root (>= 1); each adds one node to every tree.
         legal_mask: [B, A] bool, root only: priors are softmaxed over legal actions and illegal
             actions are never selected. Inside the tree every action is allowed.
@@ -77,6 +67,8 @@ def muzero_search(
 
     The tree arrays and embedding buffers are cached per shape and reused by later searches,
     so a search allocates nothing per simulation. Not thread-safe for same-shape searches.
+    Memory: 8 bytes per node and action ([B, N, A] int32 child index + float32 prior), plus
+    the hidden states of all B * N nodes.
     """
     logits, values, legal = check_root(
         prior_logits, root_value, root_embedding, legal_mask, num_simulations
@@ -85,14 +77,17 @@ def muzero_search(
                    temperature)
     rng = np.random.default_rng() if rng is None else rng
     params = _driver.make_params(discount, two_player, pb_c_init, pb_c_base)
-    noise = dirichlet_noise(legal, dirichlet_alpha, rng) if dirichlet_fraction > 0 else None
+    # Dirichlet(alpha) over the legal actions = Gamma(alpha) draws normalized over them (the
+    # normalizing happens in init_roots).
+    noise = None
+    if dirichlet_fraction > 0:
+        noise = rng.standard_gamma(dirichlet_alpha, size=logits.shape)
     tree = _driver.search(PUCT, logits, values, legal, root_embedding, recurrent_fn,
                           num_simulations, params, noise, float(dirichlet_fraction))
     visits, q_values, root_values = _driver.read_root(tree, params[DISC])
-    return SearchResult(
-        action=choose_by_visits(visits, float(temperature), rng),
-        visit_counts=visits,
-        policy=visit_policy(visits),
-        root_value=root_values.astype(np.float32),
-        q_values=q_values.astype(np.float32),
-    )
+    batch, num_actions = logits.shape
+    policy = np.empty((batch, num_actions), dtype=np.float32)
+    action = np.empty(batch, dtype=np.int64)
+    uniforms = rng.random(batch) if temperature > 0 else _driver.no_uniforms(batch)
+    visit_policy_and_action(visits, float(temperature), uniforms, policy, action)
+    return SearchResult(action, visits, policy, root_values, q_values)

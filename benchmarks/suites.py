@@ -1,0 +1,154 @@
+"""Every benchmark suite, declared in one place: what is trained, for how long, and how it is measured.
+
+A suite is a list of tasks and algorithms. A task is one training set-up (an env, a budget of
+env steps, an evaluation every ``eval_every`` steps of ``eval_episodes`` deterministic episodes)
+and the evaluations it reports: one per env for single-agent envs, one per opponent for board
+games, whose learners are trained once and measured against each opponent.
+
+Each evaluation names a threshold ("solved", for the steps- and seconds-to-threshold columns)
+and two reference scores, ``low`` (a uniformly random policy, measured here over 100 episodes)
+and ``high`` (the threshold, or the best possible score), which normalize returns so envs can
+be aggregated (the report's "all envs" IQM).
+
+Budgets are the same for every algorithm of a task. Board-game steps are the learner's own
+decisions: MuZero's self-play counts both sides' moves (it decides both), MaskablePPO's versus
+env counts its own moves only (the opponent moves inside the env).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+TaskKind = Literal["gym", "atari", "board"]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One curve of the report: an eval env (and, for board games, an opponent)."""
+
+    name: str  # the CSV's ``env`` column
+    threshold: float
+    low: float
+    high: float
+    opponent: str | None = None  # board games: "random", "minimax" (tic-tac-toe), "negamax" (connect four)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One training set-up; ``env_id`` is a Gymnasium id (gym, atari) or a board-game name."""
+
+    name: str
+    kind: TaskKind
+    env_id: str
+    budget: int
+    eval_every: int
+    eval_episodes: int
+    evaluations: tuple[Evaluation, ...]
+    # settings for algorithms the RL Zoo has no entry for, and documented departures from it
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def sliced(self, max_steps: int | None = None, eval_every: int | None = None,
+               eval_episodes: int | None = None) -> Task:
+        """The same task with a smaller budget (``--max-steps``) or another evaluation schedule."""
+        budget = min(self.budget, max_steps) if max_steps else self.budget
+        every = min(eval_every or self.eval_every, budget)
+        return replace(self, budget=budget, eval_every=every, eval_episodes=eval_episodes or self.eval_episodes)
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str
+    tasks: tuple[Task, ...]
+    algos: tuple[str, ...]
+    seeds: int = 3
+    jobs: int = 1  # default number of parallel runs
+
+
+def gym_task(env_id: str, budget: int, eval_every: int, threshold: float, low: float, high: float,
+             eval_episodes: int = 20) -> Task:
+    return Task(env_id, "gym", env_id, budget, eval_every, eval_episodes,
+                (Evaluation(env_id, threshold, low, high),))
+
+
+def atari_task(env_id: str, random_score: float, human_score: float, budget: int = 100_000) -> Task:
+    """Atari 100k: thresholds are the human scores of the Atari 100k literature (Kaiser et al., 2020)."""
+    return Task(env_id, "atari", env_id, budget, eval_every=20_000, eval_episodes=8,
+                evaluations=(Evaluation(env_id, human_score, random_score, human_score),),
+                # the Zoo's DQN waits 100k steps before learning: Atari 100k's usual 1,600 instead
+                overrides={"dqn": {"learning_starts": 1_600}})
+
+
+def board_task(game: str, opponents: dict[str, float], budget: int, eval_every: int,
+               eval_episodes: int = 50) -> Task:
+    """A board game trained once and measured against each opponent (name -> threshold).
+
+    Returns are +1 win, 0 draw, -1 loss for the learner, who plays first and second in turn.
+    Reference scores: -1 (always losing) to +1 (always winning).
+    """
+    evaluations = tuple(Evaluation(f"{game}-vs-{opponent}", threshold, -1.0, 1.0, opponent)
+                        for opponent, threshold in opponents.items())
+    # the RL Zoo has no board games: MaskablePPO keeps sb3-contrib's defaults, on 8 envs
+    maskable = {"maskable_ppo": {"n_envs": 8, "policy": "MlpPolicy"}}
+    return Task(game, "board", game, budget, eval_every, eval_episodes, evaluations, maskable)
+
+
+# returns of a uniformly random policy (100 episodes, seeds 0-99), for normalization
+CARTPOLE = gym_task("CartPole-v1", 50_000, 2_500, threshold=475, low=23.7, high=500)
+ACROBOT = gym_task("Acrobot-v1", 100_000, 5_000, threshold=-100, low=-497.1, high=-100)
+MOUNTAINCAR = gym_task("MountainCar-v0", 120_000, 6_000, threshold=-110, low=-200, high=-110)
+LUNARLANDER = gym_task("LunarLander-v3", 200_000, 10_000, threshold=200, low=-192.0, high=200)
+
+SUITES: dict[str, Suite] = {
+    suite.name: suite
+    for suite in (
+        Suite(
+            "smoke",
+            "Minutes: MuZero and PPO on CartPole-v1 with a small budget (what `make demo` runs).",
+            (Task("CartPole-v1", "gym", "CartPole-v1", budget=4_000, eval_every=1_000, eval_episodes=10,
+                  evaluations=CARTPOLE.evaluations),),
+            ("muzero", "ppo"),
+            seeds=2,
+            jobs=2,
+        ),
+        Suite(
+            "classic",
+            "Classic control and Box2D: MuZero against the RL Zoo's PPO, DQN and A2C.",
+            (CARTPOLE, ACROBOT, MOUNTAINCAR, LUNARLANDER),
+            ("muzero", "ppo", "dqn", "a2c"),
+        ),
+        Suite(
+            "boardgames",
+            "Tic-tac-toe and connect four against random and minimax opponents: "
+            "MuZero (self-play) against MaskablePPO (trained against random).",
+            (board_task("tictactoe", {"random": 0.8, "minimax": 0.0}, 50_000, 5_000),
+             board_task("connect_four", {"random": 0.8, "negamax": 0.5}, 100_000, 10_000)),
+            ("muzero", "maskable_ppo"),
+        ),
+        Suite(
+            "atari100k",
+            "Pong and Breakout at 100k agent steps (400k frames), for a GPU machine; "
+            "on a CPU, slice it with --max-steps.",
+            (atari_task("PongNoFrameskip-v4", random_score=-20.7, human_score=14.6),
+             atari_task("BreakoutNoFrameskip-v4", random_score=1.7, human_score=30.5)),
+            ("muzero", "ppo", "dqn"),
+        ),
+    )
+}
+
+
+def get_suite(name: str) -> Suite:
+    if name not in SUITES:
+        raise ValueError(f"Unknown suite {name!r}; known suites: {', '.join(SUITES)}")
+    return SUITES[name]
+
+
+def find_evaluation(name: str) -> Evaluation | None:
+    """The evaluation called ``name`` in any suite (the report's thresholds and reference scores)."""
+    for suite in SUITES.values():
+        for task in suite.tasks:
+            for evaluation in task.evaluations:
+                if evaluation.name == name:
+                    return evaluation
+    return None

@@ -1,0 +1,58 @@
+"""MuZero on turn-based games: detects zero-sum self-play, uses masks, trains, plays legal moves."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pettingzoo")
+from stable_baselines3.common.env_util import make_vec_env  # noqa: E402
+
+from muzero_agents import MuZero  # noqa: E402
+from wrappers import make_board_game  # noqa: E402
+
+
+def tictactoe_model(**overrides):
+    kwargs = dict(num_simulations=8, batch_size=16, learning_starts=16, unroll_steps=3, td_steps=9,
+                  discount=1.0, buffer_size=2_000, replay_ratio=0.25,
+                  policy_kwargs=dict(network_kwargs=dict(channels=8, num_blocks=1)), seed=0)
+    kwargs.update(overrides)
+    env = make_vec_env(lambda: make_board_game("tictactoe"), n_envs=2, seed=0)
+    return MuZero("CnnPolicy", env, **kwargs)
+
+
+def test_self_play_env_is_searched_as_two_player_with_masks():
+    model = tictactoe_model()
+    assert model.two_player
+    model.learn(total_timesteps=120)
+    assert model.replay_buffer.has_legal_masks and model.replay_buffer.two_player
+    assert model._n_updates > 0
+
+
+def test_predict_only_plays_legal_moves_on_boards():
+    model = tictactoe_model()
+    env = make_board_game("tictactoe")
+    obs, _ = env.reset(seed=0)
+    for _ in range(9):
+        mask = env.action_masks()
+        action, _ = model.predict(obs, action_masks=mask, deterministic=True)
+        assert mask[int(action)]
+        obs, _, terminated, truncated, info = env.step(int(action))
+        assert not info.get("illegal_action", False)
+        if terminated or truncated:
+            break
+
+
+def test_two_player_flag_survives_save_and_load_without_env(tmp_path):
+    model = tictactoe_model()
+    model.save(tmp_path / "ttt")
+    loaded = MuZero.load(tmp_path / "ttt")
+    assert loaded.two_player
+
+
+def test_sb3_contrib_masked_evaluation_accepts_muzero():
+    pytest.importorskip("sb3_contrib")
+    from sb3_contrib.common.maskable.evaluation import evaluate_policy
+
+    model = tictactoe_model()
+    env = make_board_game("tictactoe", opponent="random")
+    mean, _ = evaluate_policy(model, env, n_eval_episodes=4, use_masking=True)
+    assert -1.0 <= mean <= 1.0
