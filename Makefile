@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[dev,games]"
+	$(PIP) install -q -e ".[dev,games,bench,atari]"
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
@@ -33,8 +33,10 @@ test: install engines
 test-all: install
 	$(PY) -m pytest -q -m "slow or not slow"
 
+# The smoke suite: MuZero and PPO on CartPole-v1 with progress bars, then the table and the
+# paths of the report and plots.
 demo: install
-	$(PY) -m benchmarks.demo
+	$(PY) -m benchmarks run --suite smoke
 
 bench-cartpole: install
 	$(PY) -m benchmarks.cartpole --seeds 3

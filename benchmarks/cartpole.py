@@ -28,10 +28,13 @@ ENV_ID = "CartPole-v1"
 THRESHOLD = 475.0
 BUDGET = {"muzero": 20_000, "ppo": 100_000, "dqn": 100_000}
 
-# MuZero's CartPole settings (this project's own tuning; see the closing note of issue 2).
+# MuZero's CartPole settings (this project's own tuning, also MuZero's defaults): long n-step
+# targets (50) whose bootstrap values are refreshed with the latest network on every batch
+# (value-only Reanalyze). Measured 3 seeds each on 16 cores: td 10 without refresh reached 475
+# in 1 to 2 seeds of 3 within 8k steps; td 50 + refresh in all 3 (3.5k, 4.5k, 4.5k).
 MUZERO_CARTPOLE: dict[str, Any] = dict(
     n_envs=1,
-    kwargs=dict(),
+    kwargs=dict(td_steps=50, reanalyze_fraction=1.0, reanalyze_search=False),
 )
 
 

@@ -21,7 +21,7 @@ def load_muzero_yml(path: Path = MUZERO_YML) -> dict[str, dict[str, Any]]:
     with open(path) as handle:
         table = yaml.safe_load(handle)
     if not isinstance(table, dict):
-        raise ValueError(f"{path} must map env ids to settings; got {type(table).__name__}")
+        raise TypeError(f"{path} must map env ids to settings; got {type(table).__name__}")
     return table
 
 

@@ -87,7 +87,7 @@ def negamax(stones: int, mask: int, moves: int, depth: int, alpha: float, beta: 
     for col in ORDER:
         if _playable(mask, col) and _wins(stones, mask, col):
             return WIN - moves
-    if depth == 0:
+    if depth <= 0:
         opponent = stones ^ mask
         return float(threats(stones, mask).bit_count() - threats(opponent, mask).bit_count())
     best = -float("inf")

@@ -135,7 +135,9 @@ def text_table(summaries: list[Summary]) -> str:
 def _curves(runs: dict[int, list[dict[str, Any]]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Seeds aligned by evaluation index: median steps, median train s, IQM return, and every seed's returns."""
     length = min(len(curve) for curve in runs.values())
-    grid = lambda key: np.array([[r[key] for r in curve[:length]] for curve in runs.values()])  # noqa: E731
+    def grid(key: str) -> np.ndarray:
+        return np.array([[r[key] for r in curve[:length]] for curve in runs.values()])
+
     steps, wall, means = grid("env_steps"), grid("wall_s"), grid("eval_mean")
     return np.median(steps, axis=0), np.median(wall, axis=0), np.asarray(stats.iqm(means, axis=0)), means
 
@@ -160,7 +162,9 @@ def plot_env(rows: list[dict[str, Any]], env: str, folder: Path) -> list[Path]:
             axes.fill_between(x, means.min(axis=0), means.max(axis=0), color=line.get_color(), alpha=0.2)
         if evaluation is not None:
             axes.axhline(evaluation.threshold, color="grey", linestyle="--", linewidth=1, label="threshold")
-        axes.set_xlabel(label)
+        if axis_key == "wall":  # algorithms differ by orders of magnitude in speed
+            axes.set_xscale("log")
+        axes.set_xlabel(label + (", log scale" if axis_key == "wall" else ""))
         axes.set_ylabel("eval return (IQM over seeds)")
         axes.set_title(env)
         axes.grid(alpha=0.3)
@@ -213,6 +217,11 @@ def _env_section(env: str, summaries: list[Summary], protocol: dict[str, Any] | 
     return lines
 
 
+AGGREGATE_NOTE = (
+    "Final returns rescaled per env so that a uniformly random policy scores 0 and the threshold "
+    "scores 1 (board games: a certain loss scores 0, a certain win 1); IQM over all (env, seed) "
+    "runs, stratified bootstrap with the envs as strata."
+)
 PROTOCOL_NOTE = (
     "Every algorithm gets the same env-step budget for an env and the same evaluation: every E env "
     "steps, N deterministic episodes on separate eval envs seeded 10,000 + the run's seed (the "
@@ -247,9 +256,7 @@ def write_report(out: Path, title: str | None = None) -> tuple[Path, str]:
     agg = aggregate(summaries)
     if len({s.env for s in summaries}) > 1 and agg:
         lines += ["## All envs, normalized", "",
-                  "Final returns rescaled per env so that a uniformly random policy scores 0 and the threshold "
-                  "scores 1 (board games: a certain loss -1 scores 0, a certain win 1); IQM over all (env, seed) "
-                  "runs, stratified bootstrap with the envs as strata.", "",
+                  AGGREGATE_NOTE, "",
                   markdown_table(["algo", "envs", "runs", "normalized final IQM [95% CI]"],
                                  [[a, str(e), str(r), f"{p:.2f} [{lo:.2f}, {hi:.2f}]"] for a, e, r, p, lo, hi in agg]),
                   ""]

@@ -77,8 +77,9 @@ def run_job(job: Job, position: int = 0, progress: bool | None = None) -> dict[s
     bar = RunProgress(f"{job.algo} {job.task.name} s{job.seed}", job.task.budget, history, position,
                       disable=None if progress is None else not progress)
     built.model.learn(total_timesteps=job.task.budget, callback=[evaluator, StepBudget(job.task.budget), bar])
-    rows = [dict(algo=job.algo, env=r.label, seed=job.seed, env_steps=r.env_steps, wall_s=round(r.wall_s, 3),
-                 eval_mean=r.eval_mean, eval_std=r.eval_std) for r in history.records]
+    rows = [{"algo": job.algo, "env": r.label, "seed": job.seed, "env_steps": r.env_steps,
+             "wall_s": round(r.wall_s, 3), "eval_mean": r.eval_mean, "eval_std": r.eval_std}
+            for r in history.records]
     for env in built.eval_envs.values():
         env.close()
     built.model.get_env().close()
@@ -116,8 +117,8 @@ def read_csv(path: Path) -> list[dict[str, Any]]:
         reader = csv.DictReader(handle)
         if tuple(reader.fieldnames or ()) != CSV_COLUMNS:
             raise ValueError(f"{path} is not a benchmark CSV: columns {reader.fieldnames}, expected {CSV_COLUMNS}")
-        return [dict(algo=r["algo"], env=r["env"], seed=int(r["seed"]), env_steps=int(r["env_steps"]),
-                     wall_s=float(r["wall_s"]), eval_mean=float(r["eval_mean"]), eval_std=float(r["eval_std"]))
+        return [{"algo": r["algo"], "env": r["env"], "seed": int(r["seed"]), "env_steps": int(r["env_steps"]),
+                 "wall_s": float(r["wall_s"]), "eval_mean": float(r["eval_mean"]), "eval_std": float(r["eval_std"])}
                 for r in reader]
 
 
@@ -175,7 +176,8 @@ def plan(suite: Suite, seeds: int, algos: Sequence[str] | None = None, tasks: Se
         raise SetupError(f"--seeds must be >= 1, got {seeds}")
     chosen = [task.sliced(max_steps, eval_every, eval_episodes) for task in suite.tasks
               if not tasks or task.name in tasks]
-    return [Job(algo, task, seed, device) for task in chosen for algo in algos for seed in range(seeds)]
+    jobs = [Job(algo, task, seed, device) for task in chosen for algo in algos for seed in range(seeds)]
+    return sorted(jobs, key=lambda job: job.algo != "muzero")  # stable: MuZero's long runs start first
 
 
 def pending(jobs: Sequence[Job], out: Path) -> list[Job]:

@@ -36,7 +36,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from muzero_agents.search import gumbel_muzero_search, muzero_search
+from muzero_agents.search import gumbel_muzero_search, muzero_search, set_parallel
 from muzero_agents.search._tree import Tree
 
 HIDDEN = 64
@@ -276,9 +276,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.batches:
         batches = tuple(args.batches)
     if args.parallel:
-        from muzero_agents.search import _driver
-
-        _driver.PARALLEL_MIN_BATCH = 64
+        set_parallel(64)
         print(f"prange on, {numba.get_num_threads()} Numba threads")
     use_mctx = "mctx" in engines and have_mctx()
     if "jit" in engines:  # compile the whole-loop variant once per stub, outside the timings

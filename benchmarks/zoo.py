@@ -1,7 +1,9 @@
 """RL Zoo's tuned hyperparameters for the SB3 baselines (read from the installed ``rl_zoo3``).
 
-Without ``rl_zoo3`` installed we fall back to a copy of its CartPole-v1 numbers
-(rl_zoo3/hyperparams/{ppo,dqn,a2c}.yml, rl-baselines3-zoo 2.x), so the benchmark still runs.
+Without ``rl_zoo3`` installed we fall back to a copy of its numbers for the envs of our suites
+(rl_zoo3 2.9.2, hyperparams/{ppo,dqn,a2c}.yml: CartPole-v1, Acrobot-v1, MountainCar-v0,
+LunarLander-v3 and the shared ``atari`` entry), so the benchmarks still run; a test checks the
+copy against the installed Zoo.
 MuZero's own table (``benchmarks/muzero.yml``, RL Zoo format) is read through the same code.
 Atari env ids fall back to the Zoo's shared ``atari`` entry, as the Zoo itself does.
 """
@@ -16,15 +18,56 @@ from typing import Any
 import yaml
 from stable_baselines3.common.utils import LinearSchedule
 
+_ATARI_WRAPPER = ["stable_baselines3.common.atari_wrappers.AtariWrapper"]
+_MLP_256 = "dict(net_arch=[256, 256])"
 FALLBACK: dict[str, dict[str, dict[str, Any]]] = {
-    "ppo": {"CartPole-v1": dict(n_envs=8, n_timesteps=1e5, policy="MlpPolicy", n_steps=32, batch_size=256,
-                                gae_lambda=0.8, gamma=0.98, n_epochs=20, ent_coef=0.0,
-                                learning_rate="lin_0.001", clip_range="lin_0.2")},
-    "dqn": {"CartPole-v1": dict(n_timesteps=5e4, policy="MlpPolicy", learning_rate=2.3e-3, batch_size=64,
-                                buffer_size=100000, learning_starts=1000, gamma=0.99, target_update_interval=10,
-                                train_freq=256, gradient_steps=128, exploration_fraction=0.16,
-                                exploration_final_eps=0.04, policy_kwargs="dict(net_arch=[256, 256])")},
-    "a2c": {"CartPole-v1": dict(n_envs=8, n_timesteps=5e5, policy="MlpPolicy", ent_coef=0.0)},
+    "ppo": {
+        "CartPole-v1": {"n_envs": 8, "n_timesteps": 1e5, "policy": "MlpPolicy", "n_steps": 32, "batch_size": 256,
+                        "gae_lambda": 0.8, "gamma": 0.98, "n_epochs": 20, "ent_coef": 0.0,
+                        "learning_rate": "lin_0.001", "clip_range": "lin_0.2"},
+        "Acrobot-v1": {"normalize": True, "n_envs": 16, "n_timesteps": 1e6, "policy": "MlpPolicy", "n_steps": 256,
+                       "gae_lambda": 0.94, "gamma": 0.99, "n_epochs": 4, "ent_coef": 0.0},
+        "MountainCar-v0": {"normalize": True, "n_envs": 16, "n_timesteps": 1e6, "policy": "MlpPolicy",
+                           "n_steps": 16, "gae_lambda": 0.98, "gamma": 0.99, "n_epochs": 4, "ent_coef": 0.0},
+        "LunarLander-v3": {"n_envs": 16, "n_timesteps": 1e6, "policy": "MlpPolicy", "n_steps": 1024,
+                           "batch_size": 64, "gae_lambda": 0.98, "gamma": 0.999, "n_epochs": 4, "ent_coef": 0.01},
+        "atari": {"env_wrapper": _ATARI_WRAPPER, "frame_stack": 4, "policy": "CnnPolicy", "n_envs": 8,
+                  "n_steps": 128, "n_epochs": 4, "batch_size": 256, "n_timesteps": 1e7,
+                  "learning_rate": "lin_2.5e-4", "clip_range": "lin_0.1", "vf_coef": 0.5, "ent_coef": 0.01},
+    },
+    "dqn": {
+        "CartPole-v1": {"n_timesteps": 5e4, "policy": "MlpPolicy", "learning_rate": 2.3e-3, "batch_size": 64,
+                        "buffer_size": 100000, "learning_starts": 1000, "gamma": 0.99, "target_update_interval": 10,
+                        "train_freq": 256, "gradient_steps": 128, "exploration_fraction": 0.16,
+                        "exploration_final_eps": 0.04, "policy_kwargs": _MLP_256},
+        "Acrobot-v1": {"n_timesteps": 1e5, "policy": "MlpPolicy", "learning_rate": 6.3e-4, "batch_size": 128,
+                       "buffer_size": 50000, "learning_starts": 0, "gamma": 0.99, "target_update_interval": 250,
+                       "train_freq": 4, "gradient_steps": -1, "exploration_fraction": 0.12,
+                       "exploration_final_eps": 0.1, "policy_kwargs": _MLP_256},
+        "MountainCar-v0": {"n_timesteps": 1.2e5, "policy": "MlpPolicy", "learning_rate": 4e-3, "batch_size": 128,
+                           "buffer_size": 10000, "learning_starts": 1000, "gamma": 0.98,
+                           "target_update_interval": 600, "train_freq": 16, "gradient_steps": 8,
+                           "exploration_fraction": 0.2, "exploration_final_eps": 0.07, "policy_kwargs": _MLP_256},
+        "LunarLander-v3": {"n_timesteps": 1e5, "policy": "MlpPolicy", "learning_rate": 6.3e-4, "batch_size": 128,
+                           "buffer_size": 50000, "learning_starts": 0, "gamma": 0.99, "target_update_interval": 250,
+                           "train_freq": 4, "gradient_steps": -1, "exploration_fraction": 0.12,
+                           "exploration_final_eps": 0.1, "policy_kwargs": _MLP_256},
+        "atari": {"env_wrapper": _ATARI_WRAPPER, "frame_stack": 4, "policy": "CnnPolicy", "n_timesteps": 1e7,
+                  "buffer_size": 100000, "learning_rate": 1e-4, "batch_size": 32, "learning_starts": 100000,
+                  "target_update_interval": 1000, "train_freq": 4, "gradient_steps": 1,
+                  "exploration_fraction": 0.1, "exploration_final_eps": 0.01, "optimize_memory_usage": False},
+    },
+    "a2c": {
+        "CartPole-v1": {"n_envs": 8, "n_timesteps": 5e5, "policy": "MlpPolicy", "ent_coef": 0.0},
+        "Acrobot-v1": {"normalize": True, "n_envs": 16, "n_timesteps": 5e5, "policy": "MlpPolicy", "ent_coef": 0.0},
+        "MountainCar-v0": {"normalize": True, "n_envs": 16, "n_timesteps": 1e6, "policy": "MlpPolicy",
+                           "ent_coef": 0.0},
+        "LunarLander-v3": {"n_envs": 8, "n_timesteps": 2e5, "policy": "MlpPolicy", "gamma": 0.995, "n_steps": 5,
+                           "learning_rate": "lin_0.00083", "ent_coef": 1e-5},
+        "atari": {"env_wrapper": _ATARI_WRAPPER, "frame_stack": 4, "policy": "CnnPolicy", "n_envs": 16,
+                  "n_timesteps": 1e7, "ent_coef": 0.01, "vf_coef": 0.25,
+                  "policy_kwargs": "dict(optimizer_class=RMSpropTFLike, optimizer_kwargs=dict(eps=1e-5))"},
+    },
 }
 NOT_CONSTRUCTOR_ARGS = {"n_envs", "n_timesteps", "policy", "normalize", "env_wrapper", "frame_stack",
                         "callback", "vec_env_wrapper", "env_kwargs", "monitor_kwargs"}
@@ -103,7 +146,7 @@ def _eval_policy_kwargs(source: str) -> dict[str, Any]:
     """Parse ``dict(...)`` strings without eval: literals, nested ``dict(...)`` and known names only."""
     value = _safe_value(ast.parse(source, mode="eval").body, source)
     if not isinstance(value, dict):
-        raise ValueError(f"unsupported policy_kwargs {source!r}: expected dict(...)")
+        raise TypeError(f"unsupported policy_kwargs {source!r}: expected dict(...)")
     return value
 
 

@@ -3,5 +3,5 @@
 from muzero_agents.algorithm import MuZero
 from muzero_agents.policies import CnnPolicy, MlpPolicy, MuZeroCnnPolicy, MuZeroPolicy
 
-__all__ = ["MuZero", "MuZeroPolicy", "MuZeroCnnPolicy", "MlpPolicy", "CnnPolicy"]
+__all__ = ["CnnPolicy", "MlpPolicy", "MuZero", "MuZeroCnnPolicy", "MuZeroPolicy"]
 __version__ = "0.1.0"

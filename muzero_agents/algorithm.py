@@ -24,12 +24,13 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.save_util import load_from_pkl, load_from_zip_file, save_to_pkl
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import FloatSchedule, is_vectorized_observation, safe_mean
-from stable_baselines3.common.vec_env import VecEnv
 
 from muzero_agents.losses import muzero_loss
 from muzero_agents.policies import CnnPolicy, MlpPolicy, MuZeroPolicy
 from muzero_agents.replay import TrajectoryReplay
-from muzero_agents.search import SearchResult, muzero_search
+from muzero_agents.search import SearchResult, gumbel_muzero_search, muzero_search
+
+SEARCHES = ("muzero", "gumbel")
 
 SelfMuZero = TypeVar("SelfMuZero", bound="MuZero")
 
@@ -54,10 +55,15 @@ class MuZero(BaseAlgorithm):
     :param learning_starts: transitions collected before the first gradient step
     :param batch_size: positions per gradient step
     :param unroll_steps: K, steps the dynamics function is unrolled in training
-    :param td_steps: n, bootstrapping horizon of the value targets
+    :param td_steps: n, bootstrapping horizon of the value targets (the paper uses 10 on Atari;
+        50 measured best on classic control, see benchmarks/cartpole.py)
     :param td_lambda: lambda of the TD(lambda) value target (1.0 = plain n-step)
     :param discount: per-step discount gamma (board games: 1.0)
     :param num_simulations: search simulations per decision, in training and in ``predict``
+    :param search: ``"muzero"`` (pUCT with Dirichlet noise and visit-count policy targets, the
+        paper's) or ``"gumbel"`` (Gumbel MuZero: Gumbel-top-k with sequential halving at the root
+        and completed-Q policy targets; strong with very few simulations)
+    :param max_considered_actions: Gumbel MuZero's m, root actions considered by sequential halving
     :param pb_c_init: pUCT c1
     :param pb_c_base: pUCT c2
     :param dirichlet_alpha: root exploration noise concentration
@@ -68,8 +74,11 @@ class MuZero(BaseAlgorithm):
     :param priority_alpha: prioritization exponent (0 = uniform replay)
     :param priority_beta: initial importance-sampling exponent, annealed to 1 over training
     :param replay_ratio: gradient steps per collected transition
-    :param reanalyze_fraction: fraction of each batch whose policy/value targets are recomputed by
-        a fresh search with the latest network (MuZero Reanalyze)
+    :param reanalyze_fraction: fraction of each batch whose targets are recomputed with the
+        latest network (MuZero Reanalyze), so value targets stop bootstrapping from stale values
+    :param reanalyze_search: True re-runs the search for those positions (fresh policy and value
+        targets, the paper's Reanalyze); False only refreshes the bootstrap values with one
+        network call (cheap, as EfficientZero does with its target values)
     :param value_loss_coef: weight of the value loss (the paper uses 0.25 with reanalyze)
     :param weight_decay: AdamW weight decay
     :param max_grad_norm: gradient clipping norm
@@ -88,10 +97,12 @@ class MuZero(BaseAlgorithm):
         learning_starts: int = 256,
         batch_size: int = 128,
         unroll_steps: int = 5,
-        td_steps: int = 10,
+        td_steps: int = 50,
         td_lambda: float = 1.0,
         discount: float = 0.997,
         num_simulations: int = 25,
+        search: str = "muzero",
+        max_considered_actions: int = 16,
         pb_c_init: float = 1.25,
         pb_c_base: float = 19652.0,
         dirichlet_alpha: float = 0.25,
@@ -101,7 +112,8 @@ class MuZero(BaseAlgorithm):
         priority_alpha: float = 1.0,
         priority_beta: float = 0.4,
         replay_ratio: float = 0.5,
-        reanalyze_fraction: float = 0.0,
+        reanalyze_fraction: float = 1.0,
+        reanalyze_search: bool = False,
         value_loss_coef: float = 0.25,
         weight_decay: float = 1e-4,
         max_grad_norm: float = 5.0,
@@ -121,6 +133,8 @@ class MuZero(BaseAlgorithm):
         self.td_lambda = td_lambda
         self.discount = discount
         self.num_simulations = num_simulations
+        self.search = search
+        self.max_considered_actions = max_considered_actions
         self.pb_c_init = pb_c_init
         self.pb_c_base = pb_c_base
         self.dirichlet_alpha = dirichlet_alpha
@@ -131,6 +145,7 @@ class MuZero(BaseAlgorithm):
         self.priority_beta = priority_beta
         self.replay_ratio = replay_ratio
         self.reanalyze_fraction = reanalyze_fraction
+        self.reanalyze_search = reanalyze_search
         self.value_loss_coef = value_loss_coef
         self.weight_decay = weight_decay
         self.max_grad_norm = max_grad_norm
@@ -163,6 +178,8 @@ class MuZero(BaseAlgorithm):
     def _validate_hyperparameters(self) -> None:
         checks = {
             "num_simulations must be >= 1": self.num_simulations >= 1,
+            f"search must be one of {SEARCHES}": self.search in SEARCHES,
+            "max_considered_actions must be >= 1": self.max_considered_actions >= 1,
             "unroll_steps must be >= 1": self.unroll_steps >= 1,
             "td_steps must be >= 1": self.td_steps >= 1,
             "batch_size must be >= 1": self.batch_size >= 1,
@@ -245,21 +262,28 @@ class MuZero(BaseAlgorithm):
         """One batched search from a batch of observations (all envs, or predict's batch)."""
         self.policy.set_training_mode(False)
         hidden, value, logits = self.policy.initial_inference_numpy(observations)
-        return muzero_search(
-            logits,
-            value,
-            hidden,
-            self.policy.recurrent_numpy,
+        common = dict(
             num_simulations=self.num_simulations,
             legal_mask=legal_mask,
             discount=self.discount,
             two_player=self.two_player,
+            rng=self._rng,
+        )
+        if self.search == "gumbel":  # Gumbel noise explores; deterministic when not exploring
+            return gumbel_muzero_search(
+                logits, value, hidden, self.policy.recurrent_numpy,
+                max_num_considered_actions=self.max_considered_actions,
+                gumbel_scale=1.0 if explore or temperature > 0 else 0.0,
+                **common,
+            )
+        return muzero_search(
+            logits, value, hidden, self.policy.recurrent_numpy,
             pb_c_init=self.pb_c_init,
             pb_c_base=self.pb_c_base,
             dirichlet_alpha=self.dirichlet_alpha,
             dirichlet_fraction=self.dirichlet_fraction if explore else 0.0,
             temperature=temperature,
-            rng=self._rng,
+            **common,
         )
 
     def predict(
@@ -416,11 +440,23 @@ class MuZero(BaseAlgorithm):
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         self.logger.record("train/learning_rate", self.lr_schedule(self._current_progress_remaining))
 
-    def _reanalyze(self, observations: np.ndarray, legal_masks: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Reanalyze: a fresh, noise-free search with the latest network on stored observations."""
-        result = self._search(observations, legal_masks, explore=False, temperature=1.0)
+    def _reanalyze(
+        self, observations: np.ndarray, legal_masks: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Reanalyze stored observations with the latest network.
+
+        With ``reanalyze_search`` a fresh noise-free search gives new values and policies;
+        otherwise only values are refreshed, by one batched network call (policies kept).
+        """
+        self.policy.set_training_mode(False)
+        if self.reanalyze_search:
+            result = self._search(observations, legal_masks, explore=False, temperature=1.0)
+            values, policies = result.root_value, result.policy
+        else:
+            _, values, _ = self.policy.initial_inference_numpy(observations)
+            policies = None
         self.policy.set_training_mode(True)
-        return result.root_value, result.policy
+        return values, policies
 
     def dump_logs(self) -> None:
         """Write SB3's standard time/rollout keys plus MuZero's search and train statistics."""
@@ -461,7 +497,7 @@ class MuZero(BaseAlgorithm):
                 os.remove(tmp)
 
     @classmethod
-    def load(cls, path, env: GymEnv | None = None, device: torch.device | str = "auto", **kwargs) -> "MuZero":
+    def load(cls, path, env: GymEnv | None = None, device: torch.device | str = "auto", **kwargs) -> MuZero:
         """SB3's load, refusing with a clear message anything that is not a MuZero save."""
         _check_is_muzero_save(path)
         model = super().load(path, env=env, device=device, **kwargs)

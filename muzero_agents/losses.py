@@ -48,7 +48,7 @@ def muzero_loss(
 ) -> MuZeroLosses:
     """Unroll the model K steps from the sampled observations and score it against the targets."""
     device = policy.device
-    as_tensor = lambda array: torch.as_tensor(array, device=device)  # noqa: E731
+    as_tensor = lambda array: torch.as_tensor(array, device=device)
     target_values, target_rewards = as_tensor(batch.target_values), as_tensor(batch.target_rewards)
     target_policies, actions = as_tensor(batch.target_policies), as_tensor(batch.actions)
     value_mask, reward_mask = as_tensor(batch.value_mask), as_tensor(batch.reward_mask)

@@ -30,7 +30,7 @@ from muzero_agents.targets import check_target_args, lambda_weights, windowed_va
 
 __all__ = ["ReplayBatch", "TrajectoryReplay"]
 
-RefreshFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+RefreshFn = Callable[..., tuple[np.ndarray, np.ndarray | None]]
 
 # how an episode ended, stored per slot
 _RUNNING, _TERMINATED, _TRUNCATED, _TRUNCATED_NO_VALUE = 0, 1, 2, 3
@@ -431,7 +431,8 @@ class TrajectoryReplay:
         [M, A])``. For the first ``round(refresh_fraction * batch_size)`` samples, every stored
         root value and search policy that their targets read (and the final value of a
         truncated episode, when its final observation was stored) is replaced by refresh_fn's
-        output, each distinct observation evaluated once. The buffer itself is not changed:
+        output, each distinct observation evaluated once; refresh_fn may return ``None`` for the
+        policies to refresh values only (stored policies kept). The buffer itself is not changed:
         stored values stay the acting-time search results. refresh_with_masks: call
         ``refresh_fn(observations, legal_masks [M, A] bool)`` instead (all True where no mask was
         stored, e.g. for final observations), for searches that need the legal moves.
@@ -551,15 +552,16 @@ class TrajectoryReplay:
         else:
             new_values, new_policies = refresh_fn(obs)
         new_values = np.asarray(new_values, dtype=np.float64).reshape(-1)
-        new_policies = np.asarray(new_policies, dtype=np.float32)
         size = obs.shape[0]
+        keep_policies = new_policies is None  # a value-only refresh keeps the stored policies
+        new_policies = np.zeros((size, self.action_dim), np.float32) if keep_policies else np.asarray(new_policies, dtype=np.float32)
         if new_values.shape != (size,) or new_policies.shape != (size, self.action_dim):
             raise ValueError(
                 f"refresh_fn must return values [{size}] and policies [{size}, "
                 f"{self.action_dim}], got {new_values.shape} and {new_policies.shape}"
             )
         window["values"][b_s, j_s] = new_values[slot_pos]
-        in_unroll = j_s <= self.unroll_steps
+        in_unroll = (j_s <= self.unroll_steps) & (not keep_policies)
         window["policies"][b_s[in_unroll], j_s[in_unroll]] = new_policies[slot_pos[in_unroll]]
         window["values"][b_f, window["left"][b_f]] = new_values[unique_slots.size + key_pos]
 

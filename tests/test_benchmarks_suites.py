@@ -50,6 +50,8 @@ def test_every_env_is_known(suite_name, task: Task):
 @pytest.mark.parametrize("suite_name, task", ALL_TASKS, ids=_ids(ALL_TASKS))
 def test_every_algorithm_has_a_class_and_hyperparameters(suite_name, task: Task):
     for algo in get_suite(suite_name).algos:
+        if algo == "maskable_ppo":
+            pytest.importorskip("sb3_contrib")
         assert algo in ALGOS
         assert algorithm_class(algo).__name__
         config = algo_config(algo, task)
@@ -90,6 +92,21 @@ def test_zoo_settings_are_converted():
     assert zoo.zoo_hyperparams("dqn", "CartPole-v1")[2]["policy_kwargs"] == {"net_arch": [256, 256]}
     with pytest.raises(KeyError):
         zoo.zoo_config("ppo", "NoSuchEnv-v0")
+
+
+def test_fallback_copy_matches_the_installed_zoo():
+    pytest.importorskip("rl_zoo3")
+    for algo, entries in zoo.FALLBACK.items():
+        for env_id, copied in entries.items():
+            installed, _ = zoo._lookup(algo, env_id)
+            assert installed == copied, f"benchmarks/zoo.py FALLBACK[{algo!r}][{env_id!r}] differs from rl_zoo3's"
+
+
+def test_fallback_serves_every_suite_env_without_the_zoo(monkeypatch):
+    monkeypatch.setattr(zoo.importlib.resources, "files", lambda name: (_ for _ in ()).throw(ModuleNotFoundError(name)))
+    for suite_name, task in ALL_TASKS:
+        for algo in set(get_suite(suite_name).algos) & {"ppo", "dqn", "a2c"}:
+            assert "FALLBACK" in algo_config(algo, task).source
 
 
 def test_policy_kwargs_parser_refuses_code():

@@ -171,3 +171,33 @@ def test_predict_honours_action_masks(fast_kwargs):
     masks = np.tile(np.array([False, True]), (6, 1))
     actions, _ = model.predict(obs, action_masks=masks)
     assert (actions == 1).all()
+
+
+def test_gumbel_search_option_trains_and_plays(fast_kwargs):
+    model = MuZero("MlpPolicy", "CartPole-v1", search="gumbel", seed=0, **fast_kwargs)
+    model.learn(total_timesteps=80)
+    targets = model.replay_buffer.sample(8).target_policies[:, 0]
+    assert np.allclose(targets.sum(-1), 1.0, atol=1e-4)
+    assert (targets > 0).all()  # completed-Q targets cover every legal action, visited or not
+    obs = np.zeros((3, 4), np.float32)
+    first, _ = model.predict(obs, deterministic=True)
+    second, _ = model.predict(obs, deterministic=True)
+    np.testing.assert_array_equal(first, second)
+
+
+def test_unknown_search_name_rejected():
+    with pytest.raises(ValueError, match="search must be one of"):
+        MuZero("MlpPolicy", "CartPole-v1", search="alphazero")
+
+
+@pytest.mark.parametrize("with_search", [True, False])
+def test_reanalyze_refreshes_targets_with_the_latest_network(fast_kwargs, with_search):
+    model = MuZero("MlpPolicy", "CartPole-v1", reanalyze_fraction=1.0, reanalyze_search=with_search,
+                   seed=0, **fast_kwargs)
+    calls = []
+    original = model._reanalyze
+    model._reanalyze = lambda *args: calls.append(len(args[0])) or original(*args)
+    model.learn(total_timesteps=80)
+    assert calls and model._n_updates == len(calls)
+    values, policies = original(np.zeros((3, 4), np.float32))
+    assert values.shape == (3,) and (policies is None) != with_search

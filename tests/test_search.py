@@ -287,3 +287,21 @@ def test_numba_recurrent_runs_the_loop_in_numba_with_the_same_result():
             np.testing.assert_array_equal(x, y)
     with pytest.raises(TypeError, match="numpy root_embedding"):
         muzero_search(logits, value, torch.from_numpy(hidden), jit_recurrent, 5)
+
+
+def test_parallel_kernels_give_the_serial_result():
+    """With set_parallel the trees are spread over threads (prange): same result."""
+    from muzero_agents.search import set_parallel
+
+    net = FakeNet(6, seed=9, levels=3)
+    serial = [_engine(net, 8, 30, None, two_player=tp) for tp in (False, True)]
+    set_parallel(2)
+    try:
+        parallel = [_engine(net, 8, 30, None, two_player=tp) for tp in (False, True)]
+    finally:
+        set_parallel(None)
+    for a, b in zip(serial, parallel):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+    with pytest.raises(ValueError, match="min_batch"):
+        set_parallel(0)

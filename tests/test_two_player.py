@@ -1,13 +1,12 @@
 """MuZero on turn-based games: detects zero-sum self-play, uses masks, trains, plays legal moves."""
 
-import numpy as np
 import pytest
 
 pytest.importorskip("pettingzoo")
-from stable_baselines3.common.env_util import make_vec_env  # noqa: E402
+from stable_baselines3.common.env_util import make_vec_env
 
-from muzero_agents import MuZero  # noqa: E402
-from wrappers import make_board_game  # noqa: E402
+from muzero_agents import MuZero
+from wrappers import make_board_game
 
 
 def tictactoe_model(**overrides):

@@ -33,12 +33,26 @@ from muzero_agents.search._tree import (
 
 RecurrentFn = Callable[[Any, np.ndarray], tuple]
 
-# Trees per search from which the kernels spread the trees over Numba's threads.
-PARALLEL_MIN_BATCH = 1 << 62  # prange did not pay on 2 busy cores (see benchmarks)
+# Trees per search from which the kernels spread the trees over Numba's threads (off: see
+# set_parallel).
+PARALLEL_MIN_BATCH = 1 << 62
 _NO_BYTES = np.zeros((0, 0), dtype=np.uint8)
 # Placeholders for the Gumbel-only kernel inputs when searching with pUCT.
 _NO_SCHEDULE = np.zeros((1, 1), dtype=np.int32)
 _NO_CONSIDERED = np.zeros(1, dtype=np.int32)
+
+
+def set_parallel(min_batch: int | None) -> None:
+    """Spread the trees of searches with B >= ``min_batch`` over Numba's threads (prange).
+
+    Off (None) by default: on 2 quiet cores it made B = 256 searches 1.6-1.9x faster, but on
+    2 cores shared with other busy processes OpenMP's barriers made them 50x slower. Turn it
+    on for machines the search has to itself; ``numba.set_num_threads`` sets the threads.
+    """
+    global PARALLEL_MIN_BATCH
+    if min_batch is not None and min_batch < 1:
+        raise ValueError(f"min_batch must be >= 1 or None, got {min_batch}")
+    PARALLEL_MIN_BATCH = (1 << 62) if min_batch is None else int(min_batch)
 
 
 def is_numba_function(fn: Any) -> bool:

@@ -1,0 +1,291 @@
+"""Board-game play: MuZero trained by self-play for a wall-clock budget, then played against real opponents.
+
+    python -m benchmarks.boardgame_play --game tictactoe --minutes 15 [--seed 0] [--games 200]
+        [--save PATH] [--load PATH] [--ppo-minutes M | --no-ppo] [--depth 2]
+
+MuZero trains by self-play (it decides both sides' moves) until ``--minutes`` of wall-clock
+time are spent, then plays ``--games`` games as first player and ``--games`` as second against
+each opponent: tic-tac-toe's perfect minimax player (uniformly random among optimal moves) and
+a random player; connect four's depth-limited negamax (``benchmarks.negamax``, ``--depth``,
+2 as issue 4 asks) and a random player. MaskablePPO (sb3-contrib), trained on the versus env
+against a random player (alternating sides) for the same wall-clock budget, is measured the
+same way and printed in the same table. Both play deterministically, handed the legal-action
+masks. Settings: MuZero's entry in ``benchmarks/muzero.yml`` and MaskablePPO's from the
+``boardgames`` suite (both read through ``benchmarks.tasks``), so this script and the harness
+train the same models; ``--n-envs`` and ``--muzero-kwargs`` override MuZero's.
+
+Training schedules that run over training progress (MuZero's visit-count temperature and
+replay-priority annealing) follow the wall clock here: ``WallClockBudget`` rescales the
+algorithm's notion of its total budget so that progress is the elapsed fraction of the time.
+Each process uses one torch thread (the 2 cores are shared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from stable_baselines3.common.callbacks import BaseCallback
+
+from benchmarks.negamax import ConnectFourNegamaxOpponent
+from benchmarks.suites import Task, get_suite
+from benchmarks.tasks import EVAL_SEED_OFFSET, build_run
+from wrappers import Opponent, RandomOpponent, TicTacToeMinimaxOpponent, make_board_game
+
+OPPONENTS = {"tictactoe": ("minimax", "random"), "connect_four": ("negamax", "random")}
+SIDES = ("first", "second")
+UNBOUNDED_STEPS = 10**12  # learn()'s step budget: the wall clock stops training first
+
+
+@dataclass
+class Tally:
+    """Game outcomes from the learner's side."""
+
+    wins: int = 0
+    draws: int = 0
+    losses: int = 0
+
+    @property
+    def games(self) -> int:
+        return self.wins + self.draws + self.losses
+
+    def add(self, learner_return: float) -> None:
+        """Count one finished game by the learner's total reward (+1 win, 0 draw, -1 loss)."""
+        if learner_return > 0:
+            self.wins += 1
+        elif learner_return < 0:
+            self.losses += 1
+        else:
+            self.draws += 1
+
+    def percent(self, count: int) -> float:
+        return 100.0 * count / self.games if self.games else float("nan")
+
+
+@dataclass
+class Training:
+    """How much an agent was trained: env steps, gradient steps, minutes (None: loaded from disk)."""
+
+    agent: str
+    env_steps: int
+    gradient_steps: int
+    minutes: float | None
+
+
+@dataclass
+class Row:
+    agent: str
+    opponent: str
+    side: str
+    tally: Tally
+    training: Training
+
+
+class WallClockBudget(BaseCallback):
+    """Stop ``learn()`` once ``seconds`` of wall-clock time have passed since training started.
+
+    On every step it also sets the model's total step budget to the steps it would reach at
+    the current pace, so SB3's "progress remaining" (which drives schedules such as MuZero's
+    temperature) is the fraction of the time left rather than of an arbitrary step count.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self.started = 0.0
+
+    def _on_training_start(self) -> None:
+        self.started = time.perf_counter()
+
+    def _on_step(self) -> bool:
+        elapsed = time.perf_counter() - self.started
+        if elapsed >= self.seconds:
+            return False
+        if elapsed > 0:
+            pace_total = int(self.num_timesteps * self.seconds / elapsed)
+            self.model._total_timesteps = max(self.num_timesteps + 1, pace_total)
+        return True
+
+
+def board_task(game: str) -> Task:
+    """The ``boardgames`` suite's task for ``game`` (where both algorithms' settings come from)."""
+    for task in get_suite("boardgames").tasks:
+        if task.env_id == game:
+            return task
+    raise ValueError(f"No board-game task for {game!r}; this benchmark plays {', '.join(OPPONENTS)}.")
+
+
+def make_opponent(game: str, name: str, depth: int = 2) -> Opponent:
+    """A fresh opponent by name; the versus env reseeds it on every seeded reset."""
+    if name == "random":
+        return RandomOpponent()
+    if name == "minimax" and game == "tictactoe":
+        return TicTacToeMinimaxOpponent()
+    if name == "negamax" and game == "connect_four":
+        return ConnectFourNegamaxOpponent(depth=depth)
+    raise ValueError(f"No opponent {name!r} for {game}; known: {', '.join(OPPONENTS.get(game, ()))}.")
+
+
+def play_games(model: Any, env: Any, n_games: int, first_seed: int) -> Tally:
+    """Play ``n_games`` on a versus env with ``model.predict`` (deterministic, masked); count outcomes.
+
+    Game ``i`` resets with seed ``first_seed + i``, which also reseeds the opponent, so every
+    agent faces the same sequence of seeded opponents and the results are reproducible.
+    """
+    tally = Tally()
+    for game in range(n_games):
+        obs, _ = env.reset(seed=first_seed + game)
+        total, done = 0.0, False
+        while not done:
+            action, _ = model.predict(obs, action_masks=env.action_masks(), deterministic=True)
+            obs, reward, terminated, truncated, _ = env.step(int(np.asarray(action).reshape(-1)[0]))
+            total += reward
+            done = terminated or truncated
+        tally.add(total)
+    return tally
+
+
+def evaluate(model: Any, training: Training, game: str, n_games: int, seed: int, depth: int) -> list[Row]:
+    """``n_games`` with each side against each of the game's opponents, one row per (opponent, side)."""
+    rows = []
+    for name in OPPONENTS[game]:
+        for side_index, side in enumerate(SIDES):
+            env = make_board_game(game, opponent=make_opponent(game, name, depth), agent_side=side)
+            first_seed = EVAL_SEED_OFFSET + seed * 1_000_000 + side_index * 100_000
+            tally = play_games(model, env, n_games, first_seed)
+            rows.append(Row(training.agent, name, side, tally, training))
+            env.close()
+    return rows
+
+
+def train(algo: str, game: str, minutes: float, seed: int,
+          muzero_overrides: dict | None = None) -> tuple[Any, Training]:
+    """Build ``algo`` as the harness does (``benchmarks.tasks.build_run``) and train it for ``minutes``."""
+    task = board_task(game)
+    if algo == "muzero" and muzero_overrides:
+        task = replace(task, overrides={**task.overrides, "muzero": muzero_overrides})
+    run = build_run(algo, replace(task, eval_episodes=1), seed, device="cpu")
+    for eval_env in run.eval_envs.values():  # the harness's periodic evaluations are not used here
+        eval_env.close()
+    started = time.perf_counter()
+    run.model.learn(UNBOUNDED_STEPS, callback=WallClockBudget(seconds=60.0 * minutes))
+    elapsed = (time.perf_counter() - started) / 60.0
+    return run.model, Training(_label(algo), run.model.num_timesteps, gradient_steps(run.model), elapsed)
+
+
+def gradient_steps(model: Any) -> int:
+    """Optimizer steps taken (PPO counts epochs in ``_n_updates``, each of ceil(rollout / batch) steps)."""
+    if hasattr(model, "n_epochs") and hasattr(model, "n_steps"):
+        return model._n_updates * math.ceil(model.n_steps * model.n_envs / model.batch_size)
+    return int(model._n_updates)
+
+
+def load_muzero(path: str, game: str) -> tuple[Any, Training]:
+    """A saved MuZero, checked against the game's observation and action spaces."""
+    from muzero_agents import MuZero
+
+    model = MuZero.load(path, device="cpu")
+    env = make_board_game(game)
+    if model.observation_space.shape != env.observation_space.shape or model.action_space != env.action_space:
+        raise ValueError(
+            f"{path} was trained on observations {model.observation_space.shape} and actions "
+            f"{model.action_space}, "
+            f"not {game}'s ({env.observation_space.shape}, {env.action_space}); pass the matching --game."
+        )
+    env.close()
+    return model, Training("MuZero", model.num_timesteps, gradient_steps(model), None)
+
+
+def _label(algo: str) -> str:
+    return {"muzero": "MuZero", "maskable_ppo": "MaskablePPO"}[algo]
+
+
+def format_table(rows: list[Row]) -> str:
+    """One line per (agent, opponent, side), with the agent's training alongside."""
+    header = (f"{'agent':<12} {'opponent':<9} {'side':<7} {'games':>5} {'wins':>5} {'draws':>5} "
+              f"{'losses':>6} {'win %':>6} {'loss %':>6} {'train steps':>11} {'grad steps':>10} "
+              f"{'minutes':>7}")
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        t, tr = row.tally, row.training
+        minutes = "loaded" if tr.minutes is None else f"{tr.minutes:.1f}"
+        lines.append(f"{row.agent:<12} {row.opponent:<9} {row.side:<7} {t.games:>5} {t.wins:>5} {t.draws:>5} "
+                     f"{t.losses:>6} {t.percent(t.wins):>6.1f} {t.percent(t.losses):>6.1f} "
+                     f"{tr.env_steps:>11} {tr.gradient_steps:>10} {minutes:>7}")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--game", choices=sorted(OPPONENTS), default="tictactoe")
+    parser.add_argument("--minutes", type=float, default=15.0, help="MuZero's wall-clock training budget")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--games", type=int, default=200, help="games per opponent and side")
+    parser.add_argument("--save", help="save the trained MuZero here (SB3 zip)")
+    parser.add_argument("--load", help="play a saved MuZero instead of training one")
+    parser.add_argument("--ppo-minutes", type=float, default=None,
+                        help="MaskablePPO's budget (default: --minutes)")
+    parser.add_argument("--no-ppo", action="store_true", help="skip MaskablePPO")
+    parser.add_argument("--depth", type=int, default=2,
+                        help="connect four negamax depth (benchmarks.negamax)")
+    parser.add_argument("--n-envs", type=int, default=None,
+                        help="MuZero's self-play envs (default: muzero.yml)")
+    parser.add_argument("--muzero-kwargs", type=json.loads, default={},
+                        help='JSON overrides of MuZero\'s settings, e.g. \'{"num_simulations": 50}\'')
+    args = parser.parse_args(argv)
+    args.ppo_minutes = args.minutes if args.ppo_minutes is None else args.ppo_minutes
+    problems = [message for message, bad in (
+        ("--minutes must be > 0", args.minutes <= 0 and not args.load),
+        ("--ppo-minutes must be > 0 (or pass --no-ppo)", args.ppo_minutes <= 0 and not args.no_ppo),
+        ("--games must be >= 1", args.games < 1),
+        ("--depth must be >= 0", args.depth < 0),
+        ("--n-envs must be >= 1", args.n_envs is not None and args.n_envs < 1),
+        ("--muzero-kwargs must be a JSON object", not isinstance(args.muzero_kwargs, dict)),
+        (f"--load: no file {args.load}", bool(args.load) and not _save_exists(args.load)),
+    ) if bad]
+    if problems:
+        parser.error("; ".join(problems))
+    return args
+
+
+def _save_exists(path: str) -> bool:
+    return Path(path).is_file() or Path(f"{path}.zip").is_file()
+
+
+def main(argv: list[str] | None = None) -> list[Row]:
+    """Train (or load) MuZero and MaskablePPO, play each opponent with both sides, print the table."""
+    args = parse_args(argv)
+    torch.set_num_threads(1)
+    if args.load:
+        muzero, training = load_muzero(args.load, args.game)
+    else:
+        overrides = dict(args.muzero_kwargs)
+        if args.n_envs is not None:
+            overrides["n_envs"] = args.n_envs
+        print(f"training MuZero by self-play on {args.game} for {args.minutes:g} min...", flush=True)
+        muzero, training = train("muzero", args.game, args.minutes, args.seed, overrides)
+    if args.save:
+        muzero.save(args.save)
+        print(f"saved MuZero to {args.save}", flush=True)
+    rows = evaluate(muzero, training, args.game, args.games, args.seed, args.depth)
+    if not args.no_ppo:
+        print(f"training MaskablePPO against random on {args.game} for {args.ppo_minutes:g} min...",
+              flush=True)
+        ppo, ppo_training = train("maskable_ppo", args.game, args.ppo_minutes, args.seed)
+        rows += evaluate(ppo, ppo_training, args.game, args.games, args.seed, args.depth)
+    depth = f", negamax depth {args.depth}" if args.game == "connect_four" else ""
+    print(f"\n{args.game}: {args.games} games per opponent and side, seed {args.seed}{depth}")
+    print(format_table(rows))
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""The runner: CSV schema, resumption, the shared evaluation protocol, and small end-to-end runs."""
+
+import csv
+
+import pytest
+import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.env_util import make_vec_env
+
+from benchmarks import runner
+from benchmarks.__main__ import main
+from benchmarks.evaluation import EvalHistory, PeriodicEval, StepBudget
+from benchmarks.suites import Suite, Task, get_suite, gym_task
+
+torch.set_num_threads(1)
+
+TINY = Suite("tiny", "test only", (gym_task("CartPole-v1", budget=128, eval_every=64, threshold=475, low=23.7,
+                                            high=500, eval_episodes=2),), ("ppo",), seeds=1)
+
+
+def _header(path):
+    with open(path, newline="") as handle:
+        return next(csv.reader(handle))
+
+
+def test_csv_schema_round_trips(tmp_path):
+    row = {"algo": "ppo", "env": "CartPole-v1", "seed": 0, "env_steps": 64, "wall_s": 0.5, "eval_mean": 9.5,
+           "eval_std": 0.5}
+    path = tmp_path / "r.csv"
+    path.write_text(runner.rows_to_csv([row]))
+    assert tuple(_header(path)) == runner.CSV_COLUMNS == (
+        "algo", "env", "seed", "env_steps", "wall_s", "eval_mean", "eval_std")
+    assert runner.read_csv(path) == [row]
+    path.write_text("algo,env\nppo,x\n")
+    with pytest.raises(ValueError, match="not a benchmark CSV"):
+        runner.read_csv(path)
+
+
+def test_plan_refuses_unknown_names_and_orders_slow_algorithms_first():
+    jobs = runner.plan(get_suite("classic"), seeds=2, algos=["ppo", "muzero"], tasks=["Acrobot-v1"], max_steps=1_000)
+    assert [(j.algo, j.seed) for j in jobs] == [("muzero", 0), ("muzero", 1), ("ppo", 0), ("ppo", 1)]
+    assert all(j.task.budget == 1_000 for j in jobs)
+    with pytest.raises(runner.SetupError, match="no algorithm"):
+        runner.plan(get_suite("smoke"), seeds=1, algos=["dqn"])
+    with pytest.raises(runner.SetupError, match="no env"):
+        runner.plan(get_suite("smoke"), seeds=1, tasks=["Pong"])
+
+
+def test_finished_runs_are_skipped_and_other_protocols_refused(tmp_path):
+    jobs = runner.plan(TINY, seeds=3)
+    done = jobs[1]
+    record = {"algo": done.algo, "task": done.task.name, "seed": done.seed, "protocol": done.protocol(), "rows": []}
+    runner.save_run(tmp_path, record)
+    assert [j.seed for j in runner.pending(jobs, tmp_path)] == [0, 2]
+    # a CSV without its JSON is an unfinished run
+    (tmp_path / "runs" / f"{jobs[2].run_id}.csv").write_text(runner.rows_to_csv([]))
+    assert [j.seed for j in runner.pending(jobs, tmp_path)] == [0, 2]
+    with pytest.raises(runner.SetupError, match="another protocol"):
+        runner.pending(runner.plan(TINY, seeds=3, max_steps=100), tmp_path)
+
+
+def test_periodic_eval_labels_each_env_ends_with_an_evaluation_and_excludes_its_time():
+    model = PPO("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2, seed=0), n_steps=32, batch_size=64, seed=0)
+    evals = {name: make_vec_env("CartPole-v1", n_envs=2, seed=10) for name in ("a", "b")}
+    history = EvalHistory()
+    evaluator = PeriodicEval(evals, every=50, n_episodes=2, history=history, final_eval=True)
+    model.learn(total_timesteps=100, callback=[evaluator, StepBudget(90)])
+    assert model.num_timesteps == 90  # stopped by the budget inside the second rollout
+    assert [r.env_steps for r in history.of("a")] == [50, 90] == [r.env_steps for r in history.of("b")]
+    assert evaluator.eval_seconds() > 0
+    assert history.of("a")[-1].wall_s <= evaluator.train_seconds()
+
+
+def test_end_to_end_through_the_command_line_then_resumed(tmp_path, capsys, monkeypatch):
+    args = ["run", "--suite", "smoke", "--seeds", "1", "--max-steps", "128", "--eval-every", "64",
+            "--eval-episodes", "2", "--jobs", "1", "--out", str(tmp_path), "--no-progress"]
+    main(args)
+    printed = capsys.readouterr().out
+    assert "CartPole-v1" in printed and "muzero" in printed and "ppo" in printed and "report.md" in printed
+    rows = runner.read_csv(tmp_path / "results.csv")
+    assert {(r["algo"], r["env_steps"]) for r in rows} == {("muzero", 64), ("muzero", 128), ("ppo", 64), ("ppo", 128)}
+    assert (tmp_path / "report.md").exists()
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert "matplotlib is missing" in printed
+    else:
+        assert (tmp_path / "plots" / "CartPole-v1_steps.png").stat().st_size > 0
+    # a second invocation trains nothing
+    monkeypatch.setattr(runner, "run_job", lambda *a, **k: pytest.fail("a finished run was run again"))
+    main(args)
+    assert "2 of 2 runs already finished" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="another protocol"):
+        main([*args[:-3], "--max-steps", "100", "--out", str(tmp_path)])
+
+
+def test_board_games_train_by_self_play_and_are_measured_against_each_opponent(tmp_path):
+    pytest.importorskip("sb3_contrib")
+    pytest.importorskip("pettingzoo.classic")
+    runner.run_suite(get_suite("boardgames"), tmp_path, seeds=1, tasks=["tictactoe"], max_steps=48,
+                     eval_episodes=2, progress=False)
+    rows = runner.read_csv(tmp_path / "results.csv")
+    assert {(r["algo"], r["env"]) for r in rows} == {
+        (algo, env) for algo in ("muzero", "maskable_ppo") for env in ("tictactoe-vs-random", "tictactoe-vs-minimax")}
+    assert all(-1.0 <= r["eval_mean"] <= 1.0 for r in rows)
+
+
+def test_parallel_jobs_run_in_separate_processes(tmp_path):
+    suite = Suite("tiny2", "test only", TINY.tasks, ("ppo",), seeds=2)
+    runner.run_suite(suite, tmp_path, n_jobs=2, progress=False)
+    rows = runner.read_csv(tmp_path / "results.csv")
+    assert sorted({r["seed"] for r in rows}) == [0, 1]
+    assert len(runner.finished_runs(tmp_path)) == 2
+
+
+def test_task_dataclass_is_what_a_run_is_keyed_on():
+    task = Task("x/y", "gym", "CartPole-v1", 10, 5, 1, TINY.tasks[0].evaluations)
+    assert runner.run_id("ppo", task.name, 3) == "ppo__x_y__seed3"

@@ -1,0 +1,108 @@
+"""benchmarks.boardgame_play: game counting against scripted players, and the script end to end."""
+
+import numpy as np
+import pytest
+import torch
+
+from benchmarks.boardgame_play import Tally, main, make_opponent, play_games
+from benchmarks.negamax import ConnectFourNegamaxOpponent
+from wrappers import TicTacToeMinimaxOpponent, make_board_game
+
+torch.set_num_threads(1)
+
+
+class FirstLegalModel:
+    """A stub model: always the lowest-numbered legal action."""
+
+    def predict(self, obs, action_masks=None, deterministic=True):
+        return int(np.flatnonzero(action_masks)[0]), None
+
+
+class PerfectModel:
+    """A stub model that plays tic-tac-toe perfectly (first of the optimal moves)."""
+
+    def predict(self, obs, action_masks=None, deterministic=True):
+        return TicTacToeMinimaxOpponent.best_actions(obs)[0], None
+
+
+class FirstLegalOpponent:
+    def act(self, observation, action_mask, game_state):
+        return int(np.flatnonzero(action_mask)[0])
+
+
+def versus(opponent, side):
+    return make_board_game("tictactoe", opponent=opponent, agent_side=side)
+
+
+@pytest.mark.parametrize("side, expected", [("first", (3, 0, 0)), ("second", (0, 0, 3))])
+def test_scripted_game_counts_the_known_outcome(side, expected):
+    # both sides play the lowest free square: X takes 0, 2, 4, 6 and wins on the 2-4-6 diagonal
+    tally = play_games(FirstLegalModel(), versus(FirstLegalOpponent(), side), 3, first_seed=0)
+    assert (tally.wins, tally.draws, tally.losses) == expected
+
+
+@pytest.mark.parametrize("side", ["first", "second"])
+def test_a_fixed_move_player_never_beats_minimax(side):
+    tally = play_games(FirstLegalModel(), versus(TicTacToeMinimaxOpponent(), side), 10, first_seed=0)
+    assert tally.games == 10
+    assert tally.wins == 0
+    assert tally.losses > 0
+
+
+@pytest.mark.parametrize("side", ["first", "second"])
+def test_perfect_play_against_minimax_is_always_a_draw(side):
+    tally = play_games(PerfectModel(), versus(TicTacToeMinimaxOpponent(), side), 10, first_seed=0)
+    assert (tally.wins, tally.draws, tally.losses) == (0, 10, 0)
+
+
+def test_tally_percentages():
+    tally = Tally()
+    for reward in (1.0, 1.0, 0.0, -1.0):
+        tally.add(reward)
+    assert (tally.games, tally.percent(tally.wins), tally.percent(tally.losses)) == (4, 50.0, 25.0)
+
+
+def test_opponents_by_game():
+    negamax = make_opponent("connect_four", "negamax", depth=3)
+    assert isinstance(negamax, ConnectFourNegamaxOpponent) and negamax.depth == 3
+    assert isinstance(make_opponent("tictactoe", "minimax"), TicTacToeMinimaxOpponent)
+    with pytest.raises(ValueError, match="known: minimax, random"):
+        make_opponent("tictactoe", "negamax")
+
+
+def test_bad_arguments_are_refused(capsys):
+    with pytest.raises(SystemExit):
+        main(["--games", "0"])
+    assert "--games must be >= 1" in capsys.readouterr().err
+
+
+def test_main_end_to_end_with_a_tiny_budget(tmp_path, capsys):
+    save = tmp_path / "muzero_ttt.zip"
+    rows = main(["--minutes", "0.02", "--ppo-minutes", "0.02", "--games", "1", "--save", str(save)])
+    expected = {(agent, opponent, side) for agent in ("MuZero", "MaskablePPO")
+                for opponent in ("minimax", "random") for side in ("first", "second")}
+    assert {(r.agent, r.opponent, r.side) for r in rows} == expected
+    assert all(r.tally.games == 1 and r.training.env_steps > 0 for r in rows)
+    assert all(r.training.minutes < 0.5 for r in rows)  # the wall clock stopped training
+    table = capsys.readouterr().out
+    assert "win %" in table and table.count("MaskablePPO  minimax") == 2
+    assert save.is_file()
+
+    loaded = main(["--load", str(save), "--games", "1", "--no-ppo"])
+    assert {(r.agent, r.opponent, r.side) for r in loaded} == {k for k in expected if k[0] == "MuZero"}
+    assert all(r.training.minutes is None and r.training.env_steps == rows[0].training.env_steps
+               for r in loaded)
+
+
+def test_wall_clock_budget_stops_learn_and_drives_progress(fast_kwargs):
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from benchmarks.boardgame_play import UNBOUNDED_STEPS, WallClockBudget
+    from muzero_agents import MuZero
+
+    model = MuZero("MlpPolicy", make_vec_env(lambda: make_board_game("tictactoe"), n_envs=2), seed=0,
+                   **fast_kwargs)
+    model.learn(UNBOUNDED_STEPS, callback=WallClockBudget(seconds=1.5))
+    assert 0 < model.num_timesteps < UNBOUNDED_STEPS
+    # progress follows the clock: at the end of the budget little of it remains (temperature anneals)
+    assert model._current_progress_remaining < 0.2
