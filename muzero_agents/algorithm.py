@@ -21,6 +21,7 @@ import torch
 from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.preprocessing import maybe_transpose
 from stable_baselines3.common.save_util import load_from_pkl, load_from_zip_file, save_to_pkl
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import FloatSchedule, is_vectorized_observation, safe_mean
@@ -185,6 +186,7 @@ class MuZero(BaseAlgorithm):
             "batch_size must be >= 1": self.batch_size >= 1,
             "buffer_size must be >= 1": self.buffer_size >= 1,
             "learning_starts must be >= 0": self.learning_starts >= 0,
+            "learning_starts must not exceed buffer_size": self.learning_starts <= self.buffer_size,
             "td_lambda must be in [0, 1]": 0.0 <= self.td_lambda <= 1.0,
             "discount must be in (0, 1]": 0.0 < self.discount <= 1.0,
             "support_size must be >= 1": self.support_size >= 1,
@@ -205,13 +207,14 @@ class MuZero(BaseAlgorithm):
         self._setup_lr_schedule()
         self.set_random_seed(self.seed)
         self._rng = np.random.default_rng(self.seed)
+        policy_kwargs = dict(self.policy_kwargs)
+        policy_kwargs["optimizer_kwargs"] = {"weight_decay": self.weight_decay, **policy_kwargs.get("optimizer_kwargs", {})}
         self.policy = self.policy_class(
             self.observation_space,
             self.action_space,
             self.lr_schedule,
             support_size=self.support_size,
-            optimizer_kwargs={"weight_decay": self.weight_decay},
-            **self.policy_kwargs,
+            **policy_kwargs,
         ).to(self.device)
         self.temperature_schedule = FloatSchedule(self.temperature)
         if self.env is not None:  # a loaded model without env keeps its saved flag
@@ -232,7 +235,7 @@ class MuZero(BaseAlgorithm):
             two_player=self.two_player,
             priority_alpha=self.priority_alpha,
             priority_beta=self.priority_beta,
-            seed=self.seed,
+            seed=None if self.seed is None else self.seed + 1,  # a stream apart from the search's
         )
 
     def _env_flag(self, name: str) -> bool:
@@ -247,8 +250,16 @@ class MuZero(BaseAlgorithm):
         return np.stack(self.env.env_method("action_masks")).astype(bool)
 
     def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
+        """SB3's set_env; a different number of envs or kind of game gets a fresh replay buffer."""
         super().set_env(env, force_reset)
-        self.two_player = self._env_flag("is_two_player_zero_sum")
+        two_player = self._env_flag("is_two_player_zero_sum")
+        buffer = self.replay_buffer
+        if buffer is not None and (buffer.n_envs != self.n_envs or buffer.two_player != two_player):
+            if self.verbose:
+                print("set_env: the new env differs in n_envs or players; starting an empty replay buffer")
+            self.two_player = two_player
+            self.replay_buffer = self._make_replay_buffer()
+        self.two_player = two_player
 
     # ------------------------------------------------------------------ search
 
@@ -301,7 +312,7 @@ class MuZero(BaseAlgorithm):
         """
         if isinstance(observation, dict):
             raise ValueError("MuZero takes array observations, not dicts (see MuZeroPolicy).")
-        observation = np.asarray(observation)
+        observation = maybe_transpose(np.asarray(observation), self.observation_space)
         vectorized = is_vectorized_observation(observation, self.observation_space)
         batch = observation if vectorized else observation[None]
         masks = None
@@ -337,7 +348,10 @@ class MuZero(BaseAlgorithm):
         assert self.env is not None and self.replay_buffer is not None
         episodes_at_last_dump = self._episode_num
         while self.num_timesteps < total_timesteps:
-            if not self._collect_step(callback):
+            callback.on_rollout_start()
+            keep_going = self._collect_step(callback)
+            callback.on_rollout_end()
+            if not keep_going:
                 break
             if self.num_timesteps >= self.learning_starts:
                 self._train_due()
@@ -357,9 +371,6 @@ class MuZero(BaseAlgorithm):
         self._search_seconds = time.perf_counter() - started
         new_obs, rewards, dones, infos = self.env.step(result.action)
         self.num_timesteps += self.env.num_envs
-        callback.update_locals(locals())
-        if not callback.on_step():
-            return False
         self._update_info_buffer(infos, dones)
         self._store(observations, result, rewards, dones, infos, legal_mask)
         self._last_obs = new_obs
@@ -367,7 +378,8 @@ class MuZero(BaseAlgorithm):
         self._episode_num += int(np.sum(dones))
         self._update_current_progress_remaining(self.num_timesteps, self._total_timesteps)
         self._record_search_stats(result)
-        return True
+        callback.update_locals(locals())
+        return callback.on_step()  # after storing, so a stop loses nothing and resumes cleanly
 
     def _store(self, observations, result: SearchResult, rewards, dones, infos, legal_mask) -> None:
         """Add one vectorized step to replay; truncated episodes bootstrap from their final obs."""
@@ -406,9 +418,11 @@ class MuZero(BaseAlgorithm):
 
     def _train_due(self) -> None:
         """Run the gradient steps owed by the replay ratio (fractional credit carries over)."""
+        if len(self.replay_buffer) < max(1, self.learning_starts):
+            return  # e.g. right after load with an empty buffer: no burst of owed steps later
         self._grad_step_credit += self.replay_ratio * self.env.num_envs
         steps = int(self._grad_step_credit)
-        if steps > 0 and len(self.replay_buffer) >= max(1, self.learning_starts):
+        if steps > 0:
             self._grad_step_credit -= steps
             self.train(steps, self.batch_size)
 
@@ -433,7 +447,8 @@ class MuZero(BaseAlgorithm):
             losses.total.backward()
             torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
             self.policy.optimizer.step()
-            self.replay_buffer.update_priorities(batch.indices, losses.priorities)
+            keep = batch.priority_mask  # newest steps of running episodes keep their priority
+            self.replay_buffer.update_priorities(batch.indices[keep], losses.priorities[keep])
             self._n_updates += 1
             for name, value in losses.scalars().items():
                 self.logger.record_mean(f"train/{name}", value)
@@ -450,7 +465,7 @@ class MuZero(BaseAlgorithm):
         """
         self.policy.set_training_mode(False)
         if self.reanalyze_search:
-            result = self._search(observations, legal_masks, explore=False, temperature=1.0)
+            result = self._search(observations, legal_masks, explore=False, temperature=0.0)
             values, policies = result.root_value, result.policy
         else:
             _, values, _ = self.policy.initial_inference_numpy(observations)

@@ -51,6 +51,10 @@ class ReplayBatch(NamedTuple):
     weights: np.ndarray  # [B] float32 importance weights, max 1
     indices: np.ndarray  # [B] int64 handles for update_priorities
     legal_masks: np.ndarray | None = None  # [B, K+1, A] bool if masks were stored; True past end
+    # [B] bool, False for the newest step of a running episode: its k=0 value target is its own
+    # bootstrap value, so |v - z| says nothing yet and must not set its priority (a value-only
+    # Reanalyze would make it ~0 and the step would never be drawn again)
+    priority_mask: np.ndarray | None = None
 
 
 @njit(cache=True)
@@ -606,6 +610,7 @@ class TrajectoryReplay:
             weights=weights,
             indices=self._uid[rows, cols],
             legal_masks=legal,
+            priority_mask=~((kind == _RUNNING) & (window["value_left"] == 0)),
         )
 
     # ------------------------------------------------------------------ pickling

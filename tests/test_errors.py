@@ -54,3 +54,8 @@ def test_loading_a_corrupt_file_is_refused(tmp_path):
 def test_loading_a_missing_file_names_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="nowhere"):
         MuZero.load(tmp_path / "nowhere")
+
+
+def test_learning_starts_beyond_buffer_rejected():
+    with pytest.raises(ValueError, match="learning_starts must not exceed buffer_size"):
+        MuZero("MlpPolicy", "CartPole-v1", buffer_size=100, learning_starts=500)

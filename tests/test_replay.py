@@ -616,3 +616,14 @@ def test_random_configurations_against_the_spec(
     batch = replay.sample(200)
     assert {(int(u), int(t)) for u, t in batch.observations} <= feeder.stored()
     check_batch(batch, feeder, rows=range(50))
+
+
+def test_newest_step_of_a_running_episode_is_excluded_from_priority_updates():
+    """Its k=0 target is its own bootstrap value: |v - z| carries no information yet."""
+    rb = TrajectoryReplay(100, 1, (1,), np.float32, 2, unroll_steps=1, td_steps=5, discount=1.0, seed=0)
+    for t in range(3):
+        rb.add(np.array([[t]], np.float32), [0], [1.0], [0.0], [[0.5, 0.5]], [False], [False])
+    batch = rb.sample(64)
+    newest = batch.observations[:, 0] == 2
+    assert newest.any() and (~newest).any()
+    np.testing.assert_array_equal(batch.priority_mask, ~newest)

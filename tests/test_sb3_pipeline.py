@@ -201,3 +201,42 @@ def test_reanalyze_refreshes_targets_with_the_latest_network(fast_kwargs, with_s
     assert calls and model._n_updates == len(calls)
     values, policies = original(np.zeros((3, 4), np.float32))
     assert values.shape == (3,) and (policies is None) != with_search
+
+
+def test_stopping_callback_still_stores_the_step_and_resumes(fast_kwargs):
+    class StopAtTen(BaseCallback):
+        def _on_step(self) -> bool:
+            return self.num_timesteps < 10
+
+    model = MuZero("MlpPolicy", "CartPole-v1", seed=0, **fast_kwargs)
+    model.learn(total_timesteps=100, callback=StopAtTen())
+    assert model.num_timesteps == 10 and len(model.replay_buffer) == 10
+    model.learn(total_timesteps=5, reset_num_timesteps=False)
+    assert model.num_timesteps == 15 and len(model.replay_buffer) == 15
+
+
+def test_predict_accepts_channel_last_images_like_sb3(fast_kwargs):
+    class ChannelLastEnv(gym.Env):
+        observation_space = gym.spaces.Box(0, 255, (10, 10, 3), np.uint8)
+        action_space = gym.spaces.Discrete(2)
+
+        def reset(self, seed=None, options=None):
+            return self.observation_space.sample(), {}
+
+        def step(self, action):
+            return self.observation_space.sample(), 1.0, True, False, {}
+
+    kwargs = {**fast_kwargs, "policy_kwargs": dict(network_kwargs=dict(channels=8, num_blocks=1))}
+    model = MuZero("CnnPolicy", ChannelLastEnv(), seed=0, **kwargs)
+    raw = np.zeros((10, 10, 3), np.uint8)
+    action, _ = model.predict(raw, deterministic=True)
+    assert int(action) in (0, 1)
+    mean, _ = evaluate_policy(model, ChannelLastEnv(), n_eval_episodes=2)
+    assert mean == 1.0
+
+
+def test_user_optimizer_kwargs_merge_with_weight_decay(fast_kwargs):
+    kwargs = {**fast_kwargs, "policy_kwargs": dict(optimizer_kwargs=dict(eps=1e-5))}
+    model = MuZero("MlpPolicy", "CartPole-v1", weight_decay=0.01, **kwargs)
+    group = model.policy.optimizer.param_groups[0]
+    assert group["eps"] == 1e-5 and group["weight_decay"] == 0.01
