@@ -29,8 +29,9 @@ def _positive(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="show the suites")
     run = commands.add_parser("run", help="run a suite (resumable) and write its report")
@@ -39,8 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--algos", nargs="+", help="a subset of the suite's algorithms")
     run.add_argument("--envs", nargs="+", help="a subset of the suite's envs (task names)")
     run.add_argument("--out", type=Path, help="results folder (default: benchmarks/results/<suite>)")
-    run.add_argument("--jobs", type=_positive, help="parallel processes, one torch thread each (default: the suite's)")
-    run.add_argument("--max-steps", type=_positive, help="cap every budget (a short slice, e.g. atari100k on a CPU)")
+    run.add_argument(
+        "--jobs", type=_positive, help="parallel processes, one torch thread each (default: the suite's)"
+    )
+    run.add_argument(
+        "--max-steps", type=_positive, help="cap every budget (a short slice, e.g. atari100k on a CPU)"
+    )
     run.add_argument("--eval-every", type=_positive, help="evaluate every N env steps instead of the suite's")
     run.add_argument("--eval-episodes", type=_positive, help="episodes per evaluation instead of the suite's")
     run.add_argument("--device", default="auto", help="torch device for the models (default: auto)")
@@ -55,8 +60,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "list":
         for suite in SUITES.values():
             envs = ", ".join(task.name for task in suite.tasks)
-            print(f"{suite.name:<11} {suite.description}\n{'':<11} envs: {envs}; algos: {', '.join(suite.algos)}; "
-                  f"seeds: {suite.seeds}")
+            print(
+                f"{suite.name:<11} {suite.description}\n{'':<11} envs: {envs}; algos: {', '.join(suite.algos)}; "
+                f"seeds: {suite.seeds}"
+            )
         return
     from benchmarks.report import write_report
 
@@ -71,16 +78,28 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out or DEFAULT_OUT / suite.name
     started = time.perf_counter()
     try:
-        run_suite(suite, out, seeds=args.seeds, algos=args.algos, tasks=args.envs, n_jobs=args.jobs,
-                  max_steps=args.max_steps, eval_every=args.eval_every, eval_episodes=args.eval_episodes,
-                  device=args.device, progress=False if args.no_progress else None)
+        run_suite(
+            suite,
+            out,
+            seeds=args.seeds,
+            algos=args.algos,
+            tasks=args.envs,
+            n_jobs=args.jobs,
+            max_steps=args.max_steps,
+            eval_every=args.eval_every,
+            eval_episodes=args.eval_episodes,
+            device=args.device,
+            progress=False if args.no_progress else None,
+        )
     except SetupError as error:
         raise SystemExit(f"error: {error}") from None
     path, table = write_report(out, title=f"Benchmark report: {suite.name} suite")
     print()
     print(table)
-    print(f"\nSuite {suite.name} done in {time.perf_counter() - started:.0f} s. "
-          f"Report: {path}; plots: {out / 'plots'}; results: {out / 'results.csv'}")
+    print(
+        f"\nSuite {suite.name} done in {time.perf_counter() - started:.0f} s. "
+        f"Report: {path}; plots: {out / 'plots'}; results: {out / 'results.csv'}"
+    )
 
 
 if __name__ == "__main__":

@@ -165,8 +165,9 @@ def evaluate(model: Any, training: Training, game: str, n_games: int, seed: int,
     return rows
 
 
-def train(algo: str, game: str, minutes: float, seed: int,
-          muzero_overrides: dict | None = None) -> tuple[Any, Training]:
+def train(
+    algo: str, game: str, minutes: float, seed: int, muzero_overrides: dict | None = None
+) -> tuple[Any, Training]:
     """Build ``algo`` as the harness does (``benchmarks.tasks.build_run``) and train it for ``minutes``."""
     task = board_task(game)
     if algo == "muzero" and muzero_overrides:
@@ -209,48 +210,64 @@ def _label(algo: str) -> str:
 
 def format_table(rows: list[Row]) -> str:
     """One line per (agent, opponent, side), with the agent's training alongside."""
-    header = (f"{'agent':<12} {'opponent':<9} {'side':<7} {'games':>5} {'wins':>5} {'draws':>5} "
-              f"{'losses':>6} {'win %':>6} {'loss %':>6} {'train steps':>11} {'grad steps':>10} "
-              f"{'minutes':>7}")
+    header = (
+        f"{'agent':<12} {'opponent':<9} {'side':<7} {'games':>5} {'wins':>5} {'draws':>5} "
+        f"{'losses':>6} {'win %':>6} {'loss %':>6} {'train steps':>11} {'grad steps':>10} "
+        f"{'minutes':>7}"
+    )
     lines = [header, "-" * len(header)]
     for row in rows:
         t, tr = row.tally, row.training
         minutes = "loaded" if tr.minutes is None else f"{tr.minutes:.1f}"
-        lines.append(f"{row.agent:<12} {row.opponent:<9} {row.side:<7} {t.games:>5} {t.wins:>5} {t.draws:>5} "
-                     f"{t.losses:>6} {t.percent(t.wins):>6.1f} {t.percent(t.losses):>6.1f} "
-                     f"{tr.env_steps:>11} {tr.gradient_steps:>10} {minutes:>7}")
+        lines.append(
+            f"{row.agent:<12} {row.opponent:<9} {row.side:<7} {t.games:>5} {t.wins:>5} {t.draws:>5} "
+            f"{t.losses:>6} {t.percent(t.wins):>6.1f} {t.percent(t.losses):>6.1f} "
+            f"{tr.env_steps:>11} {tr.gradient_steps:>10} {minutes:>7}"
+        )
     return "\n".join(lines)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--game", choices=sorted(OPPONENTS), default="tictactoe")
     parser.add_argument("--minutes", type=float, default=15.0, help="MuZero's wall-clock training budget")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--games", type=int, default=200, help="games per opponent and side")
     parser.add_argument("--save", help="save the trained MuZero here (SB3 zip)")
     parser.add_argument("--load", help="play a saved MuZero instead of training one")
-    parser.add_argument("--ppo-minutes", type=float, default=None,
-                        help="MaskablePPO's budget (default: --minutes)")
+    parser.add_argument(
+        "--ppo-minutes", type=float, default=None, help="MaskablePPO's budget (default: --minutes)"
+    )
     parser.add_argument("--no-ppo", action="store_true", help="skip MaskablePPO")
-    parser.add_argument("--depth", type=int, default=2,
-                        help="connect four negamax depth (benchmarks.negamax)")
-    parser.add_argument("--n-envs", type=int, default=None,
-                        help="MuZero's self-play envs (default: muzero.yml)")
-    parser.add_argument("--muzero-kwargs", type=json.loads, default={},
-                        help='JSON overrides of MuZero\'s settings, e.g. \'{"num_simulations": 50}\'')
+    parser.add_argument(
+        "--depth", type=int, default=2, help="connect four negamax depth (benchmarks.negamax)"
+    )
+    parser.add_argument(
+        "--n-envs", type=int, default=None, help="MuZero's self-play envs (default: muzero.yml)"
+    )
+    parser.add_argument(
+        "--muzero-kwargs",
+        type=json.loads,
+        default={},
+        help="JSON overrides of MuZero's settings, e.g. '{\"num_simulations\": 50}'",
+    )
     args = parser.parse_args(argv)
     args.ppo_minutes = args.minutes if args.ppo_minutes is None else args.ppo_minutes
-    problems = [message for message, bad in (
-        ("--minutes must be > 0", args.minutes <= 0 and not args.load),
-        ("--ppo-minutes must be > 0 (or pass --no-ppo)", args.ppo_minutes <= 0 and not args.no_ppo),
-        ("--games must be >= 1", args.games < 1),
-        ("--depth must be >= 0", args.depth < 0),
-        ("--n-envs must be >= 1", args.n_envs is not None and args.n_envs < 1),
-        ("--muzero-kwargs must be a JSON object", not isinstance(args.muzero_kwargs, dict)),
-        (f"--load: no file {args.load}", bool(args.load) and not _save_exists(args.load)),
-    ) if bad]
+    problems = [
+        message
+        for message, bad in (
+            ("--minutes must be > 0", args.minutes <= 0 and not args.load),
+            ("--ppo-minutes must be > 0 (or pass --no-ppo)", args.ppo_minutes <= 0 and not args.no_ppo),
+            ("--games must be >= 1", args.games < 1),
+            ("--depth must be >= 0", args.depth < 0),
+            ("--n-envs must be >= 1", args.n_envs is not None and args.n_envs < 1),
+            ("--muzero-kwargs must be a JSON object", not isinstance(args.muzero_kwargs, dict)),
+            (f"--load: no file {args.load}", bool(args.load) and not _save_exists(args.load)),
+        )
+        if bad
+    ]
     if problems:
         parser.error("; ".join(problems))
     return args
@@ -277,8 +294,9 @@ def main(argv: list[str] | None = None) -> list[Row]:
         print(f"saved MuZero to {args.save}", flush=True)
     rows = evaluate(muzero, training, args.game, args.games, args.seed, args.depth)
     if not args.no_ppo:
-        print(f"training MaskablePPO against random on {args.game} for {args.ppo_minutes:g} min...",
-              flush=True)
+        print(
+            f"training MaskablePPO against random on {args.game} for {args.ppo_minutes:g} min...", flush=True
+        )
         ppo, ppo_training = train("maskable_ppo", args.game, args.ppo_minutes, args.seed)
         rows += evaluate(ppo, ppo_training, args.game, args.games, args.seed, args.depth)
     depth = f", negamax depth {args.depth}" if args.game == "connect_four" else ""

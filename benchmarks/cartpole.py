@@ -78,7 +78,9 @@ def format_table(results: list[dict[str, Any]]) -> str:
     for r in sorted(results, key=lambda r: (r["algo"], r["seed"])):
         steps = "not reached" if r["steps"] is None else str(r["steps"])
         secs = "-" if r["seconds"] is None else f"{r['seconds']:.1f}"
-        lines.append(f"{r['algo']:<8} {r['seed']:>4} {steps:>13} {secs:>8} {r['final']:>9.1f} {r['total_s']:>8.1f}")
+        lines.append(
+            f"{r['algo']:<8} {r['seed']:>4} {steps:>13} {secs:>8} {r['final']:>9.1f} {r['total_s']:>8.1f}"
+        )
     for algo in sorted({r["algo"] for r in results}):
         runs = [r for r in results if r["algo"] == algo]
         # an unreached seed counts as its budget (a lower bound), so the median stays honest
@@ -89,15 +91,21 @@ def format_table(results: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--algos", nargs="+", default=["muzero", "ppo", "dqn"], choices=sorted(BUDGET))
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--budget", type=int, default=None, help="env-step budget for every algorithm")
     parser.add_argument("--jobs", type=int, default=1, help="parallel processes (each uses one torch thread)")
     parser.add_argument("--curves", action="store_true", help="also print each run's eval curve")
-    parser.add_argument("--muzero-kwargs", type=json.loads, default={},
-                        help='JSON overrides of MuZero\'s settings, e.g. \'{"replay_ratio": 1.0}\'')
+    parser.add_argument(
+        "--muzero-kwargs",
+        type=json.loads,
+        default={},
+        help="JSON overrides of MuZero's settings, e.g. '{\"replay_ratio\": 1.0}'",
+    )
     parser.add_argument("--muzero-envs", type=int, default=None, help="MuZero's number of training envs")
     args = parser.parse_args(argv)
     MUZERO_CARTPOLE["kwargs"].update(args.muzero_kwargs)
@@ -106,14 +114,17 @@ def main(argv: list[str] | None = None) -> None:
     if args.budget:
         BUDGET.update({algo: args.budget for algo in BUDGET})
     jobs = [(algo, seed, args.eval_every, BUDGET[algo]) for algo in args.algos for seed in range(args.seeds)]
-    with ProcessPoolExecutor(max_workers=args.jobs, initializer=_set_muzero_kwargs,
-                             initargs=(MUZERO_CARTPOLE,)) as pool:
+    with ProcessPoolExecutor(
+        max_workers=args.jobs, initializer=_set_muzero_kwargs, initargs=(MUZERO_CARTPOLE,)
+    ) as pool:
         futures = [pool.submit(run_one, *job) for job in jobs]
         results = []
         for future in as_completed(futures):
             results.append(future.result())
             r = results[-1]
-            print(f"done: {r['algo']} seed {r['seed']}: steps {r['steps']} train_s {r['seconds']}", flush=True)
+            print(
+                f"done: {r['algo']} seed {r['seed']}: steps {r['steps']} train_s {r['seconds']}", flush=True
+            )
     print(format_table(results))
     if args.curves:
         for r in results:

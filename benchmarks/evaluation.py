@@ -51,9 +51,16 @@ class PeriodicEval(BaseCallback):
     A stop threshold applies to the first eval env.
     """
 
-    def __init__(self, eval_env: VecEnv | Mapping[str, VecEnv], every: int, n_episodes: int = 20,
-                 stop_threshold: float | None = None, history: EvalHistory | None = None,
-                 use_masks: bool = False, final_eval: bool = False) -> None:
+    def __init__(
+        self,
+        eval_env: VecEnv | Mapping[str, VecEnv],
+        every: int,
+        n_episodes: int = 20,
+        stop_threshold: float | None = None,
+        history: EvalHistory | None = None,
+        use_masks: bool = False,
+        final_eval: bool = False,
+    ) -> None:
         super().__init__()
         if every < 1:
             raise ValueError(f"PeriodicEval needs every >= 1 env steps, got {every}")

@@ -15,8 +15,14 @@ class RunProgress(BaseCallback):
         when the output is not a terminal (logs, tests).
     """
 
-    def __init__(self, description: str, budget: int, history: EvalHistory, position: int = 0,
-                 disable: bool | None = None) -> None:
+    def __init__(
+        self,
+        description: str,
+        budget: int,
+        history: EvalHistory,
+        position: int = 0,
+        disable: bool | None = None,
+    ) -> None:
         super().__init__()
         self.description, self.budget, self.history = description, budget, history
         self.position, self.disable = position, disable
@@ -24,8 +30,15 @@ class RunProgress(BaseCallback):
         self._seen_records = 0
 
     def _on_training_start(self) -> None:
-        self.bar = tqdm(total=self.budget, desc=self.description, position=self.position, leave=False,
-                        unit="step", dynamic_ncols=True, disable=self.disable)
+        self.bar = tqdm(
+            total=self.budget,
+            desc=self.description,
+            position=self.position,
+            leave=False,
+            unit="step",
+            dynamic_ncols=True,
+            disable=self.disable,
+        )
 
     def _on_step(self) -> bool:
         assert self.bar is not None

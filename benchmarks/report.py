@@ -69,8 +69,20 @@ def summarize(rows: list[dict[str, Any]]) -> list[Summary]:
             hit = next((r for r in runs[seed] if threshold is not None and r["eval_mean"] >= threshold), None)
             steps_to.append(float(hit["env_steps"]) if hit else float("inf"))
             seconds_to.append(float(hit["wall_s"]) if hit else float("inf"))
-        summaries.append(Summary(env, algo, seeds, finals, point, (low, high), threshold, steps_to, seconds_to,
-                                 [runs[s][-1]["wall_s"] for s in seeds]))
+        summaries.append(
+            Summary(
+                env,
+                algo,
+                seeds,
+                finals,
+                point,
+                (low, high),
+                threshold,
+                steps_to,
+                seconds_to,
+                [runs[s][-1]["wall_s"] for s in seeds],
+            )
+        )
     return summaries
 
 
@@ -109,8 +121,14 @@ def _cells(summary: Summary) -> list[str]:
     ]
 
 
-HEADER = ["algo", "seeds", "final return IQM [95% CI]", "env steps to threshold (median, reached)",
-          "train s to threshold (median)", "train s total (median)"]
+HEADER = [
+    "algo",
+    "seeds",
+    "final return IQM [95% CI]",
+    "env steps to threshold (median, reached)",
+    "train s to threshold (median)",
+    "train s total (median)",
+]
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -124,7 +142,9 @@ def text_table(summaries: list[Summary]) -> str:
     header = ["env", "algo", "seeds", "final IQM [95% CI]", "steps to thr.", "train s to thr.", "train s"]
     body = [[s.env, *_cells(s)] for s in summaries]
     widths = [max(len(str(row[i])) for row in [header, *body]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *body]]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *body]
+    ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
 
@@ -135,6 +155,7 @@ def text_table(summaries: list[Summary]) -> str:
 def _curves(runs: dict[int, list[dict[str, Any]]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Seeds aligned by evaluation index: median steps, median train s, IQM return, and every seed's returns."""
     length = min(len(curve) for curve in runs.values())
+
     def grid(key: str) -> np.ndarray:
         return np.array([[r[key] for r in curve[:length]] for curve in runs.values()])
 
@@ -153,7 +174,10 @@ def plot_env(rows: list[dict[str, Any]], env: str, folder: Path) -> list[Path]:
     evaluation = find_evaluation(env)
     grouped = {algo: runs for (name, algo), runs in sorted(_by_run(rows).items()) if name == env}
     paths = []
-    for axis_key, label, suffix in (("steps", "env steps", "steps"), ("wall", "training seconds (evaluation excluded)", "wallclock")):
+    for axis_key, label, suffix in (
+        ("steps", "env steps", "steps"),
+        ("wall", "training seconds (evaluation excluded)", "wallclock"),
+    ):
         figure, axes = plt.subplots(figsize=(6.4, 4.0), dpi=100)
         for algo, runs in grouped.items():
             steps, wall, center, means = _curves(runs)
@@ -198,22 +222,36 @@ def _settings(out: Path) -> list[list[str]]:
     for record in finished_runs(out).values():
         settings = record.get("settings", {})
         seen[(record["task"], record["algo"])] = (
-            f"{settings.get('source', '?')}; {settings.get('n_envs', '?')} envs, {settings.get('policy', '?')}")
+            f"{settings.get('source', '?')}; {settings.get('n_envs', '?')} envs, {settings.get('policy', '?')}"
+        )
     return [[task, algo, source] for (task, algo), source in sorted(seen.items())]
 
 
-def _env_section(env: str, summaries: list[Summary], protocol: dict[str, Any] | None,
-                 evaluation: Evaluation | None, plots: list[Path], out: Path) -> list[str]:
+def _env_section(
+    env: str,
+    summaries: list[Summary],
+    protocol: dict[str, Any] | None,
+    evaluation: Evaluation | None,
+    plots: list[Path],
+    out: Path,
+) -> list[str]:
     lines = [f"## {env}", ""]
     if protocol:
-        lines.append(f"Budget {protocol['budget']:,} env steps; evaluation every {protocol['eval_every']:,} "
-                     f"steps on {protocol['eval_episodes']} deterministic episodes"
-                     + (f"; threshold {evaluation.threshold:g}." if evaluation else "."))
+        lines.append(
+            f"Budget {protocol['budget']:,} env steps; evaluation every {protocol['eval_every']:,} "
+            f"steps on {protocol['eval_episodes']} deterministic episodes"
+            + (f"; threshold {evaluation.threshold:g}." if evaluation else ".")
+        )
         lines.append("")
     lines += [markdown_table(HEADER, [_cells(s) for s in summaries]), ""]
     captions = {"steps": "return vs env steps", "wallclock": "return vs training seconds"}
-    lines += [" ".join(f"![{env}: {captions.get(p.stem.rsplit('_', 1)[-1], p.stem)}]"
-                       f"({p.relative_to(out).as_posix()})" for p in plots), ""]
+    lines += [
+        " ".join(
+            f"![{env}: {captions.get(p.stem.rsplit('_', 1)[-1], p.stem)}]({p.relative_to(out).as_posix()})"
+            for p in plots
+        ),
+        "",
+    ]
     return lines
 
 
@@ -250,16 +288,25 @@ def write_report(out: Path, title: str | None = None) -> tuple[Path, str]:
             try:
                 plots = plot_env(rows, env, out / "plots")
             except ImportError as error:
-                plot_error = f"Plots skipped: matplotlib is missing ({error}); pip install 'muzero-agents[bench]'."
-        lines += _env_section(env, [s for s in summaries if s.env == env], protocols.get(env),
-                              find_evaluation(env), plots, out)
+                plot_error = (
+                    f"Plots skipped: matplotlib is missing ({error}); pip install 'muzero-agents[bench]'."
+                )
+        lines += _env_section(
+            env, [s for s in summaries if s.env == env], protocols.get(env), find_evaluation(env), plots, out
+        )
     agg = aggregate(summaries)
     if len({s.env for s in summaries}) > 1 and agg:
-        lines += ["## All envs, normalized", "",
-                  AGGREGATE_NOTE, "",
-                  markdown_table(["algo", "envs", "runs", "normalized final IQM [95% CI]"],
-                                 [[a, str(e), str(r), f"{p:.2f} [{lo:.2f}, {hi:.2f}]"] for a, e, r, p, lo, hi in agg]),
-                  ""]
+        lines += [
+            "## All envs, normalized",
+            "",
+            AGGREGATE_NOTE,
+            "",
+            markdown_table(
+                ["algo", "envs", "runs", "normalized final IQM [95% CI]"],
+                [[a, str(e), str(r), f"{p:.2f} [{lo:.2f}, {hi:.2f}]"] for a, e, r, p, lo, hi in agg],
+            ),
+            "",
+        ]
     settings = _settings(out)
     if settings:
         lines += ["## Hyperparameters", "", markdown_table(["task", "algo", "source"], settings), ""]

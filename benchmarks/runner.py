@@ -47,9 +47,12 @@ class Job:
 
     def protocol(self) -> dict[str, Any]:
         """What must match for an earlier run to count as this one."""
-        return {"budget": self.task.budget, "eval_every": self.task.eval_every,
-                "eval_episodes": self.task.eval_episodes,
-                "evaluations": [evaluation.name for evaluation in self.task.evaluations]}
+        return {
+            "budget": self.task.budget,
+            "eval_every": self.task.eval_every,
+            "eval_episodes": self.task.eval_episodes,
+            "evaluations": [evaluation.name for evaluation in self.task.evaluations],
+        }
 
 
 def run_id(algo: str, task_name: str, seed: int) -> str:
@@ -72,21 +75,49 @@ def run_job(job: Job, position: int = 0, progress: bool | None = None) -> dict[s
     started = time.perf_counter()
     built = build_run(job.algo, job.task, job.seed, job.device)
     history = EvalHistory()
-    evaluator = PeriodicEval(built.eval_envs, job.task.eval_every, n_episodes=job.task.eval_episodes,
-                             history=history, use_masks=built.use_masks, final_eval=True)
-    bar = RunProgress(f"{job.algo} {job.task.name} s{job.seed}", job.task.budget, history, position,
-                      disable=None if progress is None else not progress)
+    evaluator = PeriodicEval(
+        built.eval_envs,
+        job.task.eval_every,
+        n_episodes=job.task.eval_episodes,
+        history=history,
+        use_masks=built.use_masks,
+        final_eval=True,
+    )
+    bar = RunProgress(
+        f"{job.algo} {job.task.name} s{job.seed}",
+        job.task.budget,
+        history,
+        position,
+        disable=None if progress is None else not progress,
+    )
     built.model.learn(total_timesteps=job.task.budget, callback=[evaluator, StepBudget(job.task.budget), bar])
-    rows = [{"algo": job.algo, "env": r.label, "seed": job.seed, "env_steps": r.env_steps,
-             "wall_s": round(r.wall_s, 3), "eval_mean": r.eval_mean, "eval_std": r.eval_std}
-            for r in history.records]
+    rows = [
+        {
+            "algo": job.algo,
+            "env": r.label,
+            "seed": job.seed,
+            "env_steps": r.env_steps,
+            "wall_s": round(r.wall_s, 3),
+            "eval_mean": r.eval_mean,
+            "eval_std": r.eval_std,
+        }
+        for r in history.records
+    ]
     for env in built.eval_envs.values():
         env.close()
     built.model.get_env().close()
-    return {"algo": job.algo, "task": job.task.name, "seed": job.seed, "protocol": job.protocol(),
-            "settings": built.settings(), "env_steps": int(built.model.num_timesteps),
-            "train_s": round(evaluator.train_seconds(), 3), "eval_s": round(evaluator.eval_seconds(), 3),
-            "total_s": round(time.perf_counter() - started, 3), "rows": rows}
+    return {
+        "algo": job.algo,
+        "task": job.task.name,
+        "seed": job.seed,
+        "protocol": job.protocol(),
+        "settings": built.settings(),
+        "env_steps": int(built.model.num_timesteps),
+        "train_s": round(evaluator.train_seconds(), 3),
+        "eval_s": round(evaluator.eval_seconds(), 3),
+        "total_s": round(time.perf_counter() - started, 3),
+        "rows": rows,
+    }
 
 
 # ---------------------------------------------------------------------------------- files
@@ -116,10 +147,21 @@ def read_csv(path: Path) -> list[dict[str, Any]]:
     with open(path, newline="") as handle:
         reader = csv.DictReader(handle)
         if tuple(reader.fieldnames or ()) != CSV_COLUMNS:
-            raise ValueError(f"{path} is not a benchmark CSV: columns {reader.fieldnames}, expected {CSV_COLUMNS}")
-        return [{"algo": r["algo"], "env": r["env"], "seed": int(r["seed"]), "env_steps": int(r["env_steps"]),
-                 "wall_s": float(r["wall_s"]), "eval_mean": float(r["eval_mean"]), "eval_std": float(r["eval_std"])}
-                for r in reader]
+            raise ValueError(
+                f"{path} is not a benchmark CSV: columns {reader.fieldnames}, expected {CSV_COLUMNS}"
+            )
+        return [
+            {
+                "algo": r["algo"],
+                "env": r["env"],
+                "seed": int(r["seed"]),
+                "env_steps": int(r["env_steps"]),
+                "wall_s": float(r["wall_s"]),
+                "eval_mean": float(r["eval_mean"]),
+                "eval_std": float(r["eval_std"]),
+            }
+            for r in reader
+        ]
 
 
 def save_run(out: Path, record: dict[str, Any]) -> None:
@@ -159,14 +201,23 @@ def collect_results(out: Path) -> Path:
 # ---------------------------------------------------------------------------------- scheduling
 
 
-def plan(suite: Suite, seeds: int, algos: Sequence[str] | None = None, tasks: Sequence[str] | None = None,
-         max_steps: int | None = None, eval_every: int | None = None, eval_episodes: int | None = None,
-         device: str = "auto") -> list[Job]:
+def plan(
+    suite: Suite,
+    seeds: int,
+    algos: Sequence[str] | None = None,
+    tasks: Sequence[str] | None = None,
+    max_steps: int | None = None,
+    eval_every: int | None = None,
+    eval_episodes: int | None = None,
+    device: str = "auto",
+) -> list[Job]:
     """Every job of the suite, the slow algorithms first (parallel workers then finish together)."""
     algos = list(algos or suite.algos)
     unknown = [a for a in algos if a not in suite.algos]
     if unknown:
-        raise SetupError(f"Suite {suite.name} has no algorithm(s) {unknown}; its algorithms: {list(suite.algos)}")
+        raise SetupError(
+            f"Suite {suite.name} has no algorithm(s) {unknown}; its algorithms: {list(suite.algos)}"
+        )
     names = [task.name for task in suite.tasks]
     if tasks:
         missing = [t for t in tasks if t not in names]
@@ -174,8 +225,11 @@ def plan(suite: Suite, seeds: int, algos: Sequence[str] | None = None, tasks: Se
             raise SetupError(f"Suite {suite.name} has no env(s) {missing}; its envs: {names}")
     if seeds < 1:
         raise SetupError(f"--seeds must be >= 1, got {seeds}")
-    chosen = [task.sliced(max_steps, eval_every, eval_episodes) for task in suite.tasks
-              if not tasks or task.name in tasks]
+    chosen = [
+        task.sliced(max_steps, eval_every, eval_episodes)
+        for task in suite.tasks
+        if not tasks or task.name in tasks
+    ]
     jobs = [Job(algo, task, seed, device) for task in chosen for algo in algos for seed in range(seeds)]
     return sorted(jobs, key=lambda job: job.algo != "muzero")  # stable: MuZero's long runs start first
 
@@ -183,14 +237,17 @@ def plan(suite: Suite, seeds: int, algos: Sequence[str] | None = None, tasks: Se
 def pending(jobs: Sequence[Job], out: Path) -> list[Job]:
     """The jobs not yet finished in ``out``; refuses finished runs made under another protocol."""
     done = finished_runs(out)
-    conflicts = [f"{job.run_id}: ran with {done[job.run_id]['protocol']}, asked for {job.protocol()}"
-                 for job in jobs if job.run_id in done and done[job.run_id].get("protocol") != job.protocol()]
+    conflicts = [
+        f"{job.run_id}: ran with {done[job.run_id]['protocol']}, asked for {job.protocol()}"
+        for job in jobs
+        if job.run_id in done and done[job.run_id].get("protocol") != job.protocol()
+    ]
     if conflicts:
         raise SetupError(
             f"{out} holds runs made under another protocol (budget or evaluation schedule):\n  "
             + "\n  ".join(conflicts)
             + "\nUse another --out, repeat the earlier --max-steps/--eval-every/--eval-episodes, "
-              "or delete those runs' files in runs/."
+            "or delete those runs' files in runs/."
         )
     return [job for job in jobs if job.run_id not in done]
 
@@ -220,11 +277,15 @@ def _describe(record: dict[str, Any]) -> str:
     for row in record["rows"]:
         finals[row["env"]] = row["eval_mean"]
     scores = ", ".join(f"{env} {mean:.2f}" for env, mean in finals.items())
-    return (f"done {record['algo']} {record['task']} seed {record['seed']}: final {scores} after "
-            f"{record['env_steps']:,} steps, {record['train_s']:.1f} s training (+{record['eval_s']:.1f} s eval)")
+    return (
+        f"done {record['algo']} {record['task']} seed {record['seed']}: final {scores} after "
+        f"{record['env_steps']:,} steps, {record['train_s']:.1f} s training (+{record['eval_s']:.1f} s eval)"
+    )
 
 
-def execute(jobs: Sequence[Job], out: Path, n_jobs: int = 1, progress: bool | None = None) -> list[dict[str, Any]]:
+def execute(
+    jobs: Sequence[Job], out: Path, n_jobs: int = 1, progress: bool | None = None
+) -> list[dict[str, Any]]:
     """Run the jobs (saving each as it finishes); ``n_jobs`` > 1 uses that many spawned processes."""
     out.mkdir(parents=True, exist_ok=True)
     records = []
@@ -239,8 +300,9 @@ def execute(jobs: Sequence[Job], out: Path, n_jobs: int = 1, progress: bool | No
     slots = context.Queue()
     for slot in range(n_jobs):
         slots.put(slot)
-    with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context, initializer=_init_worker,
-                             initargs=(context.RLock(), slots)) as pool:
+    with ProcessPoolExecutor(
+        max_workers=n_jobs, mp_context=context, initializer=_init_worker, initargs=(context.RLock(), slots)
+    ) as pool:
         futures = {pool.submit(_run_in_worker, job, progress): job for job in jobs}
         for future in as_completed(futures):
             record = future.result()
@@ -250,10 +312,19 @@ def execute(jobs: Sequence[Job], out: Path, n_jobs: int = 1, progress: bool | No
     return records
 
 
-def run_suite(suite: Suite, out: Path, seeds: int | None = None, algos: Sequence[str] | None = None,
-              tasks: Sequence[str] | None = None, n_jobs: int | None = None, max_steps: int | None = None,
-              eval_every: int | None = None, eval_episodes: int | None = None, device: str = "auto",
-              progress: bool | None = None) -> Path:
+def run_suite(
+    suite: Suite,
+    out: Path,
+    seeds: int | None = None,
+    algos: Sequence[str] | None = None,
+    tasks: Sequence[str] | None = None,
+    n_jobs: int | None = None,
+    max_steps: int | None = None,
+    eval_every: int | None = None,
+    eval_episodes: int | None = None,
+    device: str = "auto",
+    progress: bool | None = None,
+) -> Path:
     """Run what is missing of ``suite`` into ``out`` and rebuild ``out/results.csv``; returns its path."""
     jobs = plan(suite, seeds or suite.seeds, algos, tasks, max_steps, eval_every, eval_episodes, device)
     todo = pending(jobs, out)
@@ -262,4 +333,3 @@ def run_suite(suite: Suite, out: Path, seeds: int | None = None, algos: Sequence
         print(f"{skipped} of {len(jobs)} runs already finished in {out}: skipped.")
     execute(todo, out, n_jobs or suite.jobs, progress)
     return collect_results(out)
-

@@ -49,8 +49,11 @@ def stub_recurrent(batch: int, num_actions: int, seed: int = 0) -> Callable:
     """A cheap batched recurrent function cycling through 8 precomputed random outputs."""
     rng = np.random.default_rng(seed)
     outputs = [
-        (rng.uniform(-1, 1, batch).astype(np.float32), rng.uniform(-1, 1, batch).astype(np.float32),
-         rng.standard_normal((batch, num_actions)).astype(np.float32))
+        (
+            rng.uniform(-1, 1, batch).astype(np.float32),
+            rng.uniform(-1, 1, batch).astype(np.float32),
+            rng.standard_normal((batch, num_actions)).astype(np.float32),
+        )
         for _ in range(8)
     ]
     state = {"i": 0}
@@ -91,9 +94,11 @@ def jit_stub_recurrent(num_actions: int) -> Callable:
 
 def stub_roots(batch: int, num_actions: int, seed: int = 1) -> tuple:
     rng = np.random.default_rng(seed)
-    return (rng.standard_normal((batch, num_actions)).astype(np.float32),
-            rng.uniform(-1, 1, batch).astype(np.float32),
-            rng.random((batch, HIDDEN), dtype=np.float32))
+    return (
+        rng.standard_normal((batch, num_actions)).astype(np.float32),
+        rng.uniform(-1, 1, batch).astype(np.float32),
+        rng.random((batch, HIDDEN), dtype=np.float32),
+    )
 
 
 def mlp_search_inputs(batch: int, num_actions: int, obs_dim: int = 8) -> tuple:
@@ -114,9 +119,12 @@ def mlp_search_inputs(batch: int, num_actions: int, obs_dim: int = 8) -> tuple:
     def recurrent(hidden: torch.Tensor, action: np.ndarray) -> tuple:
         start = time.perf_counter()
         out = net.recurrent_inference(hidden, torch.from_numpy(action))
-        result = (support_to_scalar(out.reward_logits, support).numpy(),
-                  support_to_scalar(out.value_logits, support).numpy(),
-                  out.policy_logits.numpy(), out.hidden)
+        result = (
+            support_to_scalar(out.reward_logits, support).numpy(),
+            support_to_scalar(out.value_logits, support).numpy(),
+            out.policy_logits.numpy(),
+            out.hidden,
+        )
         timer["seconds"] += time.perf_counter() - start
         return result
 
@@ -138,8 +146,7 @@ def median_seconds(run: Callable[[], Any], repeats: int) -> float:
     return statistics.median(times)
 
 
-def bench_ours(name: str, batch: int, sims: int, num_actions: int, repeats: int,
-               kind: str) -> dict:
+def bench_ours(name: str, batch: int, sims: int, num_actions: int, repeats: int, kind: str) -> dict:
     """kind: "stub" (Python stub), "jit" (Numba stub, loop in Numba) or "mlp" (real network)."""
     search = SEARCHES[name]
     timer = None
@@ -174,8 +181,14 @@ def bench_reference(sims: int, num_actions: int, repeats: int) -> dict:
 
     logits, value, _ = stub_roots(1, num_actions)
     rng = np.random.default_rng(0)
-    outputs = [(float(rng.uniform(-1, 1)), float(rng.uniform(-1, 1)),
-                rng.standard_normal(num_actions).astype(np.float32).tolist()) for _ in range(8)]
+    outputs = [
+        (
+            float(rng.uniform(-1, 1)),
+            float(rng.uniform(-1, 1)),
+            rng.standard_normal(num_actions).astype(np.float32).tolist(),
+        )
+        for _ in range(8)
+    ]
     state = {"i": 0}
 
     def recurrent(embedding: Any, action: int) -> tuple:
@@ -202,16 +215,20 @@ def mctx_runner(batch: int, sims: int, num_actions: int, gumbel: bool) -> tuple[
 
     def recurrent_fn(params, rng_key, action, emb):
         out = mctx.RecurrentFnOutput(
-            reward=jnp.full(batch, 0.1), discount=jnp.full(batch, 0.997),
-            prior_logits=logits, value=jnp.full(batch, 0.2))
+            reward=jnp.full(batch, 0.1),
+            discount=jnp.full(batch, 0.997),
+            prior_logits=logits,
+            value=jnp.full(batch, 0.2),
+        )
         return out, emb
 
     policy = mctx.gumbel_muzero_policy if gumbel else mctx.muzero_policy
 
     @jax.jit
     def search(rng_key):
-        return policy(params=(), rng_key=rng_key, root=root, recurrent_fn=recurrent_fn,
-                      num_simulations=sims).action
+        return policy(
+            params=(), rng_key=rng_key, root=root, recurrent_fn=recurrent_fn, num_simulations=sims
+        ).action
 
     start = time.perf_counter()
     search(key).block_until_ready()
@@ -221,8 +238,7 @@ def mctx_runner(batch: int, sims: int, num_actions: int, gumbel: bool) -> tuple[
 
 def bench_mctx(name: str, batch: int, sims: int, num_actions: int, repeats: int) -> dict:
     run, compile_seconds = mctx_runner(batch, sims, num_actions, name == "gumbel")
-    return {"engine": f"mctx/{name}", "seconds": median_seconds(run, repeats),
-                "compile": compile_seconds}
+    return {"engine": f"mctx/{name}", "seconds": median_seconds(run, repeats), "compile": compile_seconds}
 
 
 def first_search_seconds() -> tuple[float, float]:
@@ -236,8 +252,9 @@ def first_search_seconds() -> tuple[float, float]:
         " np.zeros(4, np.float32), np.zeros((4, 9), np.float32), e), 10);"
         "t2 = time.perf_counter(); print(t1 - t0, t2 - t1)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
     return float(out[0]), float(out[1])
 
 
@@ -254,16 +271,26 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer configurations")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINES,
-                        help="which rows to measure (run mctx in its own process: JAX's idle "
-                             "threads can slow whatever shares its cores)")
+    parser.add_argument(
+        "--engines",
+        nargs="+",
+        default=list(ENGINES),
+        choices=ENGINES,
+        help="which rows to measure (run mctx in its own process: JAX's idle "
+        "threads can slow whatever shares its cores)",
+    )
     parser.add_argument("--torch-threads", type=int, default=1)
-    parser.add_argument("--mctx-max-sims", type=int, default=50,
-                        help="mctx rows only up to this many simulations (its muzero_policy "
-                             "takes tens of seconds per search at B=256, 200 sims, 362 actions)")
+    parser.add_argument(
+        "--mctx-max-sims",
+        type=int,
+        default=50,
+        help="mctx rows only up to this many simulations (its muzero_policy "
+        "takes tens of seconds per search at B=256, 200 sims, 362 actions)",
+    )
     parser.add_argument("--batches", type=int, nargs="*", help="override the B values")
-    parser.add_argument("--parallel", action="store_true",
-                        help="spread the trees over Numba's threads from B >= 64 (prange)")
+    parser.add_argument(
+        "--parallel", action="store_true", help="spread the trees over Numba's threads from B >= 64 (prange)"
+    )
     args = parser.parse_args(argv)
     engines = set(args.engines)
     if "mlp" in engines:
@@ -285,29 +312,37 @@ def main(argv: list[str] | None = None) -> None:
             JIT_STUBS[num_actions] = jit_stub_recurrent(num_actions)
             for name in SEARCHES:
                 bench_ours(name, 1, 2, num_actions, 1, "jit")
-        print(f"Numba-stub loop compiled in {time.perf_counter() - start:.1f} s "
-              "(not cacheable: it takes a function argument)")
+        print(
+            f"Numba-stub loop compiled in {time.perf_counter() - start:.1f} s "
+            "(not cacheable: it takes a function argument)"
+        )
 
-    print(f"{'engine':<18}{'B':>5}{'sims':>6}{'A':>5}{'tree-sims/s':>14}{'us/sim/tree':>13}"
-          f"{'tree %':>8}{'compile s':>11}")
+    print(
+        f"{'engine':<18}{'B':>5}{'sims':>6}{'A':>5}{'tree-sims/s':>14}{'us/sim/tree':>13}"
+        f"{'tree %':>8}{'compile s':>11}"
+    )
     for batch in batches:
         for sims in sims_list:
             for num_actions in actions:
-                kinds = [k for k, e in (("stub", "ours"), ("jit", "jit"), ("mlp", "mlp"))
-                         if e in engines]
-                rows = [bench_ours(n, batch, sims, num_actions, args.repeats, kind)
-                        for kind in kinds for n in SEARCHES]
+                kinds = [k for k, e in (("stub", "ours"), ("jit", "jit"), ("mlp", "mlp")) if e in engines]
+                rows = [
+                    bench_ours(n, batch, sims, num_actions, args.repeats, kind)
+                    for kind in kinds
+                    for n in SEARCHES
+                ]
                 if batch == 1 and "reference" in engines:
                     rows.append(bench_reference(sims, num_actions, args.repeats))
                 if use_mctx and sims <= args.mctx_max_sims:
-                    rows += [bench_mctx(n, batch, sims, num_actions, args.repeats)
-                             for n in SEARCHES]
+                    rows += [bench_mctx(n, batch, sims, num_actions, args.repeats) for n in SEARCHES]
                 for row in rows:
                     rate = batch * sims / row["seconds"]
                     share = f"{100 * row['tree_share']:.0f}" if "tree_share" in row else ""
                     comp = f"{row['compile']:.2f}" if "compile" in row else ""
-                    print(f"{row['engine']:<18}{batch:>5}{sims:>6}{num_actions:>5}{rate:>14,.0f}"
-                          f"{1e6 / rate:>13.2f}{share:>8}{comp:>11}", flush=True)
+                    print(
+                        f"{row['engine']:<18}{batch:>5}{sims:>6}{num_actions:>5}{rate:>14,.0f}"
+                        f"{1e6 / rate:>13.2f}{share:>8}{comp:>11}",
+                        flush=True,
+                    )
     if "mctx" in engines and not use_mctx:
         print("mctx: not measured (install jax and mctx, the 'bench' extra, to include it)")
     if "ours" not in engines:
@@ -315,9 +350,11 @@ def main(argv: list[str] | None = None) -> None:
     import_s, first_s = first_search_seconds()
     print(f"fresh process: import {import_s:.2f} s, first search {first_s:.3f} s (cached kernels)")
     tree = Tree(256, 201, 362)
-    print(f"tree memory at B=256, 200 simulations, 362 actions: {tree.nbytes / 2**30:.3f} GiB "
-          f"(+ hidden states: 256 x 201 x {HIDDEN} float32 = "
-          f"{256 * 201 * HIDDEN * 4 / 2**30:.3f} GiB)")
+    print(
+        f"tree memory at B=256, 200 simulations, 362 actions: {tree.nbytes / 2**30:.3f} GiB "
+        f"(+ hidden states: 256 x 201 x {HIDDEN} float32 = "
+        f"{256 * 201 * HIDDEN * 4 / 2**30:.3f} GiB)"
+    )
 
 
 if __name__ == "__main__":

@@ -44,8 +44,9 @@ def cshogi_raw(seconds: float, max_moves: int, seed: int = 0) -> tuple[int, floa
     return moves_played, time.perf_counter() - start
 
 
-def aec_loop(make_env: Callable[[], object], seconds: float, max_moves: int,
-             seed: int = 0) -> tuple[int, float]:
+def aec_loop(
+    make_env: Callable[[], object], seconds: float, max_moves: int, seed: int = 0
+) -> tuple[int, float]:
     """A PettingZoo AEC env through ``last()`` / mask / ``step()``; mask in obs or in info."""
     rng = random.Random(seed)
     env = make_env()
@@ -102,9 +103,13 @@ def _shimmy_factory() -> tuple[Callable[[], object] | None, str]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="time per route, all rounds")
-    parser.add_argument("--rounds", type=int, default=5,
-                        help="routes take turns this many times; the median round is reported "
-                             "(the machine is shared, so interleaving keeps the ratios fair)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="routes take turns this many times; the median round is reported "
+        "(the machine is shared, so interleaving keeps the ratios fair)",
+    )
     parser.add_argument("--max-moves", type=int, default=512, help="plies per game")
     args = parser.parse_args(argv)
     slice_s = args.seconds / args.rounds
@@ -114,13 +119,15 @@ def main(argv: list[str] | None = None) -> None:
     routes: dict[str, Callable[[], tuple[int, float]] | None] = {
         "cshogi raw (legal list + push)": lambda: cshogi_raw(slice_s, args.max_moves),
         "ours: shogi_v0.env() AEC loop": lambda: aec_loop(
-            lambda: shogi_v0.env(max_moves=args.max_moves), slice_s, args.max_moves),
+            lambda: shogi_v0.env(max_moves=args.max_moves), slice_s, args.max_moves
+        ),
         "ours: raw_env + legal_actions()": lambda: ours_raw_fast(slice_s, args.max_moves),
     }
     shimmy_name = "OpenSpiel shogi via Shimmy AEC loop"
     shimmy_env, why = _shimmy_factory()
-    routes[shimmy_name] = None if shimmy_env is None else (
-        lambda: aec_loop(shimmy_env, slice_s, args.max_moves))
+    routes[shimmy_name] = (
+        None if shimmy_env is None else (lambda: aec_loop(shimmy_env, slice_s, args.max_moves))
+    )
 
     rates: dict[str, list[float]] = {name: [] for name, run in routes.items() if run}
     for _ in range(args.rounds):

@@ -47,8 +47,9 @@ def mean(scores: np.ndarray, axis: int = -1) -> np.ndarray | float:
     return np.mean(scores, axis=axis)
 
 
-def stratified_bootstrap(scores_per_task: Sequence[Sequence[float]], statistic: Statistic = iqm,
-                         reps: int = 2_000, seed: int = 0) -> np.ndarray:
+def stratified_bootstrap(
+    scores_per_task: Sequence[Sequence[float]], statistic: Statistic = iqm, reps: int = 2_000, seed: int = 0
+) -> np.ndarray:
     """``reps`` bootstrap replicates of ``statistic`` (applied along the last axis of the pooled runs).
 
     :param scores_per_task: one sequence of run scores per task; tasks may have different counts.
@@ -63,8 +64,13 @@ def stratified_bootstrap(scores_per_task: Sequence[Sequence[float]], statistic: 
     return np.asarray(statistic(np.concatenate(resampled, axis=1), axis=-1))
 
 
-def confidence_interval(scores_per_task: Sequence[Sequence[float]], statistic: Statistic = iqm,
-                        confidence: float = 0.95, reps: int = 2_000, seed: int = 0) -> tuple[float, float]:
+def confidence_interval(
+    scores_per_task: Sequence[Sequence[float]],
+    statistic: Statistic = iqm,
+    confidence: float = 0.95,
+    reps: int = 2_000,
+    seed: int = 0,
+) -> tuple[float, float]:
     """Percentile interval of the stratified bootstrap distribution of ``statistic``."""
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
@@ -74,8 +80,13 @@ def confidence_interval(scores_per_task: Sequence[Sequence[float]], statistic: S
     return float(low), float(high)
 
 
-def point_and_interval(scores_per_task: Sequence[Sequence[float]], statistic: Statistic = iqm,
-                       confidence: float = 0.95, reps: int = 2_000, seed: int = 0) -> tuple[float, float, float]:
+def point_and_interval(
+    scores_per_task: Sequence[Sequence[float]],
+    statistic: Statistic = iqm,
+    confidence: float = 0.95,
+    reps: int = 2_000,
+    seed: int = 0,
+) -> tuple[float, float, float]:
     """(statistic of all runs pooled, interval low, interval high)."""
     pooled = np.concatenate([np.asarray(task, dtype=float) for task in scores_per_task])
     point = float(statistic(pooled, axis=-1))

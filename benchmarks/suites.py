@@ -48,12 +48,15 @@ class Task:
     # settings for algorithms the RL Zoo has no entry for, and documented departures from it
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def sliced(self, max_steps: int | None = None, eval_every: int | None = None,
-               eval_episodes: int | None = None) -> Task:
+    def sliced(
+        self, max_steps: int | None = None, eval_every: int | None = None, eval_episodes: int | None = None
+    ) -> Task:
         """The same task with a smaller budget (``--max-steps``) or another evaluation schedule."""
         budget = min(self.budget, max_steps) if max_steps else self.budget
         every = min(eval_every or self.eval_every, budget)
-        return replace(self, budget=budget, eval_every=every, eval_episodes=eval_episodes or self.eval_episodes)
+        return replace(
+            self, budget=budget, eval_every=every, eval_episodes=eval_episodes or self.eval_episodes
+        )
 
 
 @dataclass(frozen=True)
@@ -66,29 +69,47 @@ class Suite:
     jobs: int = 1  # default number of parallel runs
 
 
-def gym_task(env_id: str, budget: int, eval_every: int, threshold: float, low: float, high: float,
-             eval_episodes: int = 20) -> Task:
-    return Task(env_id, "gym", env_id, budget, eval_every, eval_episodes,
-                (Evaluation(env_id, threshold, low, high),))
+def gym_task(
+    env_id: str,
+    budget: int,
+    eval_every: int,
+    threshold: float,
+    low: float,
+    high: float,
+    eval_episodes: int = 20,
+) -> Task:
+    return Task(
+        env_id, "gym", env_id, budget, eval_every, eval_episodes, (Evaluation(env_id, threshold, low, high),)
+    )
 
 
 def atari_task(env_id: str, random_score: float, human_score: float, budget: int = 100_000) -> Task:
     """Atari 100k: thresholds are the human scores of the Atari 100k literature (Kaiser et al., 2020)."""
-    return Task(env_id, "atari", env_id, budget, eval_every=20_000, eval_episodes=8,
-                evaluations=(Evaluation(env_id, human_score, random_score, human_score),),
-                # the Zoo's DQN waits 100k steps before learning: Atari 100k's usual 1,600 instead
-                overrides={"dqn": {"learning_starts": 1_600}})
+    return Task(
+        env_id,
+        "atari",
+        env_id,
+        budget,
+        eval_every=20_000,
+        eval_episodes=8,
+        evaluations=(Evaluation(env_id, human_score, random_score, human_score),),
+        # the Zoo's DQN waits 100k steps before learning: Atari 100k's usual 1,600 instead
+        overrides={"dqn": {"learning_starts": 1_600}},
+    )
 
 
-def board_task(game: str, opponents: dict[str, float], budget: int, eval_every: int,
-               eval_episodes: int = 50) -> Task:
+def board_task(
+    game: str, opponents: dict[str, float], budget: int, eval_every: int, eval_episodes: int = 50
+) -> Task:
     """A board game trained once and measured against each opponent (name -> threshold).
 
     Returns are +1 win, 0 draw, -1 loss for the learner, who plays first and second in turn.
     Reference scores: -1 (always losing) to +1 (always winning).
     """
-    evaluations = tuple(Evaluation(f"{game}-vs-{opponent}", threshold, -1.0, 1.0, opponent)
-                        for opponent, threshold in opponents.items())
+    evaluations = tuple(
+        Evaluation(f"{game}-vs-{opponent}", threshold, -1.0, 1.0, opponent)
+        for opponent, threshold in opponents.items()
+    )
     # the RL Zoo has no board games: MaskablePPO keeps sb3-contrib's defaults, on 8 envs
     maskable = {"maskable_ppo": {"n_envs": 8, "policy": "MlpPolicy"}}
     return Task(game, "board", game, budget, eval_every, eval_episodes, evaluations, maskable)
@@ -106,8 +127,17 @@ SUITES: dict[str, Suite] = {
         Suite(
             "smoke",
             "Minutes: MuZero and PPO on CartPole-v1 with a small budget (what `make demo` runs).",
-            (Task("CartPole-v1", "gym", "CartPole-v1", budget=4_000, eval_every=1_000, eval_episodes=10,
-                  evaluations=CARTPOLE.evaluations),),
+            (
+                Task(
+                    "CartPole-v1",
+                    "gym",
+                    "CartPole-v1",
+                    budget=4_000,
+                    eval_every=1_000,
+                    eval_episodes=10,
+                    evaluations=CARTPOLE.evaluations,
+                ),
+            ),
             ("muzero", "ppo"),
             seeds=2,
             jobs=2,
@@ -122,16 +152,20 @@ SUITES: dict[str, Suite] = {
             "boardgames",
             "Tic-tac-toe and connect four against random and minimax opponents: "
             "MuZero (self-play) against MaskablePPO (trained against random).",
-            (board_task("tictactoe", {"random": 0.8, "minimax": 0.0}, 50_000, 5_000),
-             board_task("connect_four", {"random": 0.8, "negamax": 0.5}, 100_000, 10_000)),
+            (
+                board_task("tictactoe", {"random": 0.8, "minimax": 0.0}, 50_000, 5_000),
+                board_task("connect_four", {"random": 0.8, "negamax": 0.5}, 100_000, 10_000),
+            ),
             ("muzero", "maskable_ppo"),
         ),
         Suite(
             "atari100k",
             "Pong and Breakout at 100k agent steps (400k frames), for a GPU machine; "
             "on a CPU, slice it with --max-steps.",
-            (atari_task("PongNoFrameskip-v4", random_score=-20.7, human_score=14.6),
-             atari_task("BreakoutNoFrameskip-v4", random_score=1.7, human_score=30.5)),
+            (
+                atari_task("PongNoFrameskip-v4", random_score=-20.7, human_score=14.6),
+                atari_task("BreakoutNoFrameskip-v4", random_score=1.7, human_score=30.5),
+            ),
             ("muzero", "ppo", "dqn"),
         ),
     )

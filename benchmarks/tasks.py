@@ -69,14 +69,18 @@ def algo_config(algo: str, task: Task) -> ZooConfig:
                 f"No hyperparameters for {algo} on {task.name}: the RL Zoo has none; add them to "
                 f"the task's overrides in benchmarks/suites.py (or benchmarks/muzero.yml for MuZero)."
             ) from None
-        config = ZooConfig(n_envs=1, n_timesteps=task.budget, policy="MlpPolicy", kwargs={},
-                           source="library defaults")
+        config = ZooConfig(
+            n_envs=1, n_timesteps=task.budget, policy="MlpPolicy", kwargs={}, source="library defaults"
+        )
     if not overrides:
         return config
-    return replace(config, n_envs=int(overrides.pop("n_envs", config.n_envs)),
-                   policy=str(overrides.pop("policy", config.policy)),
-                   kwargs={**config.kwargs, **overrides},
-                   source=f"{config.source} + task overrides {sorted(task.overrides[algo])}")
+    return replace(
+        config,
+        n_envs=int(overrides.pop("n_envs", config.n_envs)),
+        policy=str(overrides.pop("policy", config.policy)),
+        kwargs={**config.kwargs, **overrides},
+        source=f"{config.source} + task overrides {sorted(task.overrides[algo])}",
+    )
 
 
 def make_versus_env(game: str, opponent: str, seed: int | None = None) -> Any:
@@ -101,8 +105,15 @@ def _register_atari() -> None:
     gymnasium.register_envs(ale_py)
 
 
-def _make_envs(algo: str, task: Task, config: ZooConfig, n_envs: int, seed: int, evaluation: bool,
-               opponent: str | None = None) -> VecEnv:
+def _make_envs(
+    algo: str,
+    task: Task,
+    config: ZooConfig,
+    n_envs: int,
+    seed: int,
+    evaluation: bool,
+    opponent: str | None = None,
+) -> VecEnv:
     """Training envs (``evaluation=False``) or one eval env per episode, wrapped as the Zoo wraps them."""
     if task.kind == "atari":
         _register_atari()
@@ -122,8 +133,11 @@ def _make_envs(algo: str, task: Task, config: ZooConfig, n_envs: int, seed: int,
     if config.frame_stack:
         env = VecFrameStack(env, config.frame_stack)
     if config.normalize is not None:
-        env = (VecNormalize(env, training=False, norm_reward=False) if evaluation
-               else VecNormalize(env, **config.normalize))
+        env = (
+            VecNormalize(env, training=False, norm_reward=False)
+            if evaluation
+            else VecNormalize(env, **config.normalize)
+        )
     return env
 
 
@@ -138,9 +152,14 @@ class BuiltRun:
 
     def settings(self) -> dict[str, Any]:
         """What the run used, for its record file."""
-        return {"source": self.config.source, "n_envs": self.config.n_envs, "policy": self.config.policy,
-                "normalize": self.config.normalize, "frame_stack": self.config.frame_stack,
-                "kwargs": {k: repr(v) for k, v in sorted(self.config.kwargs.items())}}
+        return {
+            "source": self.config.source,
+            "n_envs": self.config.n_envs,
+            "policy": self.config.policy,
+            "normalize": self.config.normalize,
+            "frame_stack": self.config.frame_stack,
+            "kwargs": {k: repr(v) for k, v in sorted(self.config.kwargs.items())},
+        }
 
 
 def build_run(algo: str, task: Task, seed: int, device: str = "auto") -> BuiltRun:
@@ -149,8 +168,15 @@ def build_run(algo: str, task: Task, seed: int, device: str = "auto") -> BuiltRu
     env = _make_envs(algo, task, config, config.n_envs, seed, evaluation=False)
     model = algorithm_class(algo)(config.policy, env, seed=seed, device=device, verbose=0, **config.kwargs)
     eval_envs = {
-        evaluation.name: _make_envs(algo, task, config, task.eval_episodes, EVAL_SEED_OFFSET + seed,
-                                    evaluation=True, opponent=evaluation.opponent)
+        evaluation.name: _make_envs(
+            algo,
+            task,
+            config,
+            task.eval_episodes,
+            EVAL_SEED_OFFSET + seed,
+            evaluation=True,
+            opponent=evaluation.opponent,
+        )
         for evaluation in task.evaluations
     }
     if _is_wrapped(model.get_env(), VecTransposeImage):  # SB3 transposed the images: match it

@@ -208,7 +208,10 @@ class MuZero(BaseAlgorithm):
         self.set_random_seed(self.seed)
         self._rng = np.random.default_rng(self.seed)
         policy_kwargs = dict(self.policy_kwargs)
-        policy_kwargs["optimizer_kwargs"] = {"weight_decay": self.weight_decay, **policy_kwargs.get("optimizer_kwargs", {})}
+        policy_kwargs["optimizer_kwargs"] = {
+            "weight_decay": self.weight_decay,
+            **policy_kwargs.get("optimizer_kwargs", {}),
+        }
         self.policy = self.policy_class(
             self.observation_space,
             self.action_space,
@@ -282,13 +285,19 @@ class MuZero(BaseAlgorithm):
         )
         if self.search == "gumbel":  # Gumbel noise explores; deterministic when not exploring
             return gumbel_muzero_search(
-                logits, value, hidden, self.policy.recurrent_numpy,
+                logits,
+                value,
+                hidden,
+                self.policy.recurrent_numpy,
                 max_num_considered_actions=self.max_considered_actions,
                 gumbel_scale=1.0 if explore or temperature > 0 else 0.0,
                 **common,
             )
         return muzero_search(
-            logits, value, hidden, self.policy.recurrent_numpy,
+            logits,
+            value,
+            hidden,
+            self.policy.recurrent_numpy,
             pb_c_init=self.pb_c_init,
             pb_c_base=self.pb_c_base,
             dirichlet_alpha=self.dirichlet_alpha,
@@ -442,7 +451,9 @@ class MuZero(BaseAlgorithm):
                 refresh_with_masks=refresh_fn is not None and self.replay_buffer.has_legal_masks,
             )
             self.policy.set_training_mode(True)
-            losses = muzero_loss(self.policy, batch, self.unroll_steps, self.support_size, self.value_loss_coef)
+            losses = muzero_loss(
+                self.policy, batch, self.unroll_steps, self.support_size, self.value_loss_coef
+            )
             self.policy.optimizer.zero_grad(set_to_none=True)
             losses.total.backward()
             torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
@@ -545,7 +556,9 @@ def _check_is_muzero_save(path) -> None:
         if existing is None:
             raise FileNotFoundError(f"No MuZero save at {path} (nor {path}.zip).")
         if not zipfile.is_zipfile(existing):
-            raise ValueError(f"{existing} is not a MuZero save: it is not an SB3 zip archive (corrupt or another format).")
+            raise ValueError(
+                f"{existing} is not a MuZero save: it is not an SB3 zip archive (corrupt or another format)."
+            )
         path = existing
     try:
         data, _, _ = load_from_zip_file(path, load_data=True, device="cpu")
@@ -559,4 +572,3 @@ def _check_is_muzero_save(path) -> None:
         )
     if isinstance(path, io.BufferedIOBase):
         path.seek(0)
-

@@ -36,7 +36,12 @@ class MuZeroLosses:
     priorities: np.ndarray  # |v_0 - z_0| per sample, for prioritized replay
 
     def scalars(self) -> dict[str, float]:
-        return {"value_loss": self.value, "reward_loss": self.reward, "policy_loss": self.policy, "loss": float(self.total.detach())}
+        return {
+            "value_loss": self.value,
+            "reward_loss": self.reward,
+            "policy_loss": self.policy,
+            "loss": float(self.total.detach()),
+        }
 
 
 def muzero_loss(
@@ -66,9 +71,18 @@ def muzero_loss(
         out = policy.network.recurrent_inference(scale_gradient(hidden, 0.5), actions[:, k - 1])
         hidden = out.hidden
         step_scale = 1.0 / unroll_steps
-        value_loss = value_loss + step_scale * soft_cross_entropy(out.value_logits, value_support[:, k]) * value_mask[:, k]
-        reward_loss = reward_loss + step_scale * soft_cross_entropy(out.reward_logits, reward_support[:, k]) * reward_mask[:, k]
-        policy_loss = policy_loss + step_scale * soft_cross_entropy(out.policy_logits, target_policies[:, k]) * policy_mask[:, k]
+        value_loss = (
+            value_loss
+            + step_scale * soft_cross_entropy(out.value_logits, value_support[:, k]) * value_mask[:, k]
+        )
+        reward_loss = (
+            reward_loss
+            + step_scale * soft_cross_entropy(out.reward_logits, reward_support[:, k]) * reward_mask[:, k]
+        )
+        policy_loss = (
+            policy_loss
+            + step_scale * soft_cross_entropy(out.policy_logits, target_policies[:, k]) * policy_mask[:, k]
+        )
 
     per_sample = value_loss_coef * value_loss + reward_loss + policy_loss
     total = (weights * per_sample).mean()

@@ -197,14 +197,25 @@ class ConvMuZeroNetwork(MuZeroNetwork):
         )
         flat = head_channels * height * width
         self.reward_head = nn.Sequential(
-            nn.Conv2d(channels, head_channels, 1), nn.ReLU(), nn.Flatten(), mlp(flat, [head_hidden], support_dim)
+            nn.Conv2d(channels, head_channels, 1),
+            nn.ReLU(),
+            nn.Flatten(),
+            mlp(flat, [head_hidden], support_dim),
         )
-        self.prediction_tower = nn.Sequential(*[ResidualBlock(channels) for _ in range(max(1, num_blocks // 2))])
+        self.prediction_tower = nn.Sequential(
+            *[ResidualBlock(channels) for _ in range(max(1, num_blocks // 2))]
+        )
         self.policy_head = nn.Sequential(
-            nn.Conv2d(channels, head_channels, 1), nn.ReLU(), nn.Flatten(), mlp(flat, [head_hidden], action_dim)
+            nn.Conv2d(channels, head_channels, 1),
+            nn.ReLU(),
+            nn.Flatten(),
+            mlp(flat, [head_hidden], action_dim),
         )
         self.value_head = nn.Sequential(
-            nn.Conv2d(channels, head_channels, 1), nn.ReLU(), nn.Flatten(), mlp(flat, [head_hidden], support_dim)
+            nn.Conv2d(channels, head_channels, 1),
+            nn.ReLU(),
+            nn.Flatten(),
+            mlp(flat, [head_hidden], support_dim),
         )
         for head in (self.policy_head[-1][-1], self.value_head[-1][-1], self.reward_head[-1][-1]):
             nn.init.zeros_(head.weight)

@@ -314,11 +314,7 @@ class TrajectoryReplay:
         if np.can_cast(obs.dtype, target, casting="same_kind"):
             return
         integral = obs.dtype.kind in "biu" and target.kind in "iu"
-        if (
-            integral
-            and obs.size
-            and (obs.min() < np.iinfo(target).min or obs.max() > np.iinfo(target).max)
-        ):
+        if integral and obs.size and (obs.min() < np.iinfo(target).min or obs.max() > np.iinfo(target).max):
             integral = False
         if not integral:
             raise TypeError(
@@ -441,11 +437,7 @@ class TrajectoryReplay:
         ``refresh_fn(observations, legal_masks [M, A] bool)`` instead (all True where no mask was
         stored, e.g. for final observations), for searches that need the legal moves.
         """
-        if (
-            isinstance(batch_size, bool)
-            or not isinstance(batch_size, (int, np.integer))
-            or batch_size < 1
-        ):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         if not 0.0 <= refresh_fraction <= 1.0:
             raise ValueError(f"refresh_fraction must lie in [0, 1], got {refresh_fraction!r}")
@@ -558,7 +550,11 @@ class TrajectoryReplay:
         new_values = np.asarray(new_values, dtype=np.float64).reshape(-1)
         size = obs.shape[0]
         keep_policies = new_policies is None  # a value-only refresh keeps the stored policies
-        new_policies = np.zeros((size, self.action_dim), np.float32) if keep_policies else np.asarray(new_policies, dtype=np.float32)
+        new_policies = (
+            np.zeros((size, self.action_dim), np.float32)
+            if keep_policies
+            else np.asarray(new_policies, dtype=np.float32)
+        )
         if new_values.shape != (size,) or new_policies.shape != (size, self.action_dim):
             raise ValueError(
                 f"refresh_fn must return values [{size}] and policies [{size}, "

@@ -20,4 +20,7 @@ FAST_MUZERO = dict(
 
 @pytest.fixture
 def fast_kwargs():
-    return {**FAST_MUZERO, "policy_kwargs": {"network_kwargs": dict(FAST_MUZERO["policy_kwargs"]["network_kwargs"])}}
+    return {
+        **FAST_MUZERO,
+        "policy_kwargs": {"network_kwargs": dict(FAST_MUZERO["policy_kwargs"]["network_kwargs"])},
+    }

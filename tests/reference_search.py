@@ -70,16 +70,18 @@ def softmax_f32(logits: Sequence[float], actions: Sequence[int]) -> dict[int, fl
     return {a: float(np.float32(math.exp(float(logits[a]) - m) * inv_total)) for a in actions}
 
 
-def expand_node(node: Node, actions: Sequence[int], logits: Sequence[float], reward: float,
-                embedding) -> None:
+def expand_node(
+    node: Node, actions: Sequence[int], logits: Sequence[float], reward: float, embedding
+) -> None:
     node.reward = reward
     node.embedding = embedding
     for a, p in softmax_f32(logits, actions).items():
         node.children[a] = Node(p)
 
 
-def ucb_score(parent: Node, child: Node, stats: MinMaxStats, disc: float, pb_c_init: float,
-              pb_c_base: float) -> float:
+def ucb_score(
+    parent: Node, child: Node, stats: MinMaxStats, disc: float, pb_c_init: float, pb_c_base: float
+) -> float:
     pb_c = math.log((parent.visit_count + pb_c_base + 1) / pb_c_base) + pb_c_init
     pb_c *= math.sqrt(parent.visit_count) / (child.visit_count + 1)
     prior_score = pb_c * child.prior
@@ -90,8 +92,9 @@ def ucb_score(parent: Node, child: Node, stats: MinMaxStats, disc: float, pb_c_i
     return prior_score + value_score
 
 
-def select_child(node: Node, stats: MinMaxStats, disc: float, pb_c_init: float,
-                 pb_c_base: float) -> tuple[int, Node]:
+def select_child(
+    node: Node, stats: MinMaxStats, disc: float, pb_c_init: float, pb_c_base: float
+) -> tuple[int, Node]:
     best_action, best_score = -1, -math.inf
     for action in sorted(node.children):
         score = ucb_score(node, node.children[action], stats, disc, pb_c_init, pb_c_base)
@@ -152,6 +155,7 @@ def reference_search(
 
 # ------------------------------------------------------------------------- Gumbel MuZero
 
+
 def halving_targets(k: int, n: int) -> list[int]:
     """Sequential halving written out: per phase each remaining action gets its visits."""
     if k <= 1:
@@ -176,8 +180,7 @@ def completed_sigma(node: Node, disc: float, c_visit: float, c_scale: float) -> 
         weighted = sum(c.prior * (c.reward + disc * c.value()) for c in visited.values())
         v_mix = (node.raw_value + sum_n * weighted / sum_p) / (1 + sum_n)
     completed = {
-        a: (c.reward + disc * c.value()) if a in visited else v_mix
-        for a, c in node.children.items()
+        a: (c.reward + disc * c.value()) if a in visited else v_mix for a, c in node.children.items()
     }
     lo, hi = min(completed.values()), max(completed.values())
     max_n = max((c.visit_count for c in node.children.values()), default=0)
@@ -230,16 +233,16 @@ def reference_gumbel_search(
     targets = halving_targets(k, num_simulations)
     for sim in range(num_simulations):
         sigma = completed_sigma(root, disc, c_visit, c_scale)
-        candidates = {a: base[a] + sigma[a] for a in legal_actions
-                      if root.children[a].visit_count == targets[sim]}
+        candidates = {
+            a: base[a] + sigma[a] for a in legal_actions if root.children[a].visit_count == targets[sim]
+        }
         action = _argmax(candidates)
         node, path = root.children[action], [root, root.children[action]]
         while node.expanded():
             sigma = completed_sigma(node, disc, c_visit, c_scale)
             pi = improved_policy(node, sigma)
             total_n = 1 + sum(c.visit_count for c in node.children.values())
-            action = _argmax({a: pi[a] - c.visit_count / total_n
-                              for a, c in node.children.items()})
+            action = _argmax({a: pi[a] - c.visit_count / total_n for a, c in node.children.items()})
             node = node.children[action]
             path.append(node)
         reward, value, logits, embedding = recurrent_fn(path[-2].embedding, action)
@@ -251,8 +254,7 @@ def reference_gumbel_search(
     weights = {a: math.exp(float(prior_logits[a]) + sigma[a] - top) for a in legal_actions}
     total = sum(weights.values())
     policy = [weights.get(a, 0.0) / total for a in range(num_actions)]
-    visits = [root.children[a].visit_count if a in root.children else 0
-              for a in range(num_actions)]
+    visits = [root.children[a].visit_count if a in root.children else 0 for a in range(num_actions)]
     most = max(visits)
     action = _argmax({a: base[a] + sigma[a] for a in legal_actions if visits[a] == most})
     return visits, root.value(), policy, action
@@ -289,8 +291,7 @@ class FakeNet:
     a few values so that exact ties (and their tie-breaking) happen often.
     """
 
-    def __init__(self, num_actions: int, seed: int = 0, levels: int = 0,
-                 logit_scale: float = 2.0) -> None:
+    def __init__(self, num_actions: int, seed: int = 0, levels: int = 0, logit_scale: float = 2.0) -> None:
         self.num_actions = num_actions
         self.seed = seed
         self.levels = levels

@@ -50,15 +50,18 @@ def test_takes_an_immediate_win_and_blocks_an_immediate_loss(depth):
 def test_beats_random_play_against_the_versus_env():
     from wrappers import make_board_game
 
-    env = make_board_game("connect_four", opponent=ConnectFourNegamaxOpponent(depth=2, seed=0),
-                          agent_side="alternate")
+    env = make_board_game(
+        "connect_four", opponent=ConnectFourNegamaxOpponent(depth=2, seed=0), agent_side="alternate"
+    )
     rng = np.random.default_rng(0)
     returns = []
     for episode in range(6):
         env.reset(seed=episode)
         done, reward = False, 0.0
         while not done:
-            _, reward, terminated, truncated, _ = env.step(int(rng.choice(np.flatnonzero(env.action_masks()))))
+            _, reward, terminated, truncated, _ = env.step(
+                int(rng.choice(np.flatnonzero(env.action_masks())))
+            )
             done = terminated or truncated
         returns.append(reward)
     assert np.mean(returns) <= -0.5  # the random learner loses nearly every game

@@ -11,12 +11,30 @@ pytest.importorskip("matplotlib")
 
 
 def _record(algo, env, seed, curve, budget=300):
-    rows = [{"algo": algo, "env": env, "seed": seed, "env_steps": steps, "wall_s": wall, "eval_mean": mean,
-             "eval_std": 0.0} for steps, wall, mean in curve]
-    return {"algo": algo, "task": env, "seed": seed, "rows": rows, "env_steps": budget, "train_s": curve[-1][1],
-            "eval_s": 1.0, "total_s": 2.0,
-            "protocol": {"budget": budget, "eval_every": 100, "eval_episodes": 5, "evaluations": [env]},
-            "settings": {"source": "test", "n_envs": 1, "policy": "MlpPolicy"}}
+    rows = [
+        {
+            "algo": algo,
+            "env": env,
+            "seed": seed,
+            "env_steps": steps,
+            "wall_s": wall,
+            "eval_mean": mean,
+            "eval_std": 0.0,
+        }
+        for steps, wall, mean in curve
+    ]
+    return {
+        "algo": algo,
+        "task": env,
+        "seed": seed,
+        "rows": rows,
+        "env_steps": budget,
+        "train_s": curve[-1][1],
+        "eval_s": 1.0,
+        "total_s": 2.0,
+        "protocol": {"budget": budget, "eval_every": 100, "eval_episodes": 5, "evaluations": [env]},
+        "settings": {"source": "test", "n_envs": 1, "policy": "MlpPolicy"},
+    }
 
 
 CURVES = {  # CartPole-v1's threshold is 475
@@ -62,8 +80,16 @@ def test_aggregate_normalizes_per_env(tmp_path):
 def test_report_and_plots_are_written(tmp_path):
     path, table = write_report(_results(tmp_path))
     text = path.read_text()
-    for needle in ("## CartPole-v1", "## Acrobot-v1", "## All envs, normalized", "threshold 475",
-                   "300 (2/3)", "not reached (0/1)", "plots/CartPole-v1_steps.png", "plots/CartPole-v1_wallclock.png"):
+    for needle in (
+        "## CartPole-v1",
+        "## Acrobot-v1",
+        "## All envs, normalized",
+        "threshold 475",
+        "300 (2/3)",
+        "not reached (0/1)",
+        "plots/CartPole-v1_steps.png",
+        "plots/CartPole-v1_wallclock.png",
+    ):
         assert needle in text, needle
     for name in ("CartPole-v1_steps.png", "CartPole-v1_wallclock.png", "Acrobot-v1_steps.png"):
         png = tmp_path / "plots" / name

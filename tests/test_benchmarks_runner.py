@@ -14,8 +14,13 @@ from benchmarks.suites import Suite, Task, get_suite, gym_task
 
 torch.set_num_threads(1)
 
-TINY = Suite("tiny", "test only", (gym_task("CartPole-v1", budget=128, eval_every=64, threshold=475, low=23.7,
-                                            high=500, eval_episodes=2),), ("ppo",), seeds=1)
+TINY = Suite(
+    "tiny",
+    "test only",
+    (gym_task("CartPole-v1", budget=128, eval_every=64, threshold=475, low=23.7, high=500, eval_episodes=2),),
+    ("ppo",),
+    seeds=1,
+)
 
 
 def _header(path):
@@ -24,12 +29,22 @@ def _header(path):
 
 
 def test_csv_schema_round_trips(tmp_path):
-    row = {"algo": "ppo", "env": "CartPole-v1", "seed": 0, "env_steps": 64, "wall_s": 0.5, "eval_mean": 9.5,
-           "eval_std": 0.5}
+    row = {
+        "algo": "ppo",
+        "env": "CartPole-v1",
+        "seed": 0,
+        "env_steps": 64,
+        "wall_s": 0.5,
+        "eval_mean": 9.5,
+        "eval_std": 0.5,
+    }
     path = tmp_path / "r.csv"
     path.write_text(runner.rows_to_csv([row]))
-    assert tuple(_header(path)) == runner.CSV_COLUMNS == (
-        "algo", "env", "seed", "env_steps", "wall_s", "eval_mean", "eval_std")
+    assert (
+        tuple(_header(path))
+        == runner.CSV_COLUMNS
+        == ("algo", "env", "seed", "env_steps", "wall_s", "eval_mean", "eval_std")
+    )
     assert runner.read_csv(path) == [row]
     path.write_text("algo,env\nppo,x\n")
     with pytest.raises(ValueError, match="not a benchmark CSV"):
@@ -37,7 +52,9 @@ def test_csv_schema_round_trips(tmp_path):
 
 
 def test_plan_refuses_unknown_names_and_orders_slow_algorithms_first():
-    jobs = runner.plan(get_suite("classic"), seeds=2, algos=["ppo", "muzero"], tasks=["Acrobot-v1"], max_steps=1_000)
+    jobs = runner.plan(
+        get_suite("classic"), seeds=2, algos=["ppo", "muzero"], tasks=["Acrobot-v1"], max_steps=1_000
+    )
     assert [(j.algo, j.seed) for j in jobs] == [("muzero", 0), ("muzero", 1), ("ppo", 0), ("ppo", 1)]
     assert all(j.task.budget == 1_000 for j in jobs)
     with pytest.raises(runner.SetupError, match="no algorithm"):
@@ -49,7 +66,13 @@ def test_plan_refuses_unknown_names_and_orders_slow_algorithms_first():
 def test_finished_runs_are_skipped_and_other_protocols_refused(tmp_path):
     jobs = runner.plan(TINY, seeds=3)
     done = jobs[1]
-    record = {"algo": done.algo, "task": done.task.name, "seed": done.seed, "protocol": done.protocol(), "rows": []}
+    record = {
+        "algo": done.algo,
+        "task": done.task.name,
+        "seed": done.seed,
+        "protocol": done.protocol(),
+        "rows": [],
+    }
     runner.save_run(tmp_path, record)
     assert [j.seed for j in runner.pending(jobs, tmp_path)] == [0, 2]
     # a CSV without its JSON is an unfinished run
@@ -72,13 +95,34 @@ def test_periodic_eval_labels_each_env_ends_with_an_evaluation_and_excludes_its_
 
 
 def test_end_to_end_through_the_command_line_then_resumed(tmp_path, capsys, monkeypatch):
-    args = ["run", "--suite", "smoke", "--seeds", "1", "--max-steps", "128", "--eval-every", "64",
-            "--eval-episodes", "2", "--jobs", "1", "--out", str(tmp_path), "--no-progress"]
+    args = [
+        "run",
+        "--suite",
+        "smoke",
+        "--seeds",
+        "1",
+        "--max-steps",
+        "128",
+        "--eval-every",
+        "64",
+        "--eval-episodes",
+        "2",
+        "--jobs",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--no-progress",
+    ]
     main(args)
     printed = capsys.readouterr().out
     assert "CartPole-v1" in printed and "muzero" in printed and "ppo" in printed and "report.md" in printed
     rows = runner.read_csv(tmp_path / "results.csv")
-    assert {(r["algo"], r["env_steps"]) for r in rows} == {("muzero", 64), ("muzero", 128), ("ppo", 64), ("ppo", 128)}
+    assert {(r["algo"], r["env_steps"]) for r in rows} == {
+        ("muzero", 64),
+        ("muzero", 128),
+        ("ppo", 64),
+        ("ppo", 128),
+    }
     assert (tmp_path / "report.md").exists()
     try:
         import matplotlib  # noqa: F401
@@ -97,11 +141,21 @@ def test_end_to_end_through_the_command_line_then_resumed(tmp_path, capsys, monk
 def test_board_games_train_by_self_play_and_are_measured_against_each_opponent(tmp_path):
     pytest.importorskip("sb3_contrib")
     pytest.importorskip("pettingzoo.classic")
-    runner.run_suite(get_suite("boardgames"), tmp_path, seeds=1, tasks=["tictactoe"], max_steps=48,
-                     eval_episodes=2, progress=False)
+    runner.run_suite(
+        get_suite("boardgames"),
+        tmp_path,
+        seeds=1,
+        tasks=["tictactoe"],
+        max_steps=48,
+        eval_episodes=2,
+        progress=False,
+    )
     rows = runner.read_csv(tmp_path / "results.csv")
     assert {(r["algo"], r["env"]) for r in rows} == {
-        (algo, env) for algo in ("muzero", "maskable_ppo") for env in ("tictactoe-vs-random", "tictactoe-vs-minimax")}
+        (algo, env)
+        for algo in ("muzero", "maskable_ppo")
+        for env in ("tictactoe-vs-random", "tictactoe-vs-minimax")
+    }
     assert all(-1.0 <= r["eval_mean"] <= 1.0 for r in rows)
 
 

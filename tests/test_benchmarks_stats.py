@@ -37,7 +37,9 @@ def test_bootstrap_interval_of_a_mean_matches_the_exact_resampling_distribution(
 
 def test_stratification_keeps_every_task_at_its_size():
     # each resample holds 3 runs of task A (all 0) and 5 of task B (all 1): the sum is always 5
-    replicates = stats.stratified_bootstrap([[0, 0, 0], [1, 1, 1, 1, 1]], lambda x, axis: x.sum(axis=axis), reps=500)
+    replicates = stats.stratified_bootstrap(
+        [[0, 0, 0], [1, 1, 1, 1, 1]], lambda x, axis: x.sum(axis=axis), reps=500
+    )
     assert replicates.shape == (500,) and np.all(replicates == 5)
     # stratified, the mean of {0,0,0} and {10,10,10} never moves; pooled as one task it does
     assert stats.confidence_interval([[0, 0, 0], [10, 10, 10]], stats.mean) == (5.0, 5.0)

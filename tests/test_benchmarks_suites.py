@@ -19,7 +19,12 @@ def test_the_four_suites_exist_with_their_algorithms():
     assert set(get_suite("smoke").algos) == {"muzero", "ppo"}
     assert set(get_suite("classic").algos) == {"muzero", "ppo", "dqn", "a2c"}
     assert set(get_suite("boardgames").algos) == {"muzero", "maskable_ppo"}
-    assert [t.name for t in get_suite("classic").tasks] == ["CartPole-v1", "Acrobot-v1", "MountainCar-v0", "LunarLander-v3"]
+    assert [t.name for t in get_suite("classic").tasks] == [
+        "CartPole-v1",
+        "Acrobot-v1",
+        "MountainCar-v0",
+        "LunarLander-v3",
+    ]
     with pytest.raises(ValueError, match="known suites"):
         get_suite("nope")
 
@@ -99,11 +104,15 @@ def test_fallback_copy_matches_the_installed_zoo():
     for algo, entries in zoo.FALLBACK.items():
         for env_id, copied in entries.items():
             installed, _ = zoo._lookup(algo, env_id)
-            assert installed == copied, f"benchmarks/zoo.py FALLBACK[{algo!r}][{env_id!r}] differs from rl_zoo3's"
+            assert installed == copied, (
+                f"benchmarks/zoo.py FALLBACK[{algo!r}][{env_id!r}] differs from rl_zoo3's"
+            )
 
 
 def test_fallback_serves_every_suite_env_without_the_zoo(monkeypatch):
-    monkeypatch.setattr(zoo.importlib.resources, "files", lambda name: (_ for _ in ()).throw(ModuleNotFoundError(name)))
+    monkeypatch.setattr(
+        zoo.importlib.resources, "files", lambda name: (_ for _ in ()).throw(ModuleNotFoundError(name))
+    )
     for suite_name, task in ALL_TASKS:
         for algo in set(get_suite(suite_name).algos) & {"ppo", "dqn", "a2c"}:
             assert "FALLBACK" in algo_config(algo, task).source
@@ -127,6 +136,8 @@ def test_muzero_yml_agrees_with_the_tuned_cartpole_settings():
     for key, value in MUZERO_CARTPOLE["kwargs"].items():
         if callable(value):
             continue  # schedules cannot be compared; the harness uses MUZERO_CARTPOLE's anyway
-        assert zoo._convert(key, entry.get(key)) == value, f"update {key} in benchmarks/muzero.yml (CartPole-v1)"
+        assert zoo._convert(key, entry.get(key)) == value, (
+            f"update {key} in benchmarks/muzero.yml (CartPole-v1)"
+        )
     extra = set(entry) - set(MUZERO_CARTPOLE["kwargs"]) - {"n_envs", "n_timesteps", "policy"}
     assert not extra, f"benchmarks/muzero.yml sets {extra} for CartPole-v1 but MUZERO_CARTPOLE does not"

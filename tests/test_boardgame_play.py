@@ -79,8 +79,12 @@ def test_bad_arguments_are_refused(capsys):
 def test_main_end_to_end_with_a_tiny_budget(tmp_path, capsys):
     save = tmp_path / "muzero_ttt.zip"
     rows = main(["--minutes", "0.02", "--ppo-minutes", "0.02", "--games", "1", "--save", str(save)])
-    expected = {(agent, opponent, side) for agent in ("MuZero", "MaskablePPO")
-                for opponent in ("minimax", "random") for side in ("first", "second")}
+    expected = {
+        (agent, opponent, side)
+        for agent in ("MuZero", "MaskablePPO")
+        for opponent in ("minimax", "random")
+        for side in ("first", "second")
+    }
     assert {(r.agent, r.opponent, r.side) for r in rows} == expected
     assert all(r.tally.games == 1 and r.training.env_steps > 0 for r in rows)
     assert all(r.training.minutes < 0.5 for r in rows)  # the wall clock stopped training
@@ -90,8 +94,9 @@ def test_main_end_to_end_with_a_tiny_budget(tmp_path, capsys):
 
     loaded = main(["--load", str(save), "--games", "1", "--no-ppo"])
     assert {(r.agent, r.opponent, r.side) for r in loaded} == {k for k in expected if k[0] == "MuZero"}
-    assert all(r.training.minutes is None and r.training.env_steps == rows[0].training.env_steps
-               for r in loaded)
+    assert all(
+        r.training.minutes is None and r.training.env_steps == rows[0].training.env_steps for r in loaded
+    )
 
 
 def test_wall_clock_budget_stops_learn_and_drives_progress(fast_kwargs):
@@ -100,8 +105,9 @@ def test_wall_clock_budget_stops_learn_and_drives_progress(fast_kwargs):
     from benchmarks.boardgame_play import UNBOUNDED_STEPS, WallClockBudget
     from muzero_agents import MuZero
 
-    model = MuZero("MlpPolicy", make_vec_env(lambda: make_board_game("tictactoe"), n_envs=2), seed=0,
-                   **fast_kwargs)
+    model = MuZero(
+        "MlpPolicy", make_vec_env(lambda: make_board_game("tictactoe"), n_envs=2), seed=0, **fast_kwargs
+    )
     model.learn(UNBOUNDED_STEPS, callback=WallClockBudget(seconds=1.5))
     assert 0 < model.num_timesteps < UNBOUNDED_STEPS
     # progress follows the clock: at the end of the budget little of it remains (temperature anneals)

@@ -9,7 +9,9 @@ from muzero_agents.networks import ActionPlanes, ConvMuZeroNetwork, MlpMuZeroNet
 def test_mlp_network_shapes_and_hidden_scaling():
     net = MlpMuZeroNetwork(obs_dim=4, action_dim=2, support_size=5, hidden_dim=8, net_arch=[16])
     out = net.initial_inference(torch.randn(3, 4))
-    assert out.hidden.shape == (3, 8) and out.value_logits.shape == (3, 11) and out.policy_logits.shape == (3, 2)
+    assert (
+        out.hidden.shape == (3, 8) and out.value_logits.shape == (3, 11) and out.policy_logits.shape == (3, 2)
+    )
     assert out.hidden.min() >= 0 and out.hidden.max() <= 1
     assert torch.allclose(out.hidden.min(1).values, torch.zeros(3), atol=1e-6)
     nxt = net.recurrent_inference(out.hidden, torch.tensor([0, 1, 1]))

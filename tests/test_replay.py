@@ -302,9 +302,7 @@ def four_steps(alpha: float, beta: float = 1.0) -> tuple[TrajectoryReplay, np.nd
     """One env, four transitions with priorities 1..4; returns the replay and their handles."""
     replay = make(n_envs=1, priority_alpha=alpha, priority_beta=beta, seed=3)
     for t in range(4):
-        replay.add(
-            np.array([[0, t]]), [0], [0.0], [0.0], np.full((1, ACTIONS), 0.25), [False], [False]
-        )
+        replay.add(np.array([[0, t]]), [0], [0.0], [0.0], np.full((1, ACTIONS), 0.25), [False], [False])
     batch = replay.sample(400)
     handles = np.zeros(4, dtype=np.int64)
     handles[batch.observations[:, 1].astype(int)] = batch.indices
@@ -337,14 +335,10 @@ def test_importance_weights_hand_example(beta):
 def test_stale_handles_are_ignored():
     replay = make(capacity=2, n_envs=1, priority_alpha=1.0)
     for t in range(2):
-        replay.add(
-            np.array([[0, t]]), [0], [0.0], [0.0], np.full((1, ACTIONS), 0.25), [t == 1], [True]
-        )
+        replay.add(np.array([[0, t]]), [0], [0.0], [0.0], np.full((1, ACTIONS), 0.25), [t == 1], [True])
     old = replay.sample(20).indices
     for t in range(2):
-        replay.add(
-            np.array([[1, t]]), [0], [0.0], [0.0], np.full((1, ACTIONS), 0.25), [t == 1], [True]
-        )
+        replay.add(np.array([[1, t]]), [0], [0.0], [0.0], np.full((1, ACTIONS), 0.25), [t == 1], [True])
     replay.update_priorities(old, np.full(old.shape, 100.0))
     batch = replay.sample(100)
     assert (batch.observations[:, 0] == 1).all()
@@ -430,9 +424,7 @@ def test_refresh_argument_errors():
     with pytest.raises(ValueError, match="refresh_fn"):
         replay.sample(4, refresh_fraction=0.5)
     with pytest.raises(ValueError, match="policies"):
-        replay.sample(
-            4, refresh_fn=lambda o: (np.zeros(len(o)), np.zeros(len(o))), refresh_fraction=1.0
-        )
+        replay.sample(4, refresh_fn=lambda o: (np.zeros(len(o)), np.zeros(len(o))), refresh_fraction=1.0)
 
 
 def test_legal_masks_are_carried():

@@ -49,8 +49,14 @@ def test_make_vec_env_four_envs(fast_kwargs):
 def test_eval_callback_stop_on_threshold_and_callback_list(tmp_path, fast_kwargs):
     eval_env = make_vec_env("CartPole-v1", n_envs=1, seed=1)
     stop = StopTrainingOnRewardThreshold(reward_threshold=0.0, verbose=0)  # any return beats 0
-    eval_cb = EvalCallback(eval_env, callback_on_new_best=stop, eval_freq=50, n_eval_episodes=2,
-                           log_path=str(tmp_path), best_model_save_path=str(tmp_path))
+    eval_cb = EvalCallback(
+        eval_env,
+        callback_on_new_best=stop,
+        eval_freq=50,
+        n_eval_episodes=2,
+        log_path=str(tmp_path),
+        best_model_save_path=str(tmp_path),
+    )
     counter = CountSteps()
     model = MuZero("MlpPolicy", "CartPole-v1", seed=0, **fast_kwargs)
     model.learn(total_timesteps=10_000, callback=CallbackList([counter, eval_cb]))
@@ -61,8 +67,10 @@ def test_eval_callback_stop_on_threshold_and_callback_list(tmp_path, fast_kwargs
 
 def test_checkpoint_callback_writes_loadable_saves(tmp_path, fast_kwargs):
     model = MuZero("MlpPolicy", "CartPole-v1", seed=0, **fast_kwargs)
-    model.learn(total_timesteps=60, callback=CheckpointCallback(save_freq=30, save_path=str(tmp_path),
-                                                                save_replay_buffer=True))
+    model.learn(
+        total_timesteps=60,
+        callback=CheckpointCallback(save_freq=30, save_path=str(tmp_path), save_replay_buffer=True),
+    )
     saves = sorted(tmp_path.glob("rl_model_*_steps.zip"))
     assert [p.name for p in saves] == ["rl_model_30_steps.zip", "rl_model_60_steps.zip"]
     assert len(list(tmp_path.glob("rl_model_replay_buffer_*_steps.pkl"))) == 2
@@ -83,8 +91,15 @@ def test_csv_and_tensorboard_loggers(tmp_path, fast_kwargs):
     model.set_logger(configure(str(tmp_path), ["csv", "tensorboard"]))
     model.learn(total_timesteps=300, log_interval=1)
     header = (tmp_path / "progress.csv").read_text().splitlines()[0].split(",")
-    for key in ["rollout/ep_rew_mean", "time/fps", "train/value_loss", "train/reward_loss",
-                "train/policy_loss", "search/root_value", "search/visit_entropy"]:
+    for key in [
+        "rollout/ep_rew_mean",
+        "time/fps",
+        "train/value_loss",
+        "train/reward_loss",
+        "train/policy_loss",
+        "search/root_value",
+        "search/visit_entropy",
+    ]:
         assert key in header, key
     assert list(tmp_path.glob("events.out.tfevents.*"))
 
@@ -140,7 +155,9 @@ def test_get_and_set_parameters_round_trip(fast_kwargs):
     a.learn(total_timesteps=60)
     b.set_parameters(a.get_parameters())
     obs = np.random.default_rng(1).normal(size=(5, 4)).astype(np.float32) * 0.1
-    np.testing.assert_array_equal(a.predict(obs, deterministic=True)[0], b.predict(obs, deterministic=True)[0])
+    np.testing.assert_array_equal(
+        a.predict(obs, deterministic=True)[0], b.predict(obs, deterministic=True)[0]
+    )
 
 
 def test_cnn_policy_on_small_images(fast_kwargs):
@@ -192,8 +209,14 @@ def test_unknown_search_name_rejected():
 
 @pytest.mark.parametrize("with_search", [True, False])
 def test_reanalyze_refreshes_targets_with_the_latest_network(fast_kwargs, with_search):
-    model = MuZero("MlpPolicy", "CartPole-v1", reanalyze_fraction=1.0, reanalyze_search=with_search,
-                   seed=0, **fast_kwargs)
+    model = MuZero(
+        "MlpPolicy",
+        "CartPole-v1",
+        reanalyze_fraction=1.0,
+        reanalyze_search=with_search,
+        seed=0,
+        **fast_kwargs,
+    )
     calls = []
     original = model._reanalyze
     model._reanalyze = lambda *args: calls.append(len(args[0])) or original(*args)

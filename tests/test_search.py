@@ -19,8 +19,13 @@ def _batched_reference(net: FakeNet, batch: int, sims: int, legal, **kw):
     visits, values, qs = [], [], []
     for b in range(batch):
         v, rv, q = reference_search(
-            logits[b], float(value[b]), emb[b], net.single, sims,
-            legal=None if legal is None else legal[b], **kw,
+            logits[b],
+            float(value[b]),
+            emb[b],
+            net.single,
+            sims,
+            legal=None if legal is None else legal[b],
+            **kw,
         )
         visits.append(v)
         values.append(rv)
@@ -30,17 +35,31 @@ def _batched_reference(net: FakeNet, batch: int, sims: int, legal, **kw):
 
 def _engine(net: FakeNet, batch: int, sims: int, legal, **kw) -> SearchResult:
     logits, value, emb = net.root(batch)
-    return muzero_search(logits, value, emb, net.recurrent, sims, legal_mask=legal,
-                         dirichlet_fraction=0.0, temperature=0.0, **kw)
+    return muzero_search(
+        logits,
+        value,
+        emb,
+        net.recurrent,
+        sims,
+        legal_mask=legal,
+        dirichlet_fraction=0.0,
+        temperature=0.0,
+        **kw,
+    )
 
 
 # ------------------------------------------------------------------------ hand-checked tree
 
+
 def _reward_one_for_action_zero(embedding, action):
     """One player, A = 2: action 0 pays reward 1, action 1 pays 0; all values and logits 0."""
     n = len(action)
-    return (np.where(action == 0, 1.0, 0.0).astype(np.float32), np.zeros(n, np.float32),
-            np.zeros((n, 2), np.float32), embedding)
+    return (
+        np.where(action == 0, 1.0, 0.0).astype(np.float32),
+        np.zeros(n, np.float32),
+        np.zeros((n, 2), np.float32),
+        embedding,
+    )
 
 
 @pytest.mark.parametrize("sims, visits, value, q0", [(4, [4, 0], 1.4, 1.75), (5, [4, 1], 7 / 6, 1.75)])
@@ -62,9 +81,16 @@ def test_hand_checked_tree(sims, visits, value, q0):
     sim 5: root a0 Q 1.75 -> .875 + c(5)*sqrt5/5*.5 = 1.155 < a1 c(5)*sqrt5*.5 = 1.398 -> a1,
            leaf (r=0, v=0). Root: visits [4, 1], value 7/6, Q = [1.75, 0].
     """
-    result = muzero_search(np.zeros((1, 2), np.float32), np.zeros(1, np.float32),
-                           np.zeros((1, 3), np.float32), _reward_one_for_action_zero, sims,
-                           discount=1.0, dirichlet_fraction=0.0, temperature=0.0)
+    result = muzero_search(
+        np.zeros((1, 2), np.float32),
+        np.zeros(1, np.float32),
+        np.zeros((1, 3), np.float32),
+        _reward_one_for_action_zero,
+        sims,
+        discount=1.0,
+        dirichlet_fraction=0.0,
+        temperature=0.0,
+    )
     assert result.visit_counts.tolist() == [visits]
     assert result.root_value[0] == pytest.approx(value, abs=1e-6)
     assert result.q_values[0, 0] == pytest.approx(q0, abs=1e-6)
@@ -85,6 +111,7 @@ def test_reference_agrees_on_hand_checked_tree():
 
 # ------------------------------------------------------------------ engine == reference
 
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     batch=st.integers(1, 8),
@@ -96,8 +123,7 @@ def test_reference_agrees_on_hand_checked_tree():
     discount=st.sampled_from([1.0, 0.997, 0.8]),
     masked=st.booleans(),
 )
-def test_engine_matches_reference(batch, num_actions, sims, seed, levels, two_player, discount,
-                                  masked):
+def test_engine_matches_reference(batch, num_actions, sims, seed, levels, two_player, discount, masked):
     net = FakeNet(num_actions, seed=seed, levels=levels)
     legal = None
     if masked:
@@ -133,8 +159,9 @@ def test_torch_embeddings_match_numpy():
         return reward, val, lg, torch.from_numpy(nxt.view(np.int64))
 
     with_np = muzero_search(logits, value, emb, net.recurrent, 30, dirichlet_fraction=0.0)
-    with_torch = muzero_search(logits, value, torch.from_numpy(emb.view(np.int64)),
-                               torch_recurrent, 30, dirichlet_fraction=0.0)
+    with_torch = muzero_search(
+        logits, value, torch.from_numpy(emb.view(np.int64)), torch_recurrent, 30, dirichlet_fraction=0.0
+    )
     np.testing.assert_array_equal(with_np.visit_counts, with_torch.visit_counts)
     np.testing.assert_array_equal(with_np.root_value, with_torch.root_value)
 
@@ -151,9 +178,13 @@ def test_reused_buffers_give_identical_results():
 
 # ----------------------------------------------------------------- masks, choice, shapes
 
+
 @settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 2**16), temperature=st.sampled_from([0.0, 0.5, 1.0, 3.0]),
-       fraction=st.sampled_from([0.0, 0.25, 1.0]))
+@given(
+    seed=st.integers(0, 2**16),
+    temperature=st.sampled_from([0.0, 0.5, 1.0, 3.0]),
+    fraction=st.sampled_from([0.0, 0.25, 1.0]),
+)
 def test_masked_actions_never_visited_or_chosen(seed, temperature, fraction):
     batch, num_actions = 6, 7
     rng = np.random.default_rng(seed)
@@ -162,8 +193,17 @@ def test_masked_actions_never_visited_or_chosen(seed, temperature, fraction):
     net = FakeNet(num_actions, seed=seed)
     logits, value, emb = net.root(batch)
     logits[~legal] = 50.0  # tempting illegal actions
-    result = muzero_search(logits, value, emb, net.recurrent, 40, legal_mask=legal,
-                           dirichlet_fraction=fraction, temperature=temperature, rng=rng)
+    result = muzero_search(
+        logits,
+        value,
+        emb,
+        net.recurrent,
+        40,
+        legal_mask=legal,
+        dirichlet_fraction=fraction,
+        temperature=temperature,
+        rng=rng,
+    )
     assert (result.visit_counts[~legal] == 0).all()
     assert (result.policy[~legal] == 0).all()
     assert legal[np.arange(batch), result.action].all()
@@ -174,8 +214,9 @@ def test_temperature_zero_picks_most_visited_and_shapes():
     batch, num_actions, sims = 4, 6, 50
     net = FakeNet(num_actions, seed=5)
     logits, value, emb = net.root(batch)
-    result = muzero_search(logits, value, emb, net.recurrent, sims, temperature=0.0,
-                           rng=np.random.default_rng(0))
+    result = muzero_search(
+        logits, value, emb, net.recurrent, sims, temperature=0.0, rng=np.random.default_rng(0)
+    )
     assert result.action.tolist() == result.visit_counts.argmax(axis=1).tolist()
     assert result.action.dtype == np.int64 and result.action.shape == (batch,)
     assert result.visit_counts.dtype == np.int32 and result.visit_counts.shape == (batch, num_actions)
@@ -203,13 +244,25 @@ def test_temperature_samples_follow_visits():
 def test_noise_is_seeded_and_changes_the_search():
     net = FakeNet(8, seed=2)
     logits, value, emb = net.root(3)
-    runs = [muzero_search(logits, value, emb, net.recurrent, 30, temperature=0.0,
-                          dirichlet_fraction=1.0, rng=np.random.default_rng(s)) for s in (1, 1, 2)]
+    runs = [
+        muzero_search(
+            logits,
+            value,
+            emb,
+            net.recurrent,
+            30,
+            temperature=0.0,
+            dirichlet_fraction=1.0,
+            rng=np.random.default_rng(s),
+        )
+        for s in (1, 1, 2)
+    ]
     np.testing.assert_array_equal(runs[0].visit_counts, runs[1].visit_counts)
     assert not np.array_equal(runs[0].visit_counts, runs[2].visit_counts)
 
 
 # ----------------------------------------------------------------------------- errors
+
 
 def _inputs(batch=2, num_actions=3):
     net = FakeNet(num_actions)
@@ -233,8 +286,13 @@ def _inputs(batch=2, num_actions=3):
 )
 def test_bad_inputs_raise_clear_errors(change, message):
     logits, value, emb, rec = _inputs()
-    kw = {"prior_logits": logits, "root_value": value, "root_embedding": emb, "recurrent_fn": rec,
-              "num_simulations": 4}
+    kw = {
+        "prior_logits": logits,
+        "root_value": value,
+        "root_embedding": emb,
+        "recurrent_fn": rec,
+        "num_simulations": 4,
+    }
     kw.update(change)
     with pytest.raises((ValueError, TypeError), match=message):
         muzero_search(**kw)

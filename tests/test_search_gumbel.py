@@ -18,15 +18,30 @@ torch.set_num_threads(1)
 
 # ------------------------------------------------------------------------------ golden
 
+
 @pytest.mark.parametrize(
     "two_player, visits, root_value, policy, action",
     [
-        (False, [[1, 5, 1, 5, 0], [1, 5, 1, 5, 0]], [0.6310117, 0.8955248],
-         [[0.03512, 0.927428, 0.002593, 0.01533, 0.01953],
-          [0.000326, 0.048128, 0.002398, 0.921776, 0.027371]], [1, 3]),
-        (True, [[1, 5, 5, 1, 0], [5, 1, 1, 5, 0]], [0.0368386, -0.0150859],
-         [[0.002589, 0.815259, 0.15159, 0.001597, 0.028965],
-          [0.001176, 0.001759, 0.000094, 0.966054, 0.030916]], [2, 3]),
+        (
+            False,
+            [[1, 5, 1, 5, 0], [1, 5, 1, 5, 0]],
+            [0.6310117, 0.8955248],
+            [
+                [0.03512, 0.927428, 0.002593, 0.01533, 0.01953],
+                [0.000326, 0.048128, 0.002398, 0.921776, 0.027371],
+            ],
+            [1, 3],
+        ),
+        (
+            True,
+            [[1, 5, 5, 1, 0], [5, 1, 1, 5, 0]],
+            [0.0368386, -0.0150859],
+            [
+                [0.002589, 0.815259, 0.15159, 0.001597, 0.028965],
+                [0.001176, 0.001759, 0.000094, 0.966054, 0.030916],
+            ],
+            [2, 3],
+        ),
     ],
 )
 def test_golden_fixed_network(two_player, visits, root_value, policy, action):
@@ -37,9 +52,17 @@ def test_golden_fixed_network(two_player, visits, root_value, policy, action):
     """
     net = FakeNet(5, seed=7)
     logits, value, emb = net.root(2)
-    result = gumbel_muzero_search(logits, value, emb, net.recurrent, 12, discount=0.9,
-                                  two_player=two_player, max_num_considered_actions=4,
-                                  rng=np.random.default_rng(0))
+    result = gumbel_muzero_search(
+        logits,
+        value,
+        emb,
+        net.recurrent,
+        12,
+        discount=0.9,
+        two_player=two_player,
+        max_num_considered_actions=4,
+        rng=np.random.default_rng(0),
+    )
     assert result.visit_counts.tolist() == visits
     np.testing.assert_allclose(result.root_value, root_value, atol=1e-6)
     np.testing.assert_allclose(result.policy, policy, atol=2e-6)
@@ -47,6 +70,7 @@ def test_golden_fixed_network(two_player, visits, root_value, policy, action):
 
 
 # ------------------------------------------------------------------ engine == reference
+
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
@@ -59,8 +83,7 @@ def test_golden_fixed_network(two_player, visits, root_value, policy, action):
     two_player=st.booleans(),
     masked=st.booleans(),
 )
-def test_engine_matches_reference(batch, num_actions, sims, considered, seed, levels,
-                                  two_player, masked):
+def test_engine_matches_reference(batch, num_actions, sims, considered, seed, levels, two_player, masked):
     net = FakeNet(num_actions, seed=seed, levels=levels)
     logits, value, emb = net.root(batch)
     rng = np.random.default_rng(seed)
@@ -68,15 +91,30 @@ def test_engine_matches_reference(batch, num_actions, sims, considered, seed, le
     if masked:
         legal = rng.random((batch, num_actions)) < 0.6
         legal[np.arange(batch), rng.integers(0, num_actions, batch)] = True
-    result = gumbel_muzero_search(logits, value, emb, net.recurrent, sims, legal_mask=legal,
-                                  discount=0.9, two_player=two_player,
-                                  max_num_considered_actions=considered,
-                                  rng=np.random.default_rng(seed))
+    result = gumbel_muzero_search(
+        logits,
+        value,
+        emb,
+        net.recurrent,
+        sims,
+        legal_mask=legal,
+        discount=0.9,
+        two_player=two_player,
+        max_num_considered_actions=considered,
+        rng=np.random.default_rng(seed),
+    )
     gumbel = np.random.default_rng(seed).gumbel(size=(batch, num_actions))
     for b in range(batch):
         visits, root_value, policy, action = reference_gumbel_search(
-            logits[b], float(value[b]), emb[b], net.single, sims, gumbel[b],
-            legal=None if legal is None else legal[b], discount=0.9, two_player=two_player,
+            logits[b],
+            float(value[b]),
+            emb[b],
+            net.single,
+            sims,
+            gumbel[b],
+            legal=None if legal is None else legal[b],
+            discount=0.9,
+            two_player=two_player,
             max_considered=considered,
         )
         assert result.visit_counts[b].tolist() == visits
@@ -86,6 +124,7 @@ def test_engine_matches_reference(batch, num_actions, sims, considered, seed, le
 
 
 # ------------------------------------------------------------------ sequential halving
+
 
 def test_halving_targets_by_hand():
     """k = 4, n = 16: 2 phases; 4 actions x 2 rounds (16 // 8), then 2 actions x 4 rounds."""
@@ -114,8 +153,9 @@ def test_deterministic_halving_visit_pattern():
     then the best 2 of them 4 more each: visits {6, 6, 2, 2} on the top-4 logits, 0 elsewhere."""
     net = FakeNet(6, seed=4)
     logits, value, emb = net.root(3)
-    result = gumbel_muzero_search(logits, value, emb, net.recurrent, 16, gumbel_scale=0.0,
-                                  max_num_considered_actions=4)
+    result = gumbel_muzero_search(
+        logits, value, emb, net.recurrent, 16, gumbel_scale=0.0, max_num_considered_actions=4
+    )
     for b in range(3):
         top4 = set(np.argsort(-logits[b], kind="stable")[:4].tolist())
         assert set(np.flatnonzero(result.visit_counts[b]).tolist()) == top4
@@ -124,6 +164,7 @@ def test_deterministic_halving_visit_pattern():
 
 
 # -------------------------------------------------------------------- properties, errors
+
 
 @settings(max_examples=20, deadline=None)
 @given(seed=st.integers(0, 2**16), sims=st.integers(1, 40))
@@ -135,8 +176,7 @@ def test_masked_actions_and_policy(seed, sims):
     net = FakeNet(num_actions, seed=seed)
     logits, value, emb = net.root(batch)
     logits[~legal] = 30.0
-    result = gumbel_muzero_search(logits, value, emb, net.recurrent, sims, legal_mask=legal,
-                                  rng=rng)
+    result = gumbel_muzero_search(logits, value, emb, net.recurrent, sims, legal_mask=legal, rng=rng)
     assert (result.visit_counts[~legal] == 0).all()
     assert (result.policy[~legal] == 0).all()
     np.testing.assert_allclose(result.policy.sum(axis=1), 1.0, rtol=1e-5)
@@ -151,11 +191,14 @@ def test_no_noise_is_deterministic_and_improves_on_the_prior():
 
     def one_good_action(embedding, action):
         n = len(action)
-        return (np.where(action == 2, 1.0, 0.0).astype(np.float32), np.zeros(n, np.float32),
-                np.zeros((n, 4), np.float32), embedding)
+        return (
+            np.where(action == 2, 1.0, 0.0).astype(np.float32),
+            np.zeros(n, np.float32),
+            np.zeros((n, 4), np.float32),
+            embedding,
+        )
 
-    args = (np.zeros((1, 4), np.float32), np.zeros(1, np.float32), np.zeros((1, 2)),
-            one_good_action, 8)
+    args = (np.zeros((1, 4), np.float32), np.zeros(1, np.float32), np.zeros((1, 2)), one_good_action, 8)
     a = gumbel_muzero_search(*args, gumbel_scale=0.0, rng=np.random.default_rng(1))
     b = gumbel_muzero_search(*args, gumbel_scale=0.0, rng=np.random.default_rng(2))
     for x, y in zip(a, b):
@@ -164,17 +207,25 @@ def test_no_noise_is_deterministic_and_improves_on_the_prior():
     assert a.action[0] == 2
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"num_simulations": 0}, "num_simulations must be >= 1"),
-    ({"max_num_considered_actions": 0}, "max_num_considered_actions"),
-    ({"gumbel_scale": -1.0}, "gumbel_scale"),
-    ({"legal_mask": np.zeros((2, 3), bool)}, "no legal action"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"num_simulations": 0}, "num_simulations must be >= 1"),
+        ({"max_num_considered_actions": 0}, "max_num_considered_actions"),
+        ({"gumbel_scale": -1.0}, "gumbel_scale"),
+        ({"legal_mask": np.zeros((2, 3), bool)}, "no legal action"),
+    ],
+)
 def test_bad_inputs(kwargs, message):
     net = FakeNet(3)
     logits, value, emb = net.root(2)
-    call = {"prior_logits": logits, "root_value": value, "root_embedding": emb,
-                "recurrent_fn": net.recurrent, "num_simulations": 5}
+    call = {
+        "prior_logits": logits,
+        "root_value": value,
+        "root_embedding": emb,
+        "recurrent_fn": net.recurrent,
+        "num_simulations": 5,
+    }
     call.update(kwargs)
     with pytest.raises(ValueError, match=message):
         gumbel_muzero_search(**call)

@@ -285,9 +285,15 @@ def test_sfen_render_and_start_position_option():
     assert env.start_sfen == "4k4/9/4P4/9/9/9/9/9/4K4 w G 1" and env.usi_moves == []
 
 
-@pytest.mark.parametrize("sfen", ["garbage", "lnsgkgsnl/9/9 b - 1",
-                                  "lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNQ b - 1",
-                                  "4k4/9/9/9/9/9/9/9/4K4 b 19P 1"])
+@pytest.mark.parametrize(
+    "sfen",
+    [
+        "garbage",
+        "lnsgkgsnl/9/9 b - 1",
+        "lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNQ b - 1",
+        "4k4/9/9/9/9/9/9/9/4K4 b 19P 1",
+    ],
+)
 def test_malformed_sfen_raises_value_error_instead_of_aborting(sfen):
     with pytest.raises(ValueError, match="SFEN"):
         shogi_v0.raw_env(initial_sfen=sfen)

@@ -32,9 +32,7 @@ def brute_target(rewards, values, terminated, discount, n, lam, u):
         return None
     total = 0.0
     for m in range(1, n):
-        total += (
-            (1 - lam) * lam ** (m - 1) * brute_n_step(rewards, values, terminated, discount, m, u)
-        )
+        total += (1 - lam) * lam ** (m - 1) * brute_n_step(rewards, values, terminated, discount, m, u)
     return total + lam ** (n - 1) * brute_n_step(rewards, values, terminated, discount, n, u)
 
 

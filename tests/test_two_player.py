@@ -10,9 +10,18 @@ from wrappers import make_board_game
 
 
 def tictactoe_model(**overrides):
-    kwargs = dict(num_simulations=8, batch_size=16, learning_starts=16, unroll_steps=3, td_steps=9,
-                  discount=1.0, buffer_size=2_000, replay_ratio=0.25,
-                  policy_kwargs=dict(network_kwargs=dict(channels=8, num_blocks=1)), seed=0)
+    kwargs = dict(
+        num_simulations=8,
+        batch_size=16,
+        learning_starts=16,
+        unroll_steps=3,
+        td_steps=9,
+        discount=1.0,
+        buffer_size=2_000,
+        replay_ratio=0.25,
+        policy_kwargs=dict(network_kwargs=dict(channels=8, num_blocks=1)),
+        seed=0,
+    )
     kwargs.update(overrides)
     env = make_vec_env(lambda: make_board_game("tictactoe"), n_envs=2, seed=0)
     return MuZero("CnnPolicy", env, **kwargs)

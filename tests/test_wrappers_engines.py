@@ -28,9 +28,7 @@ def _play_out(env, seed=0, max_steps=2000):
     _, info = env.reset(seed=seed)
     total = 0.0
     for steps in range(1, max_steps + 1):
-        _, reward, terminated, truncated, info = env.step(
-            rng.choice(np.flatnonzero(env.action_masks()))
-        )
+        _, reward, terminated, truncated, info = env.step(rng.choice(np.flatnonzero(env.action_masks())))
         total += reward
         if terminated or truncated:
             return total, steps, info
@@ -43,10 +41,7 @@ def test_gtp_vertices_match_pettingzoo_coordinates():
     saved, go_base.N = go_base.N, 9  # PettingZoo's coords read the size from its module globals
     try:
         for action in range(82):
-            assert (
-                action_to_vertex(action, 9).upper()
-                == coords.to_gtp(coords.from_flat(action)).upper()
-            )
+            assert action_to_vertex(action, 9).upper() == coords.to_gtp(coords.from_flat(action)).upper()
             assert vertex_to_action(action_to_vertex(action, 9), 9) == action
     finally:
         go_base.N = saved
@@ -91,9 +86,7 @@ def test_engine_process_times_out_and_reports_death():
 
 def test_gnugo_plays_complete_9x9_games_as_either_side():
     _need("gnugo", "gnugo")
-    env = make_board_game(
-        "go", "gnugo", board_size=9, agent_side="alternate", opponent_kwargs={"level": 1}
-    )
+    env = make_board_game("go", "gnugo", board_size=9, agent_side="alternate", opponent_kwargs={"level": 1})
     with env:
         for seed in (0, 1):
             outcome, steps, info = _play_out(env, seed=seed)

@@ -28,9 +28,7 @@ def test_bad_settings_and_opponents_are_clear_errors():
         make_board_game("go", size=9)
     with pytest.raises(ValueError, match="5..19"):
         make_board_game("go", board_size=21)
-    with pytest.raises(
-        ValueError, match="known names: random, minimax, gnugo, gnushogi, stockfish"
-    ):
+    with pytest.raises(ValueError, match="known names: random, minimax, gnugo, gnushogi, stockfish"):
         make_board_game("tictactoe", "alphazero")
     with pytest.raises(ValueError, match="plays go, not chess"):
         make_board_game("chess", "gnugo")

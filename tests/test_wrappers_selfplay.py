@@ -56,9 +56,7 @@ def test_masks_observations_and_to_play_match_pettingzoo(name, kwargs):
         assert np.array_equal(obs, expected["observation"])
         assert info["to_play"] == raw.possible_agents.index(agent)
         assert np.array_equal(info["action_mask"], env.action_masks())
-        obs, _, terminated, truncated, info = env.step(
-            rng.choice(np.flatnonzero(env.action_masks()))
-        )
+        obs, _, terminated, truncated, info = env.step(rng.choice(np.flatnonzero(env.action_masks())))
         if terminated or truncated:
             obs, info = env.reset()
     assert env.history or raw.agent_selection  # the game moved on

@@ -25,9 +25,7 @@ def _random_episode(env, rng, seed=None):
     _, info = env.reset(seed=seed)
     total, done = 0.0, False
     while not done:
-        _, reward, terminated, truncated, info = env.step(
-            rng.choice(np.flatnonzero(env.action_masks()))
-        )
+        _, reward, terminated, truncated, info = env.step(rng.choice(np.flatnonzero(env.action_masks())))
         total += reward
         done = terminated or truncated
     return total, info
@@ -131,9 +129,7 @@ class _Model:
         else:
             self.predict = self._predict
 
-    def _predict_masked(
-        self, obs, state=None, episode_start=None, deterministic=False, action_masks=None
-    ):
+    def _predict_masked(self, obs, state=None, episode_start=None, deterministic=False, action_masks=None):
         self.seen.append(action_masks)
         return np.array(int(np.flatnonzero(action_masks)[-1])), None
 
@@ -160,9 +156,7 @@ def test_policy_opponent_passes_masks_when_predict_takes_them():
 def test_random_opponent_is_reproducible_with_seed():
     a, b = RandomOpponent(seed=3), RandomOpponent(seed=3)
     mask = np.ones(50, bool)
-    assert [a.act(None, mask, None) for _ in range(5)] == [
-        b.act(None, mask, None) for _ in range(5)
-    ]
+    assert [a.act(None, mask, None) for _ in range(5)] == [b.act(None, mask, None) for _ in range(5)]
 
 
 def test_maskable_ppo_trains_a_few_hundred_steps_on_the_versus_env():
@@ -171,9 +165,7 @@ def test_maskable_ppo_trains_a_few_hundred_steps_on_the_versus_env():
     from stable_baselines3.common.monitor import Monitor
 
     env = Monitor(make_board_game("tictactoe", "random", agent_side="alternate"))
-    model = sb3_contrib.MaskablePPO(
-        "MlpPolicy", env, n_steps=128, batch_size=64, n_epochs=1, seed=0
-    )
+    model = sb3_contrib.MaskablePPO("MlpPolicy", env, n_steps=128, batch_size=64, n_epochs=1, seed=0)
     model.learn(total_timesteps=256)
     assert model.num_timesteps >= 256
     rewards, _ = evaluate_policy(model, env, n_eval_episodes=10, return_episode_rewards=True)

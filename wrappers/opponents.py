@@ -66,9 +66,7 @@ class PolicyOpponent:
 
     def __init__(self, model: Any, deterministic: bool = True):
         if not callable(getattr(model, "predict", None)):
-            raise TypeError(
-                f"PolicyOpponent needs an object with predict(); got {type(model).__name__}."
-            )
+            raise TypeError(f"PolicyOpponent needs an object with predict(); got {type(model).__name__}.")
         self.model = model
         self.deterministic = deterministic
         self._takes_masks = _accepts_keyword(model.predict, "action_masks")

@@ -68,9 +68,7 @@ def make_board_game(
     aec_env = _make_aec_env(key, config, render_mode)
     if opponent is None:
         if opponent_kwargs or agent_side is not None:
-            raise ValueError(
-                "agent_side and opponent_kwargs need an opponent (self-play plays both sides)."
-            )
+            raise ValueError("agent_side and opponent_kwargs need an opponent (self-play plays both sides).")
         return SelfPlayEnv(aec_env)
     opponent = _make_opponent(key, opponent, opponent_kwargs or {})
     side = agent_side or "first"
@@ -170,6 +168,4 @@ def register_gymnasium_ids() -> None:
 
     for env_id, kwargs in GYMNASIUM_IDS.items():
         if env_id not in gymnasium.registry:
-            gymnasium.register(
-                env_id, entry_point="wrappers.registry:make_board_game", kwargs=kwargs
-            )
+            gymnasium.register(env_id, entry_point="wrappers.registry:make_board_game", kwargs=kwargs)

@@ -36,9 +36,7 @@ class SelfPlayEnv(gym.Env):
     :param illegal_reward: the mover's reward for an illegal action.
     """
 
-    def __init__(
-        self, aec_env: Any, zero_sum: bool = True, illegal_reward: float = ILLEGAL_ACTION_REWARD
-    ):
+    def __init__(self, aec_env: Any, zero_sum: bool = True, illegal_reward: float = ILLEGAL_ACTION_REWARD):
         super().__init__()
         _check_is_aec(aec_env)
         self.aec_env = aec_env
@@ -57,9 +55,7 @@ class SelfPlayEnv(gym.Env):
         self._over = False
 
     # ---- Gymnasium API -------------------------------------------------------------------
-    def reset(
-        self, *, seed: int | None = None, options: dict | None = None
-    ) -> tuple[np.ndarray, dict]:
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         """Start a new game; the first observation is for the first player to move."""
         super().reset(seed=seed)
         if seed is not None:

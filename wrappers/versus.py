@@ -78,9 +78,7 @@ class VersusOpponentEnv(gym.Env):
         """Actions played this game by both sides, in order."""
         return self.game_env.history
 
-    def reset(
-        self, *, seed: int | None = None, options: dict | None = None
-    ) -> tuple[np.ndarray, dict]:
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
         if seed is not None:
             self._episode = seed  # "alternate" then starts on side seed % 2, reproducibly

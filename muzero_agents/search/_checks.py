@@ -43,8 +43,7 @@ def check_root(
     value = to_numpy(root_value, np.float64, "root_value").reshape(-1)
     if value.shape != (batch,):
         raise ValueError(
-            f"root_value must have shape [B] = [{batch}] (one value per root), "
-            f"got {np.shape(root_value)}"
+            f"root_value must have shape [B] = [{batch}] (one value per root), got {np.shape(root_value)}"
         )
     if not (np.isfinite(logits).all() and np.isfinite(value).all()):
         raise ValueError("prior_logits and root_value must be finite (no NaN or inf)")
@@ -65,8 +64,7 @@ def check_mask(legal_mask: Any, batch: int, num_actions: int) -> np.ndarray:
     mask = to_numpy(legal_mask, np.bool_, "legal_mask")
     if mask.shape != (batch, num_actions):
         raise ValueError(
-            f"legal_mask must have the shape of prior_logits {(batch, num_actions)}, "
-            f"got {mask.shape}"
+            f"legal_mask must have the shape of prior_logits {(batch, num_actions)}, got {mask.shape}"
         )
     empty = np.flatnonzero(~mask.any(axis=1))
     if empty.size:
@@ -93,18 +91,14 @@ def check_settings(
     if pb_c_init < 0.0:
         raise ValueError(f"pb_c_init must be >= 0, got {pb_c_init}")
     if not 0.0 <= dirichlet_fraction <= 1.0:
-        raise ValueError(f"dirichlet_fraction must be in [0, 1] (0 disables noise), got "
-                         f"{dirichlet_fraction}")
+        raise ValueError(f"dirichlet_fraction must be in [0, 1] (0 disables noise), got {dirichlet_fraction}")
     if dirichlet_fraction > 0.0 and dirichlet_alpha <= 0.0:
         raise ValueError(f"dirichlet_alpha must be > 0 when noise is on, got {dirichlet_alpha}")
     if temperature < 0.0 or not np.isfinite(temperature):
-        raise ValueError(f"temperature must be finite and >= 0 (0 = most visited), got "
-                         f"{temperature}")
+        raise ValueError(f"temperature must be finite and >= 0 (0 = most visited), got {temperature}")
 
 
-def check_step(
-    outputs: Any, batch: int, num_actions: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
+def check_step(outputs: Any, batch: int, num_actions: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
     """Validate one ``recurrent_fn`` output: (reward [B], value [B], logits [B, A], next [B, *S])."""
     try:
         reward, value, logits, next_embedding = outputs

@@ -109,23 +109,59 @@ def search(
     with store.context():
         store.write(0, root_embedding)
         engine.init_roots(
-            logits, values, legal, noise, noise_fraction, tree.children_index,
-            tree.children_prior, tree.ints, tree.floats, tree.minmax, tree.scratch,
+            logits,
+            values,
+            legal,
+            noise,
+            noise_fraction,
+            tree.children_index,
+            tree.children_prior,
+            tree.ints,
+            tree.floats,
+            tree.minmax,
+            tree.scratch,
         )
         if is_numba_function(recurrent_fn):
             if store.is_torch:
                 raise TypeError("a Numba recurrent_fn needs a numpy root_embedding, not a tensor")
             jit_loop.run_simulations(
-                recurrent_fn, rule, num_simulations, tree.children_index, tree.children_prior,
-                tree.ints, tree.floats, tree.minmax, params, legal, root_score, schedule,
-                num_considered, tree.scratch, tree.leaf, store.flat_nodes, store.gathered,
+                recurrent_fn,
+                rule,
+                num_simulations,
+                tree.children_index,
+                tree.children_prior,
+                tree.ints,
+                tree.floats,
+                tree.minmax,
+                params,
+                legal,
+                root_score,
+                schedule,
+                num_considered,
+                tree.scratch,
+                tree.leaf,
+                store.flat_nodes,
+                store.gathered,
             )
             return tree
         for sim in range(num_simulations):
             select(
-                rule, sim, tree.children_index, tree.children_prior, tree.ints, tree.floats,
-                tree.minmax, params, legal, root_score, schedule, num_considered, tree.scratch,
-                tree.leaf, store.nodes_bytes, store.gathered_bytes,
+                rule,
+                sim,
+                tree.children_index,
+                tree.children_prior,
+                tree.ints,
+                tree.floats,
+                tree.minmax,
+                params,
+                legal,
+                root_score,
+                schedule,
+                num_considered,
+                tree.scratch,
+                tree.leaf,
+                store.nodes_bytes,
+                store.gathered_bytes,
             )
             embedding = store.gathered if store.on_cpu else store.gather(tree.leaf[LEAF_FLAT])
             outputs = recurrent_fn(embedding, tree.leaf[LEAF_ACTION].copy())
@@ -135,9 +171,20 @@ def search(
                 store.write(sim + 1, next_embedding)
                 next_bytes = _NO_BYTES
             expand(
-                sim + 1, tree.leaf, reward, value, next_logits, tree.children_index,
-                tree.children_prior, tree.ints, tree.floats, tree.minmax, legal, params,
-                next_bytes, store.nodes_bytes,
+                sim + 1,
+                tree.leaf,
+                reward,
+                value,
+                next_logits,
+                tree.children_index,
+                tree.children_prior,
+                tree.ints,
+                tree.floats,
+                tree.minmax,
+                legal,
+                params,
+                next_bytes,
+                store.nodes_bytes,
             )
     return tree
 
@@ -148,8 +195,7 @@ def read_root(tree: Tree, disc: float) -> tuple[np.ndarray, np.ndarray, np.ndarr
     visits = np.empty((batch, num_actions), dtype=np.int32)
     q_values = np.empty((batch, num_actions), dtype=np.float32)
     root_value = np.empty(batch, dtype=np.float32)
-    engine.read_root(tree.children_index, tree.ints, tree.floats, disc, visits, q_values,
-                     root_value)
+    engine.read_root(tree.children_index, tree.ints, tree.floats, disc, visits, q_values, root_value)
     return visits, q_values, root_value
 
 

@@ -82,8 +82,12 @@ def softmax_into(
 
 @njit(cache=True)
 def best_unexpanded(
-    b: int, node: int, children_index: np.ndarray, children_prior: np.ndarray,
-    legal: np.ndarray, use_legal: bool,
+    b: int,
+    node: int,
+    children_index: np.ndarray,
+    children_prior: np.ndarray,
+    legal: np.ndarray,
+    use_legal: bool,
 ) -> int:
     """The unexpanded (legal, if ``use_legal``) child with the largest prior; -1 if none."""
     best = -1
@@ -99,8 +103,13 @@ def best_unexpanded(
 
 @njit(cache=True)
 def normalize_priors(
-    b: int, node: int, children_index: np.ndarray, children_prior: np.ndarray,
-    ints: np.ndarray, legal: np.ndarray, scratch: np.ndarray,
+    b: int,
+    node: int,
+    children_index: np.ndarray,
+    children_prior: np.ndarray,
+    ints: np.ndarray,
+    legal: np.ndarray,
+    scratch: np.ndarray,
 ) -> None:
     """Turn the logits stored in ``children_prior[b, node]`` into priors, in place, and find
     the best unexpanded child (the node may already have expanded children)."""
@@ -186,8 +195,7 @@ def init_roots(
         ints[ACTION, b, 0] = -1
         ints[FIRST_CHILD, b, 0] = -1
         ints[NEXT_SIBLING, b, 0] = -1
-        ints[BEST_UNEXPANDED, b, 0] = best_unexpanded(b, 0, children_index, children_prior,
-                                                      legal, True)
+        ints[BEST_UNEXPANDED, b, 0] = best_unexpanded(b, 0, children_index, children_prior, legal, True)
         floats[VALUE_SUM, b, 0] = root_value[b]
         floats[RAW_VALUE, b, 0] = root_value[b]
         floats[REWARD, b, 0] = 0.0
@@ -232,8 +240,18 @@ def select_tree(
         if rule == GUMBEL:
             if node == 0:
                 k = num_considered[b]
-                a = gumbel_root_action(b, schedule[k, simulation], k, children_index,
-                                       children_prior, ints, floats, params, root_score, legal)
+                a = gumbel_root_action(
+                    b,
+                    schedule[k, simulation],
+                    k,
+                    children_index,
+                    children_prior,
+                    ints,
+                    floats,
+                    params,
+                    root_score,
+                    legal,
+                )
             else:
                 a = gumbel_interior_action(b, node, children_prior, ints, floats, params)
         else:
@@ -274,8 +292,9 @@ def expand_tree(
     ints[NEXT_SIBLING, b, new_node] = ints[FIRST_CHILD, b, parent]
     ints[FIRST_CHILD, b, parent] = new_node
     if ints[BEST_UNEXPANDED, b, parent] == action:
-        ints[BEST_UNEXPANDED, b, parent] = best_unexpanded(b, parent, children_index,
-                                                           children_prior, legal, parent == 0)
+        ints[BEST_UNEXPANDED, b, parent] = best_unexpanded(
+            b, parent, children_index, children_prior, legal, parent == 0
+        )
     ints[FIRST_CHILD, b, new_node] = -1
     ints[VISITS, b, new_node] = 0
     floats[VALUE_SUM, b, new_node] = 0.0
@@ -322,9 +341,22 @@ def select_leaves(
     """
     batch, num_nodes, _ = children_index.shape
     for b in range(batch):
-        node, a = select_tree(b, rule, simulation, children_index, children_prior, ints, floats,
-                              minmax, params, legal, root_score, schedule, num_considered,
-                              scratch)
+        node, a = select_tree(
+            b,
+            rule,
+            simulation,
+            children_index,
+            children_prior,
+            ints,
+            floats,
+            minmax,
+            params,
+            legal,
+            root_score,
+            schedule,
+            num_considered,
+            scratch,
+        )
         leaf[LEAF_PARENT, b] = node
         leaf[LEAF_ACTION, b] = a
         leaf[LEAF_FLAT, b] = b * num_nodes + node
@@ -354,9 +386,22 @@ def select_leaves_parallel(
     """``select_leaves`` with the trees spread over Numba's threads (large B)."""
     batch, num_nodes, _ = children_index.shape
     for b in prange(batch):
-        node, a = select_tree(b, rule, simulation, children_index, children_prior, ints, floats,
-                              minmax, params, legal, root_score, schedule, num_considered,
-                              scratch)
+        node, a = select_tree(
+            b,
+            rule,
+            simulation,
+            children_index,
+            children_prior,
+            ints,
+            floats,
+            minmax,
+            params,
+            legal,
+            root_score,
+            schedule,
+            num_considered,
+            scratch,
+        )
         leaf[LEAF_PARENT, b] = node
         leaf[LEAF_ACTION, b] = a
         leaf[LEAF_FLAT, b] = b * num_nodes + node
@@ -387,9 +432,22 @@ def expand_and_backup(
     for b in range(batch):
         if hidden_next.shape[0] > 0:
             copy_row(hidden_next, b, hidden_nodes, b * num_nodes + new_node)
-        expand_tree(b, new_node, leaf[LEAF_PARENT, b], leaf[LEAF_ACTION, b], leaf_reward[b],
-                    np.float64(leaf_value[b]), leaf_logits[b], children_index, children_prior,
-                    ints, floats, minmax, legal, params)
+        expand_tree(
+            b,
+            new_node,
+            leaf[LEAF_PARENT, b],
+            leaf[LEAF_ACTION, b],
+            leaf_reward[b],
+            np.float64(leaf_value[b]),
+            leaf_logits[b],
+            children_index,
+            children_prior,
+            ints,
+            floats,
+            minmax,
+            legal,
+            params,
+        )
 
 
 @njit(cache=True, parallel=True)
@@ -414,14 +472,32 @@ def expand_and_backup_parallel(
     for b in prange(batch):
         if hidden_next.shape[0] > 0:
             copy_row(hidden_next, b, hidden_nodes, b * num_nodes + new_node)
-        expand_tree(b, new_node, leaf[LEAF_PARENT, b], leaf[LEAF_ACTION, b], leaf_reward[b],
-                    np.float64(leaf_value[b]), leaf_logits[b], children_index, children_prior,
-                    ints, floats, minmax, legal, params)
+        expand_tree(
+            b,
+            new_node,
+            leaf[LEAF_PARENT, b],
+            leaf[LEAF_ACTION, b],
+            leaf_reward[b],
+            np.float64(leaf_value[b]),
+            leaf_logits[b],
+            children_index,
+            children_prior,
+            ints,
+            floats,
+            minmax,
+            legal,
+            params,
+        )
 
 
 @njit(cache=True)
 def backup(
-    b: int, leaf: int, value: float, disc: float, ints: np.ndarray, floats: np.ndarray,
+    b: int,
+    leaf: int,
+    value: float,
+    disc: float,
+    ints: np.ndarray,
+    floats: np.ndarray,
     minmax: np.ndarray,
 ) -> None:
     """Back ``value`` (leaf player's view) up from ``leaf`` to the root of tree ``b``.

@@ -146,8 +146,15 @@ def gumbel_interior_action(
 
 @njit(cache=True)
 def _best_root_child(
-    b: int, target_visits: int, ints: np.ndarray, floats: np.ndarray, params: np.ndarray,
-    root_score: np.ndarray, lo: float, scale: float, factor: float,
+    b: int,
+    target_visits: int,
+    ints: np.ndarray,
+    floats: np.ndarray,
+    params: np.ndarray,
+    root_score: np.ndarray,
+    lo: float,
+    scale: float,
+    factor: float,
 ) -> int:
     """Best g + logits + sigma(q) among visited root children with N = target (any N if < 0)."""
     disc = params[DISC]
@@ -186,13 +193,10 @@ def gumbel_root_action(
     for target 0 the best unvisited legal action by g + logits is taken. Should no action
     have the target count, the best unvisited and then the best visited action is taken.
     """
-    _v_mix, lo, scale, factor, _ = completed_q_stats(
-        b, 0, children_prior, ints, floats, params, num_legal
-    )
+    _v_mix, lo, scale, factor, _ = completed_q_stats(b, 0, children_prior, ints, floats, params, num_legal)
     best = -1
     if target_visits > 0:
-        best = _best_root_child(b, target_visits, ints, floats, params, root_score, lo, scale,
-                                factor)
+        best = _best_root_child(b, target_visits, ints, floats, params, root_score, lo, scale, factor)
     if best < 0:
         best_score = -np.inf
         for a in range(children_index.shape[2]):

@@ -45,9 +45,22 @@ def run_simulations(
     for sim in range(num_simulations):
         actions = np.empty(batch, dtype=np.int64)
         for b in range(batch):
-            node, a = select_tree(b, rule, sim, children_index, children_prior, ints, floats,
-                                  minmax, params, legal, root_score, schedule, num_considered,
-                                  scratch)
+            node, a = select_tree(
+                b,
+                rule,
+                sim,
+                children_index,
+                children_prior,
+                ints,
+                floats,
+                minmax,
+                params,
+                legal,
+                root_score,
+                schedule,
+                num_considered,
+                scratch,
+            )
             leaf[LEAF_PARENT, b] = node
             leaf[LEAF_ACTION, b] = a
             leaf[LEAF_FLAT, b] = b * num_nodes + node
@@ -63,6 +76,19 @@ def run_simulations(
         new_node = sim + 1
         for b in range(batch):
             hidden_nodes[b * num_nodes + new_node] = next_hidden[b]
-            expand_tree(b, new_node, leaf[LEAF_PARENT, b], leaf[LEAF_ACTION, b],
-                        np.float64(reward[b]), np.float64(value[b]), logits[b], children_index,
-                        children_prior, ints, floats, minmax, legal, params)
+            expand_tree(
+                b,
+                new_node,
+                leaf[LEAF_PARENT, b],
+                leaf[LEAF_ACTION, b],
+                np.float64(reward[b]),
+                np.float64(value[b]),
+                logits[b],
+                children_index,
+                children_prior,
+                ints,
+                floats,
+                minmax,
+                legal,
+                params,
+            )

@@ -73,9 +73,7 @@ def visit_policy_and_action(
         out_action[b] = chosen
 
 
-def choose_by_visits(
-    visit_counts: np.ndarray, temperature: float, rng: np.random.Generator
-) -> np.ndarray:
+def choose_by_visits(visit_counts: np.ndarray, temperature: float, rng: np.random.Generator) -> np.ndarray:
     """Each row's action from visits^(1/temperature) (0: most visited, ties to the lowest)."""
     visits = np.ascontiguousarray(visit_counts, dtype=np.int32)
     batch, num_actions = visits.shape

@@ -87,15 +87,11 @@ def gumbel_muzero_search(
     g + logits + sigma(q) among the most visited actions. There is no Dirichlet noise and no
     temperature: the Gumbel noise does the exploring.
     """
-    logits, values, legal = check_root(
-        prior_logits, root_value, root_embedding, legal_mask, num_simulations
-    )
+    logits, values, legal = check_root(prior_logits, root_value, root_embedding, legal_mask, num_simulations)
     if not 0.0 <= discount <= 1.0:
         raise ValueError(f"discount must be in [0, 1], got {discount}")
     if int(max_num_considered_actions) < 1:
-        raise ValueError(
-            f"max_num_considered_actions must be >= 1, got {max_num_considered_actions}"
-        )
+        raise ValueError(f"max_num_considered_actions must be >= 1, got {max_num_considered_actions}")
     if gumbel_scale < 0.0 or c_visit < 0.0 or c_scale < 0.0:
         raise ValueError("gumbel_scale, c_visit and c_scale must be >= 0")
     rng = np.random.default_rng() if rng is None else rng
@@ -107,13 +103,34 @@ def gumbel_muzero_search(
     max_considered = min(int(max_num_considered_actions), num_actions)
     num_considered = np.minimum(num_legal, max_considered).astype(np.int32)
     schedule = gumbel_schedule(max_considered, int(num_simulations))
-    tree = _driver.search(GUMBEL, logits, values, legal, root_embedding, recurrent_fn,
-                          num_simulations, params, root_score=root_score, schedule=schedule,
-                          num_considered=num_considered)
+    tree = _driver.search(
+        GUMBEL,
+        logits,
+        values,
+        legal,
+        root_embedding,
+        recurrent_fn,
+        num_simulations,
+        params,
+        root_score=root_score,
+        schedule=schedule,
+        num_considered=num_considered,
+    )
     visits, q_values, root_values = _driver.read_root(tree, params[DISC])
     policy = np.empty((batch, num_actions), dtype=np.float32)
     action = np.empty(batch, dtype=np.int64)
-    improved_policy_and_action(tree.children_index, tree.children_prior, tree.ints, tree.floats,
-                               params, logits, root_score, legal, num_legal, policy, action,
-                               tree.scratch)
+    improved_policy_and_action(
+        tree.children_index,
+        tree.children_prior,
+        tree.ints,
+        tree.floats,
+        params,
+        logits,
+        root_score,
+        legal,
+        num_legal,
+        policy,
+        action,
+        tree.scratch,
+    )
     return SearchResult(action, visits, policy, root_values, q_values)

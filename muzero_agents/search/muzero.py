@@ -70,11 +70,8 @@ def muzero_search(
     Memory: 8 bytes per node and action ([B, N, A] int32 child index + float32 prior), plus
     the hidden states of all B * N nodes.
     """
-    logits, values, legal = check_root(
-        prior_logits, root_value, root_embedding, legal_mask, num_simulations
-    )
-    check_settings(discount, pb_c_init, pb_c_base, dirichlet_alpha, dirichlet_fraction,
-                   temperature)
+    logits, values, legal = check_root(prior_logits, root_value, root_embedding, legal_mask, num_simulations)
+    check_settings(discount, pb_c_init, pb_c_base, dirichlet_alpha, dirichlet_fraction, temperature)
     rng = np.random.default_rng() if rng is None else rng
     params = _driver.make_params(discount, two_player, pb_c_init, pb_c_base)
     # Dirichlet(alpha) over the legal actions = Gamma(alpha) draws normalized over them (the
@@ -82,8 +79,18 @@ def muzero_search(
     noise = None
     if dirichlet_fraction > 0:
         noise = rng.standard_gamma(dirichlet_alpha, size=logits.shape)
-    tree = _driver.search(PUCT, logits, values, legal, root_embedding, recurrent_fn,
-                          num_simulations, params, noise, float(dirichlet_fraction))
+    tree = _driver.search(
+        PUCT,
+        logits,
+        values,
+        legal,
+        root_embedding,
+        recurrent_fn,
+        num_simulations,
+        params,
+        noise,
+        float(dirichlet_fraction),
+    )
     visits, q_values, root_values = _driver.read_root(tree, params[DISC])
     batch, num_actions = logits.shape
     policy = np.empty((batch, num_actions), dtype=np.float32)

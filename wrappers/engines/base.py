@@ -73,9 +73,7 @@ class EngineProcess:
 
     def send(self, line: str) -> None:
         if not self.alive:
-            raise EngineError(
-                f"{self.name} is not running (it exited with code {self._exit_code()})."
-            )
+            raise EngineError(f"{self.name} is not running (it exited with code {self._exit_code()}).")
         try:
             self._proc.stdin.write(line + "\n")
             self._proc.stdin.flush()
@@ -96,9 +94,7 @@ class EngineProcess:
                     f"{self.name} gave no answer within {timeout:.1f} s (last lines: {lines[-3:]}); it was stopped."
                 ) from None
             if line is None:
-                raise EngineError(
-                    f"{self.name} exited (code {self._exit_code()}) after: {lines[-5:]}"
-                )
+                raise EngineError(f"{self.name} exited (code {self._exit_code()}) after: {lines[-5:]}")
             lines.append(line)
             if done(line):
                 return lines

@@ -47,9 +47,7 @@ class StockfishOpponent(EngineOpponent):
         super().__init__(binary, [], time_limit)
         self.skill_level = int(skill_level)
         self.go_command = (
-            f"go movetime {int(movetime_ms)}"
-            if movetime_ms is not None
-            else f"go depth {int(depth)}"
+            f"go movetime {int(movetime_ms)}" if movetime_ms is not None else f"go depth {int(depth)}"
         )
         self.options = {
             "Threads": int(threads),

@@ -94,13 +94,16 @@ class raw_env(AECEnv, EzPickle):
         "render_fps": 1,
     }
 
-    def __init__(self, max_moves: int = DEFAULT_MAX_MOVES, initial_sfen: str | None = None,
-                 render_mode: str | None = None) -> None:
+    def __init__(
+        self,
+        max_moves: int = DEFAULT_MAX_MOVES,
+        initial_sfen: str | None = None,
+        render_mode: str | None = None,
+    ) -> None:
         EzPickle.__init__(self, max_moves, initial_sfen, render_mode)
         super().__init__()
         if not isinstance(max_moves, (int, np.integer)) or max_moves < 1:
-            raise ValueError(f"max_moves must be a positive int of plies (e.g. 512), "
-                             f"got {max_moves!r}")
+            raise ValueError(f"max_moves must be a positive int of plies (e.g. 512), got {max_moves!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None, 'human' or 'ansi', got {render_mode!r}")
         self.max_moves = int(max_moves)
@@ -111,10 +114,12 @@ class raw_env(AECEnv, EzPickle):
         self.agents = list(AGENTS)
         self.action_spaces = {a: spaces.Discrete(NUM_ACTIONS) for a in AGENTS}
         self.observation_spaces = {
-            a: spaces.Dict({
-                "observation": spaces.Box(0.0, 1.0, (9, 9, NUM_CHANNELS), dtype=np.float32),
-                "action_mask": spaces.Box(0, 1, (NUM_ACTIONS,), dtype=np.int8),
-            })
+            a: spaces.Dict(
+                {
+                    "observation": spaces.Box(0.0, 1.0, (9, 9, NUM_CHANNELS), dtype=np.float32),
+                    "action_mask": spaces.Box(0, 1, (NUM_ACTIONS,), dtype=np.int8),
+                }
+            )
             for a in AGENTS
         }
         self._board = cshogi.Board()
@@ -143,7 +148,9 @@ class raw_env(AECEnv, EzPickle):
         if cached is None:
             color = AGENTS.index(agent)
             planes = self._planes.planes(
-                self._board, color, self._repetitions.prior_occurrences(),
+                self._board,
+                color,
+                self._repetitions.prior_occurrences(),
                 self._plies / self.max_moves,
             )
             if color == self._board.turn and not self.terminations[agent]:
@@ -232,8 +239,10 @@ class raw_env(AECEnv, EzPickle):
         self._repetitions.reset(board.zobrist_hash(), board.turn, board.is_check())
         self._refresh_legal()
         if len(self._legal_actions) == 0:
-            raise ValueError(f"no legal move in the start position {sfen!r}: the game is already "
-                             "over; start from a position where the side to move can move")
+            raise ValueError(
+                f"no legal move in the start position {sfen!r}: the game is already "
+                "over; start from a position where the side to move can move"
+            )
 
     def _refresh_legal(self) -> None:
         """Legal action indices of the new position, from a per-position cache when seen before."""
@@ -300,10 +309,7 @@ def _checked_index(action: Any) -> int:
     try:
         index = operator.index(action)
     except TypeError:
-        raise ValueError(
-            f"shogi actions are integer indices in [0, {NUM_ACTIONS}), got {action!r}"
-        ) from None
+        raise ValueError(f"shogi actions are integer indices in [0, {NUM_ACTIONS}), got {action!r}") from None
     if not 0 <= index < NUM_ACTIONS:
         raise ValueError(f"action {index} is outside the action space [0, {NUM_ACTIONS})")
     return index
-

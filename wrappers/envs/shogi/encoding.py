@@ -95,13 +95,22 @@ def _build_tables() -> tuple[np.ndarray, np.ndarray, list[list[str | None]], lis
                     promote = plane >= PROMOTION_OFFSET
                     move16 = to_square | (square << 7) | (int(promote) << 14)
                     usi = square_name(square) + square_name(to_square) + ("+" if promote else "")
-                    _register(color, base_action + plane, move16, usi,
-                              to_move16, from_move16, to_usi, from_usi)
+                    _register(
+                        color, base_action + plane, move16, usi, to_move16, from_move16, to_usi, from_usi
+                    )
                 for hand, piece_type in enumerate(_DROP_PIECE_TYPES):
                     move16 = square | ((80 + piece_type) << 7)  # cshogi: from = 80 + piece type
                     usi = DROP_NAMES[hand] + "*" + square_name(square)
-                    _register(color, base_action + DROP_OFFSET + hand, move16, usi,
-                              to_move16, from_move16, to_usi, from_usi)
+                    _register(
+                        color,
+                        base_action + DROP_OFFSET + hand,
+                        move16,
+                        usi,
+                        to_move16,
+                        from_move16,
+                        to_usi,
+                        from_usi,
+                    )
     return to_move16, from_move16, to_usi, from_usi
 
 
@@ -146,7 +155,5 @@ def usi_to_action(move: str, color: int) -> int:
     """
     action = _USI_TO_ACTION[color].get(move)
     if action is None:
-        raise ValueError(
-            f"{move!r} is not a USI move: expected e.g. '7g7f', '8h2b+' or 'P*5e'"
-        )
+        raise ValueError(f"{move!r} is not a USI move: expected e.g. '7g7f', '8h2b+' or 'P*5e'")
     return action

@@ -43,8 +43,7 @@ class PlaneBuilder:
     def __init__(self) -> None:
         self._scratch = np.zeros((_CSHOGI_FEATURES, 9, 9), dtype=np.float32)
 
-    def planes(self, board: cshogi.Board, color: int, repetitions: int, move_fraction: float
-               ) -> np.ndarray:
+    def planes(self, board: cshogi.Board, color: int, repetitions: int, move_fraction: float) -> np.ndarray:
         """Planes for the player ``color`` (0 sente, 1 gote) on ``board``.
 
         ``repetitions`` is how often the current position occurred before; ``move_fraction`` the
@@ -74,4 +73,3 @@ class PlaneBuilder:
                 features = features[_SWAP_SIDES, ::-1, ::-1]
         # features[channel, file, rank] (file 0 = '1') -> [row = rank, col = 8 - file, channel]
         return features[:, ::-1, :].transpose(2, 1, 0)
-
