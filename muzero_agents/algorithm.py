@@ -362,8 +362,7 @@ class MuZero(BaseAlgorithm):
             callback.on_rollout_end()
             if not keep_going:
                 break
-            if self.num_timesteps >= self.learning_starts:
-                self._train_due()
+            self._train_due()
             if log_interval and self._episode_num - episodes_at_last_dump >= log_interval:
                 episodes_at_last_dump = self._episode_num
                 self.dump_logs()
@@ -426,7 +425,10 @@ class MuZero(BaseAlgorithm):
         self.logger.record_mean("search/ms_per_step", 1000.0 * self._search_seconds)
 
     def _train_due(self) -> None:
-        """Run the gradient steps owed by the replay ratio (fractional credit carries over)."""
+        """Run the gradient steps owed by the replay ratio (fractional credit carries over).
+
+        Nothing is owed until the buffer holds ``learning_starts`` transitions.
+        """
         if len(self.replay_buffer) < max(1, self.learning_starts):
             return  # e.g. right after load with an empty buffer: no burst of owed steps later
         self._grad_step_credit += self.replay_ratio * self.env.num_envs
