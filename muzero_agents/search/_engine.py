@@ -313,6 +313,51 @@ def copy_row(src: np.ndarray, src_row: int, dst: np.ndarray, dst_row: int) -> No
         dst[dst_row, i] = src[src_row, i]
 
 
+@njit(cache=True, inline="always")
+def select_into_leaf(
+    b: int,
+    rule: int,
+    simulation: int,
+    children_index: np.ndarray,
+    children_prior: np.ndarray,
+    ints: np.ndarray,
+    floats: np.ndarray,
+    minmax: np.ndarray,
+    params: np.ndarray,
+    legal: np.ndarray,
+    root_score: np.ndarray,
+    schedule: np.ndarray,
+    num_considered: np.ndarray,
+    scratch: np.ndarray,
+    leaf: np.ndarray,
+    hidden_nodes: np.ndarray,
+    hidden_out: np.ndarray,
+) -> None:
+    """Tree ``b``'s part of ``select_leaves``: select an edge, record it, gather the parent's state."""
+    num_nodes = children_index.shape[1]
+    node, a = select_tree(
+        b,
+        rule,
+        simulation,
+        children_index,
+        children_prior,
+        ints,
+        floats,
+        minmax,
+        params,
+        legal,
+        root_score,
+        schedule,
+        num_considered,
+        scratch,
+    )
+    leaf[LEAF_PARENT, b] = node
+    leaf[LEAF_ACTION, b] = a
+    leaf[LEAF_FLAT, b] = b * num_nodes + node
+    if hidden_out.shape[0] > 0:
+        copy_row(hidden_nodes, b * num_nodes + node, hidden_out, b)
+
+
 @njit(cache=True)
 def select_leaves(
     rule: int,
@@ -339,9 +384,8 @@ def select_leaves(
     ``hidden_out`` [B, bytes] receives the selected parents' (skipped when 0 rows, e.g. for
     GPU tensors, which the driver gathers itself).
     """
-    batch, num_nodes, _ = children_index.shape
-    for b in range(batch):
-        node, a = select_tree(
+    for b in range(children_index.shape[0]):
+        select_into_leaf(
             b,
             rule,
             simulation,
@@ -356,12 +400,10 @@ def select_leaves(
             schedule,
             num_considered,
             scratch,
+            leaf,
+            hidden_nodes,
+            hidden_out,
         )
-        leaf[LEAF_PARENT, b] = node
-        leaf[LEAF_ACTION, b] = a
-        leaf[LEAF_FLAT, b] = b * num_nodes + node
-        if hidden_out.shape[0] > 0:
-            copy_row(hidden_nodes, b * num_nodes + node, hidden_out, b)
 
 
 @njit(cache=True, parallel=True)
@@ -384,9 +426,8 @@ def select_leaves_parallel(
     hidden_out: np.ndarray,
 ) -> None:
     """``select_leaves`` with the trees spread over Numba's threads (large B)."""
-    batch, num_nodes, _ = children_index.shape
-    for b in prange(batch):
-        node, a = select_tree(
+    for b in prange(children_index.shape[0]):
+        select_into_leaf(
             b,
             rule,
             simulation,
@@ -401,12 +442,10 @@ def select_leaves_parallel(
             schedule,
             num_considered,
             scratch,
+            leaf,
+            hidden_nodes,
+            hidden_out,
         )
-        leaf[LEAF_PARENT, b] = node
-        leaf[LEAF_ACTION, b] = a
-        leaf[LEAF_FLAT, b] = b * num_nodes + node
-        if hidden_out.shape[0] > 0:
-            copy_row(hidden_nodes, b * num_nodes + node, hidden_out, b)
 
 
 @njit(cache=True)
