@@ -448,6 +448,46 @@ def select_leaves_parallel(
         )
 
 
+@njit(cache=True, inline="always")
+def expand_into_tree(
+    b: int,
+    new_node: int,
+    leaf: np.ndarray,
+    leaf_reward: np.ndarray,
+    leaf_value: np.ndarray,
+    leaf_logits: np.ndarray,
+    children_index: np.ndarray,
+    children_prior: np.ndarray,
+    ints: np.ndarray,
+    floats: np.ndarray,
+    minmax: np.ndarray,
+    legal: np.ndarray,
+    params: np.ndarray,
+    hidden_next: np.ndarray,
+    hidden_nodes: np.ndarray,
+) -> None:
+    """Tree ``b``'s part of ``expand_and_backup``: store the new node's hidden state, expand, back up."""
+    num_nodes = children_index.shape[1]
+    if hidden_next.shape[0] > 0:
+        copy_row(hidden_next, b, hidden_nodes, b * num_nodes + new_node)
+    expand_tree(
+        b,
+        new_node,
+        leaf[LEAF_PARENT, b],
+        leaf[LEAF_ACTION, b],
+        leaf_reward[b],
+        np.float64(leaf_value[b]),
+        leaf_logits[b],
+        children_index,
+        children_prior,
+        ints,
+        floats,
+        minmax,
+        legal,
+        params,
+    )
+
+
 @njit(cache=True)
 def expand_and_backup(
     new_node: int,
@@ -467,18 +507,14 @@ def expand_and_backup(
 ) -> None:
     """Attach node ``new_node`` at each tree's selected edge (``expand_tree``) and store its
     hidden state (bytes ``hidden_next[b]`` into row b * N + new_node; skipped when 0 rows)."""
-    batch, num_nodes, _ = children_index.shape
-    for b in range(batch):
-        if hidden_next.shape[0] > 0:
-            copy_row(hidden_next, b, hidden_nodes, b * num_nodes + new_node)
-        expand_tree(
+    for b in range(children_index.shape[0]):
+        expand_into_tree(
             b,
             new_node,
-            leaf[LEAF_PARENT, b],
-            leaf[LEAF_ACTION, b],
-            leaf_reward[b],
-            np.float64(leaf_value[b]),
-            leaf_logits[b],
+            leaf,
+            leaf_reward,
+            leaf_value,
+            leaf_logits,
             children_index,
             children_prior,
             ints,
@@ -486,6 +522,8 @@ def expand_and_backup(
             minmax,
             legal,
             params,
+            hidden_next,
+            hidden_nodes,
         )
 
 
@@ -507,18 +545,14 @@ def expand_and_backup_parallel(
     hidden_nodes: np.ndarray,
 ) -> None:
     """``expand_and_backup`` with the trees spread over Numba's threads (large B)."""
-    batch, num_nodes, _ = children_index.shape
-    for b in prange(batch):
-        if hidden_next.shape[0] > 0:
-            copy_row(hidden_next, b, hidden_nodes, b * num_nodes + new_node)
-        expand_tree(
+    for b in prange(children_index.shape[0]):
+        expand_into_tree(
             b,
             new_node,
-            leaf[LEAF_PARENT, b],
-            leaf[LEAF_ACTION, b],
-            leaf_reward[b],
-            np.float64(leaf_value[b]),
-            leaf_logits[b],
+            leaf,
+            leaf_reward,
+            leaf_value,
+            leaf_logits,
             children_index,
             children_prior,
             ints,
@@ -526,6 +560,8 @@ def expand_and_backup_parallel(
             minmax,
             legal,
             params,
+            hidden_next,
+            hidden_nodes,
         )
 
 
