@@ -30,6 +30,7 @@ from muzero_agents.losses import muzero_loss
 from muzero_agents.policies import CnnPolicy, MlpPolicy, MuZeroPolicy
 from muzero_agents.replay import TrajectoryReplay
 from muzero_agents.search import SearchResult, gumbel_muzero_search, muzero_search
+from muzero_agents.symmetries import Symmetry, augment
 
 SEARCHES = ("muzero", "gumbel")
 
@@ -80,6 +81,9 @@ class MuZero(BaseAlgorithm):
     :param reanalyze_search: True re-runs the search for those positions (fresh policy and value
         targets, the paper's Reanalyze); False only refreshes the bootstrap values with one
         network call (cheap, as EfficientZero does with its target values)
+    :param augment_symmetries: train each sample on a random image under the env's board
+        symmetries (``board_symmetries`` of ``wrappers.make_board_game``'s Go, tic-tac-toe and
+        connect four), as AlphaGo Zero did; no effect on envs that declare none
     :param value_loss_coef: weight of the value loss (the paper uses 0.25 with reanalyze)
     :param weight_decay: AdamW weight decay
     :param max_grad_norm: gradient clipping norm
@@ -115,6 +119,7 @@ class MuZero(BaseAlgorithm):
         replay_ratio: float = 0.5,
         reanalyze_fraction: float = 1.0,
         reanalyze_search: bool = False,
+        augment_symmetries: bool = True,
         value_loss_coef: float = 0.25,
         weight_decay: float = 1e-4,
         max_grad_norm: float = 5.0,
@@ -147,6 +152,7 @@ class MuZero(BaseAlgorithm):
         self.replay_ratio = replay_ratio
         self.reanalyze_fraction = reanalyze_fraction
         self.reanalyze_search = reanalyze_search
+        self.augment_symmetries = augment_symmetries
         self.value_loss_coef = value_loss_coef
         self.weight_decay = weight_decay
         self.max_grad_norm = max_grad_norm
@@ -172,6 +178,7 @@ class MuZero(BaseAlgorithm):
             )
         self.replay_buffer: TrajectoryReplay | None = None
         self.two_player = False
+        self._symmetries: list[Symmetry] = []
         self._grad_step_credit = 0.0
         if _init_setup_model:
             self._setup_model()
@@ -222,6 +229,7 @@ class MuZero(BaseAlgorithm):
         self.temperature_schedule = FloatSchedule(self.temperature)
         if self.env is not None:  # a loaded model without env keeps its saved flag
             self.two_player = self._env_flag("is_two_player_zero_sum")
+        self._symmetries = self._env_symmetries()
         self.replay_buffer = self._make_replay_buffer()
 
     def _make_replay_buffer(self) -> TrajectoryReplay:
@@ -247,6 +255,13 @@ class MuZero(BaseAlgorithm):
             return False
         return all(bool(value) for value in self.env.get_attr(name))
 
+    def _env_symmetries(self) -> list[Symmetry]:
+        """The board symmetries shared by every sub-env, if augmentation is on (else none)."""
+        if not self.augment_symmetries or self.env is None or not self.env.has_attr("board_symmetries"):
+            return []
+        per_env = self.env.get_attr("board_symmetries")
+        return list(per_env[0]) if all(len(s) == len(per_env[0]) for s in per_env) else []
+
     def _env_action_masks(self) -> np.ndarray | None:
         if self.env is None or not self.env.has_attr("action_masks"):
             return None
@@ -263,6 +278,7 @@ class MuZero(BaseAlgorithm):
             self.two_player = two_player
             self.replay_buffer = self._make_replay_buffer()
         self.two_player = two_player
+        self._symmetries = self._env_symmetries()
 
     # ------------------------------------------------------------------ search
 
@@ -452,6 +468,7 @@ class MuZero(BaseAlgorithm):
                 refresh_fraction=self.reanalyze_fraction,
                 refresh_with_masks=refresh_fn is not None and self.replay_buffer.has_legal_masks,
             )
+            batch = augment(batch, self._symmetries, self._rng)
             self.policy.set_training_mode(True)
             losses = muzero_loss(
                 self.policy, batch, self.unroll_steps, self.support_size, self.value_loss_coef
@@ -502,7 +519,7 @@ class MuZero(BaseAlgorithm):
     # ------------------------------------------------------------------ persistence
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_rng", "temperature_schedule"]
+        return [*super()._excluded_save_params(), "_rng", "temperature_schedule", "_symmetries"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []

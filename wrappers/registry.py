@@ -13,6 +13,9 @@ import importlib
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from muzero_agents.symmetries import Symmetry, dihedral_transforms, grid_symmetries, mirror_transforms
 from wrappers.opponents import Opponent, PolicyOpponent, RandomOpponent, TicTacToeMinimaxOpponent
 from wrappers.selfplay import SelfPlayEnv
 from wrappers.versus import VersusOpponentEnv
@@ -69,10 +72,29 @@ def make_board_game(
     if opponent is None:
         if opponent_kwargs or agent_side is not None:
             raise ValueError("agent_side and opponent_kwargs need an opponent (self-play plays both sides).")
-        return SelfPlayEnv(aec_env)
+        env = SelfPlayEnv(aec_env)
+        env.board_symmetries = board_symmetries(key, env)
+        return env
     opponent = _make_opponent(key, opponent, opponent_kwargs or {})
     side = agent_side or "first"
     return VersusOpponentEnv(aec_env, opponent, agent_side=side, game=key, game_config=config)
+
+
+def board_symmetries(key: str, env: SelfPlayEnv) -> list[Symmetry]:
+    """The rotations and reflections under which ``key``'s rules and observations are unchanged.
+
+    Tic-tac-toe and Go (action ``row * N + col``, pass last): the 8 of the square. Connect four
+    (action = column): the mirror. Chess and shogi: none (castling, pawn direction, promotion zones).
+    """
+    shape = env.observation_space.shape
+    n_actions = int(env.action_space.n)
+    if key in ("tictactoe", "go"):
+        rows, cols = shape[:2]
+        return grid_symmetries(shape, np.arange(rows * cols).reshape(rows, cols), n_actions, dihedral_transforms())
+    if key == "connect_four":
+        columns = np.broadcast_to(np.arange(shape[1]), shape[:2])
+        return grid_symmetries(shape, columns, n_actions, mirror_transforms())
+    return []
 
 
 def _canonical(name: str) -> str:

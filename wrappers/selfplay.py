@@ -9,11 +9,14 @@ who just moved (the mover). Two-player zero-sum search (MuZero) reads ``to_play`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+
+from muzero_agents.symmetries import Symmetry
 
 ILLEGAL_ACTION_REWARD = -1.0
 
@@ -34,9 +37,17 @@ class SelfPlayEnv(gym.Env):
         from then on stepped only through this env (it caches the current position).
     :param zero_sum: whether the game is two-player zero-sum; sets ``is_two_player_zero_sum``.
     :param illegal_reward: the mover's reward for an illegal action.
+    :param symmetries: the board's symmetries (``muzero_agents.symmetries``), exposed as
+        ``board_symmetries`` for MuZero's training-data augmentation; empty where the rules have none.
     """
 
-    def __init__(self, aec_env: Any, zero_sum: bool = True, illegal_reward: float = ILLEGAL_ACTION_REWARD):
+    def __init__(
+        self,
+        aec_env: Any,
+        zero_sum: bool = True,
+        illegal_reward: float = ILLEGAL_ACTION_REWARD,
+        symmetries: Sequence[Symmetry] = (),
+    ):
         super().__init__()
         _check_is_aec(aec_env)
         self.aec_env = aec_env
@@ -44,6 +55,7 @@ class SelfPlayEnv(gym.Env):
         self.num_players: int = len(self.agent_names)
         self.is_two_player_zero_sum: bool = bool(zero_sum) and self.num_players == 2
         self.illegal_reward = float(illegal_reward)
+        self.board_symmetries: list[Symmetry] = list(symmetries)
         self.render_mode = getattr(aec_env, "render_mode", None)
         self.metadata = dict(getattr(aec_env, "metadata", {}))
         self.observation_space, self.action_space = _board_spaces(aec_env, self.agent_names[0])
