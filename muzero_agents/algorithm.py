@@ -30,7 +30,7 @@ from muzero_agents.losses import muzero_loss
 from muzero_agents.policies import CnnPolicy, MlpPolicy, MuZeroPolicy
 from muzero_agents.replay import TrajectoryReplay
 from muzero_agents.search import SearchResult, gumbel_muzero_search, muzero_search
-from muzero_agents.symmetries import Symmetry, augment
+from muzero_agents.augment import BoardSymmetry, augment
 
 SEARCHES = ("muzero", "gumbel")
 
@@ -178,7 +178,7 @@ class MuZero(BaseAlgorithm):
             )
         self.replay_buffer: TrajectoryReplay | None = None
         self.two_player = False
-        self._symmetries: list[Symmetry] = []
+        self._symmetries: list[BoardSymmetry] = []
         self._grad_step_credit = 0.0
         if _init_setup_model:
             self._setup_model()
@@ -255,7 +255,7 @@ class MuZero(BaseAlgorithm):
             return False
         return all(bool(value) for value in self.env.get_attr(name))
 
-    def _env_symmetries(self) -> list[Symmetry]:
+    def _env_symmetries(self) -> list[BoardSymmetry]:
         """The board symmetries shared by every sub-env, if augmentation is on (else none)."""
         if not self.augment_symmetries or self.env is None or not self.env.has_attr("board_symmetries"):
             return []

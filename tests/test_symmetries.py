@@ -7,7 +7,8 @@ import pytest
 
 from muzero_agents import MuZero
 from muzero_agents.replay import ReplayBatch
-from muzero_agents.symmetries import augment, dihedral_transforms, grid_symmetries, mirror_transforms
+from muzero_agents.augment import augment
+from wrappers.symmetries import dihedral_transforms, grid_symmetries, mirror_transforms
 from wrappers import make_board_game
 
 

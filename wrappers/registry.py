@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from muzero_agents.symmetries import Symmetry, dihedral_transforms, grid_symmetries, mirror_transforms
+from wrappers.symmetries import Symmetry, dihedral_transforms, grid_symmetries, mirror_transforms
 from wrappers.opponents import Opponent, PolicyOpponent, RandomOpponent, TicTacToeMinimaxOpponent
 from wrappers.selfplay import SelfPlayEnv
 from wrappers.versus import VersusOpponentEnv
@@ -90,7 +90,9 @@ def board_symmetries(key: str, env: SelfPlayEnv) -> list[Symmetry]:
     n_actions = int(env.action_space.n)
     if key in ("tictactoe", "go"):
         rows, cols = shape[:2]
-        return grid_symmetries(shape, np.arange(rows * cols).reshape(rows, cols), n_actions, dihedral_transforms())
+        return grid_symmetries(
+            shape, np.arange(rows * cols).reshape(rows, cols), n_actions, dihedral_transforms()
+        )
     if key == "connect_four":
         columns = np.broadcast_to(np.arange(shape[1]), shape[:2])
         return grid_symmetries(shape, columns, n_actions, mirror_transforms())

@@ -16,7 +16,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from muzero_agents.symmetries import Symmetry
+from wrappers.symmetries import Symmetry
 
 ILLEGAL_ACTION_REWARD = -1.0
 

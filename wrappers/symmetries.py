@@ -1,11 +1,11 @@
-"""Board symmetries as training-data augmentation (AlphaGo Zero's rotations and reflections).
+"""Board symmetries: the rotations and reflections under which a game's rules do not change.
 
 A board game whose rules do not change under a rotation or reflection of the board (Go,
 tic-tac-toe, connect four's mirror) lets every stored position stand for all its images. Self-play
 tends to settle on a few openings; without the images, the positions an opponent reaches by a
 mirrored opening are ones the network has barely seen. Sampling a random image of each training
 position (observation, unroll actions, policy targets and masks; values and rewards are unchanged)
-fixes that at no acting cost.
+fixes that at no acting cost (``muzero_agents.augment`` applies them to training batches).
 
 A symmetry is two index arrays, so it is cheap to apply to a whole batch and needs no knowledge
 of the game beyond the layout of its observations and actions:
@@ -20,8 +20,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
-from muzero_agents.replay import ReplayBatch
 
 GridTransform = Callable[[np.ndarray], np.ndarray]
 
@@ -72,23 +70,3 @@ def grid_symmetries(
         action_map[moved_actions.reshape(-1)] = action_grid.reshape(-1)
         symmetries.append(Symmetry(moved_ids.reshape(-1).copy(), action_map))
     return symmetries
-
-
-def augment(batch: ReplayBatch, symmetries: Sequence[Symmetry], rng: np.random.Generator) -> ReplayBatch:
-    """The batch with each sample replaced by its image under a uniformly drawn symmetry."""
-    if not symmetries:
-        return batch
-    size = batch.observations.shape[0]
-    chosen = rng.integers(len(symmetries), size=size)
-    obs_index = np.stack([s.obs_index for s in symmetries])[chosen]  # [B, prod(obs_shape)]
-    action_map = np.stack([s.action_map for s in symmetries])[chosen]  # [B, A]
-    inverse = np.argsort(action_map, axis=1)  # image action -> original action
-
-    flat = batch.observations.reshape(size, -1)
-    observations = np.take_along_axis(flat, obs_index, axis=1).reshape(batch.observations.shape)
-    actions = np.take_along_axis(action_map, batch.actions, axis=1)
-    policies = np.take_along_axis(batch.target_policies, inverse[:, None, :], axis=2)
-    masks = batch.legal_masks
-    if masks is not None:
-        masks = np.take_along_axis(masks, inverse[:, None, :], axis=2)
-    return batch._replace(observations=observations, actions=actions, target_policies=policies, legal_masks=masks)
