@@ -7,7 +7,8 @@ MuZero trains by self-play (it decides both sides' moves) until ``--minutes`` of
 time are spent, then plays ``--games`` games as first player and ``--games`` as second against
 each opponent: tic-tac-toe's perfect minimax player (uniformly random among optimal moves) and
 a random player; connect four's depth-limited negamax (``benchmarks.negamax``, ``--depth``,
-2 as issue 4 asks) and a random player. MaskablePPO (sb3-contrib), trained on the versus env
+2 as issue 4 asks) and a random player; Go 9x9's GNU Go at level 1 (over GTP; Debian package
+``gnugo``) and a random player. MaskablePPO (sb3-contrib), trained on the versus env
 against a random player (alternating sides) for the same wall-clock budget, is measured the
 same way and printed in the same table. Both play deterministically, handed the legal-action
 masks. Settings: MuZero's entry in ``benchmarks/muzero.yml`` and MaskablePPO's from the
@@ -36,10 +37,15 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from benchmarks.negamax import ConnectFourNegamaxOpponent
 from benchmarks.suites import Task, get_suite
-from benchmarks.tasks import EVAL_SEED_OFFSET, build_run
+from benchmarks.tasks import ENGINE_SETTINGS, EVAL_SEED_OFFSET, build_run
 from wrappers import Opponent, RandomOpponent, TicTacToeMinimaxOpponent, make_board_game
+from wrappers.engines import make_engine
 
-OPPONENTS = {"tictactoe": ("minimax", "random"), "connect_four": ("negamax", "random")}
+OPPONENTS = {
+    "tictactoe": ("minimax", "random"),
+    "connect_four": ("negamax", "random"),
+    "go": ("gnugo", "random"),  # Go 9x9, the go9x9 suite's task
+}
 SIDES = ("first", "second")
 UNBOUNDED_STEPS = 10**12  # learn()'s step budget: the wall clock stops training first
 
@@ -115,10 +121,11 @@ class WallClockBudget(BaseCallback):
 
 
 def board_task(game: str) -> Task:
-    """The ``boardgames`` suite's task for ``game`` (where both algorithms' settings come from)."""
-    for task in get_suite("boardgames").tasks:
-        if task.env_id == game:
-            return task
+    """The board-game suites' task for ``game`` (where both algorithms' settings come from)."""
+    for suite in ("boardgames", "go9x9"):
+        for task in get_suite(suite).tasks:
+            if task.env_id == game:
+                return task
     raise ValueError(f"No board-game task for {game!r}; this benchmark plays {', '.join(OPPONENTS)}.")
 
 
@@ -130,6 +137,8 @@ def make_opponent(game: str, name: str, depth: int = 2) -> Opponent:
         return TicTacToeMinimaxOpponent()
     if name == "negamax" and game == "connect_four":
         return ConnectFourNegamaxOpponent(depth=depth)
+    if name in ENGINE_SETTINGS:
+        return make_engine(name, **ENGINE_SETTINGS[name])
     raise ValueError(f"No opponent {name!r} for {game}; known: {', '.join(OPPONENTS.get(game, ()))}.")
 
 
@@ -157,7 +166,8 @@ def evaluate(model: Any, training: Training, game: str, n_games: int, seed: int,
     rows = []
     for name in OPPONENTS[game]:
         for side_index, side in enumerate(SIDES):
-            env = make_board_game(game, opponent=make_opponent(game, name, depth), agent_side=side)
+            opponent = make_opponent(game, name, depth)
+            env = make_board_game(game, opponent=opponent, agent_side=side, **board_task(game).game_kwargs)
             first_seed = EVAL_SEED_OFFSET + seed * 1_000_000 + side_index * 100_000
             tally = play_games(model, env, n_games, first_seed)
             rows.append(Row(training.agent, name, side, tally, training))
@@ -193,7 +203,7 @@ def load_muzero(path: str, game: str) -> tuple[Any, Training]:
     from muzero_agents import MuZero
 
     model = MuZero.load(path, device="cpu")
-    env = make_board_game(game)
+    env = make_board_game(game, **board_task(game).game_kwargs)
     if model.observation_space.shape != env.observation_space.shape or model.action_space != env.action_space:
         raise ValueError(
             f"{path} was trained on observations {model.observation_space.shape} and actions "

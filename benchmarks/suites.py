@@ -47,6 +47,8 @@ class Task:
     evaluations: tuple[Evaluation, ...]
     # settings for algorithms the RL Zoo has no entry for, and documented departures from it
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # board games: make_board_game's settings (Go's board_size)
+    game_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def sliced(
         self, max_steps: int | None = None, eval_every: int | None = None, eval_episodes: int | None = None
@@ -99,20 +101,27 @@ def atari_task(env_id: str, random_score: float, human_score: float, budget: int
 
 
 def board_task(
-    game: str, opponents: dict[str, float], budget: int, eval_every: int, eval_episodes: int = 50
+    game: str,
+    opponents: dict[str, float],
+    budget: int,
+    eval_every: int,
+    eval_episodes: int = 50,
+    name: str | None = None,
+    **game_kwargs: Any,
 ) -> Task:
     """A board game trained once and measured against each opponent (name -> threshold).
 
     Returns are +1 win, 0 draw, -1 loss for the learner, who plays first and second in turn.
     Reference scores: -1 (always losing) to +1 (always winning).
     """
+    name = name or game
     evaluations = tuple(
-        Evaluation(f"{game}-vs-{opponent}", threshold, -1.0, 1.0, opponent)
+        Evaluation(f"{name}-vs-{opponent}", threshold, -1.0, 1.0, opponent)
         for opponent, threshold in opponents.items()
     )
     # the RL Zoo has no board games: MaskablePPO keeps sb3-contrib's defaults, on 8 envs
     maskable = {"maskable_ppo": {"n_envs": 8, "policy": "MlpPolicy"}}
-    return Task(game, "board", game, budget, eval_every, eval_episodes, evaluations, maskable)
+    return Task(name, "board", game, budget, eval_every, eval_episodes, evaluations, maskable, game_kwargs)
 
 
 # The classic suite measures the low-data regime MuZero is built for: budgets of 20k-60k env
@@ -159,6 +168,18 @@ SUITES: dict[str, Suite] = {
             (
                 board_task("tictactoe", {"random": 0.8, "minimax": 0.0}, 50_000, 5_000),
                 board_task("connect_four", {"random": 0.8, "negamax": 0.5}, 100_000, 10_000),
+            ),
+            ("muzero", "maskable_ppo"),
+        ),
+        Suite(
+            "go9x9",
+            "Go 9x9 (komi 7.5) against random and GNU Go level 1: MuZero (self-play) against "
+            "MaskablePPO (trained against random). Hours on a CPU; benchmarks.boardgame_play "
+            "runs MuZero alone for a wall-clock budget.",
+            (
+                board_task(
+                    "go", {"random": 0.9, "gnugo": 0.0}, 100_000, 10_000, 20, name="go9x9", board_size=9
+                ),
             ),
             ("muzero", "maskable_ppo"),
         ),

@@ -24,6 +24,7 @@ from benchmarks.zoo import ZooConfig, zoo_config
 
 EVAL_SEED_OFFSET = 10_000
 ALGOS = ("muzero", "ppo", "dqn", "a2c", "maskable_ppo")
+ENGINE_SETTINGS = {"gnugo": {"level": 1}}  # engine opponents of the benchmarks: their weakest level
 
 
 def algorithm_class(algo: str) -> type[BaseAlgorithm]:
@@ -53,7 +54,7 @@ def zoo_key(task: Task) -> str:
     from wrappers import GYMNASIUM_IDS
 
     for env_id, kwargs in GYMNASIUM_IDS.items():
-        if kwargs == {"name": task.env_id}:
+        if kwargs == {"name": task.env_id, **task.game_kwargs}:
             return env_id
     raise KeyError(f"board game {task.env_id!r} has no Gymnasium id in wrappers.GYMNASIUM_IDS")
 
@@ -83,8 +84,10 @@ def algo_config(algo: str, task: Task) -> ZooConfig:
     )
 
 
-def make_versus_env(game: str, opponent: str, seed: int | None = None) -> Any:
-    """A board game against a named opponent, the learner alternating sides per episode."""
+def make_versus_env(game: str, opponent: str, seed: int | None = None, **game_kwargs: Any) -> Any:
+    """A board game against a named opponent, the learner alternating sides per episode.
+
+    Engines (``"gnugo"``) play at their weakest settings (GNU Go level 1)."""
     from wrappers import make_board_game
 
     if opponent == "negamax":
@@ -92,8 +95,13 @@ def make_versus_env(game: str, opponent: str, seed: int | None = None) -> Any:
 
         if game != "connect_four":
             raise ValueError("the negamax opponent plays connect four only")
-        return make_board_game(game, opponent=ConnectFourNegamaxOpponent(seed=seed), agent_side="alternate")
-    return make_board_game(game, opponent=opponent, agent_side="alternate")
+        return make_board_game(
+            game, opponent=ConnectFourNegamaxOpponent(seed=seed), agent_side="alternate", **game_kwargs
+        )
+    opponent_kwargs = ENGINE_SETTINGS.get(opponent)
+    return make_board_game(
+        game, opponent=opponent, agent_side="alternate", opponent_kwargs=opponent_kwargs, **game_kwargs
+    )
 
 
 def _register_atari() -> None:
@@ -121,13 +129,13 @@ def _make_envs(
         return VecFrameStack(env, config.frame_stack or 4)
     if task.kind == "board":
         if evaluation:
-            factory = functools.partial(make_versus_env, task.env_id, opponent, seed)
+            factory = functools.partial(make_versus_env, task.env_id, opponent, seed, **task.game_kwargs)
         elif algo == "muzero":  # self-play: MuZero plays both sides
             from wrappers import make_board_game
 
-            factory = functools.partial(make_board_game, task.env_id)
+            factory = functools.partial(make_board_game, task.env_id, **task.game_kwargs)
         else:
-            factory = functools.partial(make_versus_env, task.env_id, "random")
+            factory = functools.partial(make_versus_env, task.env_id, "random", **task.game_kwargs)
         return make_vec_env(factory, n_envs=n_envs, seed=seed)
     env = make_vec_env(task.env_id, n_envs=n_envs, seed=seed, env_kwargs=config.env_kwargs)
     if config.frame_stack:

@@ -14,11 +14,13 @@ def _ids(pairs):
     return [f"{suite}-{task.name}" for suite, task in pairs]
 
 
-def test_the_four_suites_exist_with_their_algorithms():
-    assert set(SUITES) == {"smoke", "classic", "boardgames", "atari100k"}
+def test_the_suites_exist_with_their_algorithms():
+    assert set(SUITES) == {"smoke", "classic", "boardgames", "go9x9", "atari100k"}
     assert set(get_suite("smoke").algos) == {"muzero", "ppo"}
     assert set(get_suite("classic").algos) == {"muzero", "ppo", "dqn", "a2c"}
     assert set(get_suite("boardgames").algos) == {"muzero", "maskable_ppo"}
+    (go,) = get_suite("go9x9").tasks
+    assert (go.env_id, go.game_kwargs, zoo_key(go)) == ("go", {"board_size": 9}, "BoardGame/Go9x9-v0")
     assert [t.name for t in get_suite("classic").tasks] == [
         "CartPole-v1",
         "Acrobot-v1",
@@ -42,7 +44,8 @@ def test_every_env_is_known(suite_name, task: Task):
 
         assert task.env_id in GAMES
         for evaluation in task.evaluations:
-            assert evaluation.opponent in {"random", "minimax", "negamax"}
+            assert evaluation.opponent in {"random", "minimax", "negamax", "gnugo"}
+            assert evaluation.opponent != "gnugo" or task.env_id == "go"
             assert evaluation.opponent != "minimax" or task.env_id == "tictactoe"
             assert evaluation.opponent != "negamax" or task.env_id == "connect_four"
         return
