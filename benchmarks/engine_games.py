@@ -154,7 +154,9 @@ def measure_acting(game: str, n_envs: int, args: argparse.Namespace) -> SelfPlay
     model.learn(moves, callback=check)
     seconds = time.perf_counter() - started
     model.env.close()
-    return SelfPlayRun(n_envs, model.num_timesteps, seconds, gradient_steps(model), check.games_finished, check.illegal)
+    return SelfPlayRun(
+        n_envs, model.num_timesteps, seconds, gradient_steps(model), check.games_finished, check.illegal
+    )
 
 
 def train(game: str, args: argparse.Namespace) -> tuple[Any, SelfPlayRun]:
@@ -165,7 +167,12 @@ def train(game: str, args: argparse.Namespace) -> tuple[Any, SelfPlayRun]:
     model.learn(UNBOUNDED_STEPS, callback=CallbackList([check, WallClockBudget(60.0 * args.minutes)]))
     seconds = time.perf_counter() - started
     run = SelfPlayRun(
-        args.train_envs, model.num_timesteps, seconds, gradient_steps(model), check.games_finished, check.illegal
+        args.train_envs,
+        model.num_timesteps,
+        seconds,
+        gradient_steps(model),
+        check.games_finished,
+        check.illegal,
     )
     return model, run
 
@@ -277,7 +284,9 @@ def format_table(reports: list[GameReport], train_envs: int) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--games", nargs="+", choices=sorted(ENGINES), default=["chess", "shogi"])
     parser.add_argument("--minutes", type=float, default=5.0, help="training wall clock per game")
     parser.add_argument("--simulations", type=int, default=50, help="search simulations per move")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -45,7 +46,8 @@ def check_root(
         raise ValueError(
             f"root_value must have shape [B] = [{batch}] (one value per root), got {np.shape(root_value)}"
         )
-    if not (np.isfinite(logits).all() and np.isfinite(value).all()):
+    # one float64 reduction: NaN and inf propagate, and float32 inputs cannot overflow it
+    if not math.isfinite(float(logits.sum(dtype=np.float64)) + float(value.sum())):
         raise ValueError("prior_logits and root_value must be finite (no NaN or inf)")
     emb_shape = tuple(getattr(root_embedding, "shape", ()))
     if len(emb_shape) < 1 or emb_shape[0] != batch:

@@ -124,8 +124,7 @@ def search(
         if is_numba_function(recurrent_fn):
             if store.is_torch:
                 raise TypeError("a Numba recurrent_fn needs a numpy root_embedding, not a tensor")
-            jit_loop.run_simulations(
-                recurrent_fn,
+            jit_loop.loop_for(recurrent_fn)(
                 rule,
                 num_simulations,
                 tree.children_index,

@@ -92,3 +92,34 @@ def run_simulations(
                 legal,
                 params,
             )
+
+
+_LOOPS: dict[int, tuple] = {}  # id(recurrent) -> (recurrent, its specialised loop)
+_MAX_LOOPS = 16
+
+
+def loop_for(recurrent):
+    """``run_simulations`` with ``recurrent`` compiled in as a constant.
+
+    Numba types a function argument on every call (it builds the dispatcher's type, repr
+    included): about 10 us, a quarter of a B = 1 search. A loop per recurrent function that
+    closes over it takes only arrays, so its calls cost what any kernel call costs.
+    """
+    entry = _LOOPS.get(id(recurrent))
+    if entry is not None and entry[0] is recurrent:
+        return entry[1]
+    if len(_LOOPS) >= _MAX_LOOPS:  # keeps the recurrent functions alive: bound them
+        _LOOPS.clear()
+
+    @njit
+    def loop(
+        rule, num_simulations, children_index, children_prior, ints, floats, minmax, params,
+        legal, root_score, schedule, num_considered, scratch, leaf, hidden_nodes, gathered,
+    ):  # fmt: skip
+        run_simulations(
+            recurrent, rule, num_simulations, children_index, children_prior, ints, floats, minmax,
+            params, legal, root_score, schedule, num_considered, scratch, leaf, hidden_nodes, gathered,
+        )  # fmt: skip
+
+    _LOOPS[id(recurrent)] = (recurrent, loop)
+    return loop
