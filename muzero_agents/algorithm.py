@@ -72,6 +72,10 @@ class MuZero(BaseAlgorithm):
     :param dirichlet_fraction: root noise mixing fraction (0 disables noise)
     :param temperature: visit-count temperature while collecting, a float or a schedule of the
         remaining progress; ``predict(deterministic=False)`` samples at temperature 1
+    :param sampling_moves: if set, only the first ``sampling_moves`` moves of each episode are
+        sampled (at ``temperature``) and later ones play the most visited action: the paper's
+        board-game schedule (AlphaZero samples the first 30 moves), which varies the openings
+        while the rest of each game shows the current policy at its best
     :param support_size: categorical value/reward support {-S..S} in h-transformed space
     :param priority_alpha: prioritization exponent (0 = uniform replay)
     :param priority_beta: initial importance-sampling exponent, annealed to 1 over training
@@ -113,6 +117,7 @@ class MuZero(BaseAlgorithm):
         dirichlet_alpha: float = 0.25,
         dirichlet_fraction: float = 0.25,
         temperature: float | Schedule = default_temperature,
+        sampling_moves: int | None = None,
         support_size: int = 20,
         priority_alpha: float = 1.0,
         priority_beta: float = 0.4,
@@ -146,6 +151,7 @@ class MuZero(BaseAlgorithm):
         self.dirichlet_alpha = dirichlet_alpha
         self.dirichlet_fraction = dirichlet_fraction
         self.temperature = temperature
+        self.sampling_moves = sampling_moves
         self.support_size = support_size
         self.priority_alpha = priority_alpha
         self.priority_beta = priority_beta
@@ -179,6 +185,7 @@ class MuZero(BaseAlgorithm):
         self.replay_buffer: TrajectoryReplay | None = None
         self.two_player = False
         self._symmetries: list[BoardSymmetry] = []
+        self._episode_moves = np.zeros(0, dtype=np.int64)
         self._grad_step_credit = 0.0
         if _init_setup_model:
             self._setup_model()
@@ -186,6 +193,7 @@ class MuZero(BaseAlgorithm):
     def _validate_hyperparameters(self) -> None:
         checks = {
             "num_simulations must be >= 1": self.num_simulations >= 1,
+            "sampling_moves must be None or >= 0": self.sampling_moves is None or self.sampling_moves >= 0,
             f"search must be one of {SEARCHES}": self.search in SEARCHES,
             "max_considered_actions must be >= 1": self.max_considered_actions >= 1,
             "unroll_steps must be >= 1": self.unroll_steps >= 1,
@@ -367,6 +375,8 @@ class MuZero(BaseAlgorithm):
         total_timesteps, callback = self._setup_learn(
             total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
         )
+        if envs_will_reset or self._episode_moves.shape != (self.n_envs,):
+            self._episode_moves = np.zeros(self.n_envs, dtype=np.int64)  # moves into each episode
         if envs_will_reset:  # stored episodes cannot continue from freshly reset envs
             self.replay_buffer.truncate_running_episodes()
         callback.on_training_start(locals(), globals())
@@ -392,6 +402,7 @@ class MuZero(BaseAlgorithm):
         temperature = float(self.temperature_schedule(self._current_progress_remaining))
         started = time.perf_counter()
         result = self._search(observations, legal_mask, explore=True, temperature=temperature)
+        result = self._play_greedily_after_sampling_moves(result)
         self._search_seconds = time.perf_counter() - started
         new_obs, rewards, dones, infos = self.env.step(result.action)
         self.num_timesteps += self.env.num_envs
@@ -399,11 +410,23 @@ class MuZero(BaseAlgorithm):
         self._store(observations, result, rewards, dones, infos, legal_mask)
         self._last_obs = new_obs
         self._last_episode_starts = dones
+        self._episode_moves = np.where(dones, 0, self._episode_moves + 1)
         self._episode_num += int(np.sum(dones))
         self._update_current_progress_remaining(self.num_timesteps, self._total_timesteps)
         self._record_search_stats(result)
         callback.update_locals(locals())
         return callback.on_step()  # after storing, so a stop loses nothing and resumes cleanly
+
+    def _play_greedily_after_sampling_moves(self, result: SearchResult) -> SearchResult:
+        """Envs past ``sampling_moves`` moves of their episode take the most visited action."""
+        if self.sampling_moves is None:
+            return result
+        late = self._episode_moves >= self.sampling_moves
+        if not late.any():
+            return result
+        action = result.action.copy()
+        action[late] = np.argmax(result.visit_counts[late], axis=1)  # masked actions have 0 visits
+        return result._replace(action=action)
 
     def _store(self, observations, result: SearchResult, rewards, dones, infos, legal_mask) -> None:
         """Add one vectorized step to replay; truncated episodes bootstrap from their final obs."""
@@ -519,7 +542,7 @@ class MuZero(BaseAlgorithm):
     # ------------------------------------------------------------------ persistence
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_rng", "temperature_schedule", "_symmetries"]
+        return [*super()._excluded_save_params(), "_rng", "temperature_schedule", "_symmetries", "_episode_moves"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []

@@ -64,3 +64,28 @@ def test_sb3_contrib_masked_evaluation_accepts_muzero():
     env = make_board_game("tictactoe", opponent="random")
     mean, _ = evaluate_policy(model, env, n_eval_episodes=4, use_masking=True)
     assert -1.0 <= mean <= 1.0
+
+
+def test_sampling_moves_play_the_most_visited_action_after_the_opening(monkeypatch):
+    """The first ``sampling_moves`` moves keep the search's (sampled) action, later ones the argmax."""
+    import numpy as np
+
+    from muzero_agents.search import SearchResult
+
+    model = MuZero("MlpPolicy", make_board_game("tictactoe"), sampling_moves=2, learning_starts=1000, seed=0)
+
+    def fake_search(observations, legal_mask, explore, temperature):
+        batch, actions = legal_mask.shape
+        visits = (legal_mask * np.arange(1, actions + 1)).astype(np.int32)  # argmax: highest legal
+        lowest = np.argmax(legal_mask, axis=1).astype(np.int64)  # "sampled": lowest legal
+        zeros = np.zeros(batch, np.float32)
+        return SearchResult(lowest, visits, visits / visits.sum(1, keepdims=True), zeros, visits * 0.0)
+
+    monkeypatch.setattr(model, "_search", fake_search)
+    model.learn(5)
+    assert model.env.envs[0].unwrapped.history == [0, 1, 8, 7, 6]
+
+
+def test_sampling_moves_must_not_be_negative():
+    with pytest.raises(ValueError, match="sampling_moves"):
+        MuZero("MlpPolicy", make_board_game("tictactoe"), sampling_moves=-1)
