@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 
 def to_numpy(x: Any, dtype: type, name: str) -> np.ndarray:
@@ -16,6 +16,18 @@ def to_numpy(x: Any, dtype: type, name: str) -> np.ndarray:
         return np.ascontiguousarray(x, dtype=dtype)
     except (TypeError, ValueError) as err:
         raise TypeError(f"{name} must be an array of numbers, got {type(x).__name__}") from err
+
+
+@njit(cache=True)
+def all_finite(logits: np.ndarray, value: np.ndarray) -> bool:
+    """No NaN or inf in either array (a compiled loop: numpy's isfinite().all() costs ~5 us at B=1)."""
+    for x in logits.ravel():
+        if not np.isfinite(x):
+            return False
+    for x in value:
+        if not np.isfinite(x):
+            return False
+    return True
 
 
 def _float32(x: Any, name: str) -> np.ndarray:
@@ -46,8 +58,7 @@ def check_root(
         raise ValueError(
             f"root_value must have shape [B] = [{batch}] (one value per root), got {np.shape(root_value)}"
         )
-    # one float64 reduction: NaN and inf propagate, and float32 inputs cannot overflow it
-    if not math.isfinite(float(logits.sum(dtype=np.float64)) + float(value.sum())):
+    if not all_finite(logits, value):
         raise ValueError("prior_logits and root_value must be finite (no NaN or inf)")
     emb_shape = tuple(getattr(root_embedding, "shape", ()))
     if len(emb_shape) < 1 or emb_shape[0] != batch:
