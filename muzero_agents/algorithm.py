@@ -542,7 +542,13 @@ class MuZero(BaseAlgorithm):
     # ------------------------------------------------------------------ persistence
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_rng", "temperature_schedule", "_symmetries", "_episode_moves"]
+        return [
+            *super()._excluded_save_params(),
+            "_rng",
+            "temperature_schedule",
+            "_symmetries",
+            "_episode_moves",
+        ]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []
