@@ -40,11 +40,12 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from benchmarks.boardgame_play import SIDES, UNBOUNDED_STEPS, Tally, WallClockBudget, gradient_steps
+from benchmarks.tasks import ENGINE_SETTINGS
 from wrappers import make_board_game
 
 ENGINES: dict[str, tuple[str, dict]] = {
-    "chess": ("stockfish", {"skill_level": 0, "depth": 1}),
-    "shogi": ("gnushogi", {"depth": 1}),
+    "chess": ("stockfish", ENGINE_SETTINGS["stockfish"]),
+    "shogi": ("gnushogi", ENGINE_SETTINGS["gnushogi"]),
 }
 """Game -> (engine name for ``make_board_game``, its weakest and fastest settings)."""
 

@@ -126,8 +126,8 @@ def board_task(
 
 # The classic suite measures the low-data regime MuZero is built for: budgets of 20k-60k env
 # steps (a tenth to a third of the RL Zoo's DQN budgets), which also keeps MuZero's three seeds
-# (about 60 env steps per second per core, search and training included) within two hours of a
-# 2-core machine. Longer runs: raise ``budget`` here or pass ``--max-steps`` to cut it.
+# (30-90 env steps per second per core here, search and training included) within a few hours
+# of a 2-core machine. Longer runs: raise ``budget`` here or pass ``--max-steps`` to cut it.
 # ``low``: returns of a uniformly random policy (100 episodes, seeds 0-99), for normalization.
 CARTPOLE = gym_task("CartPole-v1", 20_000, 1_000, threshold=475, low=23.7, high=500)
 ACROBOT = gym_task("Acrobot-v1", 30_000, 1_500, threshold=-100, low=-497.1, high=-100)

@@ -24,7 +24,12 @@ from benchmarks.zoo import ZooConfig, zoo_config
 
 EVAL_SEED_OFFSET = 10_000
 ALGOS = ("muzero", "ppo", "dqn", "a2c", "maskable_ppo")
-ENGINE_SETTINGS = {"gnugo": {"level": 1}}  # engine opponents of the benchmarks: their weakest level
+# engine opponents of the benchmarks, at their weakest and fastest settings
+ENGINE_SETTINGS = {
+    "gnugo": {"level": 1},
+    "stockfish": {"skill_level": 0, "depth": 1},
+    "gnushogi": {"depth": 1},
+}
 
 
 def algorithm_class(algo: str) -> type[BaseAlgorithm]:

@@ -30,7 +30,7 @@ from muzero_agents.losses import muzero_loss
 from muzero_agents.policies import CnnPolicy, MlpPolicy, MuZeroPolicy
 from muzero_agents.replay import TrajectoryReplay
 from muzero_agents.search import SearchResult, gumbel_muzero_search, muzero_search
-from muzero_agents.augment import BoardSymmetry, augment
+from muzero_agents.augment import Symmetries, augment
 
 SEARCHES = ("muzero", "gumbel")
 
@@ -184,7 +184,7 @@ class MuZero(BaseAlgorithm):
             )
         self.replay_buffer: TrajectoryReplay | None = None
         self.two_player = False
-        self._symmetries: list[BoardSymmetry] = []
+        self._symmetries: Symmetries | None = None
         self._episode_moves = np.zeros(0, dtype=np.int64)
         self._grad_step_credit = 0.0
         if _init_setup_model:
@@ -263,12 +263,33 @@ class MuZero(BaseAlgorithm):
             return False
         return all(bool(value) for value in self.env.get_attr(name))
 
-    def _env_symmetries(self) -> list[BoardSymmetry]:
-        """The board symmetries shared by every sub-env, if augmentation is on (else none)."""
+    def _env_symmetries(self) -> Symmetries | None:
+        """The board symmetries of the sub-envs, if augmentation is on (else None).
+
+        They index the env's own observations, so a wrapper that reshapes them (frame
+        stacking, a transpose) makes them wrong: refused with an error that names the fix.
+        """
         if not self.augment_symmetries or self.env is None or not self.env.has_attr("board_symmetries"):
-            return []
+            return None
         per_env = self.env.get_attr("board_symmetries")
-        return list(per_env[0]) if all(len(s) == len(per_env[0]) for s in per_env) else []
+        if not per_env[0]:
+            return None
+        symmetries = Symmetries.stack(per_env[0])
+        obs_size, actions = int(np.prod(self.observation_space.shape)), int(self.action_space.n)
+        same = all(s and Symmetries.stack(s).same_as(symmetries) for s in per_env[1:])
+        env_shape = tuple(self.env.get_attr("observation_space")[0].shape)
+        if (
+            not same
+            or env_shape != tuple(self.observation_space.shape)
+            or symmetries.obs_index.shape[1] != obs_size
+            or symmetries.action_map.shape[1] != actions
+        ):
+            raise ValueError(
+                "The env's board_symmetries do not match its observations or actions (a wrapper "
+                "such as VecFrameStack or VecTransposeImage reshaped them, or the sub-envs differ). "
+                "Pass augment_symmetries=False, or give MuZero the board env unwrapped."
+            )
+        return symmetries
 
     def _env_action_masks(self) -> np.ndarray | None:
         if self.env is None or not self.env.has_attr("action_masks"):
@@ -418,14 +439,20 @@ class MuZero(BaseAlgorithm):
         return callback.on_step()  # after storing, so a stop loses nothing and resumes cleanly
 
     def _play_greedily_after_sampling_moves(self, result: SearchResult) -> SearchResult:
-        """Envs past ``sampling_moves`` moves of their episode take the most visited action."""
+        """Envs past ``sampling_moves`` moves of their episode take the most visited action.
+
+        Ties in visits (common after Gumbel's sequential halving) go to the largest improved
+        policy, which for Gumbel MuZero is its own noise-free choice.
+        """
         if self.sampling_moves is None:
             return result
         late = self._episode_moves >= self.sampling_moves
         if not late.any():
             return result
+        visits = result.visit_counts[late]  # masked actions have 0 visits
+        most_visited = visits == visits.max(axis=1, keepdims=True)
         action = result.action.copy()
-        action[late] = np.argmax(result.visit_counts[late], axis=1)  # masked actions have 0 visits
+        action[late] = np.argmax(np.where(most_visited, result.policy[late], -1.0), axis=1)
         return result._replace(action=action)
 
     def _store(self, observations, result: SearchResult, rewards, dones, infos, legal_mask) -> None:

@@ -10,6 +10,7 @@ every position it stores stand for all its images.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -24,23 +25,44 @@ class BoardSymmetry(Protocol):
     action_map: np.ndarray  # action ``a`` becomes ``action_map[a]``
 
 
-def augment(batch: ReplayBatch, symmetries: Sequence[BoardSymmetry], rng: np.random.Generator) -> ReplayBatch:
+@dataclass(frozen=True)
+class Symmetries:
+    """A board's symmetries stacked once, ready to index per sample."""
+
+    obs_index: np.ndarray  # [S, prod(obs_shape)]
+    action_map: np.ndarray  # [S, A]
+    inverse: np.ndarray  # [S, A]: image action -> original action
+
+    @classmethod
+    def stack(cls, symmetries: Sequence[BoardSymmetry]) -> Symmetries:
+        obs_index = np.stack([np.asarray(s.obs_index, dtype=np.int64) for s in symmetries])
+        action_map = np.stack([np.asarray(s.action_map, dtype=np.int64) for s in symmetries])
+        return cls(obs_index, action_map, np.argsort(action_map, axis=1))
+
+    def same_as(self, other: Symmetries) -> bool:
+        return np.array_equal(self.obs_index, other.obs_index) and np.array_equal(
+            self.action_map, other.action_map
+        )
+
+
+def augment(batch: ReplayBatch, symmetries: Symmetries | None, rng: np.random.Generator) -> ReplayBatch:
     """The batch with each sample replaced by its image under a uniformly drawn symmetry."""
-    if not symmetries:
+    if symmetries is None:
         return batch
     size = batch.observations.shape[0]
-    chosen = rng.integers(len(symmetries), size=size)
-    obs_index = np.stack([s.obs_index for s in symmetries])[chosen]  # [B, prod(obs_shape)]
-    action_map = np.stack([s.action_map for s in symmetries])[chosen]  # [B, A]
-    inverse = np.argsort(action_map, axis=1)  # image action -> original action
+    chosen = rng.integers(symmetries.obs_index.shape[0], size=size)
+    action_map, inverse = symmetries.action_map[chosen], symmetries.inverse[chosen]  # [B, A]
 
     flat = batch.observations.reshape(size, -1)
-    observations = np.take_along_axis(flat, obs_index, axis=1).reshape(batch.observations.shape)
+    observations = np.take_along_axis(flat, symmetries.obs_index[chosen], axis=1)
     actions = np.take_along_axis(action_map, batch.actions, axis=1)
     policies = np.take_along_axis(batch.target_policies, inverse[:, None, :], axis=2)
     masks = batch.legal_masks
     if masks is not None:
         masks = np.take_along_axis(masks, inverse[:, None, :], axis=2)
     return batch._replace(
-        observations=observations, actions=actions, target_policies=policies, legal_masks=masks
+        observations=observations.reshape(batch.observations.shape),
+        actions=actions,
+        target_policies=policies,
+        legal_masks=masks,
     )

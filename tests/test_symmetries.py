@@ -7,7 +7,7 @@ import pytest
 
 from muzero_agents import MuZero
 from muzero_agents.replay import ReplayBatch
-from muzero_agents.augment import augment
+from muzero_agents.augment import Symmetries, augment
 from wrappers.symmetries import dihedral_transforms, grid_symmetries, mirror_transforms
 from wrappers import make_board_game
 
@@ -98,7 +98,7 @@ def test_augment_moves_the_stone_the_action_and_the_targets_together():
     env = make_board_game("tictactoe")
     cells = np.tile(np.arange(9), 20)
     batch = _one_stone_batch(cells)
-    image = augment(batch, env.board_symmetries, np.random.default_rng(0))
+    image = augment(batch, Symmetries.stack(env.board_symmetries), np.random.default_rng(0))
     stone_cells = image.observations[..., 0].reshape(len(cells), 9).argmax(axis=1)
     assert np.array_equal(image.actions[:, 0], stone_cells)
     assert np.array_equal(image.target_policies[:, 1].argmax(axis=1), stone_cells)
@@ -106,14 +106,38 @@ def test_augment_moves_the_stone_the_action_and_the_targets_together():
     assert np.array_equal(image.target_values, batch.target_values)
     corner = cells == 0  # a corner goes to every corner, never to an edge or the centre
     assert set(stone_cells[corner]) == {0, 2, 6, 8}
-    assert augment(batch, [], np.random.default_rng(0)) is batch
+    assert augment(batch, None, np.random.default_rng(0)) is batch
 
 
-def test_muzero_reads_the_symmetries_of_its_env_and_trains_on_images():
-    env = make_board_game("tictactoe")
-    model = MuZero("MlpPolicy", env, learning_starts=8, batch_size=8, num_simulations=2, seed=0)
-    assert len(model._symmetries) == 8
+def test_muzero_reads_the_symmetries_of_its_env_and_trains_on_images(monkeypatch):
+    import muzero_agents.algorithm as algorithm
+
+    seen = []
+
+    def spy(batch, symmetries, rng):
+        seen.append(symmetries.obs_index.shape[0])
+        return augment(batch, symmetries, rng)
+
+    monkeypatch.setattr(algorithm, "augment", spy)
+    model = MuZero(
+        "MlpPolicy", make_board_game("tictactoe"), learning_starts=8, batch_size=8, num_simulations=2
+    )
     model.learn(24)
-    assert model._n_updates > 0
+    assert model._n_updates > 0 and seen == [8] * model._n_updates
     off = MuZero("MlpPolicy", make_board_game("tictactoe"), augment_symmetries=False, num_simulations=2)
-    assert off._symmetries == []
+    assert off._symmetries is None
+
+
+def test_symmetries_of_a_reshaped_board_are_refused():
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack
+
+    stacked = VecFrameStack(DummyVecEnv([lambda: make_board_game("tictactoe")]), 2)
+    with pytest.raises(ValueError, match="augment_symmetries=False"):
+        MuZero("MlpPolicy", stacked, num_simulations=2)
+    assert MuZero("MlpPolicy", stacked, augment_symmetries=False, num_simulations=2)._symmetries is None
+
+
+def test_an_action_grid_that_is_not_a_permutation_is_refused():
+    grid = np.zeros((3, 3), dtype=np.int64)  # every cell the same action: not a board's layout
+    with pytest.raises(ValueError, match="permute"):
+        grid_symmetries((3, 3, 1), grid + np.arange(3), 9, dihedral_transforms())

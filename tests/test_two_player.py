@@ -86,6 +86,29 @@ def test_sampling_moves_play_the_most_visited_action_after_the_opening(monkeypat
     assert model.env.envs[0].unwrapped.history == [0, 1, 8, 7, 6]
 
 
+def test_sampling_moves_count_per_env_and_break_visit_ties_by_the_policy(monkeypatch):
+    """Visits all tied (as after Gumbel's halving): the largest policy wins. X wins on ply 7
+    (0, 8, 6, 4 against 1, 7, 5), and the next game samples its first two moves again."""
+    import numpy as np
+
+    from muzero_agents.search import SearchResult
+
+    env = make_vec_env(lambda: make_board_game("tictactoe"), n_envs=2)
+    model = MuZero("MlpPolicy", env, sampling_moves=2, learning_starts=1000, seed=0)
+
+    def fake_search(observations, legal_mask, explore, temperature):
+        visits = legal_mask.astype(np.int32)  # every legal action tied
+        policy = (legal_mask * np.arange(1, legal_mask.shape[1] + 1)).astype(np.float32)
+        lowest = np.argmax(legal_mask, axis=1).astype(np.int64)
+        zeros = np.zeros(len(lowest), np.float32)
+        return SearchResult(lowest, visits, policy / policy.sum(1, keepdims=True), zeros, visits * 0.0)
+
+    monkeypatch.setattr(model, "_search", fake_search)
+    model.learn(2 * 9)
+    assert model._episode_num == 2
+    assert [e.unwrapped.history for e in model.env.envs] == [[0, 1], [0, 1]]
+
+
 def test_sampling_moves_must_not_be_negative():
     with pytest.raises(ValueError, match="sampling_moves"):
         MuZero("MlpPolicy", make_board_game("tictactoe"), sampling_moves=-1)

@@ -73,7 +73,7 @@ def make_board_game(
         if opponent_kwargs or agent_side is not None:
             raise ValueError("agent_side and opponent_kwargs need an opponent (self-play plays both sides).")
         env = SelfPlayEnv(aec_env)
-        env.board_symmetries = board_symmetries(key, env)
+        env.board_symmetries = board_symmetries(key, env)  # needs the env's spaces
         return env
     opponent = _make_opponent(key, opponent, opponent_kwargs or {})
     side = agent_side or "first"

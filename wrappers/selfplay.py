@@ -37,7 +37,7 @@ class SelfPlayEnv(gym.Env):
         from then on stepped only through this env (it caches the current position).
     :param zero_sum: whether the game is two-player zero-sum; sets ``is_two_player_zero_sum``.
     :param illegal_reward: the mover's reward for an illegal action.
-    :param symmetries: the board's symmetries (``muzero_agents.symmetries``), exposed as
+    :param symmetries: the board's symmetries (``wrappers.symmetries``), exposed as
         ``board_symmetries`` for MuZero's training-data augmentation; empty where the rules have none.
     """
 

@@ -68,5 +68,9 @@ def grid_symmetries(
         action_map = np.arange(n_actions, dtype=np.int64)
         # the cell (i, j) of the image shows what was at the old cell whose action is moved[i, j]
         action_map[moved_actions.reshape(-1)] = action_grid.reshape(-1)
+        if not np.array_equal(np.sort(action_map), np.arange(n_actions)):
+            raise ValueError(
+                "the action grid's transforms must permute the actions (each action on one cell set)"
+            )
         symmetries.append(Symmetry(moved_ids.reshape(-1).copy(), action_map))
     return symmetries
