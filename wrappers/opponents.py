@@ -132,6 +132,15 @@ def _negamax(cells: tuple[int, ...]) -> int:
     return max(-_negamax(_play(cells, a, 1)) for a in moves)
 
 
+TICTACTOE_LINES = tuple(_LINES)
+
+
+def tictactoe_value(cells: tuple[int, ...]) -> int:
+    """Exact value for the player to move (+1 win, 0 draw, -1 loss) of ``cells`` in action
+    order: the mover's marks +1, the opponent's -1, empty 0."""
+    return _negamax(tuple(int(c) for c in cells))
+
+
 def _accepts_keyword(func: Any, name: str) -> bool:
     try:
         params = inspect.signature(func).parameters.values()
