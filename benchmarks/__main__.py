@@ -68,6 +68,13 @@ def main(argv: list[str] | None = None) -> None:
     from benchmarks.report import write_report
 
     if args.command == "report":
+        from benchmarks.runner import collect_results
+
+        if not (args.out / "runs").is_dir():
+            raise SystemExit(
+                f"error: {args.out} has no runs/ folder: run a suite with --out {args.out} first"
+            )
+        collect_results(args.out)  # the finished runs as they are now (a suite may still be running)
         path, table = write_report(args.out)
         print(table)
         print(f"\nReport: {path}")

@@ -136,6 +136,13 @@ def test_end_to_end_through_the_command_line_then_resumed(tmp_path, capsys, monk
     assert "2 of 2 runs already finished" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="another protocol"):
         main([*args[:-3], "--max-steps", "100", "--out", str(tmp_path)])
+    # `report` rebuilds results.csv from the finished runs alone (e.g. while a suite still runs)
+    (tmp_path / "results.csv").unlink()
+    (tmp_path / "report.md").unlink()
+    main(["report", str(tmp_path)])
+    assert len(runner.read_csv(tmp_path / "results.csv")) == 4 and (tmp_path / "report.md").exists()
+    with pytest.raises(SystemExit, match="no runs/ folder"):
+        main(["report", str(tmp_path / "nothing")])
 
 
 def test_board_games_train_by_self_play_and_are_measured_against_each_opponent(tmp_path):
