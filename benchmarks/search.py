@@ -15,6 +15,8 @@ searches after a warm-up, for:
 - ``ours+mlp/...``: the whole search with the default ``MlpPolicy`` network (hidden 64,
   net_arch [128, 128], support 20), torch on the CPU; the ``tree %`` column is the share of
   the search time spent outside the network call;
+- ``ours+mlp-pipe/...``: the same with ``set_pipeline``: half the trees' kernels run on a
+  worker thread while the network evaluates the other half (B >= 16; needs a second core);
 - ``reference``: ``tests/reference_search.py`` (one tree of Python objects) at B = 1, stub;
 - ``mctx/muzero``, ``mctx/gumbel``: mctx's policies with an equally cheap jitted recurrent
   function on the CPU, compile time reported apart (only if jax and mctx import).
@@ -36,13 +38,14 @@ from typing import Any
 import numba
 import numpy as np
 
-from muzero_agents.search import gumbel_muzero_search, muzero_search, set_parallel
+from muzero_agents.search import gumbel_muzero_search, muzero_search, set_parallel, set_pipeline
 from muzero_agents.search._tree import Tree
 
 HIDDEN = 64
 SEARCHES = {"muzero": muzero_search, "gumbel": gumbel_muzero_search}
 JIT_STUBS: dict[int, Callable] = {}
-ENGINES = ("ours", "jit", "mlp", "reference", "mctx")
+ENGINES = ("ours", "jit", "mlp", "pipe", "reference", "mctx")
+LABELS = {"stub": "ours", "jit": "ours-jit", "mlp": "ours+mlp", "pipe": "ours+mlp-pipe"}
 
 
 def stub_recurrent(batch: int, num_actions: int, seed: int = 0) -> Callable:
@@ -147,10 +150,11 @@ def median_seconds(run: Callable[[], Any], repeats: int) -> float:
 
 
 def bench_ours(name: str, batch: int, sims: int, num_actions: int, repeats: int, kind: str) -> dict:
-    """kind: "stub" (Python stub), "jit" (Numba stub, loop in Numba) or "mlp" (real network)."""
+    """kind: "stub" (Python stub), "jit" (Numba stub, loop in Numba), "mlp" (real network) or
+    "pipe" (real network, tree overlapped with it)."""
     search = SEARCHES[name]
     timer = None
-    if kind == "mlp":
+    if kind in ("mlp", "pipe"):
         roots, recurrent, timer = mlp_search_inputs(batch, num_actions)
     elif kind == "jit":
         roots, recurrent = stub_roots(batch, num_actions), JIT_STUBS[num_actions]
@@ -163,15 +167,18 @@ def bench_ours(name: str, batch: int, sims: int, num_actions: int, repeats: int,
     def run() -> None:
         search(*roots, recurrent, sims, **kwargs)
 
-    seconds = median_seconds(run, repeats)
-    label = {"stub": "ours", "jit": "ours-jit", "mlp": "ours+mlp"}[kind]
-    row = {"engine": f"{label}/{name}", "seconds": seconds}
-    if timer is not None:  # share of time outside the network, measured over one more search
-        timer["seconds"] = 0.0
-        start = time.perf_counter()
-        run()
-        total = time.perf_counter() - start
-        row["tree_share"] = 1.0 - timer["seconds"] / total
+    set_pipeline(2 if kind == "pipe" else None)
+    try:
+        seconds = median_seconds(run, repeats)
+        row = {"engine": f"{LABELS[kind]}/{name}", "seconds": seconds}
+        if timer is not None:  # share of time outside the network, measured over one more search
+            timer["seconds"] = 0.0
+            start = time.perf_counter()
+            run()
+            total = time.perf_counter() - start
+            row["tree_share"] = 1.0 - timer["seconds"] / total
+    finally:
+        set_pipeline(None)
     return row
 
 
@@ -293,7 +300,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     engines = set(args.engines)
-    if "mlp" in engines:
+    if engines & {"mlp", "pipe"}:
         import torch
 
         torch.set_num_threads(args.torch_threads)
@@ -325,6 +332,8 @@ def main(argv: list[str] | None = None) -> None:
         for sims in sims_list:
             for num_actions in actions:
                 kinds = [k for k, e in (("stub", "ours"), ("jit", "jit"), ("mlp", "mlp")) if e in engines]
+                if "pipe" in engines and batch >= 16:
+                    kinds.append("pipe")
                 rows = [
                     bench_ours(n, batch, sims, num_actions, args.repeats, kind)
                     for kind in kinds

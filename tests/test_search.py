@@ -363,3 +363,87 @@ def test_parallel_kernels_give_the_serial_result():
             np.testing.assert_array_equal(x, y)
     with pytest.raises(ValueError, match="min_batch"):
         set_parallel(0)
+
+
+@pytest.mark.parametrize("embedding", ["numpy", "torch", "float64-copy"])
+def test_pipelined_search_gives_the_serial_result(embedding):
+    """set_pipeline overlaps one half's tree with the other half's network call: same result.
+
+    An odd B (unequal halves), root masks, one and two players, both searches; the hidden states
+    come back as numpy, as CPU torch tensors, or in another dtype (the store's copy path).
+    """
+    from muzero_agents.search import set_pipeline
+
+    net = FakeNet(5, seed=4, levels=3)
+    logits, value, emb = net.root(7)
+    legal = np.random.default_rng(0).random((7, 5)) < 0.7
+    legal[:, 2] = True
+    recurrent = net.recurrent
+    if embedding == "torch":
+        emb = torch.from_numpy(emb.astype(np.int64))
+
+        def recurrent(e, a):
+            r, v, lg, nxt = net.recurrent(e.numpy().astype(np.uint64), a)
+            return r, v, lg, torch.from_numpy(nxt.astype(np.int64))
+    elif embedding == "float64-copy":  # states come back as float32 into a float64 store
+        emb = (emb >> np.uint64(40)).astype(np.float64)  # 24-bit hashes: exact in both dtypes
+
+        def recurrent(e, a):
+            r, v, lg, nxt = net.recurrent(e.astype(np.uint64), a)
+            return r, v, lg, (nxt >> np.uint64(40)).astype(np.float32)
+
+    def run_all():
+        out = []
+        for two_player in (False, True):
+            for search in (muzero_search, gumbel_muzero_search):
+                out.append(
+                    search(
+                        logits,
+                        value,
+                        emb,
+                        recurrent,
+                        20,
+                        legal_mask=legal,
+                        two_player=two_player,
+                        rng=np.random.default_rng(3),
+                    )
+                )
+        return out
+
+    serial = run_all()
+    set_pipeline(2)
+    try:
+        pipelined = run_all()
+    finally:
+        set_pipeline(None)
+    for a, b in zip(serial, pipelined):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+    with pytest.raises(ValueError, match="min_batch"):
+        set_pipeline(1)
+
+
+def test_pipelined_search_error_leaves_no_worker_running():
+    """A recurrent_fn that raises mid-search raises to the caller; the next search is intact."""
+    from muzero_agents.search import set_pipeline
+
+    net = FakeNet(4, seed=2)
+    logits, value, emb = net.root(6)
+    calls = {"n": 0}
+
+    def failing(e, a):
+        calls["n"] += 1
+        if calls["n"] == 7:
+            raise RuntimeError("network failed")
+        return net.recurrent(e, a)
+
+    expected = _engine(net, 6, 15, None)
+    set_pipeline(2)
+    try:
+        with pytest.raises(RuntimeError, match="network failed"):
+            muzero_search(logits, value, emb, failing, 15, dirichlet_fraction=0.0, temperature=0.0)
+        again = _engine(net, 6, 15, None)
+    finally:
+        set_pipeline(None)
+    for x, y in zip(expected, again):
+        np.testing.assert_array_equal(x, y)

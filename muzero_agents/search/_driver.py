@@ -16,6 +16,7 @@ import numpy as np
 
 from muzero_agents.search import _engine as engine
 from muzero_agents.search import _jit_loop as jit_loop
+from muzero_agents.search import _pipeline as pipeline
 from muzero_agents.search._checks import check_step
 from muzero_agents.search._embeddings import get_store
 from muzero_agents.search._tree import (
@@ -36,6 +37,8 @@ RecurrentFn = Callable[[Any, np.ndarray], tuple]
 # Trees per search from which the kernels spread the trees over Numba's threads (off: see
 # set_parallel).
 PARALLEL_MIN_BATCH = 1 << 62
+# Trees per search from which half the trees' kernels run beside the other half's network call.
+PIPELINE_MIN_BATCH = 1 << 62
 _NO_BYTES = np.zeros((0, 0), dtype=np.uint8)
 # Placeholders for the Gumbel-only kernel inputs when searching with pUCT.
 _NO_SCHEDULE = np.zeros((1, 1), dtype=np.int32)
@@ -53,6 +56,20 @@ def set_parallel(min_batch: int | None) -> None:
     if min_batch is not None and min_batch < 1:
         raise ValueError(f"min_batch must be >= 1 or None, got {min_batch}")
     PARALLEL_MIN_BATCH = (1 << 62) if min_batch is None else int(min_batch)
+
+
+def set_pipeline(min_batch: int | None) -> None:
+    """Overlap the tree with the network for searches with B >= ``min_batch`` (``_pipeline``).
+
+    The trees' kernels of one half of the batch then run on a worker thread while
+    ``recurrent_fn`` evaluates the other half, so on two or more cores the tree costs almost
+    nothing beside the network. Same results as the serial loop. Applies to Python
+    ``recurrent_fn`` with numpy or CPU torch hidden states; None turns it off.
+    """
+    global PIPELINE_MIN_BATCH
+    if min_batch is not None and min_batch < 2:
+        raise ValueError(f"min_batch must be >= 2 or None, got {min_batch}")
+    PIPELINE_MIN_BATCH = (1 << 62) if min_batch is None else int(min_batch)
 
 
 def is_numba_function(fn: Any) -> bool:
@@ -142,6 +159,16 @@ def search(
                 store.flat_nodes,
                 store.gathered,
             )
+            return tree
+        if batch >= PIPELINE_MIN_BATCH and store.on_cpu:
+            kernels = (select, expand)
+            halves = tuple(
+                pipeline.Half(
+                    lo, hi, tree, store, kernels, rule, params, legal, root_score, schedule, num_considered
+                )
+                for lo, hi in ((0, batch // 2), (batch // 2, batch))
+            )
+            pipeline.run_pipelined(halves, recurrent_fn, num_simulations)
             return tree
         for sim in range(num_simulations):
             select(

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 _NO_BYTES = np.zeros((0, 0), dtype=np.uint8)
+_ALL = slice(None)
 
 
 def _is_torch(x: Any) -> bool:
@@ -75,28 +76,32 @@ class EmbeddingStore:
             return self._torch.inference_mode()
         return contextlib.nullcontext()
 
-    def write(self, node: int, embedding: Any) -> None:
-        """Store ``embedding`` [B, *S] as node ``node`` of every tree (Python-side copy)."""
-        self.check(embedding)
+    def write(self, node: int, embedding: Any, rows: slice = _ALL) -> None:
+        """Store ``embedding`` [B, *S] as node ``node`` of every tree (Python-side copy);
+        ``rows`` limits it to those trees (``embedding`` then has their count of rows)."""
+        self.check(embedding, rows)
         if self.is_torch:
-            self.nodes[:, node].copy_(self._torch.as_tensor(embedding))
+            self.nodes[rows, node].copy_(self._torch.as_tensor(embedding))
         else:
-            self.nodes[:, node] = np.asarray(embedding)
+            self.nodes[rows, node] = np.asarray(embedding)
 
-    def check(self, embedding: Any) -> None:
-        if tuple(getattr(embedding, "shape", ())) != self.expected_shape:
+    def check(self, embedding: Any, rows: slice = _ALL) -> None:
+        expected = self.expected_shape
+        if rows is not _ALL:
+            expected = (len(range(self.batch)[rows]), *self.state_shape)
+        if tuple(getattr(embedding, "shape", ())) != expected:
             raise ValueError(
                 f"recurrent_fn returned next_embedding of shape "
-                f"{tuple(getattr(embedding, 'shape', ()))}; expected {self.expected_shape} "
+                f"{tuple(getattr(embedding, 'shape', ()))}; expected {expected} "
                 "like root_embedding"
             )
 
-    def as_bytes(self, embedding: Any) -> np.ndarray | None:
-        """A byte view [B, bytes] of ``embedding`` for the kernels, or None if it needs a copy.
+    def as_bytes(self, embedding: Any, rows: slice = _ALL) -> np.ndarray | None:
+        """A byte view [rows, bytes] of ``embedding`` for the kernels, or None if it needs a copy.
 
         None where the store is on a GPU, or the array differs in type, dtype or layout.
         """
-        self.check(embedding)
+        self.check(embedding, rows)
         if not self.on_cpu or type(embedding) is not type(self.gathered):
             return None
         if embedding.dtype != self.dtype:
@@ -107,7 +112,7 @@ class EmbeddingStore:
             embedding = embedding.numpy()
         elif not embedding.flags.c_contiguous:
             return None
-        return embedding.reshape(self.batch, -1).view(np.uint8)
+        return embedding.reshape(embedding.shape[0], -1).view(np.uint8)
 
     def gather(self, flat_index: np.ndarray) -> Any:
         """Hidden states of nodes ``flat_index`` (= b * N + node) into the reused buffer.

@@ -358,7 +358,7 @@ def select_into_leaf(
         copy_row(hidden_nodes, b * num_nodes + node, hidden_out, b)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # nogil: _pipeline runs it beside the network
 def select_leaves(
     rule: int,
     simulation: int,
@@ -488,7 +488,7 @@ def expand_into_tree(
     )
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # nogil: _pipeline runs it beside the network
 def expand_and_backup(
     new_node: int,
     leaf: np.ndarray,
