@@ -8,6 +8,8 @@ what ``recurrent_fn`` itself returns.
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -84,14 +86,43 @@ def make_params(
     pb_c_base: float = 19652.0,
     c_visit: float = 50.0,
     c_scale: float = 0.1,
+    max_visits: int = 0,
 ) -> np.ndarray:
-    """The float64 settings vector the kernels read (per-ply discount negated for 2 players)."""
-    params = np.zeros(NUM_PARAMS, dtype=np.float64)
-    params[DISC] = -float(discount) if two_player else float(discount)
+    """The float64 settings vector the kernels read (per-ply discount negated for 2 players),
+    with pUCT's factors for parent visit counts up to ``max_visits`` (see ``_tree``).
+
+    Cached per settings: the same array is returned again, so the kernels must not write it.
+    """
+    return _cached_params(
+        float(discount),
+        bool(two_player),
+        float(pb_c_init),
+        float(pb_c_base),
+        float(c_visit),
+        float(c_scale),
+        int(max_visits),
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_params(
+    discount: float,
+    two_player: bool,
+    pb_c_init: float,
+    pb_c_base: float,
+    c_visit: float,
+    c_scale: float,
+    max_visits: int,
+) -> np.ndarray:
+    params = np.zeros(NUM_PARAMS + 2 * (max_visits + 1), dtype=np.float64)
+    params[DISC] = -discount if two_player else discount
     params[PB_C_INIT] = pb_c_init
     params[PB_C_BASE] = pb_c_base
     params[C_VISIT] = c_visit
     params[C_SCALE] = c_scale
+    for visits in range(max_visits + 1):  # the same arithmetic as _puct's fallback
+        params[NUM_PARAMS + 2 * visits] = math.log((visits + pb_c_base + 1.0) / pb_c_base) + pb_c_init
+        params[NUM_PARAMS + 2 * visits + 1] = math.sqrt(visits)
     return params
 
 

@@ -25,6 +25,7 @@ from muzero_agents.search._tree import (
     DISC,
     FIRST_CHILD,
     NEXT_SIBLING,
+    NUM_PARAMS,
     PB_C_BASE,
     PB_C_INIT,
     REWARD,
@@ -63,10 +64,15 @@ def puct_action(
 ) -> int:
     """The pUCT choice at ``node`` of tree ``b`` (see the module docstring)."""
     disc = params[DISC]
-    pb_c_base = params[PB_C_BASE]
     parent_visits = ints[VISITS, b, node]
-    pb_c = math.log((parent_visits + pb_c_base + 1.0) / pb_c_base) + params[PB_C_INIT]
-    sqrt_parent = math.sqrt(parent_visits)
+    entry = NUM_PARAMS + 2 * parent_visits
+    if entry + 1 < params.shape[0]:  # precomputed (make_params)
+        pb_c = params[entry]
+        sqrt_parent = params[entry + 1]
+    else:
+        pb_c_base = params[PB_C_BASE]
+        pb_c = math.log((parent_visits + pb_c_base + 1.0) / pb_c_base) + params[PB_C_INIT]
+        sqrt_parent = math.sqrt(parent_visits)
     best = -1
     best_score = -np.inf
     child = ints[FIRST_CHILD, b, node]

@@ -29,7 +29,9 @@ VISITS, PARENT, ACTION, FIRST_CHILD, NEXT_SIBLING, BEST_UNEXPANDED = range(6)
 VALUE_SUM, REWARD, RAW_VALUE = range(3)
 # Row indices into Tree.leaf (the edge each tree expands next).
 LEAF_PARENT, LEAF_ACTION, LEAF_FLAT = range(3)
-# Entries of the float64 settings vector the kernels take.
+# Entries of the float64 settings vector the kernels take. After them, pUCT's exploration
+# factors per parent visit count N: params[NUM_PARAMS + 2N] = c1 + log((N + c2 + 1) / c2) and
+# params[NUM_PARAMS + 2N + 1] = sqrt(N), so that selection takes no log or sqrt per node.
 DISC, PB_C_INIT, PB_C_BASE, C_VISIT, C_SCALE = range(5)
 NUM_PARAMS = 5
 

@@ -73,7 +73,7 @@ def muzero_search(
     logits, values, legal = check_root(prior_logits, root_value, root_embedding, legal_mask, num_simulations)
     check_settings(discount, pb_c_init, pb_c_base, dirichlet_alpha, dirichlet_fraction, temperature)
     rng = np.random.default_rng() if rng is None else rng
-    params = _driver.make_params(discount, two_player, pb_c_init, pb_c_base)
+    params = _driver.make_params(discount, two_player, pb_c_init, pb_c_base, max_visits=num_simulations + 1)
     # Dirichlet(alpha) over the legal actions = Gamma(alpha) draws normalized over them (the
     # normalizing happens in init_roots).
     noise = None
