@@ -24,6 +24,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from benchmarks.suites import Suite, Task
+from muzero_agents.files import replace_atomically
 
 CSV_COLUMNS = ("algo", "env", "seed", "env_steps", "wall_s", "eval_mean", "eval_std")
 
@@ -127,7 +128,7 @@ def _write_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     with os.fdopen(fd, "w", newline="") as handle:
         handle.write(text)
-    os.replace(tmp, path)
+    replace_atomically(tmp, path)
 
 
 def rows_to_csv(rows: Iterable[dict[str, Any]]) -> str:

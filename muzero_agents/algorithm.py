@@ -26,6 +26,7 @@ from stable_baselines3.common.save_util import load_from_pkl, load_from_zip_file
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import FloatSchedule, is_vectorized_observation, safe_mean
 
+from muzero_agents.files import replace_atomically
 from muzero_agents.losses import muzero_loss
 from muzero_agents.policies import CnnPolicy, MlpPolicy, MuZeroPolicy
 from muzero_agents.replay import TrajectoryReplay
@@ -592,7 +593,7 @@ class MuZero(BaseAlgorithm):
         os.close(fd)
         try:
             super().save(tmp, exclude, include)
-            os.replace(tmp, path)
+            replace_atomically(tmp, path)
         finally:
             if os.path.exists(tmp):
                 os.remove(tmp)
