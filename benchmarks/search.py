@@ -16,7 +16,7 @@ searches after a warm-up, for:
   net_arch [128, 128], support 20), torch on the CPU; the ``tree %`` column is the share of
   the search time spent outside the network call;
 - ``ours+mlp-pipe/...``: the same with ``set_pipeline``: half the trees' kernels run on a
-  worker thread while the network evaluates the other half (B >= 16; needs a second core);
+  worker thread while the network evaluates the other half (B >= 64; needs a second core);
 - ``reference``: ``tests/reference_search.py`` (one tree of Python objects) at B = 1, stub;
 - ``mctx/muzero``, ``mctx/gumbel``: mctx's policies with an equally cheap jitted recurrent
   function on the CPU, compile time reported apart (only if jax and mctx import).
@@ -332,7 +332,7 @@ def main(argv: list[str] | None = None) -> None:
         for sims in sims_list:
             for num_actions in actions:
                 kinds = [k for k, e in (("stub", "ours"), ("jit", "jit"), ("mlp", "mlp")) if e in engines]
-                if "pipe" in engines and batch >= 16:
+                if "pipe" in engines and batch >= 64:  # at B = 16 the half-batch network calls cost more
                     kinds.append("pipe")
                 rows = [
                     bench_ours(n, batch, sims, num_actions, args.repeats, kind)
