@@ -13,7 +13,6 @@ import csv
 import json
 import multiprocessing
 import os
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -24,7 +23,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from benchmarks.suites import Suite, Task
-from muzero_agents.files import replace_atomically
+from muzero_agents.files import replace_atomically, temporary_file
 
 CSV_COLUMNS = ("algo", "env", "seed", "env_steps", "wall_s", "eval_mean", "eval_std")
 
@@ -125,7 +124,7 @@ def run_job(job: Job, position: int = 0, progress: bool | None = None) -> dict[s
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    fd, tmp = temporary_file(path)
     with os.fdopen(fd, "w", newline="") as handle:
         handle.write(text)
     replace_atomically(tmp, path)

@@ -16,7 +16,9 @@ searches after a warm-up, for:
   net_arch [128, 128], support 20), torch on the CPU; the ``tree %`` column is the share of
   the search time spent outside the network call;
 - ``ours+mlp-pipe/...``: the same with ``set_pipeline``: half the trees' kernels run on a
-  worker thread while the network evaluates the other half (B >= 64; needs a second core);
+  worker thread while the network evaluates the other half (B >= 64; needs a second core).
+  Its ``tree %`` is the time the calling thread spends outside the network calls: the tree
+  work the overlap did not hide, plus the hand-over between the threads;
 - ``reference``: ``tests/reference_search.py`` (one tree of Python objects) at B = 1, stub;
 - ``mctx/muzero``, ``mctx/gumbel``: mctx's policies with an equally cheap jitted recurrent
   function on the CPU, compile time reported apart (only if jax and mctx import).
@@ -325,7 +327,7 @@ def main(argv: list[str] | None = None) -> None:
         )
 
     print(
-        f"{'engine':<18}{'B':>5}{'sims':>6}{'A':>5}{'tree-sims/s':>14}{'us/sim/tree':>13}"
+        f"{'engine':<22}{'B':>5}{'sims':>6}{'A':>5}{'tree-sims/s':>14}{'us/sim/tree':>13}"
         f"{'tree %':>8}{'compile s':>11}"
     )
     for batch in batches:
@@ -348,7 +350,7 @@ def main(argv: list[str] | None = None) -> None:
                     share = f"{100 * row['tree_share']:.0f}" if "tree_share" in row else ""
                     comp = f"{row['compile']:.2f}" if "compile" in row else ""
                     print(
-                        f"{row['engine']:<18}{batch:>5}{sims:>6}{num_actions:>5}{rate:>14,.0f}"
+                        f"{row['engine']:<22}{batch:>5}{sims:>6}{num_actions:>5}{rate:>14,.0f}"
                         f"{1e6 / rate:>13.2f}{share:>8}{comp:>11}",
                         flush=True,
                     )

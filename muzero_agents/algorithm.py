@@ -11,7 +11,6 @@ import io
 import os
 import pathlib
 import sys
-import tempfile
 import time
 import zipfile
 from typing import Any, ClassVar, TypeVar
@@ -26,7 +25,7 @@ from stable_baselines3.common.save_util import load_from_pkl, load_from_zip_file
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import FloatSchedule, is_vectorized_observation, safe_mean
 
-from muzero_agents.files import replace_atomically
+from muzero_agents.files import replace_atomically, temporary_file
 from muzero_agents.losses import muzero_loss
 from muzero_agents.policies import CnnPolicy, MlpPolicy, MuZeroPolicy
 from muzero_agents.replay import TrajectoryReplay
@@ -589,7 +588,7 @@ class MuZero(BaseAlgorithm):
         if path.suffix == "":
             path = path.with_suffix(".zip")
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".zip.tmp")
+        fd, tmp = temporary_file(path)
         os.close(fd)
         try:
             super().save(tmp, exclude, include)

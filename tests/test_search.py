@@ -365,32 +365,66 @@ def test_parallel_kernels_give_the_serial_result():
         set_parallel(0)
 
 
-@pytest.mark.parametrize("embedding", ["numpy", "torch", "float64-copy"])
-def test_pipelined_search_gives_the_serial_result(embedding):
+class _RecordingNet:
+    """FakeNet's recurrent function with its hidden states as numpy, CPU torch, or another dtype
+    (the store's copy path), optionally returning the same output buffers every call; it
+    records the batch sizes it is called with (the pipeline calls it with half batches)."""
+
+    def __init__(self, net: FakeNet, embedding: str, reuse_buffers: bool = False) -> None:
+        self.net, self.embedding, self.reuse = net, embedding, reuse_buffers
+        self.batch_sizes: set[int] = set()
+        self.buffers: dict[int, tuple] = {}  # 0 -> the reused output buffers
+
+    def root(self, batch: int) -> tuple:
+        logits, value, emb = self.net.root(batch)
+        if self.embedding == "torch":
+            emb = torch.from_numpy(emb.astype(np.int64))
+        elif self.embedding == "torch-float64":  # float32 states come back into a float64 store
+            emb = torch.from_numpy((emb >> np.uint64(40)).astype(np.float64))
+        elif self.embedding == "float64-copy":
+            emb = (emb >> np.uint64(40)).astype(np.float64)  # 24-bit hashes: exact in both dtypes
+        return logits, value, emb
+
+    def __call__(self, embedding, action):
+        self.batch_sizes.add(len(action))
+        if self.embedding.startswith("torch"):
+            embedding = embedding.numpy()
+        hashes = np.asarray(embedding).astype(np.uint64)
+        if self.embedding in ("torch-float64", "float64-copy"):
+            hashes = hashes << np.uint64(40)
+        reward, value, logits, nxt = self.net.recurrent(hashes, action)
+        if self.embedding == "torch":
+            nxt = torch.from_numpy(nxt.astype(np.int64))
+        elif self.embedding == "torch-float64":
+            nxt = torch.from_numpy((nxt >> np.uint64(40)).astype(np.float32))
+        elif self.embedding == "float64-copy":
+            nxt = (nxt >> np.uint64(40)).astype(np.float32)
+        outputs = (reward, value, logits)
+        if self.reuse:  # one set of output buffers, overwritten by every call (both halves)
+            n = len(action)
+            kept = self.buffers.setdefault(0, tuple(np.empty((16, *x.shape[1:]), x.dtype) for x in outputs))
+            for buffer, x in zip(kept, outputs):
+                buffer[:n] = x
+            outputs = tuple(buffer[:n] for buffer in kept)
+        return (*outputs, nxt)
+
+
+@pytest.mark.parametrize(
+    "embedding, reuse",
+    [("numpy", False), ("numpy", True), ("torch", False), ("torch-float64", False), ("float64-copy", False)],
+)
+def test_pipelined_search_gives_the_serial_result(embedding, reuse):
     """set_pipeline overlaps one half's tree with the other half's network call: same result.
 
-    An odd B (unequal halves), root masks, one and two players, both searches; the hidden states
-    come back as numpy, as CPU torch tensors, or in another dtype (the store's copy path).
+    An odd B (halves of 3 and 4), root masks, one and two players, both searches; hidden states
+    as numpy, CPU torch or another dtype; a recurrent_fn that reuses its output buffers.
     """
     from muzero_agents.search import set_pipeline
 
-    net = FakeNet(5, seed=4, levels=3)
-    logits, value, emb = net.root(7)
+    fake = _RecordingNet(FakeNet(5, seed=4, levels=3), embedding, reuse)
+    logits, value, emb = fake.root(7)
     legal = np.random.default_rng(0).random((7, 5)) < 0.7
     legal[:, 2] = True
-    recurrent = net.recurrent
-    if embedding == "torch":
-        emb = torch.from_numpy(emb.astype(np.int64))
-
-        def recurrent(e, a):
-            r, v, lg, nxt = net.recurrent(e.numpy().astype(np.uint64), a)
-            return r, v, lg, torch.from_numpy(nxt.astype(np.int64))
-    elif embedding == "float64-copy":  # states come back as float32 into a float64 store
-        emb = (emb >> np.uint64(40)).astype(np.float64)  # 24-bit hashes: exact in both dtypes
-
-        def recurrent(e, a):
-            r, v, lg, nxt = net.recurrent(e.astype(np.uint64), a)
-            return r, v, lg, (nxt >> np.uint64(40)).astype(np.float32)
 
     def run_all():
         out = []
@@ -401,7 +435,7 @@ def test_pipelined_search_gives_the_serial_result(embedding):
                         logits,
                         value,
                         emb,
-                        recurrent,
+                        fake,
                         20,
                         legal_mask=legal,
                         two_player=two_player,
@@ -411,11 +445,14 @@ def test_pipelined_search_gives_the_serial_result(embedding):
         return out
 
     serial = run_all()
+    assert fake.batch_sizes == {7}
+    fake.batch_sizes.clear()
     set_pipeline(2)
     try:
         pipelined = run_all()
     finally:
         set_pipeline(None)
+    assert fake.batch_sizes == {3, 4}  # the pipelined loop ran
     for a, b in zip(serial, pipelined):
         for x, y in zip(a, b):
             np.testing.assert_array_equal(x, y)
@@ -423,13 +460,24 @@ def test_pipelined_search_gives_the_serial_result(embedding):
         set_pipeline(1)
 
 
-def test_pipelined_search_error_leaves_no_worker_running():
-    """A recurrent_fn that raises mid-search raises to the caller; the next search is intact."""
-    from muzero_agents.search import set_pipeline
+def test_pipelined_search_error_waits_for_the_worker(monkeypatch):
+    """A recurrent_fn that raises mid-search raises to the caller only after the worker's job
+    on the tree has finished; the next search is intact."""
+    import time
+
+    from muzero_agents.search import _pipeline, set_pipeline
 
     net = FakeNet(4, seed=2)
     logits, value, emb = net.root(6)
     calls = {"n": 0}
+    worker_state = {"busy": False}
+    original = _pipeline.Half.expand_then_select
+
+    def slow_expand_then_select(self, *args):
+        worker_state["busy"] = True
+        time.sleep(0.05)
+        original(self, *args)
+        worker_state["busy"] = False
 
     def failing(e, a):
         calls["n"] += 1
@@ -438,12 +486,33 @@ def test_pipelined_search_error_leaves_no_worker_running():
         return net.recurrent(e, a)
 
     expected = _engine(net, 6, 15, None)
+    monkeypatch.setattr(_pipeline.Half, "expand_then_select", slow_expand_then_select)
     set_pipeline(2)
     try:
         with pytest.raises(RuntimeError, match="network failed"):
             muzero_search(logits, value, emb, failing, 15, dirichlet_fraction=0.0, temperature=0.0)
+        assert not worker_state["busy"]
         again = _engine(net, 6, 15, None)
     finally:
         set_pipeline(None)
     for x, y in zip(expected, again):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_pipelined_search_runs_in_a_forked_child():
+    """The worker thread does not survive fork(): a child starts its own instead of hanging."""
+    import multiprocessing
+
+    from muzero_agents.search import set_pipeline
+
+    net = FakeNet(4, seed=5)
+    set_pipeline(2)
+    try:
+        expected = _engine(net, 6, 10, None)  # starts the parent's worker
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(1) as pool:
+            child = pool.apply_async(_engine, (net, 6, 10, None)).get(timeout=60)
+    finally:
+        set_pipeline(None)
+    for x, y in zip(expected, child):
         np.testing.assert_array_equal(x, y)

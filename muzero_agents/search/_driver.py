@@ -69,9 +69,10 @@ def set_pipeline(min_batch: int | None) -> None:
     ``recurrent_fn`` with numpy or CPU torch hidden states; None (the default) turns it off.
 
     It pays where the tree is a large part of a search and the batch is large: measured on
-    2 quiet cores with the default MLP, B = 256 and 362 actions ran 1.17x faster, while with
-    2 or 9 actions (B = 256) it was 0.8x and at B = 16 about 0.45x, because two half-batch
-    network calls cost more than one full one (``benchmarks/results/search/``).
+    2 quiet cores with the default MLP at B = 256, 362 actions ran 1.12-1.19x faster, while
+    with 2 or 9 actions it was mostly 0.8-0.95x and at B = 16 0.33-0.54x, because two
+    half-batch network calls cost more than one full one (``benchmarks/results/search/``).
+    Not combined with ``set_parallel`` (its kernels already use the other cores).
     """
     global PIPELINE_MIN_BATCH
     if min_batch is not None and min_batch < 2:
@@ -196,7 +197,7 @@ def search(
                 store.gathered,
             )
             return tree
-        if batch >= PIPELINE_MIN_BATCH and store.on_cpu:
+        if batch >= PIPELINE_MIN_BATCH and store.on_cpu and not parallel:
             kernels = (select, expand)
             halves = tuple(
                 pipeline.Half(

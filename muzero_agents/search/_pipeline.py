@@ -10,11 +10,14 @@ only the order of the work changes. With the network as the longer step, the tre
 the per-half hand-over. ``recurrent_fn`` is called twice per simulation, with B/2 trees each.
 
 Only for CPU hidden-state stores (the kernels gather and store the states themselves) and
-Python recurrent functions.
+Python recurrent functions. ``recurrent_fn``'s outputs are copied before the worker reads them,
+so a function that returns the same buffers every call is safe. The kernels take views of the
+half's rows, which Numba compiles (and caches) once more for their non-contiguous layout.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -39,6 +42,16 @@ def worker() -> ThreadPoolExecutor:
         return _WORKER
 
 
+def _forget_worker_after_fork() -> None:
+    """A forked child has no copy of the worker thread: start a new one when it needs it."""
+    global _WORKER, _WORKER_LOCK
+    _WORKER = None
+    _WORKER_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_worker_after_fork)
+
+
 class Half:
     """The kernel arguments of trees ``lo:hi``: views into the shared tree and store."""
 
@@ -59,7 +72,7 @@ class Half:
         num_nodes = tree.shape[1]
         self.rows = slice(lo, hi)
         self.size = hi - lo
-        self.tree, self.store = tree, store
+        self.store = store
         self.select_kernel, self.expand_kernel = kernels
         self.rule, self.params, self.schedule = rule, params, schedule
         self.children_index = tree.children_index[lo:hi]
@@ -97,17 +110,19 @@ class Half:
             self.gathered_bytes,
         )
 
-    def evaluate(self, recurrent_fn: Callable, num_actions: int) -> tuple:
-        """The network on this half's selected leaves: checked (reward, value, logits, next)."""
+    def evaluate(self, recurrent_fn: Callable, num_actions: int, new_node: int) -> tuple:
+        """The network on this half's leaves, on the calling thread: (reward, value, logits,
+        hidden-state bytes) as private copies, the states stored already if they need a cast."""
         outputs = recurrent_fn(self.gathered, self.leaf[LEAF_ACTION].copy())
-        return check_step(outputs, self.size, num_actions)
-
-    def expand(self, new_node: int, evaluated: tuple) -> None:
-        reward, value, logits, next_embedding = evaluated
+        reward, value, logits, next_embedding = check_step(outputs, self.size, num_actions)
         next_bytes = self.store.as_bytes(next_embedding, self.rows)
-        if next_bytes is None:
+        if next_bytes is None:  # here, inside the caller's torch.inference_mode
             self.store.write(new_node, next_embedding, self.rows)
             next_bytes = _NO_BYTES
+        return reward.copy(), value.copy(), logits.copy(), next_bytes.copy()
+
+    def expand(self, new_node: int, evaluated: tuple) -> None:
+        reward, value, logits, next_bytes = evaluated
         self.expand_kernel(
             new_node,
             self.leaf,
@@ -134,6 +149,7 @@ class Half:
 
 
 def wait(future: Future | None) -> None:
+    """Block until the worker's job is done; re-raises its exception."""
     if future is not None:
         future.result()
 
@@ -152,16 +168,16 @@ def run_pipelined(halves: tuple[Half, Half], recurrent_fn: Callable, num_simulat
     evaluated_second = None
     try:
         for sim in range(num_simulations):
-            # worker: back up half 1's simulation sim - 1, select its simulation sim
+            # worker: back up half 1's simulation sim - 1 (node sim), select its simulation sim
             pending = pool.submit(second.expand_then_select, sim, evaluated_second, sim)
-            evaluated_first = first.evaluate(recurrent_fn, num_actions)
+            evaluated_first = first.evaluate(recurrent_fn, num_actions, sim + 1)
             wait(pending)
-            pending = None
+            # worker: back up half 0's simulation sim (node sim + 1), select its next one
             following = sim + 1 if sim + 1 < num_simulations else -1
             pending = pool.submit(first.expand_then_select, sim + 1, evaluated_first, following)
-            evaluated_second = second.evaluate(recurrent_fn, num_actions)
+            evaluated_second = second.evaluate(recurrent_fn, num_actions, sim + 1)
             wait(pending)
-            pending = None
+        pending = None
         second.expand(num_simulations, evaluated_second)
     finally:
         if pending is not None:
