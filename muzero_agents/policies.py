@@ -19,6 +19,7 @@ from stable_baselines3.common.type_aliases import Schedule
 
 from muzero_agents.networks import ConvMuZeroNetwork, MlpMuZeroNetwork, MuZeroNetwork
 from muzero_agents.support import support_to_scalar
+from muzero_agents.traced import TracedRecurrent
 
 
 class MuZeroPolicy(BasePolicy):
@@ -60,6 +61,7 @@ class MuZeroPolicy(BasePolicy):
         self.network_kwargs = dict(network_kwargs or {})
         self.action_dim = int(action_space.n)
         self.network = self._build_network()
+        self._recurrent = TracedRecurrent(self.network, self.support_size)
         self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
 
     def _build_network(self) -> MuZeroNetwork:
@@ -92,11 +94,13 @@ class MuZeroPolicy(BasePolicy):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, torch.Tensor]:
         """The search's ``recurrent_fn``: (hidden, actions) -> (reward, value, logits, next hidden)."""
         action_tensor = torch.as_tensor(action, device=self.device)
-        out = self.network.recurrent_inference(hidden, action_tensor)
-        # one support conversion for reward and value together: half the small-op overhead
-        both = support_to_scalar(torch.stack([out.reward_logits, out.value_logits]), self.support_size)
-        reward, value = both.float().cpu().numpy()
-        return reward, value, out.policy_logits.float().cpu().numpy(), out.hidden
+        reward, value, logits, next_hidden = self._recurrent(hidden, action_tensor)
+        return (
+            reward.float().cpu().numpy(),
+            value.float().cpu().numpy(),
+            logits.float().cpu().numpy(),
+            next_hidden,
+        )
 
     def _predict(self, observation: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
         """Act on the prior policy alone (no search); MuZero.predict runs the search instead."""
