@@ -31,6 +31,8 @@ class MuZeroPolicy(BasePolicy):
     """
 
     network_class: type[MuZeroNetwork] = MlpMuZeroNetwork
+    # The search's network step runs through a checked torch.jit.trace (muzero_agents.traced).
+    trace_recurrent: bool = True
 
     def __init__(
         self,
@@ -94,7 +96,8 @@ class MuZeroPolicy(BasePolicy):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, torch.Tensor]:
         """The search's ``recurrent_fn``: (hidden, actions) -> (reward, value, logits, next hidden)."""
         action_tensor = torch.as_tensor(action, device=self.device)
-        reward, value, logits, next_hidden = self._recurrent(hidden, action_tensor)
+        step = self._recurrent if self.trace_recurrent else self._recurrent.step
+        reward, value, logits, next_hidden = step(hidden, action_tensor)
         return (
             reward.float().cpu().numpy(),
             value.float().cpu().numpy(),

@@ -5,11 +5,19 @@ mostly Python dispatching some sixty small torch ops (about 235 us at B = 1 for 
 MLP on this project's CPU). ``torch.jit.trace`` records them once and replays them without
 the interpreter: 1.9x faster at B = 1 and 1.13x at B = 256 (measured 2026-12-01).
 
-The trace shares the network's parameters, so optimizer steps and ``load_state_dict`` are
-seen at once. It is made again when the device, dtype or hidden-state shape changes, is only
-used in eval mode (batch norm would update its statistics in training mode), and is checked
-against the eager network on a second batch size when made: on any mismatch or tracing error
-the eager network is used instead.
+The trace shares the network's parameters and buffers, so optimizer steps and in-place
+``load_state_dict`` (what SB3's ``load`` and ``set_parameters`` do) are seen at once. It is
+made again when the hidden states' dtype or shape changes or a parameter tensor is replaced,
+and it is checked against the eager network on a second batch size when made: on any mismatch
+or tracing error the eager network is used instead (e.g. the scaled single action plane of
+conv networks with more than 32 non-board actions, whose shape a trace would freeze). The
+eager network also serves training mode (batch norm would update its statistics), calls with
+gradients enabled, and devices other than the CPU (where the profiling executor's optimised,
+fused graph would go unchecked).
+
+Cost: PyTorch keeps about 1.6 MiB per trace after the trace is gone (a known leak), and each
+policy traces once, so a process that builds or loads many hundreds of models should set
+``MuZeroPolicy.trace_recurrent = False``.
 """
 
 from __future__ import annotations
@@ -48,9 +56,11 @@ class TracedRecurrent:
         self._key: tuple | None = None
 
     def __call__(self, hidden: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        if self.step.network.training:
+        network = self.step.network
+        if network.training or torch.is_grad_enabled() or hidden.device.type != "cpu":
             return self.step(hidden, action)
-        key = (hidden.device, hidden.dtype, tuple(hidden.shape[1:]))
+        first_parameter = next(network.parameters())
+        key = (hidden.dtype, tuple(hidden.shape[1:]), id(first_parameter), first_parameter.data_ptr())
         if key != self._key:
             self._traced, self._key = self._trace(hidden, action), key
         return (self._traced or self.step)(hidden, action)

@@ -58,6 +58,7 @@ def test_traced_step_matches_the_network_across_batches_and_weight_updates(kind)
             for batch in (3, 1, 6):
                 hidden = torch.rand(batch, *hidden_shape)
                 action = torch.randint(0, num_actions, (batch,))
+                action[0] = num_actions - 1  # the last action (Go's pass) in every batch
                 _assert_same(traced(hidden, action), eager(hidden, action))
         assert traced._traced is not None  # the trace was made and used
         if round_ == 0:  # an optimizer step changes the shared weights in place
@@ -89,3 +90,53 @@ def test_a_traced_step_pickles_and_copies_without_its_trace():
         assert clone._traced is None
         with torch.inference_mode():
             _assert_same(clone(hidden, action), expected)
+
+
+def test_a_wrong_trace_is_refused_and_replaced_parameters_retrace(monkeypatch):
+    net, hidden_shape, num_actions = _random_network("mlp")
+    eager = RecurrentStep(net, 20)
+    hidden, action = torch.rand(3, *hidden_shape), torch.randint(0, num_actions, (3,))
+    real_trace = torch.jit.trace
+
+    def wrong_trace(module, inputs, **kwargs):
+        traced = real_trace(module, inputs, **kwargs)
+        return lambda h, a: tuple(x + 1.0 for x in traced(h, a))
+
+    traced = TracedRecurrent(net, 20)
+    monkeypatch.setattr(torch.jit, "trace", wrong_trace)
+    with torch.inference_mode():
+        _assert_same(traced(hidden, action), eager(hidden, action))
+    assert traced._traced is None  # refused: the eager step serves
+    monkeypatch.setattr(torch.jit, "trace", real_trace)
+    traced = TracedRecurrent(net, 20)
+    with torch.inference_mode():
+        traced(hidden, action)
+    first = traced._traced
+    state = {k: torch.randn_like(v) for k, v in net.state_dict().items()}
+    net.load_state_dict(state, assign=True)  # new parameter tensors, not in-place copies
+    with torch.inference_mode():
+        _assert_same(traced(hidden, action), eager(hidden, action))
+    assert traced._traced is not None and traced._traced is not first
+
+
+def test_muzero_searches_the_same_with_and_without_the_trace(tmp_path):
+    import numpy as np
+
+    from muzero_agents import MuZero
+    from muzero_agents.policies import MuZeroPolicy
+
+    model = MuZero("MlpPolicy", "CartPole-v1", num_simulations=8, learning_starts=50, seed=0)
+    model.learn(120)
+    model.save(tmp_path / "m")
+    observations = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    results = []
+    for trace in (True, False):
+        MuZeroPolicy.trace_recurrent = trace
+        try:
+            loaded = MuZero.load(tmp_path / "m")
+            results.append(loaded._search(observations, None, explore=False, temperature=0.0))
+            assert (loaded.policy._recurrent._traced is not None) == trace
+        finally:
+            MuZeroPolicy.trace_recurrent = True
+    for x, y in zip(*results, strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
