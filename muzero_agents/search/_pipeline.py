@@ -84,8 +84,9 @@ class Half:
         self.leaf = tree.leaf[:, lo:hi]
         self.legal = legal[lo:hi]
         self.root_score = root_score[lo:hi]
-        # pUCT's placeholder has one entry; Gumbel's is per tree
-        self.num_considered = num_considered[lo:hi] if num_considered.shape[0] > 1 else num_considered
+        # Gumbel's is per tree; pUCT passes a one-entry placeholder
+        per_tree = num_considered.shape[0] == tree.shape[0]
+        self.num_considered = num_considered[lo:hi] if per_tree else num_considered
         self.nodes_bytes = store.nodes_bytes[lo * num_nodes : hi * num_nodes]
         self.gathered_bytes = store.gathered_bytes[lo:hi]
         self.gathered = store.gathered[lo:hi]
