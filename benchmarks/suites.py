@@ -134,6 +134,10 @@ ACROBOT = gym_task("Acrobot-v1", 30_000, 1_500, threshold=-100, low=-497.1, high
 MOUNTAINCAR = gym_task("MountainCar-v0", 40_000, 2_000, threshold=-110, low=-200, high=-110)
 LUNARLANDER = gym_task("LunarLander-v3", 60_000, 3_000, threshold=200, low=-192.0, high=200)
 
+# The learner may not pass in a 9x9 game's first 40 moves (about half the board): without the
+# rule, self-play with komi collapses to both players passing at once (``wrappers.pass_rule``).
+GO9_MOVES_BEFORE_PASS = 40
+
 SUITES: dict[str, Suite] = {
     suite.name: suite
     for suite in (
@@ -178,7 +182,14 @@ SUITES: dict[str, Suite] = {
             "runs MuZero alone for a wall-clock budget.",
             (
                 board_task(
-                    "go", {"random": 0.9, "gnugo": 0.0}, 100_000, 10_000, 20, name="go9x9", board_size=9
+                    "go",
+                    {"random": 0.9, "gnugo": 0.0},
+                    100_000,
+                    10_000,
+                    20,
+                    name="go9x9",
+                    board_size=9,
+                    min_moves_before_pass=GO9_MOVES_BEFORE_PASS,
                 ),
             ),
             ("muzero", "maskable_ppo"),

@@ -58,8 +58,10 @@ def zoo_key(task: Task) -> str:
         return task.env_id
     from wrappers import GYMNASIUM_IDS
 
+    # rules the learner imposes on itself (Go's min_moves_before_pass) do not change the game
+    game = {key: value for key, value in task.game_kwargs.items() if key != "min_moves_before_pass"}
     for env_id, kwargs in GYMNASIUM_IDS.items():
-        if kwargs == {"name": task.env_id, **task.game_kwargs}:
+        if kwargs == {"name": task.env_id, **game}:
             return env_id
     raise KeyError(f"board game {task.env_id!r} has no Gymnasium id in wrappers.GYMNASIUM_IDS")
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from wrappers.symmetries import Symmetry, dihedral_transforms, grid_symmetries, mirror_transforms
 from wrappers.opponents import Opponent, PolicyOpponent, RandomOpponent, TicTacToeMinimaxOpponent
+from wrappers.pass_rule import NoEarlyPass
 from wrappers.selfplay import SelfPlayEnv
 from wrappers.versus import VersusOpponentEnv
 
@@ -52,7 +53,7 @@ def make_board_game(
     opponent_kwargs: dict | None = None,
     render_mode: str | None = None,
     **game_kwargs: Any,
-) -> SelfPlayEnv | VersusOpponentEnv:
+) -> SelfPlayEnv | VersusOpponentEnv | NoEarlyPass:
     """Build a board game as a self-play env, or as a versus-opponent env if ``opponent`` is given.
 
     :param name: one of ``GAMES`` (``"tictactoe"``, ``"connect_four"``, ``"go"``, ``"chess"``, ``"shogi"``).
@@ -64,9 +65,12 @@ def make_board_game(
         ``{"skill_level": 0, "depth": 1}`` for Stockfish, ``{"seed": 0}`` for random).
     :param render_mode: passed to the PettingZoo env.
     :param game_kwargs: the game's own settings (Go: ``board_size`` 5-19, ``komi``;
-        shogi: ``max_moves``, ``initial_sfen``).
+        shogi: ``max_moves``, ``initial_sfen``). Go also takes ``min_moves_before_pass``: the
+        learner may not pass in the game's first that many moves (``wrappers.pass_rule``; the
+        opponent keeps the full rules).
     """
     key = _canonical(name)
+    no_pass_moves = game_kwargs.pop("min_moves_before_pass", 0) if key == "go" else 0
     config = _game_config(key, game_kwargs)
     aec_env = _make_aec_env(key, config, render_mode)
     if opponent is None:
@@ -74,10 +78,13 @@ def make_board_game(
             raise ValueError("agent_side and opponent_kwargs need an opponent (self-play plays both sides).")
         env = SelfPlayEnv(aec_env)
         env.board_symmetries = board_symmetries(key, env)  # needs the env's spaces
-        return env
-    opponent = _make_opponent(key, opponent, opponent_kwargs or {})
-    side = agent_side or "first"
-    return VersusOpponentEnv(aec_env, opponent, agent_side=side, game=key, game_config=config)
+    else:
+        opponent = _make_opponent(key, opponent, opponent_kwargs or {})
+        side = agent_side or "first"
+        env = VersusOpponentEnv(aec_env, opponent, agent_side=side, game=key, game_config=config)
+    if no_pass_moves:
+        return NoEarlyPass(env, pass_action=config["board_size"] ** 2, moves=no_pass_moves)
+    return env
 
 
 def board_symmetries(key: str, env: SelfPlayEnv) -> list[Symmetry]:
