@@ -2,16 +2,19 @@
 
     python -m benchmarks.tictactoe_diagnostics MODEL.zip [--games 200] [--seed 0]
 
-Two tables for a saved MuZero (``benchmarks.boardgame_play --save``):
+Three tables for a saved MuZero (``benchmarks.boardgame_play --save``):
 
 1. the network's value of every reachable non-terminal position against the exact minimax
    value (+1 win, 0 draw, -1 loss for the player to move), by ply: mean absolute error, the
    share of positions off by more than 1 (the wrong outcome), mean predicted and true value;
-2. playing second against the perfect player (uniform among optimal moves), the first
+2. the learned model's reward for every legal move of those positions, one dynamics step from
+   the real observation: winning moves (true reward +1) against the others (true reward 0);
+3. playing second against the perfect player (uniform among optimal moves), the first
    non-optimal move of each game, counted by position (moves so far, move played, optimal moves).
 
-Values it cannot get right on positions self-play never visits show up in (1); the losses of
-the benchmark's "second against minimax" row show up in (2).
+Values it cannot get right on positions self-play never visits show up in (1). The search finds
+a one-move win or a missing block only if the model predicts the winning move's reward (2).
+The losses of the benchmark's "second against minimax" row show up in (3).
 """
 
 from __future__ import annotations
@@ -72,6 +75,32 @@ def value_table(model) -> str:
     return "\n".join(lines)
 
 
+def completes_a_line(cells: Cells, action: int) -> bool:
+    """Whether the mover (+1) playing the empty cell ``action`` makes three in a row."""
+    return any(
+        action in line and all(cells[i] == 1 or i == action for i in line) for line in TICTACTOE_LINES
+    )
+
+
+def reward_table(model) -> str:
+    """The model's reward for each legal move of every reachable position, winning moves apart."""
+    cells = list(reachable_positions())
+    hidden, _, _ = model.policy.initial_inference_numpy(observations(cells))
+    predicted = {True: [], False: []}
+    for action in range(9):
+        legal = np.array([c[action] == 0 for c in cells])
+        wins = np.array([c[action] == 0 and completes_a_line(c, action) for c in cells])
+        reward, _, _, _ = model.policy.recurrent_numpy(hidden, np.full(len(cells), action))
+        predicted[True] += list(reward[wins])
+        predicted[False] += list(reward[legal & ~wins])
+    lines = [f"{'moves':<14} {'count':>6} {'mean reward':>11} {'wrong side of 0.5':>17}"]
+    for winning, label in ((True, "winning (+1)"), (False, "others (0)")):
+        rewards = np.array(predicted[winning])
+        wrong = rewards < 0.5 if winning else rewards > 0.5
+        lines.append(f"{label:<14} {rewards.size:>6} {rewards.mean():>+11.2f} {wrong.mean():>17.3f}")
+    return "\n".join(lines)
+
+
 def first_mistakes(model, games: int, seed: int) -> Counter:
     """(moves so far, move played, optimal moves) of the model's first non-optimal move as second."""
     env = make_board_game("tictactoe")
@@ -110,6 +139,8 @@ def main(argv: list[str] | None = None) -> None:
     model, _ = load_muzero(args.model, "tictactoe")
     print("network value against exact minimax, all reachable non-terminal positions")
     print(value_table(model))
+    print("\nthe model's reward one step from each real position, every legal move")
+    print(reward_table(model))
     mistakes = first_mistakes(model, args.games, args.seed)
     print(
         f"\nfirst non-optimal move as second against minimax: {sum(mistakes.values())} of {args.games} games"

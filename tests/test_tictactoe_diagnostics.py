@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from benchmarks.tictactoe_diagnostics import observations, reachable_positions
+from benchmarks.tictactoe_diagnostics import completes_a_line, observations, reachable_positions
 from wrappers.opponents import tictactoe_value
 
 
@@ -27,3 +27,9 @@ def test_observations_follow_pettingzoo_planes():
     obs = observations([(1, -1, 0, 0, 0, 0, 0, 0, 0)])
     assert obs.shape == (1, 3, 3, 2)
     assert obs[0, 0, 0, 0] == 1 and obs[0, 0, 1, 1] == 1 and obs.sum() == 2
+
+
+def test_winning_moves_are_the_ones_completing_a_line():
+    cells = (1, 1, 0, -1, -1, 0, 1, 0, 0)  # the mover has 0, 1 and 6; the opponent 3 and 4
+    assert [a for a in range(9) if cells[a] == 0 and completes_a_line(cells, a)] == [2]
+    assert not completes_a_line((0,) * 9, 4)
