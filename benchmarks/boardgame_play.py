@@ -1,7 +1,7 @@
 """Board-game play: MuZero trained by self-play for a wall-clock budget, then played against real opponents.
 
     python -m benchmarks.boardgame_play --game tictactoe --minutes 15 [--seed 0] [--games 200]
-        [--save PATH] [--load PATH] [--ppo-minutes M | --no-ppo] [--depth 2]
+        [--save PATH] [--load PATH] [--ppo-minutes M | --no-ppo] [--depth 2] [--play-simulations N]
 
 MuZero trains by self-play (it decides both sides' moves) until ``--minutes`` of wall-clock
 time are spent, then plays ``--games`` games as first player and ``--games`` as second against
@@ -13,7 +13,8 @@ against a random player (alternating sides) for the same wall-clock budget, is m
 same way and printed in the same table. Both play deterministically, handed the legal-action
 masks. Settings: MuZero's entry in ``benchmarks/muzero.yml`` and MaskablePPO's from the
 ``boardgames`` suite (both read through ``benchmarks.tasks``), so this script and the harness
-train the same models; ``--n-envs`` and ``--muzero-kwargs`` override MuZero's.
+train the same models; ``--n-envs`` and ``--muzero-kwargs`` override MuZero's, and
+``--play-simulations`` sets MuZero's simulations per move for the games only (after training).
 
 Training schedules that run over training progress (MuZero's visit-count temperature and
 replay-priority annealing) follow the wall clock here: ``WallClockBudget`` rescales the
@@ -258,6 +259,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--n-envs", type=int, default=None, help="MuZero's self-play envs (default: muzero.yml)"
     )
     parser.add_argument(
+        "--play-simulations",
+        type=int,
+        default=None,
+        help="MuZero's simulations per move in the games (default: as trained)",
+    )
+    parser.add_argument(
         "--muzero-kwargs",
         type=json.loads,
         default={},
@@ -273,6 +280,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             ("--games must be >= 1", args.games < 1),
             ("--depth must be >= 0", args.depth < 0),
             ("--n-envs must be >= 1", args.n_envs is not None and args.n_envs < 1),
+            (
+                "--play-simulations must be >= 1",
+                args.play_simulations is not None and args.play_simulations < 1,
+            ),
             ("--muzero-kwargs must be a JSON object", not isinstance(args.muzero_kwargs, dict)),
             (f"--load: no file {args.load}", bool(args.load) and not _save_exists(args.load)),
         )
@@ -302,6 +313,9 @@ def main(argv: list[str] | None = None) -> list[Row]:
     if args.save:
         muzero.save(args.save)
         print(f"saved MuZero to {args.save}", flush=True)
+    if args.play_simulations is not None:
+        muzero.num_simulations = args.play_simulations
+        print(f"MuZero plays with {args.play_simulations} simulations per move", flush=True)
     rows = evaluate(muzero, training, args.game, args.games, args.seed, args.depth)
     if not args.no_ppo:
         print(
