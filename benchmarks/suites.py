@@ -134,9 +134,6 @@ ACROBOT = gym_task("Acrobot-v1", 30_000, 1_500, threshold=-100, low=-497.1, high
 MOUNTAINCAR = gym_task("MountainCar-v0", 40_000, 2_000, threshold=-110, low=-200, high=-110)
 LUNARLANDER = gym_task("LunarLander-v3", 60_000, 3_000, threshold=200, low=-192.0, high=200)
 
-# The learner may not pass in a 9x9 game's first 40 moves (about half the board): without the
-# rule, self-play with komi collapses to both players passing at once (``wrappers.pass_rule``).
-GO9_MOVES_BEFORE_PASS = 40
 
 SUITES: dict[str, Suite] = {
     suite.name: suite
@@ -189,7 +186,7 @@ SUITES: dict[str, Suite] = {
                     20,
                     name="go9x9",
                     board_size=9,
-                    min_moves_before_pass=GO9_MOVES_BEFORE_PASS,
+                    pass_when_settled=True,  # against self-play's pass-pass collapse (wrappers.pass_rule)
                 ),
             ),
             ("muzero", "maskable_ppo"),

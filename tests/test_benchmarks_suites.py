@@ -21,7 +21,7 @@ def test_the_suites_exist_with_their_algorithms():
     assert set(get_suite("boardgames").algos) == {"muzero", "maskable_ppo"}
     (go,) = get_suite("go9x9").tasks
     assert (go.env_id, zoo_key(go)) == ("go", "BoardGame/Go9x9-v0")
-    assert go.game_kwargs == {"board_size": 9, "min_moves_before_pass": 40}
+    assert go.game_kwargs == {"board_size": 9, "pass_when_settled": True}
     assert [t.name for t in get_suite("classic").tasks] == [
         "CartPole-v1",
         "Acrobot-v1",

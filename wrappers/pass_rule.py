@@ -1,42 +1,90 @@
-"""A self-imposed Go rule for the learner: no passing in the game's first moves.
+"""A self-imposed Go rule for the learner: pass only when the board is settled.
 
 Self-play on a small board with komi collapses without it: white wins if both players pass at
 once, so white learns to answer a pass with a pass; black, whose every line looks lost to an
 untrained network, finds passing no worse than playing, and from then on every game is two
-moves long and teaches nothing (MuZero learned exactly this on 9x9 in an hour here). Taking the
-pass out of the learner's legal actions for the first ``moves`` moves of each game makes
-self-play games real ones, so that what the stones do decides the outcome.
+moves long and teaches nothing (MuZero learned exactly this on 9x9 in an hour here). Forbidding
+the pass for a fixed number of opening moves only moves the collapse there: in an hour of
+9x9 self-play with passing allowed from move 40, both sides passed at move 40, and against a
+random player that plays on, the learner passed every move and lost 38 of 40 games.
 
-The rule restricts only the actions this env reports to the learner (``action_masks()``): an
-opponent behind a versus env keeps the full rules, and the game itself is unchanged, so a pass
-played anyway is still legal. Pass stays allowed when it is the only legal move.
+So the learner may pass only when every other legal move would fill one of its own eyes (an
+empty point whose on-board neighbours are all its stones): the rule Monte-Carlo Go playouts
+use to end games. Self-play games then run until the board is settled, and what the stones do
+decides the outcome. The rule restricts only the actions this env reports to the learner
+(``action_masks()``): an opponent behind a versus env keeps the full rules, and the game is
+unchanged, so a pass played anyway is still legal.
+
+Games that do not settle (random-ish players fill their own eyes, and captures reopen the board
+for hundreds of moves) end after ``max_moves`` moves and are scored as they stand, by the same
+area scoring as a finished game, as AlphaGo Zero ended over-long games. A truncation would leave
+early self-play, whose games almost all run that long, without a single outcome to learn from.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 
-class NoEarlyPass(gym.Wrapper):
-    """Masks ``pass_action`` out of ``action_masks()`` while fewer than ``moves`` moves are played.
+def own_eyes(board: np.ndarray, player: int) -> np.ndarray:
+    """Empty points of ``board`` (1 black, -1 white, 0 empty) whose on-board neighbours are all
+    ``player``'s stones (the board's edge counts as the player's)."""
+    own = np.pad(board == player, 1, constant_values=True)
+    neighbours_own = own[:-2, 1:-1] & own[2:, 1:-1] & own[1:-1, :-2] & own[1:-1, 2:]
+    return (board == 0) & neighbours_own
 
-    :param env: a ``SelfPlayEnv`` or ``VersusOpponentEnv`` (anything with ``action_masks()`` and a
-        ``history`` of the game's moves, both sides').
-    :param pass_action: the pass action's index (Go: ``board_size ** 2``).
-    :param moves: moves (plies, both sides counted) before the learner may pass.
+
+class PassWhenSettled(gym.Wrapper):
+    """Masks Go's pass out of ``action_masks()`` while a legal move that fills no own eye exists.
+
+    :param env: a Go ``SelfPlayEnv`` or ``VersusOpponentEnv`` (``wrappers.make_board_game``).
+    :param max_moves: moves (both sides') after which an unfinished game ends and is scored.
     """
 
-    def __init__(self, env: gym.Env, pass_action: int, moves: int) -> None:
+    def __init__(self, env: gym.Env, max_moves: int) -> None:
         super().__init__(env)
-        if isinstance(moves, bool) or not isinstance(moves, (int, np.integer)) or moves < 0:
-            raise ValueError(f"min_moves_before_pass must be an integer >= 0, got {moves!r}.")
-        self.pass_action = int(pass_action)
-        self.moves = int(moves)
+        if isinstance(max_moves, bool) or not isinstance(max_moves, (int, np.integer)) or max_moves < 1:
+            raise ValueError(f"max_moves must be an integer >= 1, got {max_moves!r}.")
+        self.pass_action = int(env.action_space.n) - 1
+        self.max_moves = int(max_moves)
+        self._ended = False
+
+    def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict]:
+        self._ended = False
+        return self.env.reset(**kwargs)
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
+        """The wrapped step; at ``max_moves`` the game ends with the board's result as reward."""
+        if self._ended:
+            raise RuntimeError("The game ended at the move limit: call reset() before step().")
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if not (terminated or truncated) and len(self.env.history) >= self.max_moves:
+            position = _go_position(self.env)
+            black_result = float(position.result())  # +1 black ahead, -1 white, 0 even
+            # the reward is the learner's: the mover's in self-play, the agent's against an opponent
+            if hasattr(self.env, "agent_player"):
+                learner = 1 if self.env.agent_player == 0 else -1
+            else:
+                learner = -int(position.to_play)
+            reward, terminated = black_result * learner, True
+            info = {**info, "move_limit": True}
+            self._ended = True
+        return obs, reward, terminated, truncated, info
 
     def action_masks(self) -> np.ndarray:
         mask = self.env.action_masks()
-        if len(self.env.history) < self.moves and mask.sum() > int(mask[self.pass_action]):
+        position = _go_position(self.env)
+        eyes = own_eyes(np.asarray(position.board), int(position.to_play)).reshape(-1)
+        if (mask[: self.pass_action] & ~eyes).any():
             mask = mask.copy()
             mask[self.pass_action] = False
         return mask
+
+
+def _go_position(env: gym.Env) -> Any:
+    """PettingZoo Go's current position (board and player to move) behind a self-play or versus env."""
+    self_play = getattr(env, "game_env", env)
+    return self_play.aec_env.unwrapped._go

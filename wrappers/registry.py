@@ -17,7 +17,7 @@ import numpy as np
 
 from wrappers.symmetries import Symmetry, dihedral_transforms, grid_symmetries, mirror_transforms
 from wrappers.opponents import Opponent, PolicyOpponent, RandomOpponent, TicTacToeMinimaxOpponent
-from wrappers.pass_rule import NoEarlyPass
+from wrappers.pass_rule import PassWhenSettled
 from wrappers.selfplay import SelfPlayEnv
 from wrappers.versus import VersusOpponentEnv
 
@@ -53,7 +53,7 @@ def make_board_game(
     opponent_kwargs: dict | None = None,
     render_mode: str | None = None,
     **game_kwargs: Any,
-) -> SelfPlayEnv | VersusOpponentEnv | NoEarlyPass:
+) -> SelfPlayEnv | VersusOpponentEnv | PassWhenSettled:
     """Build a board game as a self-play env, or as a versus-opponent env if ``opponent`` is given.
 
     :param name: one of ``GAMES`` (``"tictactoe"``, ``"connect_four"``, ``"go"``, ``"chess"``, ``"shogi"``).
@@ -65,12 +65,14 @@ def make_board_game(
         ``{"skill_level": 0, "depth": 1}`` for Stockfish, ``{"seed": 0}`` for random).
     :param render_mode: passed to the PettingZoo env.
     :param game_kwargs: the game's own settings (Go: ``board_size`` 5-19, ``komi``;
-        shogi: ``max_moves``, ``initial_sfen``). Go also takes ``min_moves_before_pass``: the
-        learner may not pass in the game's first that many moves (``wrappers.pass_rule``; the
-        opponent keeps the full rules).
+        shogi: ``max_moves``, ``initial_sfen``). Go also takes ``pass_when_settled=True``: the
+        learner may pass only when every other legal move fills one of its own eyes, and games
+        end and are scored after 2 * board_size**2 moves (``wrappers.pass_rule``; the opponent keeps the full rules).
     """
     key = _canonical(name)
-    no_pass_moves = game_kwargs.pop("min_moves_before_pass", 0) if key == "go" else 0
+    settled_passes = game_kwargs.pop("pass_when_settled", False) if key == "go" else False
+    if not isinstance(settled_passes, bool):
+        raise ValueError(f"pass_when_settled must be True or False, got {settled_passes!r}.")
     config = _game_config(key, game_kwargs)
     aec_env = _make_aec_env(key, config, render_mode)
     if opponent is None:
@@ -82,8 +84,8 @@ def make_board_game(
         opponent = _make_opponent(key, opponent, opponent_kwargs or {})
         side = agent_side or "first"
         env = VersusOpponentEnv(aec_env, opponent, agent_side=side, game=key, game_config=config)
-    if no_pass_moves:
-        return NoEarlyPass(env, pass_action=config["board_size"] ** 2, moves=no_pass_moves)
+    if settled_passes:
+        return PassWhenSettled(env, max_moves=2 * config["board_size"] ** 2)
     return env
 
 
