@@ -58,7 +58,7 @@ def zoo_key(task: Task) -> str:
         return task.env_id
     from wrappers import GYMNASIUM_IDS
 
-    # rules the learner imposes on itself (Go's pass_when_settled) do not change the game
+    # Go's pass_when_settled (a learner rule and a move limit) keeps the game's hyperparameter entry
     game = {key: value for key, value in task.game_kwargs.items() if key != "pass_when_settled"}
     for env_id, kwargs in GYMNASIUM_IDS.items():
         if kwargs == {"name": task.env_id, **game}:

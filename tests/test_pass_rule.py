@@ -34,7 +34,7 @@ def test_pass_is_masked_while_a_move_fills_no_own_eye():
     assert not env.action_masks()[PASS]
     assert env.unwrapped.action_masks()[PASS]  # the game's own rules still allow it
     _, _, terminated, truncated, info = env.step(PASS)  # and a pass played anyway is legal
-    assert not (terminated or truncated) and not info.get("illegal_move", False)
+    assert not (terminated or truncated) and not info.get("illegal_action", False)
 
 
 def test_pass_is_allowed_once_only_own_eyes_are_left():
@@ -59,12 +59,21 @@ class AlwaysPass:
         return PASS
 
 
-def test_the_opponent_keeps_the_full_rules():
+def test_the_opponent_keeps_the_full_rules_and_its_pass_can_be_answered():
     env = make_board_game("go", opponent=AlwaysPass(), agent_side="second", board_size=5, pass_when_settled=True)
-    env.reset(seed=0)
-    assert env.env.history == [PASS] and not env.action_masks()[PASS]
-    env.step(first_legal(env.action_masks()))
-    assert env.env.history[-1] == PASS and len(env.env.history) == 3
+    _, info = env.reset(seed=0)
+    assert env.env.history == [PASS] and env.action_masks()[PASS]  # answering the opening pass
+    assert np.array_equal(info["action_mask"], env.action_masks())
+    _, reward, terminated, _, _ = env.step(PASS)
+    assert terminated and reward == 1.0  # an empty board: white wins on komi
+
+
+def test_info_mask_agrees_with_action_masks():
+    env = make_board_game("go", board_size=5, pass_when_settled=True)
+    _, info = env.reset(seed=0)
+    assert not info["action_mask"][PASS]
+    _, _, _, _, info = env.step(first_legal(env.action_masks()))
+    assert np.array_equal(info["action_mask"], env.action_masks())
 
 
 @pytest.mark.parametrize("opponent", [None, "random"])
@@ -77,7 +86,9 @@ def test_games_end_at_the_move_limit_scored_for_the_learner(opponent):
         done = False
         while not done:
             mover = env.unwrapped.to_play if opponent is None else 1
-            _, reward, terminated, truncated, info = env.step(int(rng.choice(np.flatnonzero(env.action_masks()))))
+            moves = np.flatnonzero(env.action_masks())
+            moves = moves[moves != PASS] if len(moves) > 1 else moves  # random stones, no passes
+            _, reward, terminated, truncated, info = env.step(int(rng.choice(moves)))
             done = terminated or truncated
         if info.get("move_limit"):
             assert terminated and not truncated and len(env.unwrapped.history) >= 50
@@ -103,3 +114,6 @@ def test_bad_values_are_refused():
         PassWhenSettled(make_board_game("go", board_size=5), max_moves=0)
     with pytest.raises(TypeError, match="pass_when_settled"):
         make_board_game("tictactoe", pass_when_settled=True)
+    make_board_game("tictactoe", pass_when_settled=False).close()
+    with pytest.raises(TypeError, match="make_board_game"):
+        PassWhenSettled(make_board_game("tictactoe"), max_moves=10)

@@ -9,15 +9,17 @@ the pass for a fixed number of opening moves only moves the collapse there: in a
 random player that plays on, the learner passed every move and lost 38 of 40 games.
 
 So the learner may pass only when every other legal move would fill one of its own eyes (an
-empty point whose on-board neighbours are all its stones): the rule Monte-Carlo Go playouts
-use to end games. Self-play games then run until the board is settled, and what the stones do
+empty point whose on-board neighbours are all its stones), the rule Monte-Carlo Go playouts
+use to end games, or to answer the other side's pass (so an opponent that passes can end the
+game; the first pass of self-play still needs a settled board). Self-play games then run until the board is settled, and what the stones do
 decides the outcome. The rule restricts only the actions this env reports to the learner
 (``action_masks()``): an opponent behind a versus env keeps the full rules, and the game is
 unchanged, so a pass played anyway is still legal.
 
 Games that do not settle (random-ish players fill their own eyes, and captures reopen the board
 for hundreds of moves) end after ``max_moves`` moves and are scored as they stand, by the same
-area scoring as a finished game, as AlphaGo Zero ended over-long games. A truncation would leave
+area scoring as a finished game (an even score goes to white, as in PettingZoo's Go), as
+AlphaGo Zero ended over-long games; this does change the game for both sides. A truncation would leave
 early self-play, whose games almost all run that long, without a single outcome to learn from.
 """
 
@@ -27,6 +29,9 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+
+from wrappers.selfplay import SelfPlayEnv
+from wrappers.versus import VersusOpponentEnv
 
 
 def own_eyes(board: np.ndarray, player: int) -> np.ndarray:
@@ -45,6 +50,13 @@ class PassWhenSettled(gym.Wrapper):
     """
 
     def __init__(self, env: gym.Env, max_moves: int) -> None:
+        if not isinstance(env, (SelfPlayEnv, VersusOpponentEnv)) or not hasattr(
+            getattr(env, "game_env", env).aec_env.unwrapped, "_go"
+        ):
+            raise TypeError(
+                "PassWhenSettled wraps a Go env straight from wrappers.make_board_game('go', ...); "
+                f"got {env!r}. Pass pass_when_settled=True to make_board_game instead."
+            )
         super().__init__(env)
         if isinstance(max_moves, bool) or not isinstance(max_moves, (int, np.integer)) or max_moves < 1:
             raise ValueError(f"max_moves must be an integer >= 1, got {max_moves!r}.")
@@ -54,7 +66,8 @@ class PassWhenSettled(gym.Wrapper):
 
     def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict]:
         self._ended = False
-        return self.env.reset(**kwargs)
+        obs, info = self.env.reset(**kwargs)
+        return obs, self._with_mask(info)
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
         """The wrapped step; at ``max_moves`` the game ends with the board's result as reward."""
@@ -63,7 +76,7 @@ class PassWhenSettled(gym.Wrapper):
         obs, reward, terminated, truncated, info = self.env.step(action)
         if not (terminated or truncated) and len(self.env.history) >= self.max_moves:
             position = _go_position(self.env)
-            black_result = float(position.result())  # +1 black ahead, -1 white, 0 even
+            black_result = 1.0 if position.result() == 1 else -1.0  # an even score: white's
             # the reward is the learner's: the mover's in self-play, the agent's against an opponent
             if hasattr(self.env, "agent_player"):
                 learner = 1 if self.env.agent_player == 0 else -1
@@ -72,10 +85,17 @@ class PassWhenSettled(gym.Wrapper):
             reward, terminated = black_result * learner, True
             info = {**info, "move_limit": True}
             self._ended = True
-        return obs, reward, terminated, truncated, info
+        return obs, reward, terminated, truncated, self._with_mask(info)
+
+    def _with_mask(self, info: dict) -> dict:
+        """``info["action_mask"]`` is the learner's mask, as ``action_masks()`` gives it."""
+        return {**info, "action_mask": self.action_masks()} if "action_mask" in info else info
 
     def action_masks(self) -> np.ndarray:
         mask = self.env.action_masks()
+        history = self.env.history
+        if history and history[-1] == self.pass_action:
+            return mask  # answering a pass
         position = _go_position(self.env)
         eyes = own_eyes(np.asarray(position.board), int(position.to_play)).reshape(-1)
         if (mask[: self.pass_action] & ~eyes).any():

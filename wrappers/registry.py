@@ -66,13 +66,16 @@ def make_board_game(
     :param render_mode: passed to the PettingZoo env.
     :param game_kwargs: the game's own settings (Go: ``board_size`` 5-19, ``komi``;
         shogi: ``max_moves``, ``initial_sfen``). Go also takes ``pass_when_settled=True``: the
-        learner may pass only when every other legal move fills one of its own eyes, and games
-        end and are scored after 2 * board_size**2 moves (``wrappers.pass_rule``; the opponent keeps the full rules).
+        learner may pass only when every other legal move fills one of its own eyes or to answer a
+        pass, and games end and are scored after 2 * board_size**2 moves (``wrappers.pass_rule``;
+        the opponent's moves are not restricted).
     """
     key = _canonical(name)
-    settled_passes = game_kwargs.pop("pass_when_settled", False) if key == "go" else False
+    settled_passes = game_kwargs.pop("pass_when_settled", False)
     if not isinstance(settled_passes, bool):
         raise ValueError(f"pass_when_settled must be True or False, got {settled_passes!r}.")
+    if settled_passes and key != "go":
+        raise TypeError(f"pass_when_settled is a Go rule; {key} has no pass.")
     config = _game_config(key, game_kwargs)
     aec_env = _make_aec_env(key, config, render_mode)
     if opponent is None:
