@@ -134,7 +134,6 @@ ACROBOT = gym_task("Acrobot-v1", 30_000, 1_500, threshold=-100, low=-497.1, high
 MOUNTAINCAR = gym_task("MountainCar-v0", 40_000, 2_000, threshold=-110, low=-200, high=-110)
 LUNARLANDER = gym_task("LunarLander-v3", 60_000, 3_000, threshold=200, low=-192.0, high=200)
 
-
 SUITES: dict[str, Suite] = {
     suite.name: suite
     for suite in (

@@ -11,16 +11,16 @@ random player that plays on, the learner passed every move and lost 38 of 40 gam
 So the learner may pass only when every other legal move would fill one of its own eyes (an
 empty point whose on-board neighbours are all its stones), the rule Monte-Carlo Go playouts
 use to end games, or to answer the other side's pass (so an opponent that passes can end the
-game; the first pass of self-play still needs a settled board). Self-play games then run until the board is settled, and what the stones do
-decides the outcome. The rule restricts only the actions this env reports to the learner
-(``action_masks()``): an opponent behind a versus env keeps the full rules, and the game is
-unchanged, so a pass played anyway is still legal.
+game; the first pass of self-play still needs a settled board). Self-play games then run until
+the board is settled, and what the stones do decides the outcome. The rule restricts only the
+actions this env reports to the learner (``action_masks()``): an opponent behind a versus env
+may pass at any time, and a pass the learner plays anyway is still legal.
 
 Games that do not settle (random-ish players fill their own eyes, and captures reopen the board
 for hundreds of moves) end after ``max_moves`` moves and are scored as they stand, by the same
 area scoring as a finished game (an even score goes to white, as in PettingZoo's Go), as
-AlphaGo Zero ended over-long games; this does change the game for both sides. A truncation would leave
-early self-play, whose games almost all run that long, without a single outcome to learn from.
+AlphaGo Zero ended over-long games; this does change the game for both sides. A truncation
+would leave early self-play, whose games almost all run that long, without an outcome to learn.
 """
 
 from __future__ import annotations
@@ -50,9 +50,7 @@ class PassWhenSettled(gym.Wrapper):
     """
 
     def __init__(self, env: gym.Env, max_moves: int) -> None:
-        if not isinstance(env, (SelfPlayEnv, VersusOpponentEnv)) or not hasattr(
-            getattr(env, "game_env", env).aec_env.unwrapped, "_go"
-        ):
+        if not isinstance(env, (SelfPlayEnv, VersusOpponentEnv)) or not hasattr(_pettingzoo_env(env), "_go"):
             raise TypeError(
                 "PassWhenSettled wraps a Go env straight from wrappers.make_board_game('go', ...); "
                 f"got {env!r}. Pass pass_when_settled=True to make_board_game instead."
@@ -78,7 +76,7 @@ class PassWhenSettled(gym.Wrapper):
             position = _go_position(self.env)
             black_result = 1.0 if position.result() == 1 else -1.0  # an even score: white's
             # the reward is the learner's: the mover's in self-play, the agent's against an opponent
-            if hasattr(self.env, "agent_player"):
+            if isinstance(self.env, VersusOpponentEnv):
                 learner = 1 if self.env.agent_player == 0 else -1
             else:
                 learner = -int(position.to_play)
@@ -104,7 +102,11 @@ class PassWhenSettled(gym.Wrapper):
         return mask
 
 
-def _go_position(env: gym.Env) -> Any:
-    """PettingZoo Go's current position (board and player to move) behind a self-play or versus env."""
-    self_play = getattr(env, "game_env", env)
-    return self_play.aec_env.unwrapped._go
+def _pettingzoo_env(env: SelfPlayEnv | VersusOpponentEnv) -> Any:
+    """The raw PettingZoo env behind a self-play or versus env."""
+    return getattr(env, "game_env", env).aec_env.unwrapped
+
+
+def _go_position(env: SelfPlayEnv | VersusOpponentEnv) -> Any:
+    """PettingZoo Go's current position (board and player to move)."""
+    return _pettingzoo_env(env)._go
