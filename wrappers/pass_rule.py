@@ -50,7 +50,8 @@ class PassWhenSettled(gym.Wrapper):
     """
 
     def __init__(self, env: gym.Env, max_moves: int) -> None:
-        if not isinstance(env, (SelfPlayEnv, VersusOpponentEnv)) or not hasattr(_pettingzoo_env(env), "_go"):
+        is_go = isinstance(env, (SelfPlayEnv, VersusOpponentEnv)) and hasattr(_pettingzoo_env(env), "_go")
+        if not is_go:
             raise TypeError(
                 "PassWhenSettled wraps a Go env straight from wrappers.make_board_game('go', ...); "
                 f"got {env!r}. Pass pass_when_settled=True to make_board_game instead."
