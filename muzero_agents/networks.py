@@ -134,17 +134,27 @@ class ActionPlanes(nn.Module):
     """Encodes actions as image planes for the conv dynamics function.
 
     Board games whose actions are board squares (A = k*H*W, optionally plus one "pass") get a
-    one-hot spatial plane per square-block plus a constant pass plane; other action sets (Atari)
-    get one constant plane per action, or a single scaled plane when actions are many.
+    one-hot spatial plane per square-block plus a constant pass plane; games whose actions are
+    the board's columns (A = W, connect four) get one plane with the chosen column lit, so the
+    convolutions see where the move lands; other action sets (Atari) get one constant plane per
+    action, or a single scaled plane when actions are many. With a constant plane per column,
+    connect four's model never learned the reward of a winning move (mean +0.1 after an hour,
+    benchmarks/results/boardgames/connect-four-session5-2026-12-01.txt): nothing told a square
+    which column it is in.
     """
 
-    def __init__(self, action_dim: int, height: int, width: int) -> None:
+    def __init__(self, action_dim: int, height: int, width: int, board_grid: bool = True) -> None:
+        """``board_grid``: the planes are the observation's own grid (not a downsampled frame's),
+        so an action count equal to the width can mean columns."""
         super().__init__()
         self.action_dim, self.height, self.width = action_dim, height, width
         blocks, extra = divmod(action_dim, height * width)
         self.spatial_blocks = blocks if blocks >= 1 and extra <= 1 else 0
+        self.columns = board_grid and not self.spatial_blocks and action_dim == width and height > 1
         if self.spatial_blocks:
             self.num_planes = self.spatial_blocks + extra
+        elif self.columns:
+            self.num_planes = 1
         else:
             self.num_planes = action_dim if action_dim <= 32 else 1
 
@@ -160,6 +170,9 @@ class ActionPlanes(nn.Module):
             square = torch.where(on_board, action % area, 0)
             planes[rows[on_board], block[on_board], square[on_board]] = 1.0
             planes[rows[~on_board], block[~on_board], :] = 1.0
+        elif self.columns:
+            cells = planes.view(batch, self.height, self.width)
+            cells[rows, :, action] = 1.0
         elif self.num_planes == self.action_dim:
             planes[rows, action, :] = 1.0
         else:
@@ -186,11 +199,12 @@ class ConvMuZeroNetwork(MuZeroNetwork):
         self.action_dim = action_dim
         support_dim = 2 * support_size + 1
         stem: list[nn.Module] = [conv_bn_relu(in_channels, channels)]
+        board_grid = max(height, width) <= downsample_to
         while max(height, width) > downsample_to:  # strided convs as in the paper's Atari net
             stem += [conv_bn_relu(channels, channels, stride=2), ResidualBlock(channels)]
             height, width = (height + 1) // 2, (width + 1) // 2
         self.representation = nn.Sequential(*stem, *[ResidualBlock(channels) for _ in range(num_blocks)])
-        self.action_planes = ActionPlanes(action_dim, height, width)
+        self.action_planes = ActionPlanes(action_dim, height, width, board_grid)
         self.dynamics_tower = nn.Sequential(
             conv_bn_relu(channels + self.action_planes.num_planes, channels),
             *[ResidualBlock(channels) for _ in range(num_blocks)],

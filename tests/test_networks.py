@@ -35,11 +35,21 @@ def test_action_planes_for_go_like_action_sets():
     assert encoded[1, 1].sum() == 9 and encoded[1, 0].sum() == 0
 
 
+def test_action_planes_light_the_column_for_column_actions():
+    planes = ActionPlanes(action_dim=7, height=6, width=7)  # connect four: one action per column
+    assert planes.num_planes == 1
+    encoded = planes(torch.tensor([3, 0]), torch.zeros(2, 1, 6, 7))
+    assert encoded[0, 0, :, 3].sum() == 6 and encoded[0].sum() == 6
+    assert encoded[1, 0, :, 0].sum() == 6 and encoded[1].sum() == 6
+
+
 def test_action_planes_for_non_spatial_actions():
-    planes = ActionPlanes(action_dim=7, height=6, width=7)  # connect four columns
-    assert planes.num_planes == 7
+    planes = ActionPlanes(action_dim=4, height=6, width=7)
+    assert planes.num_planes == 4
     encoded = planes(torch.tensor([3]), torch.zeros(1, 1, 6, 7))
     assert encoded[0, 3].sum() == 42 and encoded.sum() == 42
+    downsampled = ActionPlanes(action_dim=11, height=11, width=11, board_grid=False)  # an Atari frame
+    assert downsampled.num_planes == 11
 
 
 def test_scale_gradient_halves_gradient_only():
