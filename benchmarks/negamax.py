@@ -80,6 +80,11 @@ def _wins(stones: int, mask: int, col: int) -> bool:
     return has_four(stones | ((mask + _bottom(col)) & _column(col)))
 
 
+def winning_columns(stones: int, mask: int) -> list[int]:
+    """Columns where ``stones``'s owner completes four by dropping a stone now."""
+    return [col for col in range(COLS) if _playable(mask, col) and _wins(stones, mask, col)]
+
+
 def negamax(stones: int, mask: int, moves: int, depth: int, alpha: float, beta: float) -> float:
     """Value for the player to move (``stones``): wins score ``WIN - moves``, else threat counts."""
     if moves == ROWS * COLS:

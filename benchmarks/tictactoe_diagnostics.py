@@ -25,6 +25,8 @@ from collections import Counter
 import numpy as np
 import torch
 
+from benchmarks import model_rewards
+from benchmarks.model_rewards import one_step_rewards
 from wrappers import make_board_game
 from wrappers.opponents import TICTACTOE_LINES, TicTacToeMinimaxOpponent, tictactoe_value
 
@@ -85,20 +87,9 @@ def completes_a_line(cells: Cells, action: int) -> bool:
 def reward_table(model) -> str:
     """The model's reward for each legal move of every reachable position, winning moves apart."""
     cells = list(reachable_positions())
-    hidden, _, _ = model.policy.initial_inference_numpy(observations(cells))
-    predicted = {True: [], False: []}
-    for action in range(9):
-        legal = np.array([c[action] == 0 for c in cells])
-        wins = np.array([c[action] == 0 and completes_a_line(c, action) for c in cells])
-        reward, _, _, _ = model.policy.recurrent_numpy(hidden, np.full(len(cells), action))
-        predicted[True] += list(reward[wins])
-        predicted[False] += list(reward[legal & ~wins])
-    lines = [f"{'moves':<14} {'count':>6} {'mean reward':>11} {'wrong side of 0.5':>17}"]
-    for winning, label in ((True, "winning (+1)"), (False, "others (0)")):
-        rewards = np.array(predicted[winning])
-        wrong = rewards < 0.5 if winning else rewards > 0.5
-        lines.append(f"{label:<14} {rewards.size:>6} {rewards.mean():>+11.2f} {wrong.mean():>17.3f}")
-    return "\n".join(lines)
+    legal = np.array([[c[a] == 0 for a in range(9)] for c in cells])
+    winning = np.array([[c[a] == 0 and completes_a_line(c, a) for a in range(9)] for c in cells])
+    return model_rewards.reward_table(*one_step_rewards(model, observations(cells), legal, winning))
 
 
 def first_mistakes(model, games: int, seed: int) -> Counter:
