@@ -84,11 +84,17 @@ def main(argv: list[str] | None = None) -> None:
     print(f"the model's reward one step from each of {len(observations)} positions, every legal move")
     print(reward_table(*one_step_rewards(model, observations, masks, winning)))
     can_win = [i for i, cols in enumerate(own) if cols][:POSITIONS_PER_CHECK]
-    must_block = [i for i, (o, t) in enumerate(zip(own, threats)) if not o and len(t) == 1][:POSITIONS_PER_CHECK]
+    must_block = [i for i, (o, t) in enumerate(zip(own, threats)) if not o and len(t) == 1]
     print(f"\nsearch at {model.num_simulations} simulations, deterministic")
-    print(f"takes an immediate win:         {hit_rate(model, observations[can_win], masks[can_win], [own[i] for i in can_win]):.2f} of {len(can_win)}")
-    print(f"blocks a single threat:         {hit_rate(model, observations[must_block], masks[must_block], [threats[i] for i in must_block]):.2f} of {len(must_block)}")
-
+    for label, rows, targets in (
+        ("takes an immediate win:", can_win, own),
+        ("blocks a single threat:", must_block[:POSITIONS_PER_CHECK], threats),
+    ):
+        if not rows:
+            print(f"{label:<31} no such position; play more --games")
+            continue
+        rate = hit_rate(model, observations[rows], masks[rows], [targets[i] for i in rows])
+        print(f"{label:<31} {rate:.2f} of {len(rows)}")
 
 if __name__ == "__main__":
     main()

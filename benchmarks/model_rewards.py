@@ -36,5 +36,8 @@ def reward_table(winning: np.ndarray, others: np.ndarray) -> str:
         (winning, "winning (+1)", winning < 0.5),
         (others, "others (0)", others > 0.5),
     ):
+        if rewards.size == 0:
+            lines.append(f"{label:<14} {0:>6} {'-':>11} {'-':>17}")
+            continue
         lines.append(f"{label:<14} {rewards.size:>6} {rewards.mean():>+11.2f} {wrong.mean():>17.3f}")
     return "\n".join(lines)

@@ -25,8 +25,8 @@ from collections import Counter
 import numpy as np
 import torch
 
-from benchmarks import model_rewards
 from benchmarks.model_rewards import one_step_rewards
+from benchmarks.model_rewards import reward_table as format_reward_table
 from wrappers import make_board_game
 from wrappers.opponents import TICTACTOE_LINES, TicTacToeMinimaxOpponent, tictactoe_value
 
@@ -84,12 +84,12 @@ def completes_a_line(cells: Cells, action: int) -> bool:
     )
 
 
-def reward_table(model) -> str:
+def model_reward_table(model) -> str:
     """The model's reward for each legal move of every reachable position, winning moves apart."""
     cells = list(reachable_positions())
     legal = np.array([[c[a] == 0 for a in range(9)] for c in cells])
     winning = np.array([[c[a] == 0 and completes_a_line(c, a) for a in range(9)] for c in cells])
-    return model_rewards.reward_table(*one_step_rewards(model, observations(cells), legal, winning))
+    return format_reward_table(*one_step_rewards(model, observations(cells), legal, winning))
 
 
 def first_mistakes(model, games: int, seed: int) -> Counter:
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     print("network value against exact minimax, all reachable non-terminal positions")
     print(value_table(model))
     print("\nthe model's reward one step from each real position, every legal move")
-    print(reward_table(model))
+    print(model_reward_table(model))
     mistakes = first_mistakes(model, args.games, args.seed)
     print(
         f"\nfirst non-optimal move as second against minimax: {sum(mistakes.values())} of {args.games} games"

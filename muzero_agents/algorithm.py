@@ -601,7 +601,17 @@ class MuZero(BaseAlgorithm):
     def load(cls, path, env: GymEnv | None = None, device: torch.device | str = "auto", **kwargs) -> MuZero:
         """SB3's load, refusing with a clear message anything that is not a MuZero save."""
         _check_is_muzero_save(path)
-        model = super().load(path, env=env, device=device, **kwargs)
+        try:
+            model = super().load(path, env=env, device=device, **kwargs)
+        except RuntimeError as error:
+            if "size mismatch" not in str(error):
+                raise
+            raise ValueError(
+                f"{path}'s network weights do not fit this version's network layout: it was saved by "
+                "an older muzero-agents (for example a connect-four model from before commit a193aab, "
+                "which encoded column actions as 7 planes, not one). Load it with the version that "
+                f"saved it, or train it again. PyTorch said: {str(error).splitlines()[0]}"
+            ) from error
         model._rng = np.random.default_rng(model.seed)
         model.temperature_schedule = FloatSchedule(model.temperature)
         return model

@@ -139,8 +139,9 @@ class ActionPlanes(nn.Module):
     convolutions see where the move lands; other action sets (Atari) get one constant plane per
     action, or a single scaled plane when actions are many. With a constant plane per column,
     nothing told a square which column it is in; the lit column raised connect four's learned
-    reward for winning moves after an hour from about +0.1 to +0.2-0.35 (still far from +1;
-    benchmarks/results/boardgames/connect-four-session5-2026-12-01.txt).
+    reward for winning moves after an hour from about +0.1 to +0.2-0.35 on two seeds, but not
+    the play (benchmarks/results/boardgames/connect-four-session5-2026-12-01.txt). Columns are
+    inferred from the shapes alone: an undownsampled board with exactly W actions.
     """
 
     def __init__(self, action_dim: int, height: int, width: int, board_grid: bool = True) -> None:
@@ -150,7 +151,7 @@ class ActionPlanes(nn.Module):
         self.action_dim, self.height, self.width = action_dim, height, width
         blocks, extra = divmod(action_dim, height * width)
         self.spatial_blocks = blocks if blocks >= 1 and extra <= 1 else 0
-        self.columns = board_grid and not self.spatial_blocks and action_dim == width and height > 1
+        self.columns = board_grid and not self.spatial_blocks and action_dim == width
         if self.spatial_blocks:
             self.num_planes = self.spatial_blocks + extra
         elif self.columns:

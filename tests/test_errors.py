@@ -51,6 +51,25 @@ def test_loading_a_corrupt_file_is_refused(tmp_path):
         MuZero.load(path)
 
 
+def test_loading_weights_of_another_network_layout_names_the_cause(tmp_path):
+    import zipfile
+
+    import torch
+
+    small = MuZero("MlpPolicy", "CartPole-v1", policy_kwargs=dict(network_kwargs=dict(hidden_dim=8)))
+    other = MuZero("MlpPolicy", "CartPole-v1", policy_kwargs=dict(network_kwargs=dict(hidden_dim=16)))
+    small.save(tmp_path / "small")
+    torch.save(other.policy.state_dict(), tmp_path / "policy.pth")
+    with zipfile.ZipFile(tmp_path / "small.zip") as source:  # small's save with other's weights
+        parts = {name: source.read(name) for name in source.namelist() if name != "policy.pth"}
+    with zipfile.ZipFile(tmp_path / "mixed.zip", "w") as target:
+        for name, data in parts.items():
+            target.writestr(name, data)
+        target.write(tmp_path / "policy.pth", "policy.pth")
+    with pytest.raises(ValueError, match="do not fit this version's network layout"):
+        MuZero.load(tmp_path / "mixed.zip")
+
+
 def test_loading_a_missing_file_names_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="nowhere"):
         MuZero.load(tmp_path / "nowhere")
