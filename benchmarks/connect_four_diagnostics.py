@@ -66,7 +66,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("model", help="a saved connect-four MuZero (SB3 zip)")
     parser.add_argument("--games", type=int, default=300, help="random games the positions come from")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--play-simulations", type=int, default=None, help="search simulations (default: as trained)")
+    parser.add_argument(
+        "--play-simulations", type=int, default=None, help="search simulations (default: as trained)"
+    )
     args = parser.parse_args(argv)
     if args.games < 1:
         parser.error("--games must be >= 1")
@@ -95,6 +97,7 @@ def main(argv: list[str] | None = None) -> None:
             continue
         rate = hit_rate(model, observations[rows], masks[rows], [targets[i] for i in rows])
         print(f"{label:<31} {rate:.2f} of {len(rows)}")
+
 
 if __name__ == "__main__":
     main()
