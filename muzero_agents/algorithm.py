@@ -89,6 +89,8 @@ class MuZero(BaseAlgorithm):
         symmetries (``board_symmetries`` of ``wrappers.make_board_game``'s Go, tic-tac-toe and
         connect four), as AlphaGo Zero did; no effect on envs that declare none
     :param value_loss_coef: weight of the value loss (the paper uses 0.25 with reanalyze)
+    :param reward_loss_coef: weight of the reward loss. Above 1 helps board games, whose one
+        reward (the winning move's) reaches only a few percent of the unrolled steps
     :param weight_decay: AdamW weight decay
     :param max_grad_norm: gradient clipping norm
     :param policy_kwargs: forwarded to the policy (e.g. ``network_kwargs=dict(hidden_dim=64)``)
@@ -126,6 +128,7 @@ class MuZero(BaseAlgorithm):
         reanalyze_search: bool = False,
         augment_symmetries: bool = True,
         value_loss_coef: float = 0.25,
+        reward_loss_coef: float = 1.0,
         weight_decay: float = 1e-4,
         max_grad_norm: float = 5.0,
         policy_kwargs: dict[str, Any] | None = None,
@@ -160,6 +163,7 @@ class MuZero(BaseAlgorithm):
         self.reanalyze_search = reanalyze_search
         self.augment_symmetries = augment_symmetries
         self.value_loss_coef = value_loss_coef
+        self.reward_loss_coef = reward_loss_coef
         self.weight_decay = weight_decay
         self.max_grad_norm = max_grad_norm
         self._validate_hyperparameters()
@@ -211,6 +215,8 @@ class MuZero(BaseAlgorithm):
             "reanalyze_fraction must be in [0, 1]": 0.0 <= self.reanalyze_fraction <= 1.0,
             "priority_alpha must be >= 0": self.priority_alpha >= 0,
             "priority_beta must be in [0, 1]": 0.0 <= self.priority_beta <= 1.0,
+            "value_loss_coef must be >= 0": self.value_loss_coef >= 0,
+            "reward_loss_coef must be >= 0": self.reward_loss_coef >= 0,
         }
         failed = [message for message, ok in checks.items() if not ok]
         if failed:
@@ -521,7 +527,12 @@ class MuZero(BaseAlgorithm):
             batch = augment(batch, self._symmetries, self._rng)
             self.policy.set_training_mode(True)
             losses = muzero_loss(
-                self.policy, batch, self.unroll_steps, self.support_size, self.value_loss_coef
+                self.policy,
+                batch,
+                self.unroll_steps,
+                self.support_size,
+                self.value_loss_coef,
+                self.reward_loss_coef,
             )
             self.policy.optimizer.zero_grad(set_to_none=True)
             losses.total.backward()

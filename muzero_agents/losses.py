@@ -50,6 +50,7 @@ def muzero_loss(
     unroll_steps: int,
     support_size: int,
     value_loss_coef: float = 0.25,
+    reward_loss_coef: float = 1.0,
 ) -> MuZeroLosses:
     """Unroll the model K steps from the sampled observations and score it against the targets."""
     device = policy.device
@@ -84,7 +85,7 @@ def muzero_loss(
             + step_scale * soft_cross_entropy(out.policy_logits, target_policies[:, k]) * policy_mask[:, k]
         )
 
-    per_sample = value_loss_coef * value_loss + reward_loss + policy_loss
+    per_sample = value_loss_coef * value_loss + reward_loss_coef * reward_loss + policy_loss
     total = (weights * per_sample).mean()
     priorities = (first_value - target_values[:, 0]).abs().cpu().numpy() + 1e-6
     return MuZeroLosses(

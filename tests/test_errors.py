@@ -78,3 +78,9 @@ def test_loading_a_missing_file_names_it(tmp_path):
 def test_learning_starts_beyond_buffer_rejected():
     with pytest.raises(ValueError, match="learning_starts must not exceed buffer_size"):
         MuZero("MlpPolicy", "CartPole-v1", buffer_size=100, learning_starts=500)
+
+
+@pytest.mark.parametrize("name", ["value_loss_coef", "reward_loss_coef"])
+def test_negative_loss_weights_rejected(name):
+    with pytest.raises(ValueError, match=f"{name} must be >= 0"):
+        MuZero("MlpPolicy", "CartPole-v1", **{name: -1.0})

@@ -1,0 +1,19 @@
+"""The loss weights act on their own terms only."""
+
+import torch
+
+from muzero_agents import MuZero
+from muzero_agents.losses import muzero_loss
+
+
+def test_reward_loss_coef_scales_the_reward_term_only():
+    model = MuZero("MlpPolicy", "CartPole-v1", learning_starts=10_000, seed=0)
+    model.learn(64)  # fills the buffer, no training yet
+    batch = model.replay_buffer.sample(16)
+    args = (model.policy, batch, model.unroll_steps, model.support_size, model.value_loss_coef)
+    with torch.no_grad():
+        totals = [float(muzero_loss(*args, reward_loss_coef=c).total) for c in (0.0, 1.0, 3.0)]
+        reward = muzero_loss(*args).reward
+    assert reward > 0
+    assert abs((totals[2] - totals[0]) - 3.0 * (totals[1] - totals[0])) < 1e-5
+    assert totals[1] > totals[0]
