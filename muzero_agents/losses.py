@@ -1,8 +1,9 @@
 """MuZero's unified loss over K unrolled steps (paper, equation 1 and appendix G).
 
 l = sum_k [ l_value(z_{t+k}, v_k) + l_reward(u_{t+k}, r_k) + l_policy(pi_{t+k}, p_k) ], with
-categorical cross-entropies for value and reward, the dynamics input gradient halved at each
-step, and the unrolled steps' losses scaled by 1/K so K does not change the effective step size.
+categorical cross-entropies for value and reward (weighted by value_loss_coef and
+reward_loss_coef), the dynamics input gradient halved at each step, and the unrolled steps'
+losses scaled by 1/K so K does not change the effective step size.
 """
 
 from __future__ import annotations
