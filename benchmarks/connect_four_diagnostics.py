@@ -85,11 +85,11 @@ def main(argv: list[str] | None = None) -> None:
         winning[row, columns] = True
     print(f"the model's reward one step from each of {len(observations)} positions, every legal move")
     print(reward_table(*one_step_rewards(model, observations, masks, winning)))
-    can_win = [i for i, cols in enumerate(own) if cols][:POSITIONS_PER_CHECK]
+    can_win = [i for i, cols in enumerate(own) if cols]
     must_block = [i for i, (o, t) in enumerate(zip(own, threats)) if not o and len(t) == 1]
     print(f"\nsearch at {model.num_simulations} simulations, deterministic")
     for label, rows, targets in (
-        ("takes an immediate win:", can_win, own),
+        ("takes an immediate win:", can_win[:POSITIONS_PER_CHECK], own),
         ("blocks a single threat:", must_block[:POSITIONS_PER_CHECK], threats),
     ):
         if not rows:
