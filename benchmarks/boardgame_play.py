@@ -265,6 +265,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="MuZero's simulations per move in the games (default: as trained)",
     )
     parser.add_argument(
+        "--play-search",
+        choices=("muzero", "gumbel"),
+        default=None,
+        help="MuZero's root search in the games (default: as trained)",
+    )
+    parser.add_argument(
         "--muzero-kwargs",
         type=json.loads,
         default={},
@@ -316,6 +322,9 @@ def main(argv: list[str] | None = None) -> list[Row]:
     if args.play_simulations is not None:
         muzero.num_simulations = args.play_simulations
         print(f"MuZero plays with {args.play_simulations} simulations per move", flush=True)
+    if args.play_search is not None:
+        muzero.search = args.play_search
+        print(f"MuZero plays with the {args.play_search} search", flush=True)
     rows = evaluate(muzero, training, args.game, args.games, args.seed, args.depth)
     if not args.no_ppo:
         print(
