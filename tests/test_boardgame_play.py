@@ -95,9 +95,8 @@ def test_main_end_to_end_with_a_tiny_budget(tmp_path, capsys):
     assert "win %" in table and table.count("MaskablePPO  minimax") == 2
     assert save.is_file()
 
-    loaded = main(
-        ["--load", str(save), "--games", "1", "--no-ppo", "--play-simulations", "3", "--play-search", "gumbel"]
-    )
+    play = ["--play-simulations", "3", "--play-search", "gumbel"]
+    loaded = main(["--load", str(save), "--games", "1", "--no-ppo", *play])
     out = capsys.readouterr().out
     assert "MuZero plays with 3 simulations per move" in out and "with the gumbel search" in out
     assert {(r.agent, r.opponent, r.side) for r in loaded} == {k for k in expected if k[0] == "MuZero"}
