@@ -2,6 +2,7 @@
 
     python -m benchmarks.boardgame_play --game tictactoe --minutes 15 [--seed 0] [--games 200]
         [--save PATH] [--load PATH] [--ppo-minutes M | --no-ppo] [--depth 2] [--play-simulations N]
+        [--play-search muzero|gumbel]
 
 MuZero trains by self-play (it decides both sides' moves) until ``--minutes`` of wall-clock
 time are spent, then plays ``--games`` games as first player and ``--games`` as second against
@@ -14,7 +15,8 @@ same way and printed in the same table. Both play deterministically, handed the 
 masks. Settings: MuZero's entry in ``benchmarks/muzero.yml`` and MaskablePPO's from the
 ``boardgames`` suite (both read through ``benchmarks.tasks``), so this script and the harness
 train the same models; ``--n-envs`` and ``--muzero-kwargs`` override MuZero's, and
-``--play-simulations`` sets MuZero's simulations per move for the games only (after training).
+``--play-simulations`` and ``--play-search`` set MuZero's simulations per move and its root
+search for the games only (after training).
 
 Training schedules that run over training progress (MuZero's visit-count temperature and
 replay-priority annealing) follow the wall clock here: ``WallClockBudget`` rescales the
@@ -204,6 +206,7 @@ def load_muzero(path: str, game: str) -> tuple[Any, Training]:
     from muzero_agents import MuZero
 
     model = MuZero.load(path, device="cpu")
+    model.policy.set_training_mode(False)  # SB3 loads it in training mode; measurements run it as play does
     env = make_board_game(game, **board_task(game).game_kwargs)
     if model.observation_space.shape != env.observation_space.shape or model.action_space != env.action_space:
         raise ValueError(
@@ -268,7 +271,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--play-search",
         choices=("muzero", "gumbel"),
         default=None,
-        help="MuZero's root search in the games (default: as trained)",
+        help="MuZero's root search in the games: muzero (pUCT) or gumbel (sequential halving over "
+        "the model's max_considered_actions); default: as trained",
     )
     parser.add_argument(
         "--muzero-kwargs",

@@ -1,7 +1,7 @@
 """Whether a connect-four MuZero sees one-move tactics: the learned reward, taking wins, blocking.
 
     python -m benchmarks.connect_four_diagnostics MODEL.zip [--games 300] [--seed 0]
-        [--play-simulations N]
+        [--play-simulations N] [--play-search muzero|gumbel]
 
 On the positions of ``--games`` games of uniformly random play (seeded), for a saved MuZero
 (``benchmarks.boardgame_play --save``):
@@ -69,6 +69,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--play-simulations", type=int, default=None, help="search simulations (default: as trained)"
     )
+    parser.add_argument(
+        "--play-search", choices=("muzero", "gumbel"), default=None, help="root search (default: as trained)"
+    )
     args = parser.parse_args(argv)
     if args.games < 1:
         parser.error("--games must be >= 1")
@@ -78,6 +81,8 @@ def main(argv: list[str] | None = None) -> None:
     model, _ = load_muzero(args.model, "connect_four")
     if args.play_simulations is not None:
         model.num_simulations = args.play_simulations
+    if args.play_search is not None:
+        model.search = args.play_search
     observations, masks = random_play_positions(args.games, args.seed)
     own, threats = tactics(observations)
     winning = np.zeros((len(observations), COLS), dtype=bool)
@@ -87,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     print(reward_table(*one_step_rewards(model, observations, masks, winning)))
     can_win = [i for i, cols in enumerate(own) if cols]
     must_block = [i for i, (o, t) in enumerate(zip(own, threats)) if not o and len(t) == 1]
-    print(f"\nsearch at {model.num_simulations} simulations, deterministic")
+    print(f"\n{model.search} search at {model.num_simulations} simulations, deterministic")
     for label, rows, targets in (
         ("takes an immediate win:", can_win[:POSITIONS_PER_CHECK], own),
         ("blocks a single threat:", must_block[:POSITIONS_PER_CHECK], threats),

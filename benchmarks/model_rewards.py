@@ -18,8 +18,11 @@ def one_step_rewards(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(rewards of winning moves, rewards of the other legal moves) over all positions.
 
-    ``legal`` and ``winning`` are [positions, actions] booleans (winning implies legal).
+    ``legal`` and ``winning`` are [positions, actions] booleans (winning implies legal). The
+    network runs in eval mode, as the search runs it: a loaded model is in training mode, where
+    batch norm would use these positions' statistics and overwrite its running ones.
     """
+    model.policy.set_training_mode(False)
     hidden, _, _ = model.policy.initial_inference_numpy(observations)
     wins, others = [], []
     for action in range(legal.shape[1]):

@@ -61,8 +61,10 @@ def observations(positions: list[Cells]) -> np.ndarray:
 
 
 def value_table(model) -> str:
+    """The network's value against the minimax value of every reachable position, by ply."""
     positions = reachable_positions()
     cells = list(positions)
+    model.policy.set_training_mode(False)  # as the search runs it (a loaded model is in training mode)
     _, predicted, _ = model.policy.initial_inference_numpy(observations(cells))
     true = np.array([tictactoe_value(c) for c in cells])
     plies = np.array([positions[c] for c in cells])

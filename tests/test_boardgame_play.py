@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from benchmarks import boardgame_play
 from benchmarks.boardgame_play import Tally, main, make_opponent, play_games
 from benchmarks.negamax import ConnectFourNegamaxOpponent
 from wrappers import TicTacToeMinimaxOpponent, make_board_game
@@ -79,7 +80,7 @@ def test_bad_arguments_are_refused(capsys):
     assert "--play-simulations must be >= 1" in capsys.readouterr().err
 
 
-def test_main_end_to_end_with_a_tiny_budget(tmp_path, capsys):
+def test_main_end_to_end_with_a_tiny_budget(tmp_path, capsys, monkeypatch):
     save = tmp_path / "muzero_ttt.zip"
     rows = main(["--minutes", "0.02", "--ppo-minutes", "0.02", "--games", "1", "--save", str(save)])
     expected = {
@@ -95,10 +96,18 @@ def test_main_end_to_end_with_a_tiny_budget(tmp_path, capsys):
     assert "win %" in table and table.count("MaskablePPO  minimax") == 2
     assert save.is_file()
 
+    played_with = []
+    real_evaluate = boardgame_play.evaluate
+
+    def recording_evaluate(model, *args):
+        played_with.append((model.search, model.num_simulations))
+        return real_evaluate(model, *args)
+
+    monkeypatch.setattr(boardgame_play, "evaluate", recording_evaluate)
     play = ["--play-simulations", "3", "--play-search", "gumbel"]
     loaded = main(["--load", str(save), "--games", "1", "--no-ppo", *play])
-    out = capsys.readouterr().out
-    assert "MuZero plays with 3 simulations per move" in out and "with the gumbel search" in out
+    assert played_with == [("gumbel", 3)]
+    assert "MuZero plays with 3 simulations per move" in capsys.readouterr().out
     assert {(r.agent, r.opponent, r.side) for r in loaded} == {k for k in expected if k[0] == "MuZero"}
     assert all(
         r.training.minutes is None and r.training.env_steps == rows[0].training.env_steps for r in loaded

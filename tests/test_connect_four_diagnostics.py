@@ -3,7 +3,7 @@
 import numpy as np
 
 from benchmarks.connect_four_diagnostics import hit_rate, random_play_positions, tactics
-from benchmarks.model_rewards import reward_table
+from benchmarks.model_rewards import one_step_rewards, reward_table
 from wrappers import make_board_game
 
 
@@ -49,3 +49,40 @@ def test_reward_table_counts_the_wrong_side_of_one_half():
     table = reward_table(np.array([0.9, 0.4]), np.array([0.0, 0.6, 0.1, 0.2]))
     winning, others = table.splitlines()[1:]
     assert winning.split()[-1] == "0.500" and others.split()[-1] == "0.250"
+
+
+def test_one_step_rewards_run_the_network_as_the_search_does():
+    """A loaded model is in training mode; measuring must not use or change batch-norm statistics."""
+    import torch
+
+    from muzero_agents import MuZero
+
+    torch.set_num_threads(1)
+    model = MuZero("CnnPolicy", make_board_game("connect_four"), seed=0)
+    model.policy.set_training_mode(True)
+    obs, masks = random_play_positions(games=2, seed=1)
+    running = [m.running_mean.clone() for m in model.policy.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    only_column_0 = np.zeros_like(masks)
+    only_column_0[:, 0] = True  # then "others" is every position's reward for column 0, in order
+    none_wins = np.zeros_like(masks)
+    wins, rewards = one_step_rewards(model, obs, only_column_0, none_wins)
+    _, alone = one_step_rewards(model, obs[:1], only_column_0[:1], none_wins[:1])
+    after = [m.running_mean for m in model.policy.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert all(torch.equal(a, b) for a, b in zip(running, after))
+    assert wins.size == 0 and rewards.shape == (len(obs),)
+    assert np.allclose(alone, rewards[:1], atol=1e-5)  # a position's reward ignores the rest of the batch
+
+
+def test_main_prints_the_tables_with_the_chosen_search(tmp_path, capsys):
+    import torch
+
+    from benchmarks.connect_four_diagnostics import main
+    from muzero_agents import MuZero
+
+    torch.set_num_threads(1)
+    path = tmp_path / "c4.zip"
+    MuZero("CnnPolicy", make_board_game("connect_four"), seed=0).save(path)
+    main([str(path), "--games", "20", "--play-search", "gumbel", "--play-simulations", "2"])
+    out = capsys.readouterr().out
+    assert "winning (+1)" in out and "gumbel search at 2 simulations" in out
+    assert "takes an immediate win:" in out and "blocks a single threat:" in out
