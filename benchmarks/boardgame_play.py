@@ -42,6 +42,7 @@ from benchmarks.negamax import ConnectFourNegamaxOpponent
 from benchmarks.suites import Task, get_suite
 from benchmarks.tasks import ENGINE_SETTINGS, EVAL_SEED_OFFSET, build_run
 from wrappers import Opponent, RandomOpponent, TicTacToeMinimaxOpponent, make_board_game
+from muzero_agents.algorithm import SEARCHES
 from wrappers.engines import make_engine
 
 OPPONENTS = {
@@ -206,7 +207,6 @@ def load_muzero(path: str, game: str) -> tuple[Any, Training]:
     from muzero_agents import MuZero
 
     model = MuZero.load(path, device="cpu")
-    model.policy.set_training_mode(False)  # SB3 loads it in training mode; measurements run it as play does
     env = make_board_game(game, **board_task(game).game_kwargs)
     if model.observation_space.shape != env.observation_space.shape or model.action_space != env.action_space:
         raise ValueError(
@@ -269,7 +269,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--play-search",
-        choices=("muzero", "gumbel"),
+        choices=SEARCHES,
         default=None,
         help="MuZero's root search in the games: muzero (pUCT) or gumbel (sequential halving over "
         "the model's max_considered_actions); default: as trained",

@@ -23,6 +23,7 @@ import torch
 
 from benchmarks.model_rewards import one_step_rewards, reward_table
 from benchmarks.negamax import COLS, from_observation, winning_columns
+from muzero_agents.algorithm import SEARCHES
 from wrappers import make_board_game
 
 POSITIONS_PER_CHECK = 300
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
         "--play-simulations", type=int, default=None, help="search simulations (default: as trained)"
     )
     parser.add_argument(
-        "--play-search", choices=("muzero", "gumbel"), default=None, help="root search (default: as trained)"
+        "--play-search", choices=SEARCHES, default=None, help="root search (default: as trained)"
     )
     args = parser.parse_args(argv)
     if args.games < 1:
