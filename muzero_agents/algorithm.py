@@ -524,6 +524,7 @@ class MuZero(BaseAlgorithm):
                 refresh_fn=refresh_fn,
                 refresh_fraction=self.reanalyze_fraction,
                 refresh_with_masks=refresh_fn is not None and self.replay_buffer.has_legal_masks,
+                refresh_policies=self.reanalyze_search,
             )
             batch = augment(batch, self._symmetries, self._rng)
             self.policy.set_training_mode(True)

@@ -424,6 +424,7 @@ class TrajectoryReplay:
         refresh_fn: RefreshFn | None = None,
         refresh_fraction: float = 0.0,
         refresh_with_masks: bool = False,
+        refresh_policies: bool = True,
     ) -> ReplayBatch:
         """Sample positions by priority and build their K-step unroll targets.
 
@@ -436,6 +437,9 @@ class TrajectoryReplay:
         stored values stay the acting-time search results. refresh_with_masks: call
         ``refresh_fn(observations, legal_masks [M, A] bool)`` instead (all True where no mask was
         stored, e.g. for final observations), for searches that need the legal moves.
+        refresh_policies=False: refresh_fn refreshes values only, so only the observations whose
+        values the targets read are evaluated (not every unroll step's, which the policy targets
+        would need): whole-game value targets of board games read almost none.
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -455,7 +459,7 @@ class TrajectoryReplay:
         if refresh_fn is not None and refresh_fraction > 0:
             count = round(refresh_fraction * batch_size)
             if count > 0:
-                self._refresh(window, count, refresh_fn, refresh_with_masks)
+                self._refresh(window, count, refresh_fn, refresh_with_masks, refresh_policies)
         return self._build_batch(window, rows, cols, weights)
 
     def _window(self, rows: np.ndarray, cols: np.ndarray) -> dict:
@@ -499,8 +503,10 @@ class TrajectoryReplay:
         offsets = steps[:, None] + np.arange(n + 1)[None, :]  # [K+1, n+1]
         return remaining, offsets
 
-    def _refresh_reads(self, window: dict, count: int) -> tuple:
+    def _refresh_reads(self, window: dict, count: int, policies: bool) -> tuple:
         """Which stored observations the first ``count`` samples' targets read.
+
+        ``policies``: the policy targets (every unroll step inside the episode) are refreshed too.
 
         Returns (sample, window index) pairs of stored steps, their flat slots, and the samples
         whose truncated episode's final observation (kept in ``_final_obs``) is read, with keys.
@@ -520,7 +526,8 @@ class TrajectoryReplay:
         sample = np.broadcast_to(np.arange(count)[:, None, None], index.shape)
         needs_value[sample[read], index[read]] = True
         needs = needs_value.copy()
-        needs[:, : k + 1] |= inside[:, : k + 1]  # every policy target inside the episode
+        if policies:
+            needs[:, : k + 1] |= inside[:, : k + 1]  # every policy target inside the episode
         b_s, j_s = np.nonzero(needs & inside)
         slots = window["wrows"][b_s, j_s] * self.n_envs + window["wcols"][b_s, j_s]
         b_f = np.flatnonzero((kind == _TRUNCATED) & (left < inside.shape[1]))
@@ -529,9 +536,11 @@ class TrajectoryReplay:
         kept = np.array([int(key) in self._final_obs for key in keys], dtype=bool)
         return b_s, j_s, slots, b_f[kept], keys[kept]
 
-    def _refresh(self, window: dict, count: int, refresh_fn: RefreshFn, masks: bool) -> None:
+    def _refresh(
+        self, window: dict, count: int, refresh_fn: RefreshFn, masks: bool, policies: bool
+    ) -> None:
         """Replace stored values/policies read by the first ``count`` samples' targets."""
-        b_s, j_s, slots, b_f, keys = self._refresh_reads(window, count)
+        b_s, j_s, slots, b_f, keys = self._refresh_reads(window, count, policies)
         unique_slots, slot_pos = np.unique(slots, return_inverse=True)
         unique_keys, key_pos = np.unique(keys, return_inverse=True)
         obs = self._obs.reshape((-1, *self.observation_shape))[unique_slots]
@@ -549,7 +558,8 @@ class TrajectoryReplay:
             new_values, new_policies = refresh_fn(obs)
         new_values = np.asarray(new_values, dtype=np.float64).reshape(-1)
         size = obs.shape[0]
-        keep_policies = new_policies is None  # a value-only refresh keeps the stored policies
+        # a value-only refresh keeps the stored policies (and needs all of them, or none, replaced)
+        keep_policies = new_policies is None or not policies
         new_policies = (
             np.zeros((size, self.action_dim), np.float32)
             if keep_policies

@@ -418,6 +418,33 @@ def test_refresh_fn_replaces_values_and_policies_for_the_fraction(kwargs, masks)
     check_batch(replay.sample(100), feeder)  # the stored targets are unchanged
 
 
+@pytest.mark.parametrize("kwargs", [{"td_steps": 3}, {"td_steps": 40, "discount": 1.0, "two_player": True}])
+def test_value_only_refresh_evaluates_only_the_values_read(kwargs):
+    """refresh_policies=False keeps the stored policies and evaluates only bootstrap positions.
+
+    With whole-game targets (td_steps past every episode's end) only the ends of running and
+    truncated episodes are read, so far fewer observations reach the network than the unroll holds.
+    """
+    counts = {}
+    for policies in (True, False):
+        replay = make(unroll_steps=3, **kwargs)
+        feeder = Feeder(replay, seed=5).run(60)
+        calls = []
+
+        def refresh(obs):
+            calls.append(obs)
+            return np.array([100.0 + u + 0.01 * t for u, t in obs]), None
+
+        batch = replay.sample(200, refresh_fn=refresh, refresh_fraction=1.0, refresh_policies=policies)
+        check_batch(batch, feeder, value_of=lambda uid, t: 100.0 + uid + 0.01 * t)
+        counts[policies] = len(calls[0]) if calls else 0
+        if kwargs["td_steps"] == 40 and not policies:  # only episode ends not terminated are read
+            for uid, t in (calls[0] if calls else np.zeros((0, 2))).astype(int):
+                episode = feeder.episodes[uid]
+                assert episode.kind != "terminated" and t >= len(episode.rewards) - 1
+    assert counts[False] < counts[True]
+
+
 def test_refresh_argument_errors():
     replay = make()
     Feeder(replay, seed=5).run(10)
