@@ -24,8 +24,11 @@ def scale_gradient(tensor: torch.Tensor, scale: float) -> torch.Tensor:
 
 
 def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy against a target distribution, per sample: [B, C] -> [B]."""
-    return -(target * torch.log_softmax(logits, dim=-1)).sum(-1)
+    """Cross-entropy against a target distribution, per sample: [B, C] -> [B].
+
+    Computed in float32 even when the network ran under bfloat16 autocast (``mixed_precision``).
+    """
+    return -(target * torch.log_softmax(logits.float(), dim=-1)).sum(-1)
 
 
 @dataclass
@@ -64,7 +67,7 @@ def muzero_loss(
     reward_support = scalar_to_support(target_rewards, support_size)
 
     out = policy.network.initial_inference(policy.prepare_obs(batch.observations))
-    first_value = support_to_scalar(out.value_logits.detach(), support_size)
+    first_value = support_to_scalar(out.value_logits.detach().float(), support_size)
     value_loss = soft_cross_entropy(out.value_logits, value_support[:, 0]) * value_mask[:, 0]
     policy_loss = soft_cross_entropy(out.policy_logits, target_policies[:, 0]) * policy_mask[:, 0]
     reward_loss = torch.zeros_like(value_loss)

@@ -84,3 +84,8 @@ def test_learning_starts_beyond_buffer_rejected():
 def test_negative_loss_weights_rejected(name):
     with pytest.raises(ValueError, match=f"{name} must be >= 0"):
         MuZero("MlpPolicy", "CartPole-v1", **{name: -1.0})
+
+
+def test_mixed_precision_must_be_a_bool():
+    with pytest.raises(ValueError, match="mixed_precision must be a bool"):
+        MuZero("MlpPolicy", "CartPole-v1", mixed_precision="bf16")

@@ -37,3 +37,26 @@ def test_train_passes_the_loss_weights(monkeypatch):
     )
     model.learn(40)
     assert seen and all(weights == (0.5, 7.0) for weights in seen)
+
+
+def test_mixed_precision_trains_the_network_in_bfloat16(monkeypatch):
+    """mixed_precision runs the training network under bfloat16 autocast; the weights stay float32."""
+    import muzero_agents.algorithm as algorithm
+
+    dtypes = []
+    real = algorithm.muzero_loss
+
+    def recording(policy, *args, **kwargs):
+        out = policy.network.initial_inference(torch.zeros(2, 4))
+        dtypes.append(out.value_logits.dtype)
+        return real(policy, *args, **kwargs)
+
+    monkeypatch.setattr(algorithm, "muzero_loss", recording)
+    for enabled in (False, True):
+        model = MuZero("MlpPolicy", "CartPole-v1", learning_starts=32, mixed_precision=enabled, seed=0)
+        before = [p.detach().clone() for p in model.policy.parameters()]
+        model.learn(40)
+        assert all(p.dtype == torch.float32 for p in model.policy.parameters())
+        assert any(not torch.equal(a, b) for a, b in zip(before, model.policy.parameters()))
+        assert all(torch.isfinite(p).all() for p in model.policy.parameters())
+        assert dtypes[-1] == (torch.bfloat16 if enabled else torch.float32)
