@@ -431,7 +431,7 @@ def test_value_only_refresh_evaluates_only_the_values_read(kwargs):
         feeder = Feeder(replay, seed=5).run(60)
         calls = []
 
-        def refresh(obs):
+        def refresh(obs, calls=calls):
             calls.append(obs)
             return np.array([100.0 + u + 0.01 * t for u, t in obs]), None
 
