@@ -95,9 +95,10 @@ class MuZero(BaseAlgorithm):
     :param weight_decay: AdamW weight decay
     :param max_grad_norm: gradient clipping norm
     :param mixed_precision: run the training forward and backward passes under bfloat16 autocast
-        (weights, optimizer and the search stay float32). Faster only on hardware with bfloat16
-        arithmetic (CUDA, or CPUs with AVX512-BF16/AMX; a connect-four gradient step took 94 ms
-        against 118 ms in float32 on such a CPU); elsewhere it emulates bfloat16 and is slower
+        (weights, optimizer, Reanalyze and the search stay float32). Faster only on hardware with
+        bfloat16 arithmetic (CUDA GPUs from Ampere on, CPUs with AVX512-BF16/AMX: a connect-four
+        gradient step took ~20% less time on such a CPU); elsewhere bfloat16 is emulated and
+        slower. Its effect on learning: benchmarks/results/boardgames/connect-four-session9-*
     :param policy_kwargs: forwarded to the policy (e.g. ``network_kwargs=dict(hidden_dim=64)``)
     """
 
@@ -248,6 +249,11 @@ class MuZero(BaseAlgorithm):
             support_size=self.support_size,
             **policy_kwargs,
         ).to(self.device)
+        if self.mixed_precision and self.device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise ValueError(
+                f"mixed_precision=True needs bfloat16, which {torch.cuda.get_device_name(self.device)} "
+                "lacks (CUDA GPUs from Ampere on have it): pass mixed_precision=False"
+            )
         self.temperature_schedule = FloatSchedule(self.temperature)
         if self.env is not None:  # a loaded model without env keeps its saved flag
             self.two_player = self._env_flag("is_two_player_zero_sum")

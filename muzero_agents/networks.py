@@ -177,7 +177,8 @@ class ActionPlanes(nn.Module):
         elif self.num_planes == self.action_dim:
             planes[rows, action, :] = 1.0
         else:
-            planes[:, 0, :] = (action.to(like.dtype) + 1.0).unsqueeze(1) / self.action_dim
+            # in float32 first: bfloat16 (mixed_precision) cannot tell integers above 256 apart
+            planes[:, 0, :] = ((action.float() + 1.0) / self.action_dim).to(like.dtype).unsqueeze(1)
         return planes.view(batch, self.num_planes, self.height, self.width)
 
 

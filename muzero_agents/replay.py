@@ -437,9 +437,11 @@ class TrajectoryReplay:
         stored values stay the acting-time search results. refresh_with_masks: call
         ``refresh_fn(observations, legal_masks [M, A] bool)`` instead (all True where no mask was
         stored, e.g. for final observations), for searches that need the legal moves.
-        refresh_policies=False: refresh_fn refreshes values only, so only the observations whose
-        values the targets read are evaluated (not every unroll step's, which the policy targets
-        would need): whole-game value targets of board games read almost none.
+        refresh_policies=False: refresh values only and evaluate only the observations whose
+        values the targets read (not every unroll step's, which the policy targets would need;
+        whole-game value targets of board games read almost none); policies refresh_fn returns
+        are ignored. Returning ``None`` policies with the default True also keeps the stored
+        policies but still evaluates every unroll step.
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -558,7 +560,8 @@ class TrajectoryReplay:
             new_values, new_policies = refresh_fn(obs)
         new_values = np.asarray(new_values, dtype=np.float64).reshape(-1)
         size = obs.shape[0]
-        # a value-only refresh keeps the stored policies (and needs all of them, or none, replaced)
+        # a value-only refresh keeps the stored policies; with refresh_policies=False only some
+        # unroll steps were evaluated, and replacing just theirs would mix fresh and stale targets
         keep_policies = new_policies is None or not policies
         new_policies = (
             np.zeros((size, self.action_dim), np.float32)

@@ -418,24 +418,35 @@ def test_refresh_fn_replaces_values_and_policies_for_the_fraction(kwargs, masks)
     check_batch(replay.sample(100), feeder)  # the stored targets are unchanged
 
 
-@pytest.mark.parametrize("kwargs", [{"td_steps": 3}, {"td_steps": 40, "discount": 1.0, "two_player": True}])
-def test_value_only_refresh_evaluates_only_the_values_read(kwargs):
+@pytest.mark.parametrize(
+    "kwargs, masks",
+    [
+        ({"td_steps": 3}, False),
+        ({"td_steps": 5, "td_lambda": 0.7}, True),
+        ({"td_steps": 40, "discount": 1.0, "two_player": True}, False),
+    ],
+)
+def test_value_only_refresh_evaluates_only_the_values_read(kwargs, masks):
     """refresh_policies=False keeps the stored policies and evaluates only bootstrap positions.
 
     With whole-game targets (td_steps past every episode's end) only the ends of running and
     truncated episodes are read, so far fewer observations reach the network than the unroll holds.
+    Policies the refresh returns anyway are ignored: the stored policy targets stay.
     """
     counts = {}
     for policies in (True, False):
         replay = make(unroll_steps=3, **kwargs)
-        feeder = Feeder(replay, seed=5).run(60)
+        feeder = Feeder(replay, seed=5, masks=masks).run(60)
         calls = []
 
-        def refresh(obs, calls=calls):
+        def refresh(obs, *legal, calls=calls, policies=policies):
             calls.append(obs)
-            return np.array([100.0 + u + 0.01 * t for u, t in obs]), None
+            values = np.array([100.0 + u + 0.01 * t for u, t in obs])
+            return values, None if policies else np.full((len(obs), ACTIONS), 1.0 / ACTIONS)
 
-        batch = replay.sample(200, refresh_fn=refresh, refresh_fraction=1.0, refresh_policies=policies)
+        batch = replay.sample(
+            200, refresh_fn=refresh, refresh_fraction=1.0, refresh_with_masks=masks, refresh_policies=policies
+        )
         check_batch(batch, feeder, value_of=lambda uid, t: 100.0 + uid + 0.01 * t)
         counts[policies] = len(calls[0]) if calls else 0
         if kwargs["td_steps"] == 40 and not policies:  # only episode ends not terminated are read
