@@ -434,6 +434,10 @@ def test_value_only_refresh_evaluates_only_the_values_read(kwargs, masks):
     Policies the refresh returns anyway are ignored: the stored policy targets stay.
     """
     counts = {}
+
+    def value_of(uid, t):
+        return 100.0 + uid + 0.01 * t
+
     for policies in (True, False):
         replay = make(unroll_steps=3, **kwargs)
         feeder = Feeder(replay, seed=5, masks=masks).run(60)
@@ -441,13 +445,13 @@ def test_value_only_refresh_evaluates_only_the_values_read(kwargs, masks):
 
         def refresh(obs, *legal, calls=calls, policies=policies):
             calls.append(obs)
-            values = np.array([100.0 + u + 0.01 * t for u, t in obs])
+            values = np.array([value_of(int(u), int(t)) for u, t in obs])
             return values, None if policies else np.full((len(obs), ACTIONS), 1.0 / ACTIONS)
 
         batch = replay.sample(
             200, refresh_fn=refresh, refresh_fraction=1.0, refresh_with_masks=masks, refresh_policies=policies
         )
-        check_batch(batch, feeder, value_of=lambda uid, t: 100.0 + uid + 0.01 * t)
+        check_batch(batch, feeder, value_of=value_of)
         counts[policies] = len(calls[0]) if calls else 0
         if kwargs["td_steps"] == 40 and not policies:  # only episode ends not terminated are read
             for uid, t in (calls[0] if calls else np.zeros((0, 2))).astype(int):
