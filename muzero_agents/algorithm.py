@@ -77,6 +77,12 @@ class MuZero(BaseAlgorithm):
         board-game schedule (AlphaZero samples the first 30 moves), which varies the openings
         while the rest of each game shows the current policy at its best
     :param support_size: categorical value/reward support {-S..S} in h-transformed space
+    :param cut_returns_at_exploration: a value target follows the played moves only while each was
+        the search's greedy choice (the argmax of its visit policy): at the first later move that
+        was sampled away from it, the return stops and bootstraps from the value there (Watkins's
+        Q(lambda) cut). Self-play can then sample every move while the value targets estimate
+        the greedy player's values, not the sampling player's (whose outcomes hide mistakes the
+        greedy player would punish)
     :param priority_alpha: prioritization exponent (0 = uniform replay)
     :param priority_beta: initial importance-sampling exponent, annealed to 1 over training
     :param replay_ratio: gradient steps per collected transition
@@ -127,6 +133,7 @@ class MuZero(BaseAlgorithm):
         temperature: float | Schedule = default_temperature,
         sampling_moves: int | None = None,
         support_size: int = 20,
+        cut_returns_at_exploration: bool = False,
         priority_alpha: float = 1.0,
         priority_beta: float = 0.4,
         replay_ratio: float = 0.5,
@@ -163,6 +170,7 @@ class MuZero(BaseAlgorithm):
         self.temperature = temperature
         self.sampling_moves = sampling_moves
         self.support_size = support_size
+        self.cut_returns_at_exploration = cut_returns_at_exploration
         self.priority_alpha = priority_alpha
         self.priority_beta = priority_beta
         self.replay_ratio = replay_ratio
@@ -226,6 +234,7 @@ class MuZero(BaseAlgorithm):
             "value_loss_coef must be >= 0": self.value_loss_coef >= 0,
             "reward_loss_coef must be >= 0": self.reward_loss_coef >= 0,
             "mixed_precision must be a bool": isinstance(self.mixed_precision, bool),
+            "cut_returns_at_exploration must be a bool": isinstance(self.cut_returns_at_exploration, bool),
         }
         failed = [message for message, ok in checks.items() if not ok]
         if failed:
@@ -275,6 +284,7 @@ class MuZero(BaseAlgorithm):
             priority_alpha=self.priority_alpha,
             priority_beta=self.priority_beta,
             seed=None if self.seed is None else self.seed + 1,  # a stream apart from the search's
+            cut_returns_at_exploration=self.cut_returns_at_exploration,
         )
 
     def _env_flag(self, name: str) -> bool:

@@ -128,6 +128,10 @@ class TrajectoryReplay:
     priority_alpha: P(i) ~ p_i^alpha (0 = uniform); priority_beta: initial ``beta`` of the
     importance weights (a settable attribute, for annealing).
     policy_dtype: storage dtype of search policies (float16 halves memory for large actions).
+    cut_returns_at_exploration: a value target follows the played moves only while each was the
+    greedy choice (the argmax of its stored search policy); at the first later move that was not,
+    the return stops and bootstraps from the value there, as Watkins's Q(lambda) cuts its traces.
+    Self-play may then sample its moves while value targets estimate the greedy player's values.
     """
 
     def __init__(
@@ -146,6 +150,7 @@ class TrajectoryReplay:
         priority_beta: float = 1.0,
         seed: int | None = None,
         policy_dtype=np.float32,
+        cut_returns_at_exploration: bool = False,
     ) -> None:
         for name, value, low in (
             ("capacity", capacity, 1),
@@ -178,6 +183,7 @@ class TrajectoryReplay:
         self.alpha = float(priority_alpha)
         self.beta = priority_beta
         self.policy_dtype = np.dtype(policy_dtype)
+        self.cut_returns_at_exploration = bool(cut_returns_at_exploration)
         self.rng = np.random.default_rng(seed)
         self._allocate()
 
@@ -495,7 +501,16 @@ class TrajectoryReplay:
             "rewards": np.where(inside, self._rewards[wrows, wcols], 0.0),
             "values": values,
             "policies": self._policies[wrows[:, : k + 1], wcols[:, : k + 1]].astype(np.float32),
+            "exploratory": self._exploratory(wrows, wcols, inside),
         }
+
+    def _exploratory(self, wrows: np.ndarray, wcols: np.ndarray, inside: np.ndarray) -> np.ndarray | None:
+        """[B, width]: the stored move was not the argmax of its stored search policy (None if unused)."""
+        if not self.cut_returns_at_exploration:
+            return None
+        policies = self._policies[wrows, wcols]
+        played = np.take_along_axis(policies, self._actions[wrows, wcols][..., None], axis=-1)[..., 0]
+        return inside & (played < policies.max(axis=-1))
 
     def _unroll_positions(self, value_left: np.ndarray) -> tuple:
         """Per (sample, k): transitions left in the value trajectory and the window indices."""
@@ -504,6 +519,29 @@ class TrajectoryReplay:
         remaining = value_left[:, None] - steps[None, :]  # [B, K+1]
         offsets = steps[:, None] + np.arange(n + 1)[None, :]  # [K+1, n+1]
         return remaining, offsets
+
+    def _return_horizons(self, window: dict, count: int | None = None) -> tuple:
+        """Per (sample, k) of the first ``count`` samples: steps its value target's return runs
+        before bootstrapping, and whether it ends in the true terminal (no bootstrap).
+
+        Without cuts that is the value trajectory's end; with ``cut_returns_at_exploration`` a
+        return also stops at the first exploratory move after its position (an exploratory move
+        at the position itself is its own action and is followed).
+        """
+        value_left = window["value_left"][:count]
+        remaining, _ = self._unroll_positions(value_left)
+        terminated = np.broadcast_to((window["kind"][:count] == _TERMINATED)[:, None], remaining.shape)
+        if window["exploratory"] is None:
+            return remaining, terminated
+        k = self.unroll_steps
+        explore = window["exploratory"][:count]
+        width = explore.shape[1]
+        # next_cut[:, j]: the first exploratory window index >= j (width if none)
+        marked = np.where(explore, np.arange(width)[None, :], width)
+        next_cut = np.minimum.accumulate(marked[:, ::-1], axis=1)[:, ::-1]
+        until_cut = next_cut[:, 1 : k + 2] - np.arange(k + 1)[None, :]  # width >= K + 2
+        stops_early = (until_cut < remaining) & (remaining >= 0)
+        return np.where(stops_early, until_cut, remaining), terminated & ~stops_early
 
     def _refresh_reads(self, window: dict, count: int, policies: bool) -> tuple:
         """Which stored observations the first ``count`` samples' targets read.
@@ -516,7 +554,7 @@ class TrajectoryReplay:
         k, n = self.unroll_steps, self.td_steps
         kind, left = window["kind"][:count], window["left"][:count]
         inside = window["inside"][:count]
-        remaining, _ = self._unroll_positions(window["value_left"][:count])
+        remaining, _ = self._return_horizons(window, count)
         horizons = np.arange(1, n + 1)[lambda_weights(n, self.td_lambda) > 0]
         # window index of every value a target reads: k + min(m, remaining), m with weight > 0
         reach = np.clip(np.minimum(horizons[None, None, :], remaining[:, :, None]), 0, None)
@@ -584,12 +622,13 @@ class TrajectoryReplay:
         kind, inside = window["kind"], window["inside"]
         terminated = kind == _TERMINATED
         remaining, offsets = self._unroll_positions(window["value_left"])
+        horizons, ends_in_terminal = self._return_horizons(window)
         discount = -self.discount if self.two_player else self.discount
         targets = windowed_value_targets(
             window["rewards"][:, offsets[:, :n]].reshape(-1, n),
             window["values"][:, offsets].reshape(-1, n + 1),
-            remaining.reshape(-1),
-            np.repeat(terminated, k + 1),
+            horizons.reshape(-1),
+            ends_in_terminal.reshape(-1),
             discount,
             lambda_weights(n, self.td_lambda),
         ).reshape(batch, k + 1)

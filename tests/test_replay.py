@@ -143,6 +143,9 @@ def expected(ep: Episode, t: int, replay: TrajectoryReplay, value_of=None, polic
         u = t + k
         valid = terminal or u <= last
         z = brute_target(rewards, all_values, terminal, discount, n, lam, u) if valid else 0.0
+        cut = first_exploratory(ep, u + 1, last) if replay.cut_returns_at_exploration else None
+        if valid and cut is not None:  # the return stops there and bootstraps from its value
+            z = brute_target(rewards[:cut], all_values[: cut + 1], False, discount, n, lam, u)
         out["value"].append(z)
         out["vmask"].append(float(valid))
         j = u - 1
@@ -153,6 +156,14 @@ def expected(ep: Episode, t: int, replay: TrajectoryReplay, value_of=None, polic
         if k < k_max:
             out["action"].append(ep.actions[u] if u < horizon else None)
     return out
+
+
+def first_exploratory(ep: Episode, start: int, stop: int) -> int | None:
+    """The first step in [start, stop) whose stored move was not its stored policy's argmax."""
+    for j in range(start, stop):
+        if ep.policies[j][ep.actions[j]] < ep.policies[j].max():
+            return j
+    return None
 
 
 def check_batch(batch: ReplayBatch, feeder: Feeder, rows=None, value_of=None, policy_of=None):
@@ -196,6 +207,9 @@ def make(capacity=10_000, n_envs=3, **kwargs) -> TrajectoryReplay:
         {"td_steps": 4, "td_lambda": 0.0},
         {"discount": 1.0, "two_player": True, "td_steps": 6},
         {"discount": 0.95, "two_player": True, "td_steps": 2, "td_lambda": 0.5, "unroll_steps": 0},
+        {"cut_returns_at_exploration": True},
+        {"cut_returns_at_exploration": True, "td_steps": 6, "td_lambda": 0.6},
+        {"cut_returns_at_exploration": True, "discount": 1.0, "two_player": True, "td_steps": 30},
     ],
 )
 def test_targets_match_brute_force(kwargs):
@@ -382,6 +396,7 @@ def test_pickle_is_compact_before_the_ring_fills():
         ({"td_steps": 6, "td_lambda": 0.6, "unroll_steps": 1}, False),
         ({"td_steps": 3}, True),
         ({"td_steps": 5, "discount": 1.0, "two_player": True}, False),
+        ({"td_steps": 5, "discount": 1.0, "two_player": True, "cut_returns_at_exploration": True}, True),
     ],
 )
 def test_refresh_fn_replaces_values_and_policies_for_the_fraction(kwargs, masks):
@@ -424,6 +439,7 @@ def test_refresh_fn_replaces_values_and_policies_for_the_fraction(kwargs, masks)
         ({"td_steps": 3}, False),
         ({"td_steps": 5, "td_lambda": 0.7}, True),
         ({"td_steps": 40, "discount": 1.0, "two_player": True}, False),
+        ({"td_steps": 40, "discount": 1.0, "two_player": True, "cut_returns_at_exploration": True}, False),
     ],
 )
 def test_value_only_refresh_evaluates_only_the_values_read(kwargs, masks):
@@ -453,7 +469,7 @@ def test_value_only_refresh_evaluates_only_the_values_read(kwargs, masks):
         )
         check_batch(batch, feeder, value_of=value_of)
         counts[policies] = len(calls[0]) if calls else 0
-        if kwargs["td_steps"] == 40 and not policies:  # only episode ends not terminated are read
+        if kwargs["td_steps"] == 40 and not policies and not replay.cut_returns_at_exploration:  # only episode ends not terminated are read
             for uid, t in (calls[0] if calls else np.zeros((0, 2))).astype(int):
                 episode = feeder.episodes[uid]
                 assert episode.kind != "terminated" and t >= len(episode.rewards) - 1
