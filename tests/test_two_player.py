@@ -1,5 +1,8 @@
 """MuZero on turn-based games: detects zero-sum self-play, uses masks, trains, plays legal moves."""
 
+import copy
+
+import numpy as np
 import pytest
 
 pytest.importorskip("pettingzoo")
@@ -112,3 +115,25 @@ def test_sampling_moves_count_per_env_and_break_visit_ties_by_the_policy(monkeyp
 def test_sampling_moves_must_not_be_negative():
     with pytest.raises(ValueError, match="sampling_moves"):
         MuZero("MlpPolicy", make_board_game("tictactoe"), sampling_moves=-1)
+
+
+@pytest.mark.parametrize("sampling_moves, cuts", [(0, False), (None, True)])
+def test_returns_are_cut_only_at_sampled_away_moves(sampling_moves, cuts):
+    """cut_returns_at_exploration reaches the replay; greedy self-play (sampling_moves=0) makes no
+    exploratory move, so its targets equal uncut ones, while moves sampled at temperature 1 cut."""
+    model = tictactoe_model(cut_returns_at_exploration=True, sampling_moves=sampling_moves, temperature=1.0)
+    model.learn(total_timesteps=200)
+    replay = model.replay_buffer
+    assert replay.cut_returns_at_exploration
+    uncut = copy.deepcopy(replay)
+    uncut.cut_returns_at_exploration = False
+    uncut.rng = copy.deepcopy(replay.rng)
+    with_cuts, without = replay.sample(256), uncut.sample(256)
+    np.testing.assert_array_equal(with_cuts.observations, without.observations)
+    differs = not np.allclose(with_cuts.target_values, without.target_values)
+    assert differs == cuts
+
+
+def test_cut_returns_at_exploration_must_be_a_bool():
+    with pytest.raises(ValueError, match="cut_returns_at_exploration must be a bool"):
+        tictactoe_model(cut_returns_at_exploration="yes")
