@@ -77,12 +77,15 @@ class MuZero(BaseAlgorithm):
         board-game schedule (AlphaZero samples the first 30 moves), which varies the openings
         while the rest of each game shows the current policy at its best
     :param support_size: categorical value/reward support {-S..S} in h-transformed space
-    :param cut_returns_at_exploration: a value target follows the played moves only while each was
-        the search's greedy choice (the argmax of its visit policy): at the first later move that
-        was sampled away from it, the return stops and bootstraps from the value there (Watkins's
-        Q(lambda) cut). Self-play can then sample every move while the value targets estimate
-        the greedy player's values, not the sampling player's (whose outcomes hide mistakes the
-        greedy player would punish)
+    :param cut_returns_at_exploration: a value target follows the moves played after its position
+        only while each was the search's greedy choice (the most visited action): at the first
+        later move sampled away from it, the return stops and bootstraps from the value there
+        (Watkins's Q(lambda) cut), so sampled moves stop hiding mistakes a greedy player would
+        punish (the position's own move is always followed). Frequent sampling makes the returns
+        short (mostly 1-2 steps when every move is sampled at temperature 1). Meant for
+        ``search="muzero"``: with ``"gumbel"`` the stored policy is the improved policy, whose
+        argmax the Gumbel-noised move often is not, so even late moves cut. No measured gain yet
+        (benchmarks/results/boardgames/tictactoe-session10-*)
     :param priority_alpha: prioritization exponent (0 = uniform replay)
     :param priority_beta: initial importance-sampling exponent, annealed to 1 over training
     :param replay_ratio: gradient steps per collected transition
@@ -667,6 +670,7 @@ class MuZero(BaseAlgorithm):
                 f"load it into a model whose env has {buffer.n_envs} envs."
             )
         buffer.truncate_running_episodes()  # their envs are gone; keep the steps, end the episodes
+        buffer.cut_returns_at_exploration = self.cut_returns_at_exploration  # the model's targets
         self.replay_buffer = buffer
 
 

@@ -128,10 +128,11 @@ class TrajectoryReplay:
     priority_alpha: P(i) ~ p_i^alpha (0 = uniform); priority_beta: initial ``beta`` of the
     importance weights (a settable attribute, for annealing).
     policy_dtype: storage dtype of search policies (float16 halves memory for large actions).
-    cut_returns_at_exploration: a value target follows the played moves only while each was the
-    greedy choice (the argmax of its stored search policy); at the first later move that was not,
-    the return stops and bootstraps from the value there, as Watkins's Q(lambda) cuts its traces.
-    Self-play may then sample its moves while value targets estimate the greedy player's values.
+    cut_returns_at_exploration: a value target follows the played moves after its position only
+    while each was the greedy choice (its action has the largest stored policy probability; a tie
+    counts as greedy, and float16 rounding can only make ties); at the first later move that was
+    not, the return stops and bootstraps from the value there, as Watkins's Q(lambda) cuts its
+    traces. The position's own move is always followed (the value head learns V, not Q).
     """
 
     def __init__(
@@ -183,6 +184,8 @@ class TrajectoryReplay:
         self.alpha = float(priority_alpha)
         self.beta = priority_beta
         self.policy_dtype = np.dtype(policy_dtype)
+        if not isinstance(cut_returns_at_exploration, (bool, np.bool_)):
+            raise ValueError(f"cut_returns_at_exploration must be a bool, got {cut_returns_at_exploration!r}")
         self.cut_returns_at_exploration = bool(cut_returns_at_exploration)
         self.rng = np.random.default_rng(seed)
         self._allocate()
@@ -676,6 +679,7 @@ class TrajectoryReplay:
     def __setstate__(self, state: dict) -> None:
         used = state.pop("_pickled_rows")
         leaves = state.pop("_tree")
+        state.setdefault("cut_returns_at_exploration", False)  # pickled before the option existed
         self.__dict__.update(state)
         self._tree = _SumTree(self.capacity, leaves)
         for name in self._row_arrays():

@@ -371,6 +371,32 @@ def test_pickle_round_trip():
     check_batch(clone.sample(200), feeder)
 
 
+def test_replay_pickled_before_the_cut_option_samples_without_cuts():
+    replay = make(td_steps=5)
+    Feeder(replay, seed=4).run(40)
+    del replay.cut_returns_at_exploration  # as in a buffer pickled before the option existed
+    clone = pickle.loads(pickle.dumps(replay))
+    assert clone.cut_returns_at_exploration is False
+    assert clone.sample(16).target_values.shape == (16, replay.unroll_steps + 1)
+
+
+def test_cut_returns_hand_example_and_ties_do_not_cut():
+    """One terminated episode, rewards 1..4, values 10..40, discount 1: the move at step 2 is
+    sampled away from its policy's argmax, so position 0's return stops there (1 + 2 + v_2 = 33;
+    uncut 1 + 2 + 3 + 4 = 10). A move tying the largest probability is greedy: no cut at step 1."""
+    replay = make(n_envs=1, unroll_steps=0, td_steps=6, discount=1.0, cut_returns_at_exploration=True)
+    uniform = np.full(ACTIONS, 1 / ACTIONS, np.float32)
+    peaked = np.array([0.7, 0.1, 0.1, 0.1], np.float32)
+    for t, (action, policy) in enumerate([(0, peaked), (3, uniform), (2, peaked), (1, uniform)]):
+        replay.add(
+            np.array([[0.0, t]]), np.array([action]), np.array([t + 1.0]), np.array([10.0 * (t + 1)]),
+            policy[None], np.array([t == 3]), np.array([t == 3]),
+        )
+    batch = replay.sample(200)
+    targets = {int(t): float(v) for (_, t), v in zip(batch.observations, batch.target_values[:, 0])}
+    assert targets == {0: 33.0, 1: 32.0, 2: 7.0, 3: 4.0}
+
+
 def test_pickle_is_compact_before_the_ring_fills():
     replay = TrajectoryReplay(100_000, 4, (4, 84, 84), np.uint8, 18, 5, 10, 0.997)
     for _ in range(3):
@@ -469,10 +495,12 @@ def test_value_only_refresh_evaluates_only_the_values_read(kwargs, masks):
         )
         check_batch(batch, feeder, value_of=value_of)
         counts[policies] = len(calls[0]) if calls else 0
-        if kwargs["td_steps"] == 40 and not policies and not replay.cut_returns_at_exploration:  # only episode ends not terminated are read
+        if kwargs["td_steps"] == 40 and not policies:  # only returns' ends are read
+            cut = replay.cut_returns_at_exploration
             for uid, t in (calls[0] if calls else np.zeros((0, 2))).astype(int):
                 episode = feeder.episodes[uid]
-                assert episode.kind != "terminated" and t >= len(episode.rewards) - 1
+                at_end = episode.kind != "terminated" and t >= len(episode.rewards) - 1
+                assert at_end or (cut and first_exploratory(episode, t, t + 1) == t)
     assert counts[False] < counts[True]
 
 
@@ -550,6 +578,7 @@ def test_float16_policy_storage():
         ({"priority_alpha": -1.0}, "priority_alpha"),
         ({"priority_beta": -1.0}, "beta"),
         ({"action_dim": 0}, "action_dim"),
+        ({"cut_returns_at_exploration": "yes"}, "cut_returns_at_exploration must be a bool"),
     ],
 )
 def test_bad_constructor_arguments(kwargs, match):

@@ -119,15 +119,15 @@ def test_sampling_moves_must_not_be_negative():
 
 @pytest.mark.parametrize("sampling_moves, cuts", [(0, False), (None, True)])
 def test_returns_are_cut_only_at_sampled_away_moves(sampling_moves, cuts):
-    """cut_returns_at_exploration reaches the replay; greedy self-play (sampling_moves=0) makes no
-    exploratory move, so its targets equal uncut ones, while moves sampled at temperature 1 cut."""
+    """cut_returns_at_exploration reaches the replay; greedy pUCT self-play (sampling_moves=0)
+    makes no exploratory move, so its targets equal uncut ones, while moves sampled at
+    temperature 1 cut."""
     model = tictactoe_model(cut_returns_at_exploration=True, sampling_moves=sampling_moves, temperature=1.0)
     model.learn(total_timesteps=200)
     replay = model.replay_buffer
     assert replay.cut_returns_at_exploration
     uncut = copy.deepcopy(replay)
     uncut.cut_returns_at_exploration = False
-    uncut.rng = copy.deepcopy(replay.rng)
     with_cuts, without = replay.sample(256), uncut.sample(256)
     np.testing.assert_array_equal(with_cuts.observations, without.observations)
     differs = not np.allclose(with_cuts.target_values, without.target_values)
@@ -137,3 +137,12 @@ def test_returns_are_cut_only_at_sampled_away_moves(sampling_moves, cuts):
 def test_cut_returns_at_exploration_must_be_a_bool():
     with pytest.raises(ValueError, match="cut_returns_at_exploration must be a bool"):
         tictactoe_model(cut_returns_at_exploration="yes")
+
+
+def test_loaded_replay_buffer_follows_the_models_cut_setting(tmp_path):
+    recorder = tictactoe_model()
+    recorder.learn(total_timesteps=40)
+    recorder.save_replay_buffer(tmp_path / "buffer")
+    model = tictactoe_model(cut_returns_at_exploration=True)
+    model.load_replay_buffer(tmp_path / "buffer.pkl")
+    assert model.replay_buffer.cut_returns_at_exploration
