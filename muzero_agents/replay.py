@@ -543,7 +543,7 @@ class TrajectoryReplay:
         marked = np.where(explore, np.arange(width)[None, :], width)
         next_cut = np.minimum.accumulate(marked[:, ::-1], axis=1)[:, ::-1]
         until_cut = next_cut[:, 1 : k + 2] - np.arange(k + 1)[None, :]  # width >= K + 2
-        stops_early = (until_cut < remaining) & (remaining >= 0)
+        stops_early = until_cut < remaining  # never past the end: until_cut >= 1
         return np.where(stops_early, until_cut, remaining), terminated & ~stops_early
 
     def _refresh_reads(self, window: dict, count: int, policies: bool) -> tuple:
