@@ -7,6 +7,8 @@ unrolls. Search and training never call each other; the policy's network is all 
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import io
 import os
 import pathlib
@@ -23,8 +25,14 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.preprocessing import maybe_transpose
 from stable_baselines3.common.save_util import load_from_pkl, load_from_zip_file, save_to_pkl
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.utils import FloatSchedule, is_vectorized_observation, safe_mean
+from stable_baselines3.common.utils import (
+    FloatSchedule,
+    is_vectorized_observation,
+    safe_mean,
+    update_learning_rate,
+)
 
+from muzero_agents.background import BackgroundTrainer
 from muzero_agents.files import replace_atomically, temporary_file
 from muzero_agents.losses import muzero_loss
 from muzero_agents.policies import CnnPolicy, MlpPolicy, MuZeroPolicy
@@ -108,6 +116,13 @@ class MuZero(BaseAlgorithm):
         bfloat16 arithmetic (CUDA GPUs from Ampere on, CPUs with AVX512-BF16/AMX: a connect-four
         gradient step took ~20% less time on such a CPU); elsewhere bfloat16 is emulated and
         slower. Its effect on learning: benchmarks/results/boardgames/connect-four-session9-*
+    :param background_training: take the gradient steps on a thread of their own while self-play
+        goes on with a copy of the network that loads the newest weights before each search
+        (muzero_agents/background.py): on two cores both sides run at nearly full speed, not in
+        turn. ``replay_ratio`` becomes a ceiling (self-play never waits for training, so where
+        the gradient steps are the slower side fewer are taken per transition), and thread
+        timing makes seeded runs irreproducible. Callbacks' ``predict`` calls during ``learn``
+        play with the acting copy; ``save`` waits for the step in progress
     :param policy_kwargs: forwarded to the policy (e.g. ``network_kwargs=dict(hidden_dim=64)``)
     """
 
@@ -148,6 +163,7 @@ class MuZero(BaseAlgorithm):
         weight_decay: float = 1e-4,
         max_grad_norm: float = 5.0,
         mixed_precision: bool = False,
+        background_training: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
@@ -185,6 +201,8 @@ class MuZero(BaseAlgorithm):
         self.weight_decay = weight_decay
         self.max_grad_norm = max_grad_norm
         self.mixed_precision = mixed_precision
+        self.background_training = background_training
+        self._background: BackgroundTrainer | None = None  # the trainer thread while learn() runs
         self._validate_hyperparameters()
         super().__init__(
             policy,
@@ -237,6 +255,7 @@ class MuZero(BaseAlgorithm):
             "value_loss_coef must be >= 0": self.value_loss_coef >= 0,
             "reward_loss_coef must be >= 0": self.reward_loss_coef >= 0,
             "mixed_precision must be a bool": isinstance(self.mixed_precision, bool),
+            "background_training must be a bool": isinstance(self.background_training, bool),
             "cut_returns_at_exploration must be a bool": isinstance(self.cut_returns_at_exploration, bool),
         }
         failed = [message for message, ok in checks.items() if not ok]
@@ -249,18 +268,7 @@ class MuZero(BaseAlgorithm):
         self._setup_lr_schedule()
         self.set_random_seed(self.seed)
         self._rng = np.random.default_rng(self.seed)
-        policy_kwargs = dict(self.policy_kwargs)
-        policy_kwargs["optimizer_kwargs"] = {
-            "weight_decay": self.weight_decay,
-            **policy_kwargs.get("optimizer_kwargs", {}),
-        }
-        self.policy = self.policy_class(
-            self.observation_space,
-            self.action_space,
-            self.lr_schedule,
-            support_size=self.support_size,
-            **policy_kwargs,
-        ).to(self.device)
+        self.policy = self._make_policy()
         if self.mixed_precision and self.device.type == "cuda" and not torch.cuda.is_bf16_supported():
             raise ValueError(
                 f"mixed_precision=True needs bfloat16, which {torch.cuda.get_device_name(self.device)} "
@@ -271,6 +279,20 @@ class MuZero(BaseAlgorithm):
             self.two_player = self._env_flag("is_two_player_zero_sum")
         self._symmetries = self._env_symmetries()
         self.replay_buffer = self._make_replay_buffer()
+
+    def _make_policy(self) -> MuZeroPolicy:
+        policy_kwargs = dict(self.policy_kwargs)
+        policy_kwargs["optimizer_kwargs"] = {
+            "weight_decay": self.weight_decay,
+            **policy_kwargs.get("optimizer_kwargs", {}),
+        }
+        return self.policy_class(
+            self.observation_space,
+            self.action_space,
+            self.lr_schedule,
+            support_size=self.support_size,
+            **policy_kwargs,
+        ).to(self.device)
 
     def _make_replay_buffer(self) -> TrajectoryReplay:
         return TrajectoryReplay(
@@ -350,23 +372,30 @@ class MuZero(BaseAlgorithm):
         legal_mask: np.ndarray | None,
         explore: bool,
         temperature: float,
+        policy: MuZeroPolicy | None = None,
+        rng: np.random.Generator | None = None,
     ) -> SearchResult:
-        """One batched search from a batch of observations (all envs, or predict's batch)."""
-        self.policy.set_training_mode(False)
-        hidden, value, logits = self.policy.initial_inference_numpy(observations)
+        """One batched search from a batch of observations (all envs, or predict's batch).
+
+        ``policy`` defaults to the acting policy (the learner's network unless background
+        training runs), ``rng`` to the model's.
+        """
+        policy = self._acting_policy if policy is None else policy
+        policy.set_training_mode(False)
+        hidden, value, logits = policy.initial_inference_numpy(observations)
         common = dict(
             num_simulations=self.num_simulations,
             legal_mask=legal_mask,
             discount=self.discount,
             two_player=self.two_player,
-            rng=self._rng,
+            rng=self._rng if rng is None else rng,
         )
         if self.search == "gumbel":  # Gumbel noise explores; deterministic when not exploring
             return gumbel_muzero_search(
                 logits,
                 value,
                 hidden,
-                self.policy.recurrent_numpy,
+                policy.recurrent_numpy,
                 max_num_considered_actions=self.max_considered_actions,
                 gumbel_scale=1.0 if explore or temperature > 0 else 0.0,
                 **common,
@@ -375,7 +404,7 @@ class MuZero(BaseAlgorithm):
             logits,
             value,
             hidden,
-            self.policy.recurrent_numpy,
+            policy.recurrent_numpy,
             pb_c_init=self.pb_c_init,
             pb_c_base=self.pb_c_base,
             dirichlet_alpha=self.dirichlet_alpha,
@@ -436,21 +465,62 @@ class MuZero(BaseAlgorithm):
         callback.on_training_start(locals(), globals())
         assert self.env is not None and self.replay_buffer is not None
         episodes_at_last_dump = self._episode_num
-        while self.num_timesteps < total_timesteps:
-            callback.on_rollout_start()
-            keep_going = self._collect_step(callback)
-            callback.on_rollout_end()
-            if not keep_going:
-                break
-            self._train_due()
-            if log_interval and self._episode_num - episodes_at_last_dump >= log_interval:
-                episodes_at_last_dump = self._episode_num
-                self.dump_logs()
+        if self.background_training:
+            self._start_background_trainer()
+        try:
+            while self.num_timesteps < total_timesteps:
+                callback.on_rollout_start()
+                keep_going = self._collect_step(callback)
+                callback.on_rollout_end()
+                if not keep_going:
+                    break
+                self._train_due()
+                if log_interval and self._episode_num - episodes_at_last_dump >= log_interval:
+                    episodes_at_last_dump = self._episode_num
+                    self.dump_logs()
+        finally:
+            self._stop_background_trainer()
         callback.on_training_end()
         return self
 
+    @property
+    def _acting_policy(self) -> MuZeroPolicy:
+        """The network self-play and ``predict`` search with: a copy while background training runs."""
+        return self.policy if self._background is None else self._background.acting_policy
+
+    def _replay_lock(self) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext() if self._background is None else self._background.replay_lock
+
+    def _start_background_trainer(self) -> None:
+        acting = self._make_policy()
+        acting.load_state_dict(self.policy.state_dict())
+        acting.set_training_mode(False)
+        rng = np.random.default_rng(None if self.seed is None else self.seed + 2)  # the trainer's own stream
+        step = functools.partial(self._gradient_step, self.batch_size, rng)
+        self._background = BackgroundTrainer(step, self.policy, acting).start()
+
+    def _stop_background_trainer(self) -> None:
+        """End the trainer thread (dropping owed steps) and raise what it failed with, if anything."""
+        background, self._background = self._background, None
+        if background is None:
+            return
+        background.stop()
+        self._record_background_statistics(background)
+        if sys.exc_info()[1] is None:  # an exception already on its way out takes precedence
+            background.raise_if_failed()
+
+    def _record_background_statistics(self, background: BackgroundTrainer) -> None:
+        for scalars in background.drain_statistics():
+            for name, value in scalars.items():
+                self.logger.record_mean(f"train/{name}", value)
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/steps_owed", background.steps_owed)
+
     def _collect_step(self, callback: BaseCallback) -> bool:
         """Search in every env, step them once, store the transitions; False if a callback stops."""
+        if self._background is not None:
+            self._background.raise_if_failed()
+            self._background.sync_acting_policy()
         observations = self._last_obs
         legal_mask = self._env_action_masks()
         temperature = float(self.temperature_schedule(self._current_progress_remaining))
@@ -501,20 +571,21 @@ class MuZero(BaseAlgorithm):
                 continue
             final_observations[int(index)] = final_obs
             if not terminated[index]:
-                _, value, _ = self.policy.initial_inference_numpy(np.asarray(final_obs)[None])
+                _, value, _ = self._acting_policy.initial_inference_numpy(np.asarray(final_obs)[None])
                 final_values[int(index)] = float(value[0])
-        self.replay_buffer.add(
-            observations,
-            result.action,
-            np.asarray(rewards, dtype=np.float32),
-            result.root_value,
-            result.policy,
-            np.asarray(dones, dtype=bool),
-            terminated,
-            final_observations=final_observations,
-            final_values=final_values,
-            legal_masks=legal_mask,
-        )
+        with self._replay_lock():
+            self.replay_buffer.add(
+                observations,
+                result.action,
+                np.asarray(rewards, dtype=np.float32),
+                result.root_value,
+                result.policy,
+                np.asarray(dones, dtype=bool),
+                terminated,
+                final_observations=final_observations,
+                final_values=final_values,
+                legal_masks=legal_mask,
+            )
 
     def _record_search_stats(self, result: SearchResult) -> None:
         policy = np.clip(result.policy, 1e-12, 1.0)
@@ -526,25 +597,42 @@ class MuZero(BaseAlgorithm):
     def _train_due(self) -> None:
         """Run the gradient steps owed by the replay ratio (fractional credit carries over).
 
-        Nothing is owed until the buffer holds ``learning_starts`` transitions.
+        Nothing is owed until the buffer holds ``learning_starts`` transitions. With background
+        training the owed steps go to the trainer thread instead.
         """
+        if self._background is not None:
+            self._record_background_statistics(self._background)
         if len(self.replay_buffer) < max(1, self.learning_starts):
             return  # e.g. right after load with an empty buffer: no burst of owed steps later
         self._grad_step_credit += self.replay_ratio * self.env.num_envs
         steps = int(self._grad_step_credit)
         if steps > 0:
             self._grad_step_credit -= steps
-            self.train(steps, self.batch_size)
+            if self._background is not None:
+                self._background.owe(steps)
+            else:
+                self.train(steps, self.batch_size)
 
     def train(self, gradient_steps: int, batch_size: int = 128) -> None:
         """Sample K-step unrolls and minimize the MuZero loss (value, reward, policy)."""
-        self.policy.set_training_mode(True)
-        self._update_learning_rate(self.policy.optimizer)
-        self.replay_buffer.beta = self.priority_beta + (1.0 - self.priority_beta) * (
-            1.0 - self._current_progress_remaining
-        )
-        refresh_fn = self._reanalyze if self.reanalyze_fraction > 0 else None
         for _ in range(gradient_steps):
+            for name, value in self._gradient_step(batch_size, self._rng).items():
+                self.logger.record_mean(f"train/{name}", value)
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/learning_rate", self.lr_schedule(self._current_progress_remaining))
+
+    def _gradient_step(self, batch_size: int, rng: np.random.Generator) -> dict[str, float]:
+        """One optimizer step on a sampled batch; returns the loss scalars.
+
+        ``rng`` draws the symmetries and Reanalyze's search noise: the trainer thread has its own.
+        """
+        # not SB3's _update_learning_rate: it writes to the logger, which only the caller's thread may
+        update_learning_rate(self.policy.optimizer, self.lr_schedule(self._current_progress_remaining))
+        refresh_fn = functools.partial(self._reanalyze, rng=rng) if self.reanalyze_fraction > 0 else None
+        with self._replay_lock():
+            self.replay_buffer.beta = self.priority_beta + (1.0 - self.priority_beta) * (
+                1.0 - self._current_progress_remaining
+            )
             batch = self.replay_buffer.sample(
                 batch_size,
                 refresh_fn=refresh_fn,
@@ -552,40 +640,43 @@ class MuZero(BaseAlgorithm):
                 refresh_with_masks=refresh_fn is not None and self.replay_buffer.has_legal_masks,
                 refresh_policies=self.reanalyze_search,
             )
-            batch = augment(batch, self._symmetries, self._rng)
-            self.policy.set_training_mode(True)
-            with torch.autocast(self.device.type, torch.bfloat16, enabled=self.mixed_precision):
-                losses = muzero_loss(
-                    self.policy,
-                    batch,
-                    self.unroll_steps,
-                    self.support_size,
-                    self.value_loss_coef,
-                    self.reward_loss_coef,
-                )
-            self.policy.optimizer.zero_grad(set_to_none=True)
-            losses.total.backward()
-            torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
-            self.policy.optimizer.step()
-            keep = batch.priority_mask  # newest steps of running episodes keep their priority
+        batch = augment(batch, self._symmetries, rng)
+        self.policy.set_training_mode(True)
+        with torch.autocast(self.device.type, torch.bfloat16, enabled=self.mixed_precision):
+            losses = muzero_loss(
+                self.policy,
+                batch,
+                self.unroll_steps,
+                self.support_size,
+                self.value_loss_coef,
+                self.reward_loss_coef,
+            )
+        self.policy.optimizer.zero_grad(set_to_none=True)
+        losses.total.backward()
+        torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+        self.policy.optimizer.step()
+        keep = batch.priority_mask  # newest steps of running episodes keep their priority
+        with self._replay_lock():
             self.replay_buffer.update_priorities(batch.indices[keep], losses.priorities[keep])
-            self._n_updates += 1
-            for name, value in losses.scalars().items():
-                self.logger.record_mean(f"train/{name}", value)
-        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/learning_rate", self.lr_schedule(self._current_progress_remaining))
+        self._n_updates += 1
+        return losses.scalars()
 
     def _reanalyze(
-        self, observations: np.ndarray, legal_masks: np.ndarray | None = None
+        self,
+        observations: np.ndarray,
+        legal_masks: np.ndarray | None = None,
+        rng: np.random.Generator | None = None,
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Reanalyze stored observations with the latest network.
+        """Reanalyze stored observations with the latest network (the learner's, not a copy).
 
         With ``reanalyze_search`` a fresh noise-free search gives new values and policies;
         otherwise only values are refreshed, by one batched network call (policies kept).
         """
         self.policy.set_training_mode(False)
         if self.reanalyze_search:
-            result = self._search(observations, legal_masks, explore=False, temperature=0.0)
+            result = self._search(
+                observations, legal_masks, explore=False, temperature=0.0, policy=self.policy, rng=rng
+            )
             values, policies = result.root_value, result.policy
         else:
             _, values, _ = self.policy.initial_inference_numpy(observations)
@@ -615,6 +706,7 @@ class MuZero(BaseAlgorithm):
             "temperature_schedule",
             "_symmetries",
             "_episode_moves",
+            "_background",
         ]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
@@ -622,6 +714,11 @@ class MuZero(BaseAlgorithm):
 
     def save(self, path: str | pathlib.Path | io.BufferedIOBase, exclude=None, include=None) -> None:
         """SB3's zip format, written to a temporary file then renamed so a crash never leaves a torn file."""
+        pause = contextlib.nullcontext() if self._background is None else self._background.step_lock
+        with pause:  # between two background gradient steps: weights and optimizer agree
+            self._save_now(path, exclude, include)
+
+    def _save_now(self, path, exclude, include) -> None:
         if isinstance(path, io.BufferedIOBase):
             return super().save(path, exclude, include)
         path = pathlib.Path(path)

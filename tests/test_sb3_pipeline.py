@@ -219,7 +219,7 @@ def test_reanalyze_refreshes_targets_with_the_latest_network(fast_kwargs, with_s
     )
     calls = []
     original = model._reanalyze
-    model._reanalyze = lambda *args: calls.append(len(args[0])) or original(*args)
+    model._reanalyze = lambda *args, **kwargs: calls.append(len(args[0])) or original(*args, **kwargs)
     model.learn(total_timesteps=80)
     assert calls and model._n_updates == len(calls)
     values, policies = original(np.zeros((3, 4), np.float32))
