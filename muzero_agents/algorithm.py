@@ -13,6 +13,7 @@ import io
 import os
 import pathlib
 import sys
+import threading
 import time
 import zipfile
 from typing import Any, ClassVar, TypeVar
@@ -203,6 +204,7 @@ class MuZero(BaseAlgorithm):
         self.mixed_precision = mixed_precision
         self.background_training = background_training
         self._background: BackgroundTrainer | None = None  # the trainer thread while learn() runs
+        self._acting_copy: MuZeroPolicy | None = None  # background self-play's network, kept between learns
         self._validate_hyperparameters()
         super().__init__(
             policy,
@@ -478,8 +480,10 @@ class MuZero(BaseAlgorithm):
                 if log_interval and self._episode_num - episodes_at_last_dump >= log_interval:
                     episodes_at_last_dump = self._episode_num
                     self.dump_logs()
-        finally:
-            self._stop_background_trainer()
+        except BaseException as error:  # (KeyboardInterrupt too) the thread ends; this exception goes on
+            self._stop_background_trainer(in_flight=error)
+            raise
+        self._stop_background_trainer()
         callback.on_training_end()
         return self
 
@@ -492,22 +496,42 @@ class MuZero(BaseAlgorithm):
         return contextlib.nullcontext() if self._background is None else self._background.replay_lock
 
     def _start_background_trainer(self) -> None:
-        acting = self._make_policy()
-        acting.load_state_dict(self.policy.state_dict())
-        acting.set_training_mode(False)
-        rng = np.random.default_rng(None if self.seed is None else self.seed + 2)  # the trainer's own stream
-        step = functools.partial(self._gradient_step, self.batch_size, rng)
-        self._background = BackgroundTrainer(step, self.policy, acting).start()
+        if self._background is not None:
+            raise RuntimeError(
+                "A background trainer from an earlier learn() is still running (it did not stop in "
+                "time); wait for it to finish before calling learn() again."
+            )
+        if self._acting_copy is None:
+            self._acting_copy = self._make_policy()
+        self._acting_copy.load_state_dict(self.policy.state_dict())
+        self._acting_copy.set_training_mode(False)
+        replay_lock = threading.Lock()
+        rng = self._rng.spawn(1)[0]  # the trainer's own stream, new for each learn()
+        step = functools.partial(self._gradient_step, self.batch_size, rng, replay_lock)
+        self._background = BackgroundTrainer(step, self.policy, self._acting_copy, replay_lock).start()
 
-    def _stop_background_trainer(self) -> None:
-        """End the trainer thread (dropping owed steps) and raise what it failed with, if anything."""
-        background, self._background = self._background, None
+    def _stop_background_trainer(self, in_flight: BaseException | None = None) -> None:
+        """End the trainer thread (dropping owed steps) and raise what it failed with.
+
+        With an exception already on its way out (``in_flight``), the trainer's own failure or a
+        stop that timed out is added to it as a note instead of replacing it.
+        """
+        background = self._background
         if background is None:
             return
-        background.stop()
+        try:
+            background.stop()
+        except RuntimeError as timeout:  # still running: keep it, so save() still pauses it
+            if in_flight is None:
+                raise
+            in_flight.add_note(str(timeout))
+            return
+        self._background = None
         self._record_background_statistics(background)
-        if sys.exc_info()[1] is None:  # an exception already on its way out takes precedence
+        if in_flight is None:
             background.raise_if_failed()
+        elif background.error is not None and in_flight.__cause__ is not background.error:
+            in_flight.add_note(f"MuZero's background trainer had also failed: {background.error!r}")
 
     def _record_background_statistics(self, background: BackgroundTrainer) -> None:
         for scalars in background.drain_statistics():
@@ -515,6 +539,7 @@ class MuZero(BaseAlgorithm):
                 self.logger.record_mean(f"train/{name}", value)
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         self.logger.record("train/steps_owed", background.steps_owed)
+        self.logger.record("train/learning_rate", self.lr_schedule(self._current_progress_remaining))
 
     def _collect_step(self, callback: BaseCallback) -> bool:
         """Search in every env, step them once, store the transitions; False if a callback stops."""
@@ -621,25 +646,29 @@ class MuZero(BaseAlgorithm):
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         self.logger.record("train/learning_rate", self.lr_schedule(self._current_progress_remaining))
 
-    def _gradient_step(self, batch_size: int, rng: np.random.Generator) -> dict[str, float]:
+    def _gradient_step(
+        self, batch_size: int, rng: np.random.Generator, replay_lock: threading.Lock | None = None
+    ) -> dict[str, float]:
         """One optimizer step on a sampled batch; returns the loss scalars.
 
         ``rng`` draws the symmetries and Reanalyze's search noise: the trainer thread has its own.
+        ``replay_lock`` guards the replay buffer against self-play's ``add`` (background training).
         """
+        guard = contextlib.nullcontext() if replay_lock is None else replay_lock
         # not SB3's _update_learning_rate: it writes to the logger, which only the caller's thread may
         update_learning_rate(self.policy.optimizer, self.lr_schedule(self._current_progress_remaining))
         refresh_fn = functools.partial(self._reanalyze, rng=rng) if self.reanalyze_fraction > 0 else None
-        with self._replay_lock():
-            self.replay_buffer.beta = self.priority_beta + (1.0 - self.priority_beta) * (
-                1.0 - self._current_progress_remaining
-            )
-            batch = self.replay_buffer.sample(
-                batch_size,
-                refresh_fn=refresh_fn,
-                refresh_fraction=self.reanalyze_fraction,
-                refresh_with_masks=refresh_fn is not None and self.replay_buffer.has_legal_masks,
-                refresh_policies=self.reanalyze_search,
-            )
+        self.replay_buffer.beta = self.priority_beta + (1.0 - self.priority_beta) * (
+            1.0 - self._current_progress_remaining
+        )
+        batch = self.replay_buffer.sample(
+            batch_size,
+            refresh_fn=refresh_fn,
+            refresh_fraction=self.reanalyze_fraction,
+            refresh_with_masks=refresh_fn is not None and self.replay_buffer.has_legal_masks,
+            refresh_policies=self.reanalyze_search,
+            lock=replay_lock,  # released while Reanalyze runs: self-play's add() need not wait
+        )
         batch = augment(batch, self._symmetries, rng)
         self.policy.set_training_mode(True)
         with torch.autocast(self.device.type, torch.bfloat16, enabled=self.mixed_precision):
@@ -656,7 +685,7 @@ class MuZero(BaseAlgorithm):
         torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
         self.policy.optimizer.step()
         keep = batch.priority_mask  # newest steps of running episodes keep their priority
-        with self._replay_lock():
+        with guard:
             self.replay_buffer.update_priorities(batch.indices[keep], losses.priorities[keep])
         self._n_updates += 1
         return losses.scalars()
@@ -707,6 +736,7 @@ class MuZero(BaseAlgorithm):
             "_symmetries",
             "_episode_moves",
             "_background",
+            "_acting_copy",
         ]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
@@ -755,9 +785,15 @@ class MuZero(BaseAlgorithm):
 
     def save_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
         """Pickle the trajectory replay (SB3's helper; adds .pkl when no suffix is given)."""
-        save_to_pkl(path, self.replay_buffer, self.verbose)
+        with self._replay_lock():  # a background trainer's sample cannot tear the snapshot
+            save_to_pkl(path, self.replay_buffer, self.verbose)
 
     def load_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
+        if self._background is not None:
+            raise RuntimeError(
+                "load_replay_buffer cannot swap the buffer while background training samples from "
+                "it; load it before or after learn()."
+            )
         buffer = load_from_pkl(path, self.verbose)
         if not isinstance(buffer, TrajectoryReplay):
             raise ValueError(f"{path} holds a {type(buffer).__name__}, not a MuZero TrajectoryReplay.")

@@ -8,13 +8,17 @@ two overlap almost fully: in a connect-four prototype (8 envs, 25 simulations, o
 each) each side kept 93-95% of the speed it had alone.
 
 What the two threads share, and how:
-- the replay buffer: every ``add``, ``sample`` (with its Reanalyze refresh) and priority update
-  runs under ``replay_lock``;
+- the replay buffer: every ``add``, the reads of each ``sample`` and every priority update run
+  under ``replay_lock`` (Reanalyze's network calls or searches run outside it, on copies);
+- the search's cached trees are per thread (``search._tree.get_tree``), so the trainer's
+  Reanalyze search and self-play's never share arrays;
 - the weights: after each gradient step the trainer publishes a copy of the learner's state,
-  and the acting policy loads the newest one before its next search (``sync_acting_policy``),
-  so self-play is at most one gradient step behind;
+  and the acting policy loads the newest one at the start of each self-play step
+  (``sync_acting_policy``), so self-play lags by the steps finished during one search and env
+  step;
 - the work: the caller adds gradient-step credit (replay ratio x transitions), the trainer takes
-  a step whenever a whole step is owed, so ``replay_ratio`` is a ceiling. Self-play never waits:
+  a step whenever a whole step is owed, so ``replay_ratio`` is a ceiling. Self-play never waits
+  for a gradient step (only for the lock around the replay reads):
   where gradient steps are the slower side the ratio reached is lower, and the steps still owed
   when ``learn`` ends are dropped;
 - training statistics: kept by the trainer and handed to the caller (``drain_statistics``), so
@@ -42,12 +46,17 @@ class BackgroundTrainer:
     """Runs ``gradient_step()`` on a daemon thread whenever a whole step is owed."""
 
     def __init__(
-        self, gradient_step: Callable[[], dict[str, float]], learner: nn.Module, acting: nn.Module
+        self,
+        gradient_step: Callable[[], dict[str, float]],
+        learner: nn.Module,
+        acting: nn.Module,
+        replay_lock: threading.Lock | None = None,
     ) -> None:
+        """``replay_lock``: the lock ``gradient_step`` takes around the replay buffer (a new one if None)."""
         self._gradient_step = gradient_step
         self._learner = learner
         self.acting_policy = acting
-        self.replay_lock = threading.Lock()
+        self.replay_lock = threading.Lock() if replay_lock is None else replay_lock
         self.step_lock = threading.Lock()
         self._owed = threading.Condition()
         self._credit = 0

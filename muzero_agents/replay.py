@@ -20,6 +20,7 @@ Sampling is proportional to ``priority ** alpha`` through a sum tree, with impor
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -55,6 +56,19 @@ class ReplayBatch(NamedTuple):
     # bootstrap value, so |v - z| says nothing yet and must not set its priority (a value-only
     # Reanalyze would make it ~0 and the step would never be drawn again)
     priority_mask: np.ndarray | None = None
+
+
+class _PendingRefresh(NamedTuple):
+    """A Reanalyze refresh's inputs, copied out of the buffer, and where its outputs go."""
+
+    observations: np.ndarray  # [M, *obs]: distinct stored observations, then final observations
+    legal: np.ndarray | None  # [M, A] for refresh_fn(observations, legal), else None
+    b_s: np.ndarray  # (sample, window index) pairs of the stored values read ...
+    j_s: np.ndarray
+    slot_pos: np.ndarray  # ... and their rows among ``observations``
+    b_f: np.ndarray  # samples whose truncated episode's final value is read ...
+    final_pos: np.ndarray  # ... and its row among ``observations``
+    policies: bool  # refresh_policies
 
 
 @njit(cache=True)
@@ -434,6 +448,7 @@ class TrajectoryReplay:
         refresh_fraction: float = 0.0,
         refresh_with_masks: bool = False,
         refresh_policies: bool = True,
+        lock: contextlib.AbstractContextManager | None = None,
     ) -> ReplayBatch:
         """Sample positions by priority and build their K-step unroll targets.
 
@@ -451,6 +466,9 @@ class TrajectoryReplay:
         whole-game value targets of board games read almost none); policies refresh_fn returns
         are ignored. Returning ``None`` policies with the default True also keeps the stored
         policies but still evaluates every unroll step.
+
+        ``lock`` (held while reading the buffer, released while refresh_fn runs) lets another
+        thread ``add`` during a Reanalyze: everything the batch needs is copied out first.
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -458,20 +476,26 @@ class TrajectoryReplay:
             raise ValueError(f"refresh_fraction must lie in [0, 1], got {refresh_fraction!r}")
         if refresh_fraction > 0 and refresh_fn is None:
             raise ValueError("refresh_fraction > 0 needs a refresh_fn")
-        if self._num_valid == 0:
-            raise ValueError("the replay buffer is empty: add transitions before sampling")
-        total = self._tree.total
-        leaves = self._tree.find(self.rng.random(batch_size) * total)
-        rows, cols = leaves // self.n_envs, leaves % self.n_envs
-        probs = self._tree.get(leaves) / total
-        weights = (self._num_valid * probs) ** -self.beta
-        weights = (weights / weights.max()).astype(np.float32)
-        window = self._window(rows, cols)
-        if refresh_fn is not None and refresh_fraction > 0:
-            count = round(refresh_fraction * batch_size)
-            if count > 0:
-                self._refresh(window, count, refresh_fn, refresh_with_masks, refresh_policies)
-        return self._build_batch(window, rows, cols, weights)
+        guard = contextlib.nullcontext() if lock is None else lock
+        count = round(refresh_fraction * batch_size) if refresh_fn is not None else 0
+        with guard:
+            if self._num_valid == 0:
+                raise ValueError("the replay buffer is empty: add transitions before sampling")
+            total = self._tree.total
+            leaves = self._tree.find(self.rng.random(batch_size) * total)
+            rows, cols = leaves // self.n_envs, leaves % self.n_envs
+            probs = self._tree.get(leaves) / total
+            weights = (self._num_valid * probs) ** -self.beta
+            weights = (weights / weights.max()).astype(np.float32)
+            window = self._window(rows, cols)
+            pending = (
+                self._refresh_inputs(window, count, refresh_with_masks, refresh_policies) if count else None
+            )
+        if pending is not None and pending.observations.shape[0] > 0:
+            args = (pending.observations,) if pending.legal is None else (pending.observations, pending.legal)
+            self._apply_refresh(window, pending, *refresh_fn(*args))
+        with guard:  # the rng draws the actions past episode ends
+            return self._build_batch(window, weights)
 
     def _window(self, rows: np.ndarray, cols: np.ndarray) -> dict:
         """Gather the stored data from each sampled position to K + n steps later."""
@@ -505,6 +529,11 @@ class TrajectoryReplay:
             "values": values,
             "policies": self._policies[wrows[:, : k + 1], wcols[:, : k + 1]].astype(np.float32),
             "exploratory": self._exploratory(wrows, wcols, inside),
+            # copied now, so the batch is whole even if add() overwrites these rows meanwhile
+            "observations": self._obs[rows, cols],
+            "actions": self._actions[wrows[:, :k], wcols[:, :k]],
+            "legal": None if self._legal is None else self._legal[wrows[:, : k + 1], wcols[:, : k + 1]],
+            "uid": self._uid[rows, cols],
         }
 
     def _exploratory(self, wrows: np.ndarray, wcols: np.ndarray, inside: np.ndarray) -> np.ndarray | None:
@@ -579,10 +608,8 @@ class TrajectoryReplay:
         kept = np.array([int(key) in self._final_obs for key in keys], dtype=bool)
         return b_s, j_s, slots, b_f[kept], keys[kept]
 
-    def _refresh(
-        self, window: dict, count: int, refresh_fn: RefreshFn, masks: bool, policies: bool
-    ) -> None:
-        """Replace stored values/policies read by the first ``count`` samples' targets."""
+    def _refresh_inputs(self, window: dict, count: int, masks: bool, policies: bool) -> _PendingRefresh:
+        """Copy out the observations (and legal masks) the first ``count`` samples' targets read."""
         b_s, j_s, slots, b_f, keys = self._refresh_reads(window, count, policies)
         unique_slots, slot_pos = np.unique(slots, return_inverse=True)
         unique_keys, key_pos = np.unique(keys, return_inverse=True)
@@ -590,20 +617,20 @@ class TrajectoryReplay:
         if unique_keys.size:
             finals = np.stack([self._final_obs[int(key)] for key in unique_keys])
             obs = np.concatenate([obs, finals])
-        if obs.shape[0] == 0:
-            return
+        legal = None
         if masks:  # final observations have no stored mask: all legal
             legal = np.ones((obs.shape[0], self.action_dim), dtype=bool)
             if self._legal is not None:
                 legal[: unique_slots.size] = self._legal.reshape(-1, self.action_dim)[unique_slots]
-            new_values, new_policies = refresh_fn(obs, legal)
-        else:
-            new_values, new_policies = refresh_fn(obs)
+        return _PendingRefresh(obs, legal, b_s, j_s, slot_pos, b_f, unique_slots.size + key_pos, policies)
+
+    def _apply_refresh(self, window: dict, pending: _PendingRefresh, new_values, new_policies) -> None:
+        """Replace the window's stored values/policies with refresh_fn's outputs."""
         new_values = np.asarray(new_values, dtype=np.float64).reshape(-1)
-        size = obs.shape[0]
+        size = pending.observations.shape[0]
         # a value-only refresh keeps the stored policies; with refresh_policies=False only some
         # unroll steps were evaluated, and replacing just theirs would mix fresh and stale targets
-        keep_policies = new_policies is None or not policies
+        keep_policies = new_policies is None or not pending.policies
         new_policies = (
             np.zeros((size, self.action_dim), np.float32)
             if keep_policies
@@ -614,14 +641,16 @@ class TrajectoryReplay:
                 f"refresh_fn must return values [{size}] and policies [{size}, "
                 f"{self.action_dim}], got {new_values.shape} and {new_policies.shape}"
             )
+        b_s, j_s, slot_pos = pending.b_s, pending.j_s, pending.slot_pos
         window["values"][b_s, j_s] = new_values[slot_pos]
         in_unroll = (j_s <= self.unroll_steps) & (not keep_policies)
         window["policies"][b_s[in_unroll], j_s[in_unroll]] = new_policies[slot_pos[in_unroll]]
-        window["values"][b_f, window["left"][b_f]] = new_values[unique_slots.size + key_pos]
+        window["values"][pending.b_f, window["left"][pending.b_f]] = new_values[pending.final_pos]
 
-    def _build_batch(self, window: dict, rows, cols, weights) -> ReplayBatch:
+    def _build_batch(self, window: dict, weights: np.ndarray) -> ReplayBatch:
+        """Targets from the window alone (the buffer is not read: see ``sample``'s lock)."""
         k, n, a = self.unroll_steps, self.td_steps, self.action_dim
-        batch = rows.shape[0]
+        batch = weights.shape[0]
         kind, inside = window["kind"], window["inside"]
         terminated = kind == _TERMINATED
         remaining, offsets = self._unroll_positions(window["value_left"])
@@ -642,15 +671,14 @@ class TrajectoryReplay:
         reward_mask[:, 1:] = terminated[:, None] | inside[:, :k]
         policy_mask = inside[:, : k + 1]
         policies = np.where(policy_mask[:, :, None], window["policies"], np.float32(1.0 / a))
-        actions = self._actions[window["wrows"][:, :k], window["wcols"][:, :k]]
+        actions = window["actions"]
         random_actions = self.rng.integers(0, a, size=actions.shape)
         actions = np.where(inside[:, :k], actions, random_actions)
-        legal = None
-        if self._legal is not None:
-            legal = self._legal[window["wrows"][:, : k + 1], window["wcols"][:, : k + 1]]
+        legal = window["legal"]
+        if legal is not None:
             legal = np.where(policy_mask[:, :, None], legal, True)
         return ReplayBatch(
-            observations=self._obs[rows, cols],
+            observations=window["observations"],
             actions=actions.astype(np.int64),
             target_values=np.where(value_mask, targets, 0.0).astype(np.float32),
             target_rewards=target_rewards,
@@ -659,7 +687,7 @@ class TrajectoryReplay:
             reward_mask=reward_mask.astype(np.float32),
             policy_mask=policy_mask.astype(np.float32),
             weights=weights,
-            indices=self._uid[rows, cols],
+            indices=window["uid"],
             legal_masks=legal,
             priority_mask=~((kind == _RUNNING) & (window["value_left"] == 0)),
         )

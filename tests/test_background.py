@@ -124,7 +124,7 @@ class SaveAndPredictMidway(BaseCallback):
         if self.num_timesteps == self.at_step:
             self.saw_copy = self.model._acting_policy is not self.model.policy
             self.model.save(self.path)
-            self.model.predict(self.training_env.reset(), deterministic=True)
+            self.model.predict(self.locals["new_obs"], deterministic=True)
         return True
 
 
@@ -173,3 +173,51 @@ def test_background_two_player_with_reanalyze_search():
 def test_background_training_must_be_a_bool(fast_kwargs):
     with pytest.raises(ValueError, match="background_training must be a bool"):
         cartpole_model(fast_kwargs, background_training="yes")
+
+
+class WatchActingCopy(BaseCallback):
+    """Records whether self-play's copy has taken the learner's weights, and who trained."""
+
+    def __init__(self):
+        super().__init__()
+        self.initial = None
+        self.moved = False
+
+    def _on_training_start(self):
+        self.initial = [p.detach().clone() for p in self.model._acting_policy.parameters()]
+
+    def _on_step(self):
+        acting = list(self.model._acting_policy.parameters())
+        self.moved |= any(not torch.equal(a, b) for a, b in zip(acting, self.initial))
+        return True
+
+
+def test_self_play_takes_the_trainers_weights_and_training_runs_off_the_main_thread(fast_kwargs):
+    model = cartpole_model(fast_kwargs, background_training=True)
+    threads = []
+    step = model._gradient_step
+
+    def recording_step(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return step(*args, **kwargs)
+
+    model._gradient_step = recording_step
+    watch = WatchActingCopy()
+    model.learn(total_timesteps=400, callback=watch)
+    assert threads and set(threads) == {"muzero-trainer"}
+    assert watch.moved  # the acting copy loaded weights the trainer published
+
+
+def test_callback_error_propagates_and_ends_the_trainer(fast_kwargs):
+    class FailAt(BaseCallback):
+        def _on_step(self):
+            if self.num_timesteps == 150:
+                raise ValueError("callback broke")
+            return True
+
+    model = cartpole_model(fast_kwargs, background_training=True)
+    with pytest.raises(ValueError, match="callback broke"):
+        model.learn(total_timesteps=1_000, callback=FailAt())
+    assert model._background is None and not trainer_threads()
+    model.learn(total_timesteps=100)  # and the model can learn again
+    assert model._n_updates > 0

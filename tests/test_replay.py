@@ -389,8 +389,13 @@ def test_cut_returns_hand_example_and_ties_do_not_cut():
     peaked = np.array([0.7, 0.1, 0.1, 0.1], np.float32)
     for t, (action, policy) in enumerate([(0, peaked), (3, uniform), (2, peaked), (1, uniform)]):
         replay.add(
-            np.array([[0.0, t]]), np.array([action]), np.array([t + 1.0]), np.array([10.0 * (t + 1)]),
-            policy[None], np.array([t == 3]), np.array([t == 3]),
+            np.array([[0.0, t]]),
+            np.array([action]),
+            np.array([t + 1.0]),
+            np.array([10.0 * (t + 1)]),
+            policy[None],
+            np.array([t == 3]),
+            np.array([t == 3]),
         )
     batch = replay.sample(200)
     targets = {int(t): float(v) for (_, t), v in zip(batch.observations, batch.target_values[:, 0])}
@@ -706,3 +711,46 @@ def test_newest_step_of_a_running_episode_is_excluded_from_priority_updates():
     newest = batch.observations[:, 0] == 2
     assert newest.any() and (~newest).any()
     np.testing.assert_array_equal(batch.priority_mask, ~newest)
+
+
+def test_sample_releases_its_lock_while_refreshing_and_gives_the_unlocked_batch():
+    """A background trainer passes its replay lock: self-play may add() during Reanalyze."""
+    import threading
+
+    def filled():
+        buffer = TrajectoryReplay(
+            capacity=64,
+            n_envs=1,
+            observation_shape=(2,),
+            observation_dtype=np.float32,
+            action_dim=3,
+            unroll_steps=2,
+            td_steps=3,
+            discount=0.9,
+            seed=5,
+        )
+        for t in range(20):
+            buffer.add(
+                np.full((1, 2), t, np.float32),
+                np.array([t % 3]),
+                np.array([1.0], np.float32),
+                np.array([0.5], np.float32),
+                np.full((1, 3), 1 / 3, np.float32),
+                np.array([t % 7 == 6]),
+                np.array([t % 7 == 6]),
+            )
+        return buffer
+
+    lock = threading.Lock()
+    held_during_refresh = []
+
+    def refresh(observations):
+        held_during_refresh.append(lock.locked())
+        return observations[:, 0].astype(np.float64) / 10.0, None
+
+    locked = filled().sample(8, refresh_fn=refresh, refresh_fraction=1.0, lock=lock)
+    plain = filled().sample(8, refresh_fn=refresh, refresh_fraction=1.0)
+    assert held_during_refresh == [False, False] and not lock.locked()
+    for a, b in zip(locked, plain):
+        if a is not None:
+            np.testing.assert_array_equal(a, b)

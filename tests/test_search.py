@@ -516,3 +516,36 @@ def test_pipelined_search_runs_in_a_forked_child():
         set_pipeline(None)
     for x, y in zip(expected, child):
         np.testing.assert_array_equal(x, y)
+
+
+def test_searches_on_two_threads_of_one_shape_do_not_share_trees():
+    """A background trainer's Reanalyze search runs beside self-play's: each thread gets its own
+    cached tree and hidden-state store, so both give their serial results."""
+    import sys
+    import threading
+
+    nets = [FakeNet(5, seed=21), FakeNet(5, seed=22)]
+    serial = [_engine(net, 8, 60, None, two_player=True) for net in nets]
+    mismatches: list[int] = []
+
+    def search_repeatedly(index: int) -> None:
+        for _ in range(15):
+            try:
+                result = _engine(nets[index], 8, 60, None, two_player=True)
+            except Exception:  # shared arrays can corrupt the tree enough to raise
+                mismatches.append(index)
+                continue
+            if not np.array_equal(result.visit_counts, serial[index].visit_counts):
+                mismatches.append(index)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # switch threads often, inside the searches
+    try:
+        threads = [threading.Thread(target=search_repeatedly, args=(i,)) for i in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+    finally:
+        sys.setswitchinterval(interval)
+    assert not any(thread.is_alive() for thread in threads) and mismatches == []

@@ -11,6 +11,7 @@ Torch is imported only when the caller passes torch tensors.
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Any
 
 import numpy as np
@@ -125,17 +126,18 @@ class EmbeddingStore:
         return self.gathered
 
 
-_STORES: dict[tuple, EmbeddingStore] = {}
+_STORES = threading.local()  # one cache per thread, as the trees' (_tree.get_tree)
 _MAX_STORES = 3
 
 
 def get_store(root: Any, num_nodes: int) -> EmbeddingStore:
-    """A cached store for hidden states like ``root`` (same type, dtype, device, shape)."""
+    """A cached store for hidden states like ``root`` (same type, dtype, device, shape), per thread."""
+    stores: dict[tuple, EmbeddingStore] = _STORES.__dict__.setdefault("stores", {})
     key = EmbeddingStore.describe(root, num_nodes)
-    store = _STORES.pop(key, None)
+    store = stores.pop(key, None)
     if store is None:
         store = EmbeddingStore(root, num_nodes)
-    _STORES[key] = store
-    while len(_STORES) > _MAX_STORES:
-        _STORES.pop(next(iter(_STORES)))
+    stores[key] = store
+    while len(stores) > _MAX_STORES:
+        stores.pop(next(iter(stores)))
     return store

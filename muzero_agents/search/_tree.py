@@ -20,6 +20,7 @@ simulation and, after the first search of a shape, almost nothing per call.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 
 import numpy as np
@@ -67,20 +68,22 @@ class Tree:
         return sum(v.nbytes for v in vars(self).values() if isinstance(v, np.ndarray))
 
 
-_CACHE: OrderedDict[tuple[int, int, int], Tree] = OrderedDict()
+_CACHES = threading.local()  # one cache per thread: concurrent searches never share arrays
 _CACHE_SIZE = 3
 
 
 def get_tree(batch: int, num_nodes: int, num_actions: int) -> Tree:
     """A cached ``Tree`` for this shape (least recently used of ``_CACHE_SIZE`` is dropped).
 
-    Not thread-safe: concurrent searches of the same shape in one process would share arrays.
+    Each thread has its own cache (a background trainer's Reanalyze search runs beside
+    self-play's), so two searches of one shape on two threads get separate arrays.
     """
+    cache: OrderedDict[tuple[int, int, int], Tree] = _CACHES.__dict__.setdefault("trees", OrderedDict())
     key = (batch, num_nodes, num_actions)
-    tree = _CACHE.pop(key, None)
+    tree = cache.pop(key, None)
     if tree is None:
         tree = Tree(batch, num_nodes, num_actions)
-    _CACHE[key] = tree
-    while len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
+    cache[key] = tree
+    while len(cache) > _CACHE_SIZE:
+        cache.popitem(last=False)
     return tree
