@@ -15,6 +15,7 @@ import pathlib
 import sys
 import threading
 import time
+import warnings
 import zipfile
 from typing import Any, ClassVar, TypeVar
 
@@ -456,6 +457,7 @@ class MuZero(BaseAlgorithm):
         ``callback.on_step()`` runs once per vectorized env step; returning False stops training.
         ``log_interval`` counts finished episodes between logger dumps.
         """
+        self._reap_background_trainer()
         envs_will_reset = reset_num_timesteps or self._last_obs is None
         total_timesteps, callback = self._setup_learn(
             total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
@@ -495,12 +497,18 @@ class MuZero(BaseAlgorithm):
     def _replay_lock(self) -> contextlib.AbstractContextManager:
         return contextlib.nullcontext() if self._background is None else self._background.replay_lock
 
-    def _start_background_trainer(self) -> None:
-        if self._background is not None:
+    def _reap_background_trainer(self) -> None:
+        """Clear a trainer an earlier learn() could not stop in time, once it has ended."""
+        if self._background is None:
+            return
+        if self._background.running:
             raise RuntimeError(
                 "A background trainer from an earlier learn() is still running (it did not stop in "
                 "time); wait for it to finish before calling learn() again."
             )
+        self._stop_background_trainer()  # records its statistics, raises its failure if any
+
+    def _start_background_trainer(self) -> None:
         if self._acting_copy is None:
             self._acting_copy = self._make_policy()
         self._acting_copy.load_state_dict(self.policy.state_dict())
@@ -524,14 +532,14 @@ class MuZero(BaseAlgorithm):
         except RuntimeError as timeout:  # still running: keep it, so save() still pauses it
             if in_flight is None:
                 raise
-            in_flight.add_note(str(timeout))
+            _add_note(in_flight, str(timeout))
             return
         self._background = None
         self._record_background_statistics(background)
         if in_flight is None:
             background.raise_if_failed()
         elif background.error is not None and in_flight.__cause__ is not background.error:
-            in_flight.add_note(f"MuZero's background trainer had also failed: {background.error!r}")
+            _add_note(in_flight, f"MuZero's background trainer had also failed: {background.error!r}")
 
     def _record_background_statistics(self, background: BackgroundTrainer) -> None:
         for scalars in background.drain_statistics():
@@ -805,6 +813,14 @@ class MuZero(BaseAlgorithm):
         buffer.truncate_running_episodes()  # their envs are gone; keep the steps, end the episodes
         buffer.cut_returns_at_exploration = self.cut_returns_at_exploration  # the model's targets
         self.replay_buffer = buffer
+
+
+def _add_note(error: BaseException, note: str) -> None:
+    """Attach ``note`` to an exception on its way out (a warning before Python 3.11's add_note)."""
+    if hasattr(error, "add_note"):
+        error.add_note(note)
+    else:
+        warnings.warn(note, RuntimeWarning, stacklevel=3)
 
 
 def _check_is_muzero_save(path) -> None:

@@ -221,3 +221,17 @@ def test_callback_error_propagates_and_ends_the_trainer(fast_kwargs):
     assert model._background is None and not trainer_threads()
     model.learn(total_timesteps=100)  # and the model can learn again
     assert model._n_updates > 0
+
+
+def test_a_trainer_that_outlived_its_learn_is_reaped_by_the_next(fast_kwargs):
+    """learn() keeps a trainer that did not stop in time; the next learn() clears it once it ended."""
+    model = cartpole_model(fast_kwargs, background_training=True)
+    model.learn(total_timesteps=100)
+    stale, _, _ = counting_trainer()
+    stale.start()
+    model._background = stale  # as a stop that timed out leaves it
+    with pytest.raises(RuntimeError, match="still running"):
+        model.learn(total_timesteps=50)
+    stale.stop()
+    model.learn(total_timesteps=150, reset_num_timesteps=False)
+    assert model._background is None and not trainer_threads() and model._n_updates > 0
