@@ -488,14 +488,15 @@ class TrajectoryReplay:
             weights = (self._num_valid * probs) ** -self.beta
             weights = (weights / weights.max()).astype(np.float32)
             window = self._window(rows, cols)
+            # drawn here, in the rng's old order (the refresh draws nothing), so no lock is needed later
+            window["random_actions"] = self.rng.integers(0, self.action_dim, size=window["actions"].shape)
             pending = (
                 self._refresh_inputs(window, count, refresh_with_masks, refresh_policies) if count else None
             )
         if pending is not None and pending.observations.shape[0] > 0:
             args = (pending.observations,) if pending.legal is None else (pending.observations, pending.legal)
             self._apply_refresh(window, pending, *refresh_fn(*args))
-        with guard:  # the rng draws the actions past episode ends
-            return self._build_batch(window, weights)
+        return self._build_batch(window, weights)
 
     def _window(self, rows: np.ndarray, cols: np.ndarray) -> dict:
         """Gather the stored data from each sampled position to K + n steps later."""
@@ -648,7 +649,7 @@ class TrajectoryReplay:
         window["values"][pending.b_f, window["left"][pending.b_f]] = new_values[pending.final_pos]
 
     def _build_batch(self, window: dict, weights: np.ndarray) -> ReplayBatch:
-        """Targets from the window alone (the buffer is not read: see ``sample``'s lock)."""
+        """Targets from the window alone (neither the buffer nor its rng is read: see ``sample``'s lock)."""
         k, n, a = self.unroll_steps, self.td_steps, self.action_dim
         batch = weights.shape[0]
         kind, inside = window["kind"], window["inside"]
@@ -672,8 +673,7 @@ class TrajectoryReplay:
         policy_mask = inside[:, : k + 1]
         policies = np.where(policy_mask[:, :, None], window["policies"], np.float32(1.0 / a))
         actions = window["actions"]
-        random_actions = self.rng.integers(0, a, size=actions.shape)
-        actions = np.where(inside[:, :k], actions, random_actions)
+        actions = np.where(inside[:, :k], actions, window["random_actions"])
         legal = window["legal"]
         if legal is not None:
             legal = np.where(policy_mask[:, :, None], legal, True)
