@@ -545,9 +545,8 @@ class MuZero(BaseAlgorithm):
         for scalars in background.drain_statistics():
             for name, value in scalars.items():
                 self.logger.record_mean(f"train/{name}", value)
-        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         self.logger.record("train/steps_owed", background.steps_owed)
-        self.logger.record("train/learning_rate", self.lr_schedule(self._current_progress_remaining))
+        self._record_training_progress()
 
     def _collect_step(self, callback: BaseCallback) -> bool:
         """Search in every env, step them once, store the transitions; False if a callback stops."""
@@ -651,6 +650,9 @@ class MuZero(BaseAlgorithm):
         for _ in range(gradient_steps):
             for name, value in self._gradient_step(batch_size, self._rng).items():
                 self.logger.record_mean(f"train/{name}", value)
+        self._record_training_progress()
+
+    def _record_training_progress(self) -> None:
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         self.logger.record("train/learning_rate", self.lr_schedule(self._current_progress_remaining))
 

@@ -488,8 +488,6 @@ class TrajectoryReplay:
             weights = (self._num_valid * probs) ** -self.beta
             weights = (weights / weights.max()).astype(np.float32)
             window = self._window(rows, cols)
-            # drawn here, in the rng's old order (the refresh draws nothing), so no lock is needed later
-            window["random_actions"] = self.rng.integers(0, self.action_dim, size=window["actions"].shape)
             pending = (
                 self._refresh_inputs(window, count, refresh_with_masks, refresh_policies) if count else None
             )
@@ -535,6 +533,8 @@ class TrajectoryReplay:
             "actions": self._actions[wrows[:, :k], wcols[:, :k]],
             "legal": None if self._legal is None else self._legal[wrows[:, : k + 1], wcols[:, : k + 1]],
             "uid": self._uid[rows, cols],
+            # drawn now, under the lock, for the unroll steps past an episode's end
+            "random_actions": self.rng.integers(0, self.action_dim, size=(rows.shape[0], k)),
         }
 
     def _exploratory(self, wrows: np.ndarray, wcols: np.ndarray, inside: np.ndarray) -> np.ndarray | None:
@@ -672,8 +672,7 @@ class TrajectoryReplay:
         reward_mask[:, 1:] = terminated[:, None] | inside[:, :k]
         policy_mask = inside[:, : k + 1]
         policies = np.where(policy_mask[:, :, None], window["policies"], np.float32(1.0 / a))
-        actions = window["actions"]
-        actions = np.where(inside[:, :k], actions, window["random_actions"])
+        actions = np.where(inside[:, :k], window["actions"], window["random_actions"])
         legal = window["legal"]
         if legal is not None:
             legal = np.where(policy_mask[:, :, None], legal, True)
