@@ -111,6 +111,12 @@ class MuZero(BaseAlgorithm):
     :param reward_loss_coef: weight of the reward loss. Above 1 helped connect four, whose one
         reward (the winning move's) reaches only a few percent of the unrolled steps
         (benchmarks/results/boardgames/connect-four-session6-2026-12-01.txt)
+    :param consistency_loss_coef: weight of EfficientZero's temporal consistency loss (Ye et al.,
+        2021; muzero_agents/consistency.py): the dynamics' hidden state at each unrolled step is
+        pulled towards the representation of the real observation there, a dense signal for
+        the learned model where rewards are rare. 0 (the paper's MuZero) turns it off;
+        EfficientZero uses 2. Adds a projector/predictor to the policy (settable through
+        ``policy_kwargs=dict(consistency_kwargs=dict(projection_dim=..., predictor_dim=...))``)
     :param weight_decay: AdamW weight decay
     :param max_grad_norm: gradient clipping norm
     :param mixed_precision: run the training forward and backward passes under bfloat16 autocast
@@ -162,6 +168,7 @@ class MuZero(BaseAlgorithm):
         augment_symmetries: bool = True,
         value_loss_coef: float = 0.25,
         reward_loss_coef: float = 1.0,
+        consistency_loss_coef: float = 0.0,
         weight_decay: float = 1e-4,
         max_grad_norm: float = 5.0,
         mixed_precision: bool = False,
@@ -200,6 +207,7 @@ class MuZero(BaseAlgorithm):
         self.augment_symmetries = augment_symmetries
         self.value_loss_coef = value_loss_coef
         self.reward_loss_coef = reward_loss_coef
+        self.consistency_loss_coef = consistency_loss_coef
         self.weight_decay = weight_decay
         self.max_grad_norm = max_grad_norm
         self.mixed_precision = mixed_precision
@@ -257,6 +265,7 @@ class MuZero(BaseAlgorithm):
             "priority_beta must be in [0, 1]": 0.0 <= self.priority_beta <= 1.0,
             "value_loss_coef must be >= 0": self.value_loss_coef >= 0,
             "reward_loss_coef must be >= 0": self.reward_loss_coef >= 0,
+            "consistency_loss_coef must be >= 0": self.consistency_loss_coef >= 0,
             "mixed_precision must be a bool": isinstance(self.mixed_precision, bool),
             "background_training must be a bool": isinstance(self.background_training, bool),
             "cut_returns_at_exploration must be a bool": isinstance(self.cut_returns_at_exploration, bool),
@@ -289,6 +298,8 @@ class MuZero(BaseAlgorithm):
             "weight_decay": self.weight_decay,
             **policy_kwargs.get("optimizer_kwargs", {}),
         }
+        if self.consistency_loss_coef > 0:
+            policy_kwargs.setdefault("consistency_kwargs", {})
         return self.policy_class(
             self.observation_space,
             self.action_space,
@@ -678,6 +689,7 @@ class MuZero(BaseAlgorithm):
             refresh_with_masks=refresh_fn is not None and self.replay_buffer.has_legal_masks,
             refresh_policies=self.reanalyze_search,
             lock=replay_lock,  # released while Reanalyze runs: self-play's add() need not wait
+            next_observations=self.consistency_loss_coef > 0,
         )
         batch = augment(batch, self._symmetries, rng)
         self.policy.set_training_mode(True)
@@ -689,6 +701,7 @@ class MuZero(BaseAlgorithm):
                 self.support_size,
                 self.value_loss_coef,
                 self.reward_loss_coef,
+                self.consistency_loss_coef,
             )
         self.policy.optimizer.zero_grad(set_to_none=True)
         losses.total.backward()

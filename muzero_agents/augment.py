@@ -2,9 +2,9 @@
 
 Where the env declares ``board_symmetries`` (``wrappers.make_board_game`` does for Go,
 tic-tac-toe and connect four), each sampled position is replaced by its image under a random
-symmetry: the observation, the unroll's actions, the policy targets and the legal masks move
-together; values and rewards do not change. Self-play settles on few openings, and this lets
-every position it stores stand for all its images.
+symmetry: the observation, the unroll's actions (and observations, where sampled), the policy
+targets and the legal masks move together; values and rewards do not change. Self-play settles
+on few openings, and this lets every position it stores stand for all its images.
 """
 
 from __future__ import annotations
@@ -60,7 +60,14 @@ def augment(batch: ReplayBatch, symmetries: Symmetries | None, rng: np.random.Ge
     masks = batch.legal_masks
     if masks is not None:
         masks = np.take_along_axis(masks, inverse[:, None, :], axis=2)
+    later = batch.next_observations
+    if later is not None:  # the unroll's real observations move with it (consistency loss)
+        steps = later.shape[1]
+        flat_later = later.reshape(size, steps, -1)
+        later = np.take_along_axis(flat_later, symmetries.obs_index[chosen][:, None, :], axis=2)
+        later = later.reshape(batch.next_observations.shape)
     return batch._replace(
+        next_observations=later,
         observations=observations.reshape(batch.observations.shape),
         actions=actions,
         target_policies=policies,

@@ -3,7 +3,8 @@
 l = sum_k [ l_value(z_{t+k}, v_k) + l_reward(u_{t+k}, r_k) + l_policy(pi_{t+k}, p_k) ], with
 categorical cross-entropies for value and reward (weighted by value_loss_coef and
 reward_loss_coef), the dynamics input gradient halved at each step, and the unrolled steps'
-losses scaled by 1/K so K does not change the effective step size.
+losses scaled by 1/K so K does not change the effective step size. Optionally EfficientZero's
+temporal consistency term (muzero_agents/consistency.py), weighted by consistency_loss_coef.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from muzero_agents.consistency import negative_cosine
+from muzero_agents.networks import scale_hidden_state
 from muzero_agents.policies import MuZeroPolicy
 from muzero_agents.replay import ReplayBatch
 from muzero_agents.support import scalar_to_support, support_to_scalar
@@ -38,14 +41,18 @@ class MuZeroLosses:
     reward: float
     policy: float
     priorities: np.ndarray  # |v_0 - z_0| per sample, for prioritized replay
+    consistency: float | None = None  # mean negative cosine, when the term is on
 
     def scalars(self) -> dict[str, float]:
-        return {
+        scalars = {
             "value_loss": self.value,
             "reward_loss": self.reward,
             "policy_loss": self.policy,
             "loss": float(self.total.detach()),
         }
+        if self.consistency is not None:
+            scalars["consistency_loss"] = self.consistency
+        return scalars
 
 
 def muzero_loss(
@@ -55,8 +62,13 @@ def muzero_loss(
     support_size: int,
     value_loss_coef: float = 0.25,
     reward_loss_coef: float = 1.0,
+    consistency_loss_coef: float = 0.0,
 ) -> MuZeroLosses:
-    """Unroll the model K steps from the sampled observations and score it against the targets."""
+    """Unroll the model K steps from the sampled observations and score it against the targets.
+
+    ``consistency_loss_coef > 0`` needs the policy's consistency head and a batch sampled with
+    ``next_observations=True``.
+    """
     device = policy.device
     as_tensor = lambda array: torch.as_tensor(array, device=device)
     target_values, target_rewards = as_tensor(batch.target_values), as_tensor(batch.target_rewards)
@@ -71,6 +83,7 @@ def muzero_loss(
     value_loss = soft_cross_entropy(out.value_logits, value_support[:, 0]) * value_mask[:, 0]
     policy_loss = soft_cross_entropy(out.policy_logits, target_policies[:, 0]) * policy_mask[:, 0]
     reward_loss = torch.zeros_like(value_loss)
+    consistency = ConsistencyTerm.start(policy, batch, consistency_loss_coef)
     hidden = out.hidden
     for k in range(1, unroll_steps + 1):
         out = policy.network.recurrent_inference(scale_gradient(hidden, 0.5), actions[:, k - 1])
@@ -88,8 +101,12 @@ def muzero_loss(
             policy_loss
             + step_scale * soft_cross_entropy(out.policy_logits, target_policies[:, k]) * policy_mask[:, k]
         )
+        if consistency is not None:
+            consistency.add_step(hidden, k, step_scale)
 
     per_sample = value_loss_coef * value_loss + reward_loss_coef * reward_loss + policy_loss
+    if consistency is not None:
+        per_sample = per_sample + consistency_loss_coef * consistency.loss
     total = (weights * per_sample).mean()
     priorities = (first_value - target_values[:, 0]).abs().cpu().numpy() + 1e-6
     return MuZeroLosses(
@@ -98,4 +115,41 @@ def muzero_loss(
         reward=float(reward_loss.detach().mean()),
         policy=float(policy_loss.detach().mean()),
         priorities=priorities,
+        consistency=None if consistency is None else float(consistency.loss.detach().mean()),
     )
+
+
+class ConsistencyTerm:
+    """EfficientZero's consistency loss, accumulated over the unroll: per sample, the masked mean
+    over steps of -cos(predictor(projector(s_k)), projector(h(o_{t+k}))), scaled like the other
+    unrolled losses."""
+
+    def __init__(self, policy: MuZeroPolicy, targets: torch.Tensor, mask: torch.Tensor) -> None:
+        self.head = policy.consistency_head
+        self.targets = targets  # [B, K, D] detached projections of the real observations
+        self.mask = mask  # [B, K]
+        self.loss = torch.zeros(mask.shape[0], device=mask.device)
+
+    @classmethod
+    def start(cls, policy: MuZeroPolicy, batch: ReplayBatch, coef: float) -> ConsistencyTerm | None:
+        """Project the representations of the unroll's real observations (None when off)."""
+        if coef <= 0:
+            return None
+        if policy.consistency_head is None or batch.next_observations is None:
+            raise ValueError(
+                "consistency_loss_coef > 0 needs a policy built with consistency_kwargs and a batch "
+                "sampled with next_observations=True (MuZero sets both up when the coefficient is > 0)"
+            )
+        later = batch.next_observations
+        size, steps = later.shape[:2]
+        with torch.no_grad():
+            flat = policy.prepare_obs(later.reshape(size * steps, *later.shape[2:]))
+            hidden = scale_hidden_state(policy.network.represent(flat))
+            targets = policy.consistency_head.target(hidden).float().view(size, steps, -1)
+        mask = torch.as_tensor(batch.next_observation_mask, device=policy.device)
+        return cls(policy, targets, mask)
+
+    def add_step(self, hidden: torch.Tensor, k: int, step_scale: float) -> None:
+        """Score the dynamics' hidden state of unroll step ``k`` (1-based)."""
+        online = self.head.online(hidden)
+        self.loss = self.loss + step_scale * negative_cosine(online, self.targets[:, k - 1]) * self.mask[:, k - 1]

@@ -17,6 +17,7 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.preprocessing import is_image_space_channels_first, preprocess_obs
 from stable_baselines3.common.type_aliases import Schedule
 
+from muzero_agents.consistency import ConsistencyHead
 from muzero_agents.networks import ConvMuZeroNetwork, MlpMuZeroNetwork, MuZeroNetwork
 from muzero_agents.support import support_to_scalar
 from muzero_agents.traced import TracedRecurrent
@@ -28,6 +29,10 @@ class MuZeroPolicy(BasePolicy):
     :param support_size: value/reward categorical support is {-S..S} (in h-transformed space)
     :param network_kwargs: forwarded to the network class (e.g. ``hidden_dim``, ``net_arch`` for
         the MLP; ``channels``, ``num_blocks`` for the conv tower)
+    :param consistency_kwargs: if given, the policy also owns a
+        :class:`~muzero_agents.consistency.ConsistencyHead` (EfficientZero's temporal consistency
+        loss) built with these arguments (``projection_dim``, ``predictor_dim``); ``MuZero``
+        passes ``{}`` when ``consistency_loss_coef > 0``
     """
 
     network_class: type[MuZeroNetwork] = MlpMuZeroNetwork
@@ -41,6 +46,7 @@ class MuZeroPolicy(BasePolicy):
         lr_schedule: Schedule,
         support_size: int = 20,
         network_kwargs: dict[str, Any] | None = None,
+        consistency_kwargs: dict[str, Any] | None = None,
         normalize_images: bool = True,
         optimizer_class: type[torch.optim.Optimizer] = torch.optim.AdamW,
         optimizer_kwargs: dict[str, Any] | None = None,
@@ -63,6 +69,12 @@ class MuZeroPolicy(BasePolicy):
         self.network_kwargs = dict(network_kwargs or {})
         self.action_dim = int(action_space.n)
         self.network = self._build_network()
+        self.consistency_kwargs = None if consistency_kwargs is None else dict(consistency_kwargs)
+        self.consistency_head = (
+            None
+            if self.consistency_kwargs is None
+            else ConsistencyHead(self._hidden_size(), **self.consistency_kwargs)
+        )
         self._recurrent = TracedRecurrent(self.network, self.support_size)
         self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
 
@@ -72,8 +84,22 @@ class MuZeroPolicy(BasePolicy):
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
-        data.update(support_size=self.support_size, network_kwargs=self.network_kwargs)
+        data.update(
+            support_size=self.support_size,
+            network_kwargs=self.network_kwargs,
+            consistency_kwargs=self.consistency_kwargs,
+        )
         return data
+
+    def _hidden_size(self) -> int:
+        """Elements of one hidden state, from one observation through the new network."""
+        sample = torch.as_tensor(np.asarray(self.observation_space.sample())[None])
+        was_training = self.network.training
+        self.network.eval()  # leave batch-norm statistics untouched
+        with torch.no_grad():
+            size = self.network.initial_inference(self.preprocess(sample)).hidden[0].numel()
+        self.network.train(was_training)
+        return int(size)
 
     def preprocess(self, obs: torch.Tensor) -> torch.Tensor:
         """Raw observation tensor -> float network input (images scaled, discrete one-hot)."""

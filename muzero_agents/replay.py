@@ -56,6 +56,10 @@ class ReplayBatch(NamedTuple):
     # bootstrap value, so |v - z| says nothing yet and must not set its priority (a value-only
     # Reanalyze would make it ~0 and the step would never be drawn again)
     priority_mask: np.ndarray | None = None
+    # sample(next_observations=True) only: the stored observations at t+1..t+K [B, K, *obs] and
+    # whether each is the episode's (1) or past its end (0, whatever the ring holds there)
+    next_observations: np.ndarray | None = None
+    next_observation_mask: np.ndarray | None = None
 
 
 class _PendingRefresh(NamedTuple):
@@ -449,6 +453,7 @@ class TrajectoryReplay:
         refresh_with_masks: bool = False,
         refresh_policies: bool = True,
         lock: contextlib.AbstractContextManager | None = None,
+        next_observations: bool = False,
     ) -> ReplayBatch:
         """Sample positions by priority and build their K-step unroll targets.
 
@@ -469,6 +474,10 @@ class TrajectoryReplay:
 
         ``lock`` (held while reading the buffer, released while refresh_fn runs) lets another
         thread ``add`` during a Reanalyze: everything the batch needs is copied out first.
+
+        ``next_observations``: also return the stored observations of the K unrolled steps, for
+        EfficientZero's consistency loss (the observation after an episode's last move is not
+        stored, so it is masked like every step past the end).
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -488,6 +497,8 @@ class TrajectoryReplay:
             weights = (self._num_valid * probs) ** -self.beta
             weights = (weights / weights.max()).astype(np.float32)
             window = self._window(rows, cols)
+            if next_observations:
+                window["next_observations"] = self._next_observations(window)
             pending = (
                 self._refresh_inputs(window, count, refresh_with_masks, refresh_policies) if count else None
             )
@@ -536,6 +547,11 @@ class TrajectoryReplay:
             # drawn now, under the lock, for the unroll steps past an episode's end
             "random_actions": self.rng.integers(0, self.action_dim, size=(rows.shape[0], k)),
         }
+
+    def _next_observations(self, window: dict) -> np.ndarray:
+        """[B, K, *obs]: the stored observations one to K steps after each sampled position."""
+        k = self.unroll_steps
+        return self._obs[window["wrows"][:, 1 : k + 1], window["wcols"][:, 1 : k + 1]]
 
     def _exploratory(self, wrows: np.ndarray, wcols: np.ndarray, inside: np.ndarray) -> np.ndarray | None:
         """[B, width]: the stored move was not the argmax of its stored search policy (None if unused)."""
@@ -689,6 +705,10 @@ class TrajectoryReplay:
             indices=window["uid"],
             legal_masks=legal,
             priority_mask=~((kind == _RUNNING) & (window["value_left"] == 0)),
+            next_observations=window.get("next_observations"),
+            next_observation_mask=(
+                None if "next_observations" not in window else inside[:, 1 : k + 1].astype(np.float32)
+            ),
         )
 
     # ------------------------------------------------------------------ pickling
