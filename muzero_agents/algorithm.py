@@ -266,6 +266,9 @@ class MuZero(BaseAlgorithm):
             "value_loss_coef must be >= 0": self.value_loss_coef >= 0,
             "reward_loss_coef must be >= 0": self.reward_loss_coef >= 0,
             "consistency_loss_coef must be >= 0": self.consistency_loss_coef >= 0,
+            "batch_size must be >= 2 when consistency_loss_coef > 0 (its heads' batch norm needs two samples)": (
+                self.consistency_loss_coef <= 0 or self.batch_size >= 2
+            ),
             "mixed_precision must be a bool": isinstance(self.mixed_precision, bool),
             "background_training must be a bool": isinstance(self.background_training, bool),
             "cut_returns_at_exploration must be a bool": isinstance(self.cut_returns_at_exploration, bool),
@@ -794,6 +797,12 @@ class MuZero(BaseAlgorithm):
         try:
             model = super().load(path, env=env, device=device, **kwargs)
         except RuntimeError as error:
+            if "consistency_head" in str(error):
+                raise ValueError(
+                    f"{path} was saved {'without' if 'Missing' in str(error) else 'with'} the consistency "
+                    "head, and consistency_loss_coef now asks for the opposite: load it with the "
+                    "coefficient it was saved with (leave consistency_loss_coef out of load's arguments)."
+                ) from error
             if "size mismatch" not in str(error):
                 raise
             raise ValueError(

@@ -41,7 +41,7 @@ class MuZeroLosses:
     reward: float
     policy: float
     priorities: np.ndarray  # |v_0 - z_0| per sample, for prioritized replay
-    consistency: float | None = None  # mean negative cosine, when the term is on
+    consistency: float | None = None  # batch mean of ConsistencyTerm.loss, when the term is on
 
     def scalars(self) -> dict[str, float]:
         scalars = {
@@ -120,9 +120,9 @@ def muzero_loss(
 
 
 class ConsistencyTerm:
-    """EfficientZero's consistency loss, accumulated over the unroll: per sample, the masked mean
-    over steps of -cos(predictor(projector(s_k)), projector(h(o_{t+k}))), scaled like the other
-    unrolled losses."""
+    """EfficientZero's consistency loss, accumulated over the unroll: per sample, the sum over the
+    steps still inside the episode of -cos(predictor(projector(s_k)), projector(h(o_{t+k}))), each
+    scaled by 1/K like the other unrolled losses (so masked steps pull it towards 0)."""
 
     def __init__(self, policy: MuZeroPolicy, targets: torch.Tensor, mask: torch.Tensor) -> None:
         self.head = policy.consistency_head

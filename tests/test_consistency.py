@@ -76,7 +76,7 @@ def test_the_term_is_masked_past_the_end_and_needs_its_inputs():
         off = muzero_loss(*args, consistency_loss_coef=0.0)
         masked_batch = batch._replace(next_observation_mask=np.zeros_like(batch.next_observation_mask))
         masked = muzero_loss(model.policy, masked_batch, *args[2:], consistency_loss_coef=2.0)
-    assert -1.0 <= on.consistency < 0.0 or 0.0 < on.consistency <= 1.0
+    assert -1.0 <= on.consistency <= 1.0 and on.consistency != 0.0
     assert off.consistency is None and masked.consistency == 0.0
     assert abs(float(masked.total) - float(off.total)) < 1e-5
     assert abs(float(on.total) - float(off.total)) > 1e-4
@@ -136,3 +136,20 @@ def test_background_training_with_the_consistency_loss():
     model = tictactoe_model(background_training=True)
     model.learn(200)
     assert model._n_updates > 0
+    assert "train/consistency_loss" in model.logger.name_to_value  # the trainer thread used the term
+
+
+def test_loading_with_the_other_coefficient_names_the_fix(tmp_path):
+    tictactoe_model().save(tmp_path / "with_head")
+    tictactoe_model(consistency_loss_coef=0.0).save(tmp_path / "without_head")
+    with pytest.raises(ValueError, match="saved with the consistency head"):
+        MuZero.load(tmp_path / "with_head", consistency_loss_coef=0.0)
+    with pytest.raises(ValueError, match="saved without the consistency head"):
+        MuZero.load(tmp_path / "without_head", consistency_loss_coef=2.0)
+    assert MuZero.load(tmp_path / "with_head").policy.consistency_head is not None
+
+
+def test_a_batch_of_one_is_refused_early():
+    with pytest.raises(ValueError, match="batch_size must be >= 2 when consistency_loss_coef > 0"):
+        tictactoe_model(batch_size=1)
+    assert tictactoe_model(batch_size=1, consistency_loss_coef=0.0).batch_size == 1
