@@ -2,7 +2,7 @@
 
     python -m benchmarks.boardgame_play --game tictactoe --minutes 15 [--seed 0] [--games 200]
         [--save PATH] [--load PATH] [--ppo-minutes M | --no-ppo] [--depth 2] [--play-simulations N]
-        [--play-search muzero|gumbel]
+        [--play-search muzero|gumbel] [--play-symmetries on|off]
 
 MuZero trains by self-play (it decides both sides' moves) until ``--minutes`` of wall-clock
 time are spent, then plays ``--games`` games as first player and ``--games`` as second against
@@ -15,8 +15,9 @@ same way and printed in the same table. Both play deterministically, handed the 
 masks. Settings: MuZero's entry in ``benchmarks/muzero.yml`` and MaskablePPO's from the
 ``boardgames`` suite (both read through ``benchmarks.tasks``), so this script and the harness
 train the same models; ``--n-envs`` and ``--muzero-kwargs`` override MuZero's, and
-``--play-simulations`` and ``--play-search`` set MuZero's simulations per move and its root
-search for the games only (after training).
+``--play-simulations``, ``--play-search`` and ``--play-symmetries`` set MuZero's simulations per
+move, its root search and whether it searches every image of the board (``play_symmetries``)
+for the games only (after training).
 
 Training schedules that run over training progress (MuZero's visit-count temperature and
 replay-priority annealing) follow the wall clock here: ``WallClockBudget`` rescales the
@@ -214,7 +215,7 @@ def load_muzero(path: str, game: str) -> tuple[Any, Training]:
             f"{model.action_space}, "
             f"not {game}'s ({env.observation_space.shape}, {env.action_space}); pass the matching --game."
         )
-    env.close()
+    model.set_env(env)  # the board's symmetries, for saves from before they were kept
     return model, Training("MuZero", model.num_timesteps, gradient_steps(model), None)
 
 
@@ -275,6 +276,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "the model's max_considered_actions); default: as trained",
     )
     parser.add_argument(
+        "--play-symmetries",
+        choices=("on", "off"),
+        default=None,
+        help="on: MuZero searches every image of the position under the board's symmetries and sums "
+        "the visits (MuZero's play_symmetries); default: as trained",
+    )
+    parser.add_argument(
         "--muzero-kwargs",
         type=json.loads,
         default={},
@@ -329,6 +337,9 @@ def main(argv: list[str] | None = None) -> list[Row]:
     if args.play_search is not None:
         muzero.search = args.play_search
         print(f"MuZero plays with the {args.play_search} search", flush=True)
+    if args.play_symmetries is not None:
+        muzero.play_symmetries = args.play_symmetries == "on"
+        print(f"MuZero plays with play_symmetries={muzero.play_symmetries}", flush=True)
     rows = evaluate(muzero, training, args.game, args.games, args.seed, args.depth)
     if not args.no_ppo:
         print(

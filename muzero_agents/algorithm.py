@@ -39,7 +39,7 @@ from muzero_agents.files import replace_atomically, temporary_file
 from muzero_agents.losses import muzero_loss
 from muzero_agents.policies import CnnPolicy, MlpPolicy, MuZeroPolicy
 from muzero_agents.replay import TrajectoryReplay
-from muzero_agents.search import SearchResult, gumbel_muzero_search, muzero_search
+from muzero_agents.search import SearchResult, choose_by_visits, gumbel_muzero_search, muzero_search
 from muzero_agents.augment import Symmetries, augment
 
 SEARCHES = ("muzero", "gumbel")
@@ -107,6 +107,13 @@ class MuZero(BaseAlgorithm):
     :param augment_symmetries: train each sample on a random image under the env's board
         symmetries (``board_symmetries`` of ``wrappers.make_board_game``'s Go, tic-tac-toe and
         connect four), as AlphaGo Zero did; no effect on envs that declare none
+    :param play_symmetries: ``predict`` searches every image of the position under the env's
+        board symmetries (8 on square boards, 2 on connect four) in one batch and plays from the
+        visit counts summed on the original board, so a misjudgement the network makes in one
+        orientation is outvoted by the others (AlphaGo averaged its network over the 8 images).
+        Self-play is unchanged; a move costs S searches. Needs an env with ``board_symmetries``
+        (kept in the save, so a loaded model has them without its env). Measured on
+        tic-tac-toe: benchmarks/results/boardgames/tictactoe-symmetric-play-2026-12-03.txt
     :param value_loss_coef: weight of the value loss (the paper uses 0.25 with reanalyze)
     :param reward_loss_coef: weight of the reward loss. Above 1 helped connect four, whose one
         reward (the winning move's) reaches only a few percent of the unrolled steps
@@ -166,6 +173,7 @@ class MuZero(BaseAlgorithm):
         reanalyze_fraction: float = 1.0,
         reanalyze_search: bool = False,
         augment_symmetries: bool = True,
+        play_symmetries: bool = False,
         value_loss_coef: float = 0.25,
         reward_loss_coef: float = 1.0,
         consistency_loss_coef: float = 0.0,
@@ -205,6 +213,7 @@ class MuZero(BaseAlgorithm):
         self.reanalyze_fraction = reanalyze_fraction
         self.reanalyze_search = reanalyze_search
         self.augment_symmetries = augment_symmetries
+        self.play_symmetries = play_symmetries
         self.value_loss_coef = value_loss_coef
         self.reward_loss_coef = reward_loss_coef
         self.consistency_loss_coef = consistency_loss_coef
@@ -272,6 +281,7 @@ class MuZero(BaseAlgorithm):
             "mixed_precision must be a bool": isinstance(self.mixed_precision, bool),
             "background_training must be a bool": isinstance(self.background_training, bool),
             "cut_returns_at_exploration must be a bool": isinstance(self.cut_returns_at_exploration, bool),
+            "play_symmetries must be a bool": isinstance(self.play_symmetries, bool),
         }
         failed = [message for message, ok in checks.items() if not ok]
         if failed:
@@ -290,9 +300,9 @@ class MuZero(BaseAlgorithm):
                 "lacks (CUDA GPUs from Ampere on have it): pass mixed_precision=False"
             )
         self.temperature_schedule = FloatSchedule(self.temperature)
-        if self.env is not None:  # a loaded model without env keeps its saved flag
+        if self.env is not None:  # a loaded model without env keeps its saved flag and symmetries
             self.two_player = self._env_flag("is_two_player_zero_sum")
-        self._symmetries = self._env_symmetries()
+            self._read_env_symmetries()
         self.replay_buffer = self._make_replay_buffer()
 
     def _make_policy(self) -> MuZeroPolicy:
@@ -335,13 +345,24 @@ class MuZero(BaseAlgorithm):
             return False
         return all(bool(value) for value in self.env.get_attr(name))
 
+    def _read_env_symmetries(self) -> None:
+        """Take the env's board symmetries; refuse ``play_symmetries`` on an env without them."""
+        self._symmetries = self._env_symmetries()
+        if self.play_symmetries and self._symmetries is None:
+            raise ValueError(
+                "play_symmetries=True needs an env that declares board_symmetries (wrappers."
+                "make_board_game's Go, tic-tac-toe and connect four do); this env declares none. "
+                "Pass play_symmetries=False."
+            )
+
     def _env_symmetries(self) -> Symmetries | None:
-        """The board symmetries of the sub-envs, if augmentation is on (else None).
+        """The board symmetries of the sub-envs (None where they declare none).
 
         They index the env's own observations, so a wrapper that reshapes them (frame
-        stacking, a transpose) makes them wrong: refused with an error that names the fix.
+        stacking, a transpose) makes them wrong: refused, where augmentation or symmetric play
+        would use them, with an error that names the fix (otherwise ignored).
         """
-        if not self.augment_symmetries or self.env is None or not self.env.has_attr("board_symmetries"):
+        if self.env is None or not self.env.has_attr("board_symmetries"):
             return None
         per_env = self.env.get_attr("board_symmetries")
         if not per_env[0]:
@@ -356,10 +377,13 @@ class MuZero(BaseAlgorithm):
             or symmetries.obs_index.shape[1] != obs_size
             or symmetries.action_map.shape[1] != actions
         ):
+            if not (self.augment_symmetries or self.play_symmetries):
+                return None
             raise ValueError(
                 "The env's board_symmetries do not match its observations or actions (a wrapper "
                 "such as VecFrameStack or VecTransposeImage reshaped them, or the sub-envs differ). "
-                "Pass augment_symmetries=False, or give MuZero the board env unwrapped."
+                "Pass augment_symmetries=False and play_symmetries=False, or give MuZero the board "
+                "env unwrapped."
             )
         return symmetries
 
@@ -379,7 +403,7 @@ class MuZero(BaseAlgorithm):
             self.two_player = two_player
             self.replay_buffer = self._make_replay_buffer()
         self.two_player = two_player
-        self._symmetries = self._env_symmetries()
+        self._read_env_symmetries()
 
     # ------------------------------------------------------------------ search
 
@@ -442,6 +466,7 @@ class MuZero(BaseAlgorithm):
 
         ``deterministic=True`` plays the most visited root action; otherwise an action is sampled
         from the visit counts. ``action_masks`` (sb3-contrib's convention) restricts the root.
+        With ``play_symmetries`` the visit counts are those of all the board's images, summed.
         """
         if isinstance(observation, dict):
             raise ValueError("MuZero takes array observations, not dicts (see MuZeroPolicy).")
@@ -451,9 +476,27 @@ class MuZero(BaseAlgorithm):
         masks = None
         if action_masks is not None:
             masks = np.asarray(action_masks, dtype=bool).reshape(batch.shape[0], -1)
-        result = self._search(batch, masks, explore=False, temperature=0.0 if deterministic else 1.0)
-        actions = result.action if vectorized else result.action[0]
-        return actions, state
+        temperature = 0.0 if deterministic else 1.0
+        if self.play_symmetries:
+            chosen = self._symmetric_play(batch, masks, temperature)
+        else:
+            chosen = self._search(batch, masks, explore=False, temperature=temperature).action
+        return (chosen if vectorized else chosen[0]), state
+
+    def _symmetric_play(
+        self, observations: np.ndarray, legal_mask: np.ndarray | None, temperature: float
+    ) -> np.ndarray:
+        """Actions from one search per board image (all in one batch), visits summed on the original board."""
+        symmetries = self._symmetries
+        if symmetries is None:
+            raise ValueError(
+                "play_symmetries needs the board's symmetries, which this model has not read: give "
+                "it its board env (MuZero.load(path, env=...) or model.set_env(env))."
+            )
+        images, image_masks = symmetries.images(observations, legal_mask)
+        result = self._search(images, image_masks, explore=False, temperature=0.0)
+        visits = symmetries.pull_back_sum(result.visit_counts.astype(np.int64))
+        return choose_by_visits(visits, temperature, self._rng)
 
     # ------------------------------------------------------------------ learning
 
@@ -694,7 +737,7 @@ class MuZero(BaseAlgorithm):
             lock=replay_lock,  # released while Reanalyze runs: self-play's add() need not wait
             next_observations=self.consistency_loss_coef > 0,
         )
-        batch = augment(batch, self._symmetries, rng)
+        batch = augment(batch, self._symmetries if self.augment_symmetries else None, rng)
         self.policy.set_training_mode(True)
         with torch.autocast(self.device.type, torch.bfloat16, enabled=self.mixed_precision):
             losses = muzero_loss(
@@ -759,7 +802,6 @@ class MuZero(BaseAlgorithm):
             *super()._excluded_save_params(),
             "_rng",
             "temperature_schedule",
-            "_symmetries",
             "_episode_moves",
             "_background",
             "_acting_copy",

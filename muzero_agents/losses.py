@@ -152,4 +152,6 @@ class ConsistencyTerm:
     def add_step(self, hidden: torch.Tensor, k: int, step_scale: float) -> None:
         """Score the dynamics' hidden state of unroll step ``k`` (1-based)."""
         online = self.head.online(hidden)
-        self.loss = self.loss + step_scale * negative_cosine(online, self.targets[:, k - 1]) * self.mask[:, k - 1]
+        self.loss = (
+            self.loss + step_scale * negative_cosine(online, self.targets[:, k - 1]) * self.mask[:, k - 1]
+        )

@@ -100,13 +100,13 @@ def test_main_end_to_end_with_a_tiny_budget(tmp_path, capsys, monkeypatch):
     real_evaluate = boardgame_play.evaluate
 
     def recording_evaluate(model, *args):
-        played_with.append((model.search, model.num_simulations))
+        played_with.append((model.search, model.num_simulations, model.play_symmetries))
         return real_evaluate(model, *args)
 
     monkeypatch.setattr(boardgame_play, "evaluate", recording_evaluate)
-    play = ["--play-simulations", "3", "--play-search", "gumbel"]
+    play = ["--play-simulations", "3", "--play-search", "gumbel", "--play-symmetries", "on"]
     loaded = main(["--load", str(save), "--games", "1", "--no-ppo", *play])
-    assert played_with == [("gumbel", 3)]
+    assert played_with == [("gumbel", 3, True)]
     assert "MuZero plays with 3 simulations per move" in capsys.readouterr().out
     assert {(r.agent, r.opponent, r.side) for r in loaded} == {k for k in expected if k[0] == "MuZero"}
     assert all(

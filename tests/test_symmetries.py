@@ -115,7 +115,7 @@ def test_muzero_reads_the_symmetries_of_its_env_and_trains_on_images(monkeypatch
     seen = []
 
     def spy(batch, symmetries, rng):
-        seen.append(symmetries.obs_index.shape[0])
+        seen.append(None if symmetries is None else symmetries.obs_index.shape[0])
         return augment(batch, symmetries, rng)
 
     monkeypatch.setattr(algorithm, "augment", spy)
@@ -124,16 +124,27 @@ def test_muzero_reads_the_symmetries_of_its_env_and_trains_on_images(monkeypatch
     )
     model.learn(24)
     assert model._n_updates > 0 and seen == [8] * model._n_updates
-    off = MuZero("MlpPolicy", make_board_game("tictactoe"), augment_symmetries=False, num_simulations=2)
-    assert off._symmetries is None
+    off = MuZero(
+        "MlpPolicy",
+        make_board_game("tictactoe"),
+        augment_symmetries=False,
+        learning_starts=8,
+        batch_size=8,
+        num_simulations=2,
+    )
+    seen.clear()
+    off.learn(24)
+    assert off._n_updates > 0 and seen == [None] * off._n_updates  # read (for play), not trained on
 
 
 def test_symmetries_of_a_reshaped_board_are_refused():
     from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack
 
     stacked = VecFrameStack(DummyVecEnv([lambda: make_board_game("tictactoe")]), 2)
-    with pytest.raises(ValueError, match="augment_symmetries=False"):
+    with pytest.raises(ValueError, match="augment_symmetries=False and play_symmetries=False"):
         MuZero("MlpPolicy", stacked, num_simulations=2)
+    with pytest.raises(ValueError, match="augment_symmetries=False and play_symmetries=False"):
+        MuZero("MlpPolicy", stacked, augment_symmetries=False, play_symmetries=True, num_simulations=2)
     assert MuZero("MlpPolicy", stacked, augment_symmetries=False, num_simulations=2)._symmetries is None
 
 
