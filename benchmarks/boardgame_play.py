@@ -215,7 +215,10 @@ def load_muzero(path: str, game: str) -> tuple[Any, Training]:
             f"{model.action_space}, "
             f"not {game}'s ({env.observation_space.shape}, {env.action_space}); pass the matching --game."
         )
-    model.set_env(env)  # the board's symmetries, for saves from before they were kept
+    if model._symmetries is None:  # a save from before the symmetries were kept: read the board's
+        model.set_env(env)
+    else:
+        env.close()
     return model, Training("MuZero", model.num_timesteps, gradient_steps(model), None)
 
 

@@ -39,7 +39,7 @@ from muzero_agents.files import replace_atomically, temporary_file
 from muzero_agents.losses import muzero_loss
 from muzero_agents.policies import CnnPolicy, MlpPolicy, MuZeroPolicy
 from muzero_agents.replay import TrajectoryReplay
-from muzero_agents.search import SearchResult, choose_by_visits, gumbel_muzero_search, muzero_search
+from muzero_agents.search import SearchResult, gumbel_muzero_search, muzero_search
 from muzero_agents.augment import Symmetries, augment
 
 SEARCHES = ("muzero", "gumbel")
@@ -112,8 +112,9 @@ class MuZero(BaseAlgorithm):
         visit counts summed on the original board, so a misjudgement the network makes in one
         orientation is outvoted by the others (AlphaGo averaged its network over the 8 images).
         Self-play is unchanged; a move costs S searches. Needs an env with ``board_symmetries``
-        (kept in the save, so a loaded model has them without its env). Measured on
-        tic-tac-toe: benchmarks/results/boardgames/tictactoe-symmetric-play-2026-12-03.txt
+        (kept in the save, so a loaded model has them without its env). With ``search="gumbel"``
+        the improved policies are summed (its visit counts follow sequential halving's schedule).
+        Measured on tic-tac-toe: benchmarks/results/boardgames/tictactoe-symmetric-play-2026-12-03.txt
     :param value_loss_coef: weight of the value loss (the paper uses 0.25 with reanalyze)
     :param reward_loss_coef: weight of the reward loss. Above 1 helped connect four, whose one
         reward (the winning move's) reaches only a few percent of the unrolled steps
@@ -352,7 +353,7 @@ class MuZero(BaseAlgorithm):
             raise ValueError(
                 "play_symmetries=True needs an env that declares board_symmetries (wrappers."
                 "make_board_game's Go, tic-tac-toe and connect four do); this env declares none. "
-                "Pass play_symmetries=False."
+                "Pass play_symmetries=False (to MuZero.load too, for a model saved with it on)."
             )
 
     def _env_symmetries(self) -> Symmetries | None:
@@ -478,25 +479,34 @@ class MuZero(BaseAlgorithm):
             masks = np.asarray(action_masks, dtype=bool).reshape(batch.shape[0], -1)
         temperature = 0.0 if deterministic else 1.0
         if self.play_symmetries:
-            chosen = self._symmetric_play(batch, masks, temperature)
+            chosen = self._symmetric_play(batch, masks, sample=not deterministic)
         else:
             chosen = self._search(batch, masks, explore=False, temperature=temperature).action
         return (chosen if vectorized else chosen[0]), state
 
     def _symmetric_play(
-        self, observations: np.ndarray, legal_mask: np.ndarray | None, temperature: float
+        self, observations: np.ndarray, legal_mask: np.ndarray | None, sample: bool
     ) -> np.ndarray:
-        """Actions from one search per board image (all in one batch), visits summed on the original board."""
+        """Actions from one search per board image (all in one batch), policies summed on the original board.
+
+        The searches' improved policies are summed, not their visit counts: for pUCT the two agree
+        (every image gets the same simulations), while Gumbel MuZero's visits only follow sequential
+        halving's schedule and tie among its survivors. ``sample`` draws from the sum, else its argmax.
+        """
         symmetries = self._symmetries
         if symmetries is None:
             raise ValueError(
-                "play_symmetries needs the board's symmetries, which this model has not read: give "
-                "it its board env (MuZero.load(path, env=...) or model.set_env(env))."
+                "play_symmetries needs the board's symmetries, and this model has none (a save from "
+                "before they were kept, or an env without usable board_symmetries): give it its "
+                "board env (MuZero.load(path, env=...) or model.set_env(env)), or set "
+                "play_symmetries=False."
             )
         images, image_masks = symmetries.images(observations, legal_mask)
         result = self._search(images, image_masks, explore=False, temperature=0.0)
-        visits = symmetries.pull_back_sum(result.visit_counts.astype(np.int64))
-        return choose_by_visits(visits, temperature, self._rng)
+        summed = symmetries.pull_back_sum(result.policy.astype(np.float64))  # 0 on illegal actions
+        if not sample:
+            return summed.argmax(axis=1)
+        return np.array([self._rng.choice(row.size, p=row / row.sum()) for row in summed], dtype=np.int64)
 
     # ------------------------------------------------------------------ learning
 

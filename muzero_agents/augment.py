@@ -7,7 +7,7 @@ targets and the legal masks move together; values and rewards do not change. Sel
 on few openings, and this lets every position it stores stand for all its images.
 
 ``Symmetries.images`` and ``pull_back_sum`` serve play: search every image of a position and add
-up the visit counts on the original board (``MuZero(play_symmetries=True)``).
+up the searches' policies on the original board (``MuZero(play_symmetries=True)``).
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ class Symmetries:
 
     @property
     def count(self) -> int:
+        """S, the number of symmetries (the identity among them)."""
         return self.obs_index.shape[0]
 
     def images(
@@ -78,7 +79,7 @@ def augment(batch: ReplayBatch, symmetries: Symmetries | None, rng: np.random.Ge
     if symmetries is None:
         return batch
     size = batch.observations.shape[0]
-    chosen = rng.integers(symmetries.obs_index.shape[0], size=size)
+    chosen = rng.integers(symmetries.count, size=size)
     action_map, inverse = symmetries.action_map[chosen], symmetries.inverse[chosen]  # [B, A]
 
     flat = batch.observations.reshape(size, -1)

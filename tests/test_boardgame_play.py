@@ -114,6 +114,16 @@ def test_main_end_to_end_with_a_tiny_budget(tmp_path, capsys, monkeypatch):
     )
 
 
+def test_a_save_without_symmetries_plays_symmetrically_with_the_boards(tmp_path, capsys, fast_kwargs):
+    from muzero_agents import MuZero
+
+    old = tmp_path / "old.zip"
+    MuZero("MlpPolicy", make_board_game("tictactoe"), **fast_kwargs).save(old, exclude=["_symmetries"])
+    rows = main(["--load", str(old), "--games", "2", "--no-ppo", "--play-symmetries", "on"])
+    assert "play_symmetries=True" in capsys.readouterr().out
+    assert len(rows) == 4 and all(r.tally.games == 2 for r in rows)
+
+
 def test_wall_clock_budget_stops_learn_and_drives_progress(fast_kwargs):
     from stable_baselines3.common.env_util import make_vec_env
 

@@ -74,7 +74,8 @@ def fake_search(score_of_image):
         batches.append((observations.copy(), None if legal_mask is None else legal_mask.copy()))
         visits = np.stack([score_of_image(i, image) for i, image in enumerate(observations)]).astype(np.int32)
         zeros = np.zeros(len(observations), dtype=np.float32)
-        return SearchResult(visits.argmax(1), visits, visits.astype(np.float32), zeros, visits * 0.0)
+        improved = (visits / visits.sum(1, keepdims=True)).astype(np.float32)
+        return SearchResult(visits.argmax(1), visits, improved, zeros, visits * 0.0)
 
     return search, batches
 
@@ -97,6 +98,8 @@ def test_a_misjudgement_in_one_orientation_is_outvoted(monkeypatch):
     monkeypatch.setattr(model, "_search", search)
     action, _ = model.predict(obs, action_masks=mask, deterministic=True)
     assert len(batches) == 1 and batches[0][0].shape == (8, 3, 3, 2)
+    images, image_masks = batches[0]
+    assert np.array_equal(image_masks, images.sum(-1).reshape(8, 9) == 0)  # each image's own empty cells
     assert int(action) != wrong
     summed = 7 * neighbour_scores(obs)  # the other seven images agree with each other
     assert int(action) == int(np.argmax(summed))
@@ -114,6 +117,30 @@ def test_predict_plays_legal_moves_from_every_image_sampled_or_not():
         for _ in range(5):
             actions, _ = model.predict(batch, action_masks=masks, deterministic=deterministic)
             assert actions.shape == (2,) and masks[0, actions[0]] and masks[1, actions[1]]
+
+
+def test_gumbel_plays_the_summed_improved_policies_not_its_halving_visits(monkeypatch):
+    """Sequential halving leaves equal visits on its survivors; the completed-Q policies decide."""
+    _, obs, mask = tictactoe_position()
+    model = tictactoe_model(play_symmetries=True, search="gumbel", num_simulations=4)
+    real_search = model._search
+    seen = []
+
+    def recording(observations, legal_mask, explore, temperature, policy=None, rng=None):
+        result = real_search(observations, legal_mask, explore, temperature, policy, rng)
+        seen.append(result)
+        return result
+
+    monkeypatch.setattr(model, "_search", recording)
+    action, _ = model.predict(obs, action_masks=mask, deterministic=True)
+    symmetries = model._symmetries
+    summed = symmetries.pull_back_sum(seen[0].policy.astype(np.float64))[0]
+    assert int(action) == int(np.argmax(summed)) and mask[int(action)]
+    visits = symmetries.pull_back_sum(seen[0].visit_counts.astype(np.int64))[0]
+    assert int(np.argmax(visits)) != int(action)  # here the halving visits would have played another move
+    for _ in range(5):
+        sampled, _ = model.predict(obs, action_masks=mask, deterministic=False)
+        assert summed[int(sampled)] > 0 and mask[int(sampled)]
 
 
 def test_the_symmetries_travel_in_the_save(tmp_path):
