@@ -283,7 +283,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=("on", "off"),
         default=None,
         help="on: MuZero searches every image of the position under the board's symmetries and sums "
-        "the visits (MuZero's play_symmetries); default: as trained",
+        "the searches' policies (MuZero's play_symmetries); default: as trained",
     )
     parser.add_argument(
         "--muzero-kwargs",

@@ -109,12 +109,12 @@ class MuZero(BaseAlgorithm):
         connect four), as AlphaGo Zero did; no effect on envs that declare none
     :param play_symmetries: ``predict`` searches every image of the position under the env's
         board symmetries (8 on square boards, 2 on connect four) in one batch and plays from the
-        visit counts summed on the original board, so a misjudgement the network makes in one
-        orientation is outvoted by the others (AlphaGo averaged its network over the 8 images).
-        Self-play is unchanged; a move costs S searches. Needs an env with ``board_symmetries``
-        (kept in the save, so a loaded model has them without its env). With ``search="gumbel"``
-        the improved policies are summed (its visit counts follow sequential halving's schedule).
-        Measured on tic-tac-toe: benchmarks/results/boardgames/tictactoe-symmetric-play-2026-12-03.txt
+        searches' improved policies (pUCT: normalized visits) summed on the original board, so a
+        misjudgement the network makes in a minority of orientations is outvoted (in the spirit of
+        AlphaGo's averaging of its network over the 8 images; here whole searches vote). Self-play
+        is unchanged; a move costs S searches. Needs an env with ``board_symmetries`` (kept in the
+        save, so a loaded model has them without its env). No reliable gain on tic-tac-toe:
+        benchmarks/results/boardgames/tictactoe-symmetric-play-2026-12-03.txt
     :param value_loss_coef: weight of the value loss (the paper uses 0.25 with reanalyze)
     :param reward_loss_coef: weight of the reward loss. Above 1 helped connect four, whose one
         reward (the winning move's) reaches only a few percent of the unrolled steps
@@ -467,7 +467,7 @@ class MuZero(BaseAlgorithm):
 
         ``deterministic=True`` plays the most visited root action; otherwise an action is sampled
         from the visit counts. ``action_masks`` (sb3-contrib's convention) restricts the root.
-        With ``play_symmetries`` the visit counts are those of all the board's images, summed.
+        With ``play_symmetries`` the choice comes from the searches of all the board's images.
         """
         if isinstance(observation, dict):
             raise ValueError("MuZero takes array observations, not dicts (see MuZeroPolicy).")

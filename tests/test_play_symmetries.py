@@ -1,4 +1,4 @@
-"""Symmetric play: predict searches every image of the board and adds the visits up on the original."""
+"""Symmetric play: predict searches every image of the board and adds their policies up on the original."""
 
 import numpy as np
 import pytest
@@ -136,11 +136,29 @@ def test_gumbel_plays_the_summed_improved_policies_not_its_halving_visits(monkey
     symmetries = model._symmetries
     summed = symmetries.pull_back_sum(seen[0].policy.astype(np.float64))[0]
     assert int(action) == int(np.argmax(summed)) and mask[int(action)]
-    visits = symmetries.pull_back_sum(seen[0].visit_counts.astype(np.int64))[0]
-    assert int(np.argmax(visits)) != int(action)  # here the halving visits would have played another move
     for _ in range(5):
         sampled, _ = model.predict(obs, action_masks=mask, deterministic=False)
         assert summed[int(sampled)] > 0 and mask[int(sampled)]
+
+
+def test_the_choice_follows_the_policies_where_visits_tie(monkeypatch):
+    _, obs, mask = tictactoe_position()
+    model = tictactoe_model(play_symmetries=True)
+    legal = np.flatnonzero(mask)
+    favoured = int(legal[-1])  # the last legal cell: visits tie, so a visit argmax would take the first
+
+    def search(observations, legal_mask, explore, temperature, policy=None, rng=None):
+        visits = legal_mask.astype(np.int32) * 4  # halving-like: equal visits on every legal action
+        improved = legal_mask.astype(np.float32)
+        images_of_favoured = model._symmetries.action_map[:, favoured]
+        improved[np.arange(len(observations)), images_of_favoured] += 5.0
+        improved /= improved.sum(1, keepdims=True)
+        zeros = np.zeros(len(observations), dtype=np.float32)
+        return SearchResult(visits.argmax(1), visits, improved, zeros, visits * 0.0)
+
+    monkeypatch.setattr(model, "_search", search)
+    action, _ = model.predict(obs, action_masks=mask, deterministic=True)
+    assert int(action) == favoured
 
 
 def test_the_symmetries_travel_in_the_save(tmp_path):
