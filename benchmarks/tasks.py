@@ -20,7 +20,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecFrameStack, VecNormalize
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvWrapper
 
 from benchmarks.suites import Task
-from benchmarks.zoo import ZooConfig, zoo_config
+from benchmarks.zoo import ZooConfig, convert_zoo_value, zoo_config
 
 EVAL_SEED_OFFSET = 10_000
 ALGOS = ("muzero", "ppo", "dqn", "a2c", "maskable_ppo")
@@ -68,7 +68,7 @@ def zoo_key(task: Task) -> str:
 
 def algo_config(algo: str, task: Task) -> ZooConfig:
     """The Zoo's settings for ``algo`` on the task, with the task's overrides applied."""
-    overrides = dict(task.overrides.get(algo, {}))
+    overrides = {key: convert_zoo_value(key, value) for key, value in task.overrides.get(algo, {}).items()}
     try:
         config = zoo_config(algo, zoo_key(task))
     except KeyError:

@@ -261,8 +261,12 @@ def _lookup(algo: str, env_id: str) -> tuple[dict[str, Any], str]:
     return dict(table[key]), f"{source} [{key}]"
 
 
-def _convert(name: str, value: Any) -> Any:
-    """Turn the Zoo's string encodings (lin_X schedules, policy_kwargs source) into objects."""
+def convert_zoo_value(name: str, value: Any) -> Any:
+    """Turn the Zoo's string encodings (lin_X schedules, policy_kwargs source) into objects.
+
+    Public so task overrides (``benchmarks/suites.py``, ``--muzero-kwargs``) accept the same
+    encodings as the Zoo's YAML files.
+    """
     if isinstance(value, str) and value.startswith("lin_"):
         return LinearSchedule(float(value[4:]), 0.0, 1.0)
     if name == "policy_kwargs" and isinstance(value, str):
@@ -322,7 +326,7 @@ def _normalize_kwargs(raw: dict[str, Any]) -> dict[str, Any] | None:
 def zoo_config(algo: str, env_id: str) -> ZooConfig:
     """The Zoo's settings for ``algo`` on ``env_id`` (KeyError if the Zoo has none)."""
     raw, source = _lookup(algo, env_id)
-    kwargs = {k: _convert(k, v) for k, v in raw.items() if k not in NOT_CONSTRUCTOR_ARGS}
+    kwargs = {k: convert_zoo_value(k, v) for k, v in raw.items() if k not in NOT_CONSTRUCTOR_ARGS}
     frame_stack = raw.get("frame_stack")
     return ZooConfig(
         n_envs=int(raw.get("n_envs", 1)),

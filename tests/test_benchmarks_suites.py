@@ -1,5 +1,7 @@
 """The suite definitions are valid: every env, opponent and algorithm is known and has settings."""
 
+from dataclasses import replace
+
 import gymnasium
 import pytest
 
@@ -103,6 +105,16 @@ def test_zoo_settings_are_converted():
         zoo.zoo_config("ppo", "NoSuchEnv-v0")
 
 
+def test_task_overrides_accept_the_zoos_encodings():
+    """A ``lin_X`` override (``--muzero-kwargs``, suites.py) becomes a schedule, as in the Zoo's YAML."""
+    board = {task.env_id: task for task in get_suite("boardgames").tasks}
+    task = replace(board["tictactoe"], overrides={"muzero": {"learning_rate": "lin_3e-3", "td_steps": 3}})
+    config = algo_config("muzero", task)
+    schedule = config.kwargs["learning_rate"]
+    assert callable(schedule) and schedule(1.0) == pytest.approx(3e-3) and schedule(0.0) == 0.0
+    assert config.kwargs["td_steps"] == 3
+
+
 def test_fallback_copy_matches_the_installed_zoo():
     pytest.importorskip("rl_zoo3")
     for algo, entries in zoo.FALLBACK.items():
@@ -140,7 +152,7 @@ def test_muzero_yml_agrees_with_the_tuned_cartpole_settings():
     for key, value in MUZERO_CARTPOLE["kwargs"].items():
         if callable(value):
             continue  # schedules cannot be compared; the harness uses MUZERO_CARTPOLE's anyway
-        assert zoo._convert(key, entry.get(key)) == value, (
+        assert zoo.convert_zoo_value(key, entry.get(key)) == value, (
             f"update {key} in benchmarks/muzero.yml (CartPole-v1)"
         )
     extra = set(entry) - set(MUZERO_CARTPOLE["kwargs"]) - {"n_envs", "n_timesteps", "policy"}
