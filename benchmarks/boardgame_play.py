@@ -289,7 +289,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--muzero-kwargs",
         type=json.loads,
         default={},
-        help="JSON overrides of MuZero's settings, e.g. '{\"num_simulations\": 50}'",
+        help="JSON overrides of MuZero's settings, e.g. '{\"num_simulations\": 50}' (the Zoo's encodings "
+        'apply: \'{"learning_rate": "lin_3e-3"}\' decays it linearly to 0 over the budget)',
     )
     args = parser.parse_args(argv)
     args.ppo_minutes = args.minutes if args.ppo_minutes is None else args.ppo_minutes
