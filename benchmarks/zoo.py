@@ -264,8 +264,8 @@ def _lookup(algo: str, env_id: str) -> tuple[dict[str, Any], str]:
 def convert_zoo_value(name: str, value: Any) -> Any:
     """Turn the Zoo's string encodings (lin_X schedules, policy_kwargs source) into objects.
 
-    Public so task overrides (``benchmarks/suites.py``, ``--muzero-kwargs``) accept the same
-    encodings as the Zoo's YAML files.
+    Public so task overrides (``benchmarks/suites.py``, ``benchmarks.boardgame_play
+    --muzero-kwargs``) accept the same encodings as the Zoo's YAML files.
     """
     if isinstance(value, str) and value.startswith("lin_"):
         return LinearSchedule(float(value[4:]), 0.0, 1.0)
