@@ -269,7 +269,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--play-simulations",
         type=int,
         default=None,
-        help="MuZero's simulations per move in the games (default: as trained)",
+        help="MuZero's simulations per move in the games (its play_simulations; default: muzero.yml's, "
+        "else as trained)",
     )
     parser.add_argument(
         "--play-search",
@@ -336,7 +337,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
         muzero.save(args.save)
         print(f"saved MuZero to {args.save}", flush=True)
     if args.play_simulations is not None:
-        muzero.num_simulations = args.play_simulations
+        muzero.play_simulations = args.play_simulations
         print(f"MuZero plays with {args.play_simulations} simulations per move", flush=True)
     if args.play_search is not None:
         muzero.search = args.play_search

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
 
     model, _ = load_muzero(args.model, "connect_four")
     if args.play_simulations is not None:
-        model.num_simulations = args.play_simulations
+        model.play_simulations = args.play_simulations
     if args.play_search is not None:
         model.search = args.play_search
     observations, masks = random_play_positions(args.games, args.seed)
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     print(reward_table(*one_step_rewards(model, observations, masks, winning)))
     can_win = [i for i, cols in enumerate(own) if cols]
     must_block = [i for i, (o, t) in enumerate(zip(own, threats)) if not o and len(t) == 1]
-    print(f"\n{model.search} search at {model.num_simulations} simulations, deterministic")
+    print(f"\n{model.search} search at {model._play_simulations} simulations, deterministic")
     for label, rows, targets in (
         ("takes an immediate win:", can_win[:POSITIONS_PER_CHECK], own),
         ("blocks a single threat:", must_block[:POSITIONS_PER_CHECK], threats),

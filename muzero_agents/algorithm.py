@@ -71,7 +71,15 @@ class MuZero(BaseAlgorithm):
         50 measured best on classic control, see benchmarks/cartpole.py)
     :param td_lambda: lambda of the TD(lambda) value target (1.0 = plain n-step)
     :param discount: per-step discount gamma (board games: 1.0)
-    :param num_simulations: search simulations per decision, in training and in ``predict``
+    :param num_simulations: search simulations per decision in self-play and Reanalyze, and in
+        ``predict`` unless ``play_simulations`` is set
+    :param play_simulations: search simulations per decision in ``predict`` (evaluation, games
+        against opponents, callbacks' evaluations during ``learn``); None plays with
+        ``num_simulations``. Self-play stays cheap while play searches deeper, as the paper's
+        evaluations could afford more search than each self-play move: a tic-tac-toe model trained
+        at 25 simulations whose 25-simulation play loses to a perfect player mostly stops losing at
+        100 (benchmarks/results/boardgames/tictactoe-play-simulations-2026-12-04.txt); settable after
+        training too (``model.play_simulations = 100``)
     :param search: ``"muzero"`` (pUCT with Dirichlet noise and visit-count policy targets, the
         paper's) or ``"gumbel"`` (Gumbel MuZero: Gumbel-top-k with sequential halving at the root
         and completed-Q policy targets; strong with very few simulations)
@@ -158,6 +166,7 @@ class MuZero(BaseAlgorithm):
         td_lambda: float = 1.0,
         discount: float = 0.997,
         num_simulations: int = 25,
+        play_simulations: int | None = None,
         search: str = "muzero",
         max_considered_actions: int = 16,
         pb_c_init: float = 1.25,
@@ -198,6 +207,7 @@ class MuZero(BaseAlgorithm):
         self.td_lambda = td_lambda
         self.discount = discount
         self.num_simulations = num_simulations
+        self.play_simulations = play_simulations
         self.search = search
         self.max_considered_actions = max_considered_actions
         self.pb_c_init = pb_c_init
@@ -255,6 +265,8 @@ class MuZero(BaseAlgorithm):
     def _validate_hyperparameters(self) -> None:
         checks = {
             "num_simulations must be >= 1": self.num_simulations >= 1,
+            "play_simulations must be None or an int >= 1": self.play_simulations is None
+            or (isinstance(self.play_simulations, int) and self.play_simulations >= 1),
             "sampling_moves must be None or >= 0": self.sampling_moves is None or self.sampling_moves >= 0,
             f"search must be one of {SEARCHES}": self.search in SEARCHES,
             "max_considered_actions must be >= 1": self.max_considered_actions >= 1,
@@ -416,17 +428,18 @@ class MuZero(BaseAlgorithm):
         temperature: float,
         policy: MuZeroPolicy | None = None,
         rng: np.random.Generator | None = None,
+        num_simulations: int | None = None,
     ) -> SearchResult:
         """One batched search from a batch of observations (all envs, or predict's batch).
 
         ``policy`` defaults to the acting policy (the learner's network unless background
-        training runs), ``rng`` to the model's.
+        training runs), ``rng`` to the model's, ``num_simulations`` to self-play's.
         """
         policy = self._acting_policy if policy is None else policy
         policy.set_training_mode(False)
         hidden, value, logits = policy.initial_inference_numpy(observations)
         common = dict(
-            num_simulations=self.num_simulations,
+            num_simulations=self.num_simulations if num_simulations is None else num_simulations,
             legal_mask=legal_mask,
             discount=self.discount,
             two_player=self.two_player,
@@ -465,6 +478,7 @@ class MuZero(BaseAlgorithm):
     ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
         """Plan with the learned model for each observation of the batch.
 
+        Each search runs ``play_simulations`` simulations (``num_simulations`` when None).
         ``deterministic=True`` plays the most visited root action; otherwise an action is sampled
         from the visit counts. ``action_masks`` (sb3-contrib's convention) restricts the root.
         With ``play_symmetries`` the choice comes from the searches of all the board's images.
@@ -481,8 +495,25 @@ class MuZero(BaseAlgorithm):
         if self.play_symmetries:
             chosen = self._symmetric_play(batch, masks, sample=not deterministic)
         else:
-            chosen = self._search(batch, masks, explore=False, temperature=temperature).action
+            chosen = self._search(
+                batch, masks, explore=False, temperature=temperature, num_simulations=self._play_simulations
+            ).action
         return (chosen if vectorized else chosen[0]), state
+
+    @property
+    def _play_simulations(self) -> int:
+        """Simulations per ``predict`` decision: ``play_simulations``, else self-play's.
+
+        Checked here too, since it is meant to be set after training (``model.play_simulations = N``).
+        """
+        if self.play_simulations is None:
+            return self.num_simulations
+        if not isinstance(self.play_simulations, int) or self.play_simulations < 1:
+            raise ValueError(
+                f"play_simulations must be None or an int >= 1, got {self.play_simulations!r}: set it to "
+                "the simulations per move predict() should search, or None to use num_simulations."
+            )
+        return self.play_simulations
 
     def _symmetric_play(
         self, observations: np.ndarray, legal_mask: np.ndarray | None, sample: bool
@@ -502,7 +533,9 @@ class MuZero(BaseAlgorithm):
                 "play_symmetries=False."
             )
         images, image_masks = symmetries.images(observations, legal_mask)
-        result = self._search(images, image_masks, explore=False, temperature=0.0)
+        result = self._search(
+            images, image_masks, explore=False, temperature=0.0, num_simulations=self._play_simulations
+        )
         summed = symmetries.pull_back_sum(result.policy.astype(np.float64))  # 0 on illegal actions
         if not sample:
             return summed.argmax(axis=1)

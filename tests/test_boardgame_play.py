@@ -100,7 +100,7 @@ def test_main_end_to_end_with_a_tiny_budget(tmp_path, capsys, monkeypatch):
     real_evaluate = boardgame_play.evaluate
 
     def recording_evaluate(model, *args):
-        played_with.append((model.search, model.num_simulations, model.play_symmetries))
+        played_with.append((model.search, model._play_simulations, model.play_symmetries))
         return real_evaluate(model, *args)
 
     monkeypatch.setattr(boardgame_play, "evaluate", recording_evaluate)

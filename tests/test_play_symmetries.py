@@ -70,7 +70,7 @@ def fake_search(score_of_image):
     """A search whose visit counts are ``score_of_image(index, image)``, recording its batches."""
     batches = []
 
-    def search(observations, legal_mask, explore, temperature, policy=None, rng=None):
+    def search(observations, legal_mask, explore, temperature, policy=None, rng=None, num_simulations=None):
         batches.append((observations.copy(), None if legal_mask is None else legal_mask.copy()))
         visits = np.stack([score_of_image(i, image) for i, image in enumerate(observations)]).astype(np.int32)
         zeros = np.zeros(len(observations), dtype=np.float32)
@@ -126,8 +126,8 @@ def test_gumbel_plays_the_summed_improved_policies_not_its_halving_visits(monkey
     real_search = model._search
     seen = []
 
-    def recording(observations, legal_mask, explore, temperature, policy=None, rng=None):
-        result = real_search(observations, legal_mask, explore, temperature, policy, rng)
+    def recording(observations, legal_mask, explore, temperature, policy=None, rng=None, num_simulations=None):
+        result = real_search(observations, legal_mask, explore, temperature, policy, rng, num_simulations)
         seen.append(result)
         return result
 
@@ -147,7 +147,7 @@ def test_the_choice_follows_the_policies_where_visits_tie(monkeypatch):
     legal = np.flatnonzero(mask)
     favoured = int(legal[-1])  # the last legal cell: visits tie, so a visit argmax would take the first
 
-    def search(observations, legal_mask, explore, temperature, policy=None, rng=None):
+    def search(observations, legal_mask, explore, temperature, policy=None, rng=None, num_simulations=None):
         visits = legal_mask.astype(np.int32) * 4  # halving-like: equal visits on every legal action
         improved = legal_mask.astype(np.float32)
         images_of_favoured = model._symmetries.action_map[:, favoured]
