@@ -269,8 +269,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--play-simulations",
         type=int,
         default=None,
-        help="MuZero's simulations per move in the games (its play_simulations; default: muzero.yml's, "
-        "else as trained)",
+        help="MuZero's simulations per move in the games (sets its play_simulations; default: the model's "
+        "own, which a new run takes from muzero.yml)",
     )
     parser.add_argument(
         "--play-search",
