@@ -68,7 +68,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--games", type=int, default=300, help="random games the positions come from")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--play-simulations", type=int, default=None, help="search simulations (default: as trained)"
+        "--play-simulations",
+        type=int,
+        default=None,
+        help="search simulations per move (sets play_simulations; default: the model's own)",
     )
     parser.add_argument(
         "--play-search", choices=SEARCHES, default=None, help="root search (default: as trained)"

@@ -75,11 +75,11 @@ class MuZero(BaseAlgorithm):
         ``predict`` unless ``play_simulations`` is set
     :param play_simulations: search simulations per decision in ``predict`` (evaluation, games
         against opponents, callbacks' evaluations during ``learn``); None plays with
-        ``num_simulations``. Self-play stays cheap while play searches deeper, as the paper's
-        evaluations could afford more search than each self-play move: a tic-tac-toe model trained
-        at 25 simulations whose 25-simulation play loses to a perfect player mostly stops losing at
-        100 (benchmarks/results/boardgames/tictactoe-play-simulations-2026-12-04.txt); settable after
-        training too (``model.play_simulations = 100``)
+        ``num_simulations``. Self-play stays cheap while play searches deeper. On tic-tac-toe,
+        models trained at 25 simulations that lost to a perfect player at 25 lost none at 400 (five
+        models tried); 100 helped most models but not all, and made some lose more
+        (benchmarks/results/boardgames/tictactoe-play-simulations-2026-12-04.txt). Settable after
+        training too (``model.play_simulations = 400``)
     :param search: ``"muzero"`` (pUCT with Dirichlet noise and visit-count policy targets, the
         paper's) or ``"gumbel"`` (Gumbel MuZero: Gumbel-top-k with sequential halving at the root
         and completed-Q policy targets; strong with very few simulations)
@@ -266,7 +266,7 @@ class MuZero(BaseAlgorithm):
         checks = {
             "num_simulations must be >= 1": self.num_simulations >= 1,
             "play_simulations must be None or an int >= 1": self.play_simulations is None
-            or (isinstance(self.play_simulations, int) and self.play_simulations >= 1),
+            or _is_simulation_count(self.play_simulations),
             "sampling_moves must be None or >= 0": self.sampling_moves is None or self.sampling_moves >= 0,
             f"search must be one of {SEARCHES}": self.search in SEARCHES,
             "max_considered_actions must be >= 1": self.max_considered_actions >= 1,
@@ -508,12 +508,12 @@ class MuZero(BaseAlgorithm):
         """
         if self.play_simulations is None:
             return self.num_simulations
-        if not isinstance(self.play_simulations, int) or self.play_simulations < 1:
+        if not _is_simulation_count(self.play_simulations):
             raise ValueError(
                 f"play_simulations must be None or an int >= 1, got {self.play_simulations!r}: set it to "
                 "the simulations per move predict() should search, or None to use num_simulations."
             )
-        return self.play_simulations
+        return int(self.play_simulations)
 
     def _symmetric_play(
         self, observations: np.ndarray, legal_mask: np.ndarray | None, sample: bool
@@ -922,6 +922,11 @@ class MuZero(BaseAlgorithm):
         buffer.truncate_running_episodes()  # their envs are gone; keep the steps, end the episodes
         buffer.cut_returns_at_exploration = self.cut_returns_at_exploration  # the model's targets
         self.replay_buffer = buffer
+
+
+def _is_simulation_count(value: Any) -> bool:
+    """An int (numpy's too, not a bool) of at least 1."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
 
 
 def _add_note(error: BaseException, note: str) -> None:

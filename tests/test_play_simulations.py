@@ -34,7 +34,7 @@ def small_model(**kwargs) -> MuZero:
 
 @pytest.mark.parametrize("search", ["muzero", "gumbel"])
 def test_predict_plays_with_play_simulations_and_self_play_with_num_simulations(searched_simulations, search):
-    model = small_model(play_simulations=11, search=search)
+    model = small_model(play_simulations=11, search=search, reanalyze_search=True)  # Reanalyze searches too
     model.learn(12)
     assert searched_simulations and set(searched_simulations) == {3}
     searched_simulations.clear()
@@ -60,7 +60,30 @@ def test_play_simulations_is_saved_and_overridable_at_load(tmp_path, searched_si
     assert searched_simulations == [5]
 
 
-@pytest.mark.parametrize("bad", [0, -3, 2.5, "100"])
+def test_symmetric_play_searches_with_play_simulations(searched_simulations):
+    pytest.importorskip("pettingzoo")
+    from wrappers import make_board_game
+
+    env = make_board_game("tictactoe")
+    model = MuZero("MlpPolicy", env, num_simulations=3, play_simulations=6, play_symmetries=True, seed=0)
+    obs, _ = env.reset(seed=0)
+    model.predict(obs, action_masks=env.action_masks(), deterministic=True)
+    assert searched_simulations == [6]
+
+
+def test_an_old_save_without_play_simulations_plays_as_trained(tmp_path, searched_simulations):
+    small_model().save(tmp_path / "old", exclude=["play_simulations"])
+    loaded = MuZero.load(tmp_path / "old")
+    assert loaded.play_simulations is None
+    loaded.predict(np.zeros(4, dtype=np.float32), deterministic=True)
+    assert searched_simulations == [3]
+
+
+def test_numpy_integers_are_accepted():
+    assert small_model(play_simulations=np.int64(5))._play_simulations == 5
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, "100", True])
 def test_bad_play_simulations_rejected(bad):
     with pytest.raises(ValueError, match="play_simulations must be None or an int >= 1"):
         small_model(play_simulations=bad)
