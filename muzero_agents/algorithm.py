@@ -76,10 +76,10 @@ class MuZero(BaseAlgorithm):
     :param play_simulations: search simulations per decision in ``predict`` (evaluation, games
         against opponents, callbacks' evaluations during ``learn``); None plays with
         ``num_simulations``. Self-play stays cheap while play searches deeper. On tic-tac-toe,
-        models trained at 25 simulations that lost to a perfect player at 25 lost none at 400 (five
-        models tried); 100 helped most models but not all, and made some lose more
+        most models trained at 25 simulations that lost to a perfect player at 25 lost none at 100,
+        though more search is not monotone: a few lost more at 100 or at 400
         (benchmarks/results/boardgames/tictactoe-play-simulations-2026-12-04.txt). Settable after
-        training too (``model.play_simulations = 400``)
+        training too (``model.play_simulations = 100``)
     :param search: ``"muzero"`` (pUCT with Dirichlet noise and visit-count policy targets, the
         paper's) or ``"gumbel"`` (Gumbel MuZero: Gumbel-top-k with sequential halving at the root
         and completed-Q policy targets; strong with very few simulations)
