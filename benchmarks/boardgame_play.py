@@ -2,7 +2,7 @@
 
     python -m benchmarks.boardgame_play --game tictactoe --minutes 15 [--seed 0] [--games 200]
         [--save PATH] [--load PATH] [--ppo-minutes M | --no-ppo] [--depth 2] [--play-simulations N]
-        [--play-search muzero|gumbel] [--play-symmetries on|off]
+        [--play-search muzero|gumbel] [--play-symmetries on|off] [--play-weights average|newest]
 
 MuZero trains by self-play (it decides both sides' moves) until ``--minutes`` of wall-clock
 time are spent, then plays ``--games`` games as first player and ``--games`` as second against
@@ -15,9 +15,10 @@ same way and printed in the same table. Both play deterministically, handed the 
 masks. Settings: MuZero's entry in ``benchmarks/muzero.yml`` and MaskablePPO's from the
 ``boardgames`` suite (both read through ``benchmarks.tasks``), so this script and the harness
 train the same models; ``--n-envs`` and ``--muzero-kwargs`` override MuZero's, and
-``--play-simulations``, ``--play-search`` and ``--play-symmetries`` set MuZero's simulations per
-move, its root search and whether it searches every image of the board (``play_symmetries``)
-for the games only (after training).
+``--play-simulations``, ``--play-search``, ``--play-symmetries`` and ``--play-weights`` set MuZero's
+simulations per move, its root search, whether it searches every image of the board
+(``play_symmetries``) and whether a model trained with ``ema_decay`` plays with its weight average
+or its newest weights, for the games only (after training).
 
 Training schedules that run over training progress (MuZero's visit-count temperature and
 replay-priority annealing) follow the wall clock here: ``WallClockBudget`` rescales the
@@ -287,6 +288,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "the searches' policies (MuZero's play_symmetries); default: as trained",
     )
     parser.add_argument(
+        "--play-weights",
+        choices=("average", "newest"),
+        default=None,
+        help="newest: a MuZero trained with ema_decay plays with its newest weights instead of their "
+        "moving average (average: insist on the average); default: as trained",
+    )
+    parser.add_argument(
         "--muzero-kwargs",
         type=json.loads,
         default={},
@@ -345,6 +353,14 @@ def main(argv: list[str] | None = None) -> list[Row]:
     if args.play_symmetries is not None:
         muzero.play_symmetries = args.play_symmetries == "on"
         print(f"MuZero plays with play_symmetries={muzero.play_symmetries}", flush=True)
+    if args.play_weights == "average" and muzero.ema_decay is None:
+        raise SystemExit(
+            "--play-weights average: this MuZero keeps no weight average (train it with ema_decay)"
+        )
+    if args.play_weights == "newest":
+        muzero.ema_decay = None
+    if args.play_weights is not None:
+        print(f"MuZero plays with its {args.play_weights} weights", flush=True)
     rows = evaluate(muzero, training, args.game, args.games, args.seed, args.depth)
     if not args.no_ppo:
         print(

@@ -41,6 +41,7 @@ from muzero_agents.policies import CnnPolicy, MlpPolicy, MuZeroPolicy
 from muzero_agents.replay import TrajectoryReplay
 from muzero_agents.search import SearchResult, gumbel_muzero_search, muzero_search
 from muzero_agents.augment import Symmetries, augment
+from muzero_agents.averaging import check_ema_decay, update_average
 
 SEARCHES = ("muzero", "gumbel")
 
@@ -80,6 +81,12 @@ class MuZero(BaseAlgorithm):
         though more search is not monotone: a few lost more at 100 or at 400
         (benchmarks/results/boardgames/tictactoe-play-simulations-2026-12-04.txt). Settable after
         training too (``model.play_simulations = 100``)
+    :param ema_decay: if set, ``predict`` plays with an exponential moving average of the weights
+        (each gradient step: ``avg += (1 - ema_decay) * (new - avg)``; 0.995 spans roughly the
+        last 200 steps) while self-play, Reanalyze and training keep the newest weights: with a
+        constant learning rate the newest weights keep swinging between positions they misjudge
+        (muzero_agents/averaging.py). Saved with the model; ``model.ema_decay = None`` plays with
+        the newest weights again. None: no average is kept
     :param search: ``"muzero"`` (pUCT with Dirichlet noise and visit-count policy targets, the
         paper's) or ``"gumbel"`` (Gumbel MuZero: Gumbel-top-k with sequential halving at the root
         and completed-Q policy targets; strong with very few simulations)
@@ -167,6 +174,7 @@ class MuZero(BaseAlgorithm):
         discount: float = 0.997,
         num_simulations: int = 25,
         play_simulations: int | None = None,
+        ema_decay: float | None = None,
         search: str = "muzero",
         max_considered_actions: int = 16,
         pb_c_init: float = 1.25,
@@ -208,6 +216,7 @@ class MuZero(BaseAlgorithm):
         self.discount = discount
         self.num_simulations = num_simulations
         self.play_simulations = play_simulations
+        self.ema_decay = ema_decay
         self.search = search
         self.max_considered_actions = max_considered_actions
         self.pb_c_init = pb_c_init
@@ -234,6 +243,7 @@ class MuZero(BaseAlgorithm):
         self.background_training = background_training
         self._background: BackgroundTrainer | None = None  # the trainer thread while learn() runs
         self._acting_copy: MuZeroPolicy | None = None  # background self-play's network, kept between learns
+        self._averaged_policy: MuZeroPolicy | None = None  # predict's network with ema_decay
         self._validate_hyperparameters()
         super().__init__(
             policy,
@@ -299,6 +309,7 @@ class MuZero(BaseAlgorithm):
         failed = [message for message, ok in checks.items() if not ok]
         if failed:
             raise ValueError("Invalid MuZero hyperparameters: " + "; ".join(failed))
+        check_ema_decay(self.ema_decay)
 
     # ------------------------------------------------------------------ setup
 
@@ -317,6 +328,15 @@ class MuZero(BaseAlgorithm):
             self.two_player = self._env_flag("is_two_player_zero_sum")
             self._read_env_symmetries()
         self.replay_buffer = self._make_replay_buffer()
+        self._averaged_policy = None
+        if self.ema_decay is not None:
+            self._start_weight_average()
+
+    def _start_weight_average(self) -> None:
+        """Begin ``ema_decay``'s average at the current weights."""
+        self._averaged_policy = self._make_policy()
+        self._averaged_policy.load_state_dict(self.policy.state_dict())
+        self._averaged_policy.set_training_mode(False)
 
     def _make_policy(self) -> MuZeroPolicy:
         policy_kwargs = dict(self.policy_kwargs)
@@ -492,13 +512,35 @@ class MuZero(BaseAlgorithm):
         if action_masks is not None:
             masks = np.asarray(action_masks, dtype=bool).reshape(batch.shape[0], -1)
         temperature = 0.0 if deterministic else 1.0
-        if self.play_symmetries:
-            chosen = self._symmetric_play(batch, masks, sample=not deterministic)
-        else:
-            chosen = self._search(
-                batch, masks, explore=False, temperature=temperature, num_simulations=self._play_simulations
-            ).action
+        with self._average_steady():
+            if self.play_symmetries:
+                chosen = self._symmetric_play(batch, masks, sample=not deterministic)
+            else:
+                chosen = self._search(
+                    batch,
+                    masks,
+                    explore=False,
+                    temperature=temperature,
+                    policy=self._play_policy,
+                    num_simulations=self._play_simulations,
+                ).action
         return (chosen if vectorized else chosen[0]), state
+
+    @property
+    def _play_policy(self) -> MuZeroPolicy:
+        """``predict``'s network: the weight average with ``ema_decay``, else the acting network."""
+        if self.ema_decay is None:
+            return self._acting_policy
+        check_ema_decay(self.ema_decay)  # settable after construction
+        if self._averaged_policy is None:  # ema_decay set after construction: start from the weights now
+            self._start_weight_average()
+        return self._averaged_policy
+
+    def _average_steady(self) -> contextlib.AbstractContextManager:
+        """Hold a background trainer between steps while predict reads the weight average it updates."""
+        if self.ema_decay is None or self._background is None:
+            return contextlib.nullcontext()
+        return self._background.step_lock
 
     @property
     def _play_simulations(self) -> int:
@@ -534,7 +576,12 @@ class MuZero(BaseAlgorithm):
             )
         images, image_masks = symmetries.images(observations, legal_mask)
         result = self._search(
-            images, image_masks, explore=False, temperature=0.0, num_simulations=self._play_simulations
+            images,
+            image_masks,
+            explore=False,
+            temperature=0.0,
+            policy=self._play_policy,
+            num_simulations=self._play_simulations,
         )
         summed = symmetries.pull_back_sum(result.policy.astype(np.float64))  # 0 on illegal actions
         if not sample:
@@ -796,6 +843,8 @@ class MuZero(BaseAlgorithm):
         losses.total.backward()
         torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
         self.policy.optimizer.step()
+        if self.ema_decay is not None:
+            update_average(self._play_policy, self.policy, self.ema_decay)
         keep = batch.priority_mask  # newest steps of running episodes keep their priority
         with guard:
             self.replay_buffer.update_priorities(batch.indices[keep], losses.priorities[keep])
@@ -848,10 +897,31 @@ class MuZero(BaseAlgorithm):
             "_episode_moves",
             "_background",
             "_acting_copy",
+            "_averaged_policy",
         ]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
-        return ["policy", "policy.optimizer"], []
+        averaged = (
+            ["_averaged_policy"] if self.ema_decay is not None and self._averaged_policy is not None else []
+        )
+        return ["policy", "policy.optimizer", *averaged], []
+
+    def set_parameters(
+        self, load_path_or_dict, exact_match: bool = True, device: torch.device | str = "auto"
+    ) -> None:
+        """SB3's, reconciling the weight average with ``ema_decay``: a save without one starts it at the
+        loaded weights, and one that has it while ``ema_decay`` is None drops it."""
+        if isinstance(load_path_or_dict, dict):
+            params = dict(load_path_or_dict)
+        else:  # a save: read its parameters as SB3 would
+            _, params, _ = load_from_zip_file(load_path_or_dict, device=device)
+        if self.ema_decay is None:
+            params.pop("_averaged_policy", None)
+        elif "_averaged_policy" not in params and "policy" in params:
+            if self._averaged_policy is None:
+                self._start_weight_average()
+            params["_averaged_policy"] = params["policy"]
+        super().set_parameters(params, exact_match=exact_match, device=device)
 
     def save(self, path: str | pathlib.Path | io.BufferedIOBase, exclude=None, include=None) -> None:
         """SB3's zip format, written to a temporary file then renamed so a crash never leaves a torn file."""

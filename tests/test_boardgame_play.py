@@ -124,6 +124,24 @@ def test_a_save_without_symmetries_plays_symmetrically_with_the_boards(tmp_path,
     assert len(rows) == 4 and all(r.tally.games == 2 for r in rows)
 
 
+def test_play_weights_chooses_the_average_or_the_newest_weights(tmp_path, capsys, monkeypatch, fast_kwargs):
+    from muzero_agents import MuZero
+
+    averaged, plain = tmp_path / "averaged.zip", tmp_path / "plain.zip"
+    MuZero("MlpPolicy", make_board_game("tictactoe"), ema_decay=0.9, **fast_kwargs).save(averaged)
+    MuZero("MlpPolicy", make_board_game("tictactoe"), **fast_kwargs).save(plain)
+    played_with = []
+    monkeypatch.setattr(
+        boardgame_play, "evaluate", lambda model, *args: played_with.append(model.ema_decay) or []
+    )
+    main(["--load", str(averaged), "--games", "1", "--no-ppo", "--play-weights", "average"])
+    main(["--load", str(averaged), "--games", "1", "--no-ppo", "--play-weights", "newest"])
+    assert played_with == [0.9, None]
+    assert "MuZero plays with its newest weights" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="keeps no weight average"):
+        main(["--load", str(plain), "--games", "1", "--no-ppo", "--play-weights", "average"])
+
+
 def test_wall_clock_budget_stops_learn_and_drives_progress(fast_kwargs):
     from stable_baselines3.common.env_util import make_vec_env
 
