@@ -86,7 +86,9 @@ class MuZero(BaseAlgorithm):
         last 200 steps) while self-play, Reanalyze and training keep the newest weights: with a
         constant learning rate the newest weights keep swinging between positions they misjudge
         (muzero_agents/averaging.py). Saved with the model; ``model.ema_decay = None`` plays with
-        the newest weights again. None: no average is kept
+        the newest weights again (the average is dropped at the next gradient step or
+        ``set_parameters``; set again, it starts from the weights of then). The average starts at
+        the initial weights, so it lags most in short runs. None: no average is kept
     :param search: ``"muzero"`` (pUCT with Dirichlet noise and visit-count policy targets, the
         paper's) or ``"gumbel"`` (Gumbel MuZero: Gumbel-top-k with sequential halving at the root
         and completed-Q policy targets; strong with very few simulations)
@@ -328,6 +330,7 @@ class MuZero(BaseAlgorithm):
             self.two_player = self._env_flag("is_two_player_zero_sum")
             self._read_env_symmetries()
         self.replay_buffer = self._make_replay_buffer()
+        check_ema_decay(self.ema_decay)  # load's overrides reach here without _validate_hyperparameters
         self._averaged_policy = None
         if self.ema_decay is not None:
             self._start_weight_average()
@@ -512,7 +515,7 @@ class MuZero(BaseAlgorithm):
         if action_masks is not None:
             masks = np.asarray(action_masks, dtype=bool).reshape(batch.shape[0], -1)
         temperature = 0.0 if deterministic else 1.0
-        with self._average_steady():
+        with self._weight_average_lock():
             if self.play_symmetries:
                 chosen = self._symmetric_play(batch, masks, sample=not deterministic)
             else:
@@ -536,7 +539,19 @@ class MuZero(BaseAlgorithm):
             self._start_weight_average()
         return self._averaged_policy
 
-    def _average_steady(self) -> contextlib.AbstractContextManager:
+    def _update_weight_average(self) -> None:
+        """After a gradient step: move the average (``ema_decay`` set) or drop it (None), so that
+        setting ``ema_decay`` again later starts from the weights of then, not from a stale average."""
+        decay = self.ema_decay  # read once: a callback may change it meanwhile
+        if decay is None:
+            self._averaged_policy = None
+            return
+        check_ema_decay(decay)
+        if self._averaged_policy is None:
+            self._start_weight_average()
+        update_average(self._averaged_policy, self.policy, decay)
+
+    def _weight_average_lock(self) -> contextlib.AbstractContextManager:
         """Hold a background trainer between steps while predict reads the weight average it updates."""
         if self.ema_decay is None or self._background is None:
             return contextlib.nullcontext()
@@ -843,8 +858,7 @@ class MuZero(BaseAlgorithm):
         losses.total.backward()
         torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
         self.policy.optimizer.step()
-        if self.ema_decay is not None:
-            update_average(self._play_policy, self.policy, self.ema_decay)
+        self._update_weight_average()
         keep = batch.priority_mask  # newest steps of running episodes keep their priority
         with guard:
             self.replay_buffer.update_priorities(batch.indices[keep], losses.priorities[keep])
@@ -914,13 +928,15 @@ class MuZero(BaseAlgorithm):
         if isinstance(load_path_or_dict, dict):
             params = dict(load_path_or_dict)
         else:  # a save: read its parameters as SB3 would
-            _, params, _ = load_from_zip_file(load_path_or_dict, device=device)
-        if self.ema_decay is None:
+            _, params, _ = load_from_zip_file(load_path_or_dict, load_data=False, device=device)
+        if self.ema_decay is None:  # an average kept from before would belong to other weights
             params.pop("_averaged_policy", None)
-        elif "_averaged_policy" not in params and "policy" in params:
-            if self._averaged_policy is None:
+            self._averaged_policy = None
+        else:
+            if self._averaged_policy is None:  # ema_decay set after construction
                 self._start_weight_average()
-            params["_averaged_policy"] = params["policy"]
+            if "_averaged_policy" not in params and "policy" in params:
+                params["_averaged_policy"] = params["policy"]
         super().set_parameters(params, exact_match=exact_match, device=device)
 
     def save(self, path: str | pathlib.Path | io.BufferedIOBase, exclude=None, include=None) -> None:

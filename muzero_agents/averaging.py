@@ -14,6 +14,8 @@ norm's step counter) are copied.
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 from torch import nn
 
@@ -22,7 +24,7 @@ def check_ema_decay(decay: object) -> None:
     """Raise ValueError naming the fix unless ``decay`` is None or a float in (0, 1)."""
     if decay is None:
         return
-    if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0.0 < float(decay) < 1.0:
+    if isinstance(decay, bool) or not isinstance(decay, numbers.Real) or not 0.0 < float(decay) < 1.0:
         raise ValueError(
             f"ema_decay must be None or a number in (0, 1), got {decay!r}: e.g. 0.995 averages over "
             "roughly the last 200 gradient steps; None plays with the newest weights."

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from stable_baselines3.common.callbacks import BaseCallback
 from torch import nn
 
 from muzero_agents import MuZero
@@ -27,10 +28,12 @@ def test_update_average_moves_floats_by_one_minus_decay_and_copies_integer_buffe
         nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2)),
     )
     current[1].num_batches_tracked.fill_(7)
+    current[1].running_mean.fill_(2.0)  # away from the fresh module's statistics, so a copy would show
+    current[1].running_var.fill_(3.0)
     before = {k: v.clone() for k, v in average.state_dict().items()}
     update_average(average, current, decay=0.75)
     after, new = average.state_dict(), current.state_dict()
-    for name in ("0.weight", "0.bias", "1.running_mean"):
+    for name in ("0.weight", "0.bias", "1.running_mean", "1.running_var"):
         torch.testing.assert_close(after[name], 0.75 * before[name] + 0.25 * new[name])
     assert after["1.num_batches_tracked"].item() == 7
 
@@ -101,3 +104,80 @@ def test_ema_decay_set_after_training_starts_at_the_weights_then_and_is_checked(
     model.ema_decay = 2.0
     with pytest.raises(ValueError, match="ema_decay must be None"):
         model.predict(np.zeros(4, dtype=np.float32), deterministic=True)
+
+
+def test_numpy_floats_are_accepted():
+    assert small_model(ema_decay=np.float32(0.99)).ema_decay == np.float32(0.99)
+
+
+def test_predict_holds_the_background_trainer_between_steps_while_it_reads_the_average(monkeypatch):
+    model = small_model(ema_decay=0.5, background_training=True)
+    locked = []
+    search = model._search
+
+    def recording(*args, policy=None, **kwargs):
+        if policy is not None:  # predict's searches (self-play passes none)
+            locked.append(model._background is not None and model._background.step_lock.locked())
+        return search(*args, policy=policy, **kwargs)
+
+    monkeypatch.setattr(model, "_search", recording)
+
+    class PredictEveryStep(BaseCallback):
+        def _on_step(self) -> bool:
+            self.model.predict(np.zeros(4, dtype=np.float32), deterministic=True)
+            return True
+
+    model.learn(32, callback=PredictEveryStep())
+    assert locked and all(locked)
+
+
+def test_symmetric_play_searches_with_the_average(monkeypatch):
+    pytest.importorskip("pettingzoo")
+    from wrappers import make_board_game
+
+    env = make_board_game("tictactoe")
+    model = MuZero("MlpPolicy", env, num_simulations=3, play_symmetries=True, ema_decay=0.9, seed=0)
+    used = []
+    search = model._search
+    monkeypatch.setattr(
+        model, "_search", lambda *a, policy=None, **k: used.append(policy) or search(*a, policy=policy, **k)
+    )
+    obs, _ = env.reset(seed=0)
+    model.predict(obs, action_masks=env.action_masks(), deterministic=True)
+    assert used == [model._averaged_policy]
+
+
+def test_turning_the_average_off_drops_it_so_a_later_one_starts_afresh(tmp_path):
+    model = small_model(ema_decay=0.5)
+    model.learn(16)
+    stale = model._averaged_policy
+    model.ema_decay = None
+    model.learn(16, reset_num_timesteps=False)  # a gradient step without the average drops it
+    assert model._averaged_policy is None
+    model.ema_decay = 0.5
+    model.predict(np.zeros(4, dtype=np.float32), deterministic=True)
+    assert model._averaged_policy is not stale and states_equal(model._averaged_policy, model.policy)
+
+    other = small_model()
+    other.learn(16)
+    other.save(tmp_path / "other")
+    model.ema_decay = None
+    model.set_parameters(str(tmp_path / "other.zip"))  # loading drops it too
+    assert model._averaged_policy is None
+
+
+def test_set_parameters_fills_an_average_set_after_construction(tmp_path):
+    averaged = small_model(ema_decay=0.5)
+    averaged.learn(16)
+    averaged.save(tmp_path / "averaged")
+    model = small_model()
+    model.ema_decay = 0.9
+    model.set_parameters(str(tmp_path / "averaged.zip"))
+    assert states_equal(model._averaged_policy, averaged._averaged_policy)
+    fresh = small_model(ema_decay=0.9)
+    fresh.set_parameters(averaged.get_parameters())  # a dict with the average
+    assert states_equal(fresh._averaged_policy, averaged._averaged_policy)
+    plain = small_model()
+    plain.learn(16)
+    fresh.set_parameters(plain.get_parameters())  # a dict without one: it starts at its weights
+    assert states_equal(fresh._averaged_policy, plain.policy)
