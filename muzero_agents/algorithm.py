@@ -331,15 +331,14 @@ class MuZero(BaseAlgorithm):
             self._read_env_symmetries()
         self.replay_buffer = self._make_replay_buffer()
         check_ema_decay(self.ema_decay)  # load's overrides reach here without _validate_hyperparameters
-        self._averaged_policy = None
-        if self.ema_decay is not None:
-            self._start_weight_average()
+        self._averaged_policy = self._policy_copy() if self.ema_decay is not None else None
 
-    def _start_weight_average(self) -> None:
-        """Begin ``ema_decay``'s average at the current weights."""
-        self._averaged_policy = self._make_policy()
-        self._averaged_policy.load_state_dict(self.policy.state_dict())
-        self._averaged_policy.set_training_mode(False)
+    def _policy_copy(self, into: MuZeroPolicy | None = None) -> MuZeroPolicy:
+        """The learner's weights in an inference-mode network (``into``, else a new one)."""
+        copy = self._make_policy() if into is None else into
+        copy.load_state_dict(self.policy.state_dict())
+        copy.set_training_mode(False)
+        return copy
 
     def _make_policy(self) -> MuZeroPolicy:
         policy_kwargs = dict(self.policy_kwargs)
@@ -534,9 +533,14 @@ class MuZero(BaseAlgorithm):
         """``predict``'s network: the weight average with ``ema_decay``, else the acting network."""
         if self.ema_decay is None:
             return self._acting_policy
-        check_ema_decay(self.ema_decay)  # settable after construction
-        if self._averaged_policy is None:  # ema_decay set after construction: start from the weights now
-            self._start_weight_average()
+        return self._weight_average(self.ema_decay)
+
+    def _weight_average(self, decay: float) -> MuZeroPolicy:
+        """The average, checked (``ema_decay`` is settable after construction) and started at the
+        weights of now if ``ema_decay`` was set after construction."""
+        check_ema_decay(decay)
+        if self._averaged_policy is None:
+            self._averaged_policy = self._policy_copy()
         return self._averaged_policy
 
     def _update_weight_average(self) -> None:
@@ -546,10 +550,7 @@ class MuZero(BaseAlgorithm):
         if decay is None:
             self._averaged_policy = None
             return
-        check_ema_decay(decay)
-        if self._averaged_policy is None:
-            self._start_weight_average()
-        update_average(self._averaged_policy, self.policy, decay)
+        update_average(self._weight_average(decay), self.policy, decay)
 
     def _weight_average_lock(self) -> contextlib.AbstractContextManager:
         """Hold a background trainer between steps while predict reads the weight average it updates."""
@@ -671,10 +672,7 @@ class MuZero(BaseAlgorithm):
         self._stop_background_trainer()  # records its statistics, raises its failure if any
 
     def _start_background_trainer(self) -> None:
-        if self._acting_copy is None:
-            self._acting_copy = self._make_policy()
-        self._acting_copy.load_state_dict(self.policy.state_dict())
-        self._acting_copy.set_training_mode(False)
+        self._acting_copy = self._policy_copy(into=self._acting_copy)
         replay_lock = threading.Lock()
         rng = self._rng.spawn(1)[0]  # the trainer's own stream, new for each learn()
         step = functools.partial(self._gradient_step, self.batch_size, rng, replay_lock)
@@ -933,8 +931,7 @@ class MuZero(BaseAlgorithm):
             params.pop("_averaged_policy", None)
             self._averaged_policy = None
         else:
-            if self._averaged_policy is None:  # ema_decay set after construction
-                self._start_weight_average()
+            self._weight_average(self.ema_decay)  # exists before SB3 loads into it
             if "_averaged_policy" not in params and "policy" in params:
                 params["_averaged_policy"] = params["policy"]
         super().set_parameters(params, exact_match=exact_match, device=device)
