@@ -41,6 +41,7 @@ from muzero_agents.policies import CnnPolicy, MlpPolicy, MuZeroPolicy
 from muzero_agents.replay import TrajectoryReplay
 from muzero_agents.search import SearchResult, gumbel_muzero_search, muzero_search
 from muzero_agents.augment import Symmetries, augment
+from muzero_agents.openings import RandomOpenings
 from muzero_agents.averaging import check_ema_decay, update_average
 
 SEARCHES = ("muzero", "gumbel")
@@ -103,7 +104,11 @@ class MuZero(BaseAlgorithm):
         sampled (at ``temperature``) and later ones play the most visited action: the paper's
         board-game schedule (AlphaZero samples the first 30 moves), which varies the openings
         while the rest of each game shows the current policy at its best
-    :param support_size: categorical value/reward support {-S..S} in h-transformed space
+    :param random_opening_moves: each self-play episode opens with ``k`` uniformly random legal
+        moves, ``k`` drawn from ``0..random_opening_moves`` afresh per episode (0: off). The search
+        still runs there and its policy is the target; value returns stop at a random move the
+        search would not have played (bootstrapping from the value there). It plays out lines
+        the sharpening policy stops entering but an opponent may choose (muzero_agents/openings.py)
     :param cut_returns_at_exploration: a value target follows the moves played after its position
         only while each was the search's greedy choice (the most visited action): at the first
         later move sampled away from it, the return stops and bootstraps from the value there
@@ -185,6 +190,7 @@ class MuZero(BaseAlgorithm):
         dirichlet_fraction: float = 0.25,
         temperature: float | Schedule = default_temperature,
         sampling_moves: int | None = None,
+        random_opening_moves: int = 0,
         support_size: int = 20,
         cut_returns_at_exploration: bool = False,
         priority_alpha: float = 1.0,
@@ -227,6 +233,7 @@ class MuZero(BaseAlgorithm):
         self.dirichlet_fraction = dirichlet_fraction
         self.temperature = temperature
         self.sampling_moves = sampling_moves
+        self.random_opening_moves = random_opening_moves
         self.support_size = support_size
         self.cut_returns_at_exploration = cut_returns_at_exploration
         self.priority_alpha = priority_alpha
@@ -270,6 +277,7 @@ class MuZero(BaseAlgorithm):
         self.two_player = False
         self._symmetries: Symmetries | None = None
         self._episode_moves = np.zeros(0, dtype=np.int64)
+        self._openings = RandomOpenings(0, np.random.default_rng())  # drawn anew in learn()
         self._grad_step_credit = 0.0
         if _init_setup_model:
             self._setup_model()
@@ -280,6 +288,11 @@ class MuZero(BaseAlgorithm):
             "play_simulations must be None or an int >= 1": self.play_simulations is None
             or _is_simulation_count(self.play_simulations),
             "sampling_moves must be None or >= 0": self.sampling_moves is None or self.sampling_moves >= 0,
+            "random_opening_moves must be an int >= 0": isinstance(
+                self.random_opening_moves, (int, np.integer)
+            )
+            and not isinstance(self.random_opening_moves, bool)
+            and self.random_opening_moves >= 0,
             f"search must be one of {SEARCHES}": self.search in SEARCHES,
             "max_considered_actions must be >= 1": self.max_considered_actions >= 1,
             "unroll_steps must be >= 1": self.unroll_steps >= 1,
@@ -627,6 +640,8 @@ class MuZero(BaseAlgorithm):
         )
         if envs_will_reset or self._episode_moves.shape != (self.n_envs,):
             self._episode_moves = np.zeros(self.n_envs, dtype=np.int64)  # moves into each episode
+            self._openings = RandomOpenings(self.random_opening_moves, self._rng.spawn(1)[0])
+            self._openings.start(self.n_envs)
         if envs_will_reset:  # stored episodes cannot continue from freshly reset envs
             self.replay_buffer.truncate_running_episodes()
         callback.on_training_start(locals(), globals())
@@ -719,14 +734,17 @@ class MuZero(BaseAlgorithm):
         started = time.perf_counter()
         result = self._search(observations, legal_mask, explore=True, temperature=temperature)
         result = self._play_greedily_after_sampling_moves(result)
+        actions, random_moves = self._openings.choose(result.action, legal_mask, int(self.action_space.n))
+        result = result._replace(action=actions)
         self._search_seconds = time.perf_counter() - started
         new_obs, rewards, dones, infos = self.env.step(result.action)
         self.num_timesteps += self.env.num_envs
         self._update_info_buffer(infos, dones)
-        self._store(observations, result, rewards, dones, infos, legal_mask)
+        self._store(observations, result, rewards, dones, infos, legal_mask, random_moves)
         self._last_obs = new_obs
         self._last_episode_starts = dones
         self._episode_moves = np.where(dones, 0, self._episode_moves + 1)
+        self._openings.advance(dones)
         self._episode_num += int(np.sum(dones))
         self._update_current_progress_remaining(self.num_timesteps, self._total_timesteps)
         self._record_search_stats(result)
@@ -750,7 +768,9 @@ class MuZero(BaseAlgorithm):
         action[late] = np.argmax(np.where(most_visited, result.policy[late], -1.0), axis=1)
         return result._replace(action=action)
 
-    def _store(self, observations, result: SearchResult, rewards, dones, infos, legal_mask) -> None:
+    def _store(
+        self, observations, result: SearchResult, rewards, dones, infos, legal_mask, random_moves
+    ) -> None:
         """Add one vectorized step to replay; truncated episodes bootstrap from their final obs."""
         terminated = np.array(
             [bool(done) and not info.get("TimeLimit.truncated", False) for done, info in zip(dones, infos)]
@@ -777,6 +797,7 @@ class MuZero(BaseAlgorithm):
                 final_observations=final_observations,
                 final_values=final_values,
                 legal_masks=legal_mask,
+                random_moves=random_moves,
             )
 
     def _record_search_stats(self, result: SearchResult) -> None:
@@ -907,6 +928,7 @@ class MuZero(BaseAlgorithm):
             "_rng",
             "temperature_schedule",
             "_episode_moves",
+            "_openings",
             "_background",
             "_acting_copy",
             "_averaged_policy",

@@ -151,6 +151,9 @@ class TrajectoryReplay:
     counts as greedy, and float16 rounding can only make ties); at the first later move that was
     not, the return stops and bootstraps from the value there, as Watkins's Q(lambda) cuts its
     traces. The position's own move is always followed (the value head learns V, not Q).
+    Moves ``add`` marks as random (``random_moves``: self-play's random openings) cut returns the
+    same way whatever this flag says, so no value target runs through a random move the greedy
+    search would not have played.
     """
 
     def __init__(
@@ -217,6 +220,7 @@ class TrajectoryReplay:
         self._values = np.zeros(shape, dtype=np.float32)
         self._policies = np.zeros(shape + (self.action_dim,), dtype=self.policy_dtype)
         self._legal: np.ndarray | None = None  # allocated at the first add that gives masks
+        self._random_move: np.ndarray | None = None  # allocated at the first add that marks one
         self._step = np.zeros(shape, dtype=np.int64)  # t within the episode
         self._ep_len = np.full(shape, -1, dtype=np.int64)  # T once finished, -1 while running
         self._ep_kind = np.zeros(shape, dtype=np.int8)
@@ -277,6 +281,7 @@ class TrajectoryReplay:
         final_observations: dict | None = None,
         final_values: dict | None = None,
         legal_masks: np.ndarray | None = None,
+        random_moves: np.ndarray | None = None,
     ) -> None:
         """Store one vectorized env step (one transition per env).
 
@@ -286,6 +291,8 @@ class TrajectoryReplay:
         final_values map env index -> observation after a done step / its value estimate; a
         truncation without a final value bootstraps from its last stored root value instead.
         legal_masks [n_envs, A] bool: optional, give them always or never.
+        random_moves [n_envs] bool: optional, which actions were random rather than the search's
+        (value returns stop at them unless the search would have played them too).
         """
         n, a = self.n_envs, self.action_dim
         obs = self._check_array("observations", observations, (n, *self.observation_shape))
@@ -301,6 +308,11 @@ class TrajectoryReplay:
         if not (np.isfinite(rews).all() and np.isfinite(vals).all() and np.isfinite(pols).all()):
             raise ValueError("rewards, root_values and search_policies must be finite")
         masks = self._check_legal(legal_masks)
+        randoms = (
+            None
+            if random_moves is None
+            else self._check_array("random_moves", random_moves, (n,)).astype(bool)
+        )
         finals_obs = self._check_finals(final_observations, done, "final_observations")
         finals_val = self._check_finals(final_values, done, "final_values")
 
@@ -316,6 +328,10 @@ class TrajectoryReplay:
         self._policies[row] = pols
         if masks is not None:
             self._legal[row] = masks
+        if randoms is not None and randoms.any() and self._random_move is None:
+            self._random_move = np.zeros((self.rows, self.n_envs), dtype=bool)
+        if self._random_move is not None:
+            self._random_move[row] = False if randoms is None else randoms
         self._step[row] = self._cur_len
         self._ep_len[row] = -1
         self._ep_kind[row] = _RUNNING
@@ -554,12 +570,16 @@ class TrajectoryReplay:
         return self._obs[window["wrows"][:, 1 : k + 1], window["wcols"][:, 1 : k + 1]]
 
     def _exploratory(self, wrows: np.ndarray, wcols: np.ndarray, inside: np.ndarray) -> np.ndarray | None:
-        """[B, width]: the stored move was not the argmax of its stored search policy (None if unused)."""
-        if not self.cut_returns_at_exploration:
+        """[B, width]: the stored move cuts returns (None if none can): it was not the argmax of its
+        stored search policy, and either every such move cuts or it was a random move."""
+        if not self.cut_returns_at_exploration and self._random_move is None:
             return None
         policies = self._policies[wrows, wcols]
         played = np.take_along_axis(policies, self._actions[wrows, wcols][..., None], axis=-1)[..., 0]
-        return inside & (played < policies.max(axis=-1))
+        off_greedy = inside & (played < policies.max(axis=-1))
+        if self.cut_returns_at_exploration:
+            return off_greedy
+        return off_greedy & self._random_move[wrows, wcols]
 
     def _unroll_positions(self, value_left: np.ndarray) -> tuple:
         """Per (sample, k): transitions left in the value trajectory and the window indices."""
@@ -727,6 +747,7 @@ class TrajectoryReplay:
         used = state.pop("_pickled_rows")
         leaves = state.pop("_tree")
         state.setdefault("cut_returns_at_exploration", False)  # pickled before the option existed
+        state.setdefault("_random_move", None)  # pickled before random openings existed
         self.__dict__.update(state)
         self._tree = _SumTree(self.capacity, leaves)
         for name in self._row_arrays():
@@ -750,6 +771,7 @@ class TrajectoryReplay:
             "_values",
             "_policies",
             "_legal",
+            "_random_move",
             "_step",
             "_ep_len",
             "_ep_kind",

@@ -29,6 +29,7 @@ class Episode:
     policies: list = field(default_factory=list)
     actions: list = field(default_factory=list)
     legal: list = field(default_factory=list)
+    random: list = field(default_factory=list)  # the move was marked random (add's random_moves)
     kind: str = "running"  # running | terminated | truncated
     final_value: float | None = None
     final_obs_kept: bool = False
@@ -39,7 +40,12 @@ class Feeder:
     """Feeds random interleaved episodes to a replay; observation = (episode uid, step)."""
 
     def __init__(
-        self, replay: TrajectoryReplay, seed: int, p_done: float = 0.15, masks: bool = False
+        self,
+        replay: TrajectoryReplay,
+        seed: int,
+        p_done: float = 0.15,
+        masks: bool = False,
+        random_moves: bool = False,
     ) -> None:
         self.replay, self.rng, self.p_done, self.masks = (
             replay,
@@ -47,6 +53,7 @@ class Feeder:
             p_done,
             masks,
         )
+        self.random_moves = random_moves  # mark some moves random (every other add passes None)
         self.episodes: dict[int, Episode] = {}
         self.clock = 0  # add calls so far
         self.current = [self._new(env) for env in range(replay.n_envs)]
@@ -66,6 +73,9 @@ class Feeder:
         legal = rng.random((n, ACTIONS)) < 0.7
         dones = rng.random(n) < self.p_done
         terminated = rng.random(n) < 0.4
+        randoms = None
+        if self.random_moves and rng.random() < 0.5:
+            randoms = rng.random(n) < 0.3
         final_obs, final_values = {}, {}
         for env, ep in enumerate(self.current):
             ep.rewards.append(rewards[env])
@@ -73,6 +83,7 @@ class Feeder:
             ep.policies.append(policies[env])
             ep.actions.append(actions[env])
             ep.legal.append(legal[env])
+            ep.random.append(bool(randoms is not None and randoms[env]))
             ep.times.append(self.clock)
             if not dones[env]:
                 continue
@@ -94,6 +105,7 @@ class Feeder:
             final_observations=final_obs,
             final_values=final_values,
             legal_masks=legal if self.masks else None,
+            random_moves=randoms,
         )
         self.clock += 1
         for env in np.flatnonzero(dones):
@@ -143,7 +155,9 @@ def expected(ep: Episode, t: int, replay: TrajectoryReplay, value_of=None, polic
         u = t + k
         valid = terminal or u <= last
         z = brute_target(rewards, all_values, terminal, discount, n, lam, u) if valid else 0.0
-        cut = first_exploratory(ep, u + 1, last) if replay.cut_returns_at_exploration else None
+        cut = None
+        if replay.cut_returns_at_exploration or any(ep.random):
+            cut = first_exploratory(ep, u + 1, last, only_random=not replay.cut_returns_at_exploration)
         if valid and cut is not None:  # the return stops there and bootstraps from its value
             z = brute_target(rewards[:cut], all_values[: cut + 1], False, discount, n, lam, u)
         out["value"].append(z)
@@ -158,9 +172,12 @@ def expected(ep: Episode, t: int, replay: TrajectoryReplay, value_of=None, polic
     return out
 
 
-def first_exploratory(ep: Episode, start: int, stop: int) -> int | None:
-    """The first step in [start, stop) whose stored move was not its stored policy's argmax."""
+def first_exploratory(ep: Episode, start: int, stop: int, only_random: bool = False) -> int | None:
+    """The first step in [start, stop) whose stored move was not its stored policy's argmax
+    (``only_random``: among the moves marked random)."""
     for j in range(start, stop):
+        if only_random and not ep.random[j]:
+            continue
         if ep.policies[j][ep.actions[j]] < ep.policies[j].max():
             return j
     return None
@@ -227,6 +244,50 @@ def test_targets_match_brute_force(kwargs):
     assert batch.legal_masks is None
     if k > 0:  # positions past the end of truncated / running episodes show up masked
         assert (batch.value_mask == 0).any() and (batch.policy_mask == 0).any()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"td_steps": 6},
+        {"td_steps": 30, "discount": 1.0, "two_player": True, "td_lambda": 0.8},
+        {"cut_returns_at_exploration": True, "td_steps": 6},  # every off-greedy move cuts anyway
+        {"capacity": 60, "td_steps": 6},  # the ring wraps: rows written without flags are cleared
+    ],
+)
+def test_random_moves_cut_returns_match_brute_force(kwargs):
+    feeder = Feeder(make(**kwargs), seed=4, random_moves=True).run(120)
+    assert any(any(ep.random) for ep in feeder.episodes.values())
+    check_batch(feeder.replay.sample(600), feeder)
+
+
+def test_random_moves_change_the_targets_and_survive_pickling():
+    """A random move the search would not have played stops the returns before it (and a copy
+    pickled with its flags samples the same targets); marking none leaves every target alone."""
+    targets = {}
+    for marked in (False, True):
+        replay = make(n_envs=1, unroll_steps=0, td_steps=10, discount=1.0, priority_alpha=0.0)
+        policy = np.array([0.7, 0.1, 0.1, 0.1], dtype=np.float32)
+        for t in range(4):  # step 2 plays action 1, which its policy ranks below action 0
+            replay.add(
+                np.array([[0.0, t]]),
+                [1 if t == 2 else 0],
+                [1.0 if t == 3 else 0.0],
+                [10.0 * (t + 1)],
+                policy[None],
+                [t == 3],
+                [t == 3],
+                random_moves=np.array([marked and t == 2]),
+            )
+        clone = pickle.loads(pickle.dumps(replay))
+        for buffer in (replay, clone):
+            buffer.rng = np.random.default_rng(0)
+        batch, cloned = replay.sample(64), clone.sample(64)
+        np.testing.assert_array_equal(batch.target_values, cloned.target_values)
+        targets[marked] = dict(zip(batch.observations[:, 1].astype(int), batch.target_values[:, 0]))
+    assert targets[False] == {0: 1.0, 1: 1.0, 2: 1.0, 3: 1.0}  # the outcome everywhere
+    # positions 0 and 1 bootstrap from the value at the random move (30); it follows its own move
+    assert targets[True] == {0: 30.0, 1: 30.0, 2: 1.0, 3: 1.0}
 
 
 def test_in_progress_episode_is_sampled_and_bootstraps_from_last_root_value():
