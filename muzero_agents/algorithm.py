@@ -41,7 +41,7 @@ from muzero_agents.policies import CnnPolicy, MlpPolicy, MuZeroPolicy
 from muzero_agents.replay import TrajectoryReplay
 from muzero_agents.search import SearchResult, gumbel_muzero_search, muzero_search
 from muzero_agents.augment import Symmetries, augment
-from muzero_agents.openings import RandomOpenings
+from muzero_agents.openings import RandomOpenings, check_opening_moves
 from muzero_agents.averaging import check_ema_decay, update_average
 
 SEARCHES = ("muzero", "gumbel")
@@ -288,11 +288,6 @@ class MuZero(BaseAlgorithm):
             "play_simulations must be None or an int >= 1": self.play_simulations is None
             or _is_simulation_count(self.play_simulations),
             "sampling_moves must be None or >= 0": self.sampling_moves is None or self.sampling_moves >= 0,
-            "random_opening_moves must be an int >= 0": isinstance(
-                self.random_opening_moves, (int, np.integer)
-            )
-            and not isinstance(self.random_opening_moves, bool)
-            and self.random_opening_moves >= 0,
             f"search must be one of {SEARCHES}": self.search in SEARCHES,
             "max_considered_actions must be >= 1": self.max_considered_actions >= 1,
             "unroll_steps must be >= 1": self.unroll_steps >= 1,
@@ -325,6 +320,7 @@ class MuZero(BaseAlgorithm):
         if failed:
             raise ValueError("Invalid MuZero hyperparameters: " + "; ".join(failed))
         check_ema_decay(self.ema_decay)
+        check_opening_moves(self.random_opening_moves)
 
     # ------------------------------------------------------------------ setup
 
@@ -642,6 +638,7 @@ class MuZero(BaseAlgorithm):
             self._episode_moves = np.zeros(self.n_envs, dtype=np.int64)  # moves into each episode
             self._openings = RandomOpenings(self.random_opening_moves, self._rng.spawn(1)[0])
             self._openings.start(self.n_envs)
+        self._openings.max_moves = check_opening_moves(self.random_opening_moves)  # (set between learns)
         if envs_will_reset:  # stored episodes cannot continue from freshly reset envs
             self.replay_buffer.truncate_running_episodes()
         callback.on_training_start(locals(), globals())

@@ -74,3 +74,14 @@ def test_without_openings_nothing_is_marked():
     model = tictactoe_model(random_opening_moves=0)
     model.learn(50)
     assert model.replay_buffer._random_move is None
+
+
+def test_a_maximum_set_between_learns_applies_and_is_checked():
+    model = tictactoe_model(random_opening_moves=0)
+    model.learn(20)
+    model.random_opening_moves = 2
+    model.learn(60, reset_num_timesteps=False)
+    assert model.replay_buffer._random_move is not None  # openings drawn after the change
+    model.random_opening_moves = -3
+    with pytest.raises(ValueError, match="random_opening_moves must be an int >= 0"):
+        model.learn(10, reset_num_timesteps=False)
