@@ -629,6 +629,7 @@ class MuZero(BaseAlgorithm):
         ``callback.on_step()`` runs once per vectorized env step; returning False stops training.
         ``log_interval`` counts finished episodes between logger dumps.
         """
+        opening_moves = check_opening_moves(self.random_opening_moves)  # before anything changes
         self._reap_background_trainer()
         envs_will_reset = reset_num_timesteps or self._last_obs is None
         total_timesteps, callback = self._setup_learn(
@@ -636,9 +637,11 @@ class MuZero(BaseAlgorithm):
         )
         if envs_will_reset or self._episode_moves.shape != (self.n_envs,):
             self._episode_moves = np.zeros(self.n_envs, dtype=np.int64)  # moves into each episode
-            self._openings = RandomOpenings(self.random_opening_moves, self._rng.spawn(1)[0])
+            # its own stream, spawned only when used (so seeded runs without openings are as before)
+            rng = self._rng.spawn(1)[0] if opening_moves else np.random.default_rng()
+            self._openings = RandomOpenings(opening_moves, rng)
             self._openings.start(self.n_envs)
-        self._openings.max_moves = check_opening_moves(self.random_opening_moves)  # (set between learns)
+        self._openings.limit(opening_moves)  # a value set between learns applies now
         if envs_will_reset:  # stored episodes cannot continue from freshly reset envs
             self.replay_buffer.truncate_running_episodes()
         callback.on_training_start(locals(), globals())

@@ -42,6 +42,11 @@ class RandomOpenings:
         """Draw an opening for every env (their episodes start afresh)."""
         self.moves_left = self._draw(n_envs)
 
+    def limit(self, max_moves: int) -> None:
+        """Change the maximum; running openings longer than it are cut short."""
+        self.max_moves = check_opening_moves(max_moves)
+        self.moves_left = np.minimum(self.moves_left, self.max_moves)
+
     def choose(self, actions: np.ndarray, legal_mask: np.ndarray | None, action_dim: int) -> tuple:
         """Replace the actions of envs still in their opening by uniformly random legal ones.
 

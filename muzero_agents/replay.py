@@ -136,6 +136,13 @@ class _SumTree:
         return _tree_find(self.tree, self.leaves, np.ascontiguousarray(mass, dtype=np.float64))
 
 
+def _next_marked(marks: np.ndarray) -> np.ndarray:
+    """[B, width]: per index j, the first marked index >= j (width where none is)."""
+    width = marks.shape[1]
+    marked = np.where(marks, np.arange(width)[None, :], width)
+    return np.minimum.accumulate(marked[:, ::-1], axis=1)[:, ::-1]
+
+
 class TrajectoryReplay:
     """Prioritized replay of whole trajectories from ``n_envs`` interleaved environments.
 
@@ -151,9 +158,10 @@ class TrajectoryReplay:
     counts as greedy, and float16 rounding can only make ties); at the first later move that was
     not, the return stops and bootstraps from the value there, as Watkins's Q(lambda) cuts its
     traces. The position's own move is always followed (the value head learns V, not Q).
-    Moves ``add`` marks as random (``random_moves``: self-play's random openings) cut returns the
-    same way whatever this flag says, so no value target runs through a random move the greedy
-    search would not have played.
+    Moves ``add`` marks as random (``random_moves``: self-play's random openings) cut returns
+    whatever this flag says, where the search would not have played them (not the argmax of their
+    stored policy), and at their own position too: that position's target is its own (stored or
+    refreshed) value, so no value target averages over random moves.
     """
 
     def __init__(
@@ -220,7 +228,8 @@ class TrajectoryReplay:
         self._values = np.zeros(shape, dtype=np.float32)
         self._policies = np.zeros(shape + (self.action_dim,), dtype=self.policy_dtype)
         self._legal: np.ndarray | None = None  # allocated at the first add that gives masks
-        self._random_move: np.ndarray | None = None  # allocated at the first add that marks one
+        # a random move off its stored policy's argmax; allocated at the first add that marks one
+        self._random_move: np.ndarray | None = None
         self._step = np.zeros(shape, dtype=np.int64)  # t within the episode
         self._ep_len = np.full(shape, -1, dtype=np.int64)  # T once finished, -1 while running
         self._ep_kind = np.zeros(shape, dtype=np.int8)
@@ -292,7 +301,8 @@ class TrajectoryReplay:
         truncation without a final value bootstraps from its last stored root value instead.
         legal_masks [n_envs, A] bool: optional, give them always or never.
         random_moves [n_envs] bool: optional, which actions were random rather than the search's
-        (value returns stop at them unless the search would have played them too).
+        (value returns stop at them, and at their own position, unless the search would have
+        played them too).
         """
         n, a = self.n_envs, self.action_dim
         obs = self._check_array("observations", observations, (n, *self.observation_shape))
@@ -331,7 +341,7 @@ class TrajectoryReplay:
         if randoms is not None and randoms.any() and self._random_move is None:
             self._random_move = np.zeros((self.rows, self.n_envs), dtype=bool)
         if self._random_move is not None:
-            self._random_move[row] = False if randoms is None else randoms
+            self._random_move[row] = False if randoms is None else randoms & self._off_greedy(row)
         self._step[row] = self._cur_len
         self._ep_len[row] = -1
         self._ep_kind[row] = _RUNNING
@@ -555,6 +565,7 @@ class TrajectoryReplay:
             "values": values,
             "policies": self._policies[wrows[:, : k + 1], wcols[:, : k + 1]].astype(np.float32),
             "exploratory": self._exploratory(wrows, wcols, inside),
+            "random_cuts": self._random_cuts(wrows, wcols, inside),
             # copied now, so the batch is whole even if add() overwrites these rows meanwhile
             "observations": self._obs[rows, cols],
             "actions": self._actions[wrows[:, :k], wcols[:, :k]],
@@ -569,17 +580,25 @@ class TrajectoryReplay:
         k = self.unroll_steps
         return self._obs[window["wrows"][:, 1 : k + 1], window["wcols"][:, 1 : k + 1]]
 
+    def _off_greedy(self, row: int) -> np.ndarray:
+        """[n_envs]: the stored move of ``row`` was not the argmax of its stored search policy."""
+        policies = self._policies[row]
+        played = policies[np.arange(self.n_envs), self._actions[row]]
+        return played < policies.max(axis=-1)
+
     def _exploratory(self, wrows: np.ndarray, wcols: np.ndarray, inside: np.ndarray) -> np.ndarray | None:
-        """[B, width]: the stored move cuts returns (None if none can): it was not the argmax of its
-        stored search policy, and either every such move cuts or it was a random move."""
-        if not self.cut_returns_at_exploration and self._random_move is None:
+        """[B, width]: the stored move was not the argmax of its stored search policy (None if unused)."""
+        if not self.cut_returns_at_exploration:
             return None
         policies = self._policies[wrows, wcols]
         played = np.take_along_axis(policies, self._actions[wrows, wcols][..., None], axis=-1)[..., 0]
-        off_greedy = inside & (played < policies.max(axis=-1))
-        if self.cut_returns_at_exploration:
-            return off_greedy
-        return off_greedy & self._random_move[wrows, wcols]
+        return inside & (played < policies.max(axis=-1))
+
+    def _random_cuts(self, wrows: np.ndarray, wcols: np.ndarray, inside: np.ndarray) -> np.ndarray | None:
+        """[B, width]: a random move the search would not have played (None if none is stored)."""
+        if self._random_move is None:
+            return None
+        return inside & self._random_move[wrows, wcols]
 
     def _unroll_positions(self, value_left: np.ndarray) -> tuple:
         """Per (sample, k): transitions left in the value trajectory and the window indices."""
@@ -595,21 +614,21 @@ class TrajectoryReplay:
 
         Without cuts that is the value trajectory's end; with ``cut_returns_at_exploration`` a
         return also stops at the first exploratory move after its position (an exploratory move
-        at the position itself is its own action and is followed).
+        at the position itself is its own action and is followed). A random move cuts at its own
+        position too (0 steps: the target is the value there).
         """
         value_left = window["value_left"][:count]
         remaining, _ = self._unroll_positions(value_left)
         terminated = np.broadcast_to((window["kind"][:count] == _TERMINATED)[:, None], remaining.shape)
-        if window["exploratory"] is None:
-            return remaining, terminated
         k = self.unroll_steps
-        explore = window["exploratory"][:count]
-        width = explore.shape[1]
-        # next_cut[:, j]: the first exploratory window index >= j (width if none)
-        marked = np.where(explore, np.arange(width)[None, :], width)
-        next_cut = np.minimum.accumulate(marked[:, ::-1], axis=1)[:, ::-1]
-        until_cut = next_cut[:, 1 : k + 2] - np.arange(k + 1)[None, :]  # width >= K + 2
-        stops_early = until_cut < remaining  # never past the end: until_cut >= 1
+        positions = np.arange(k + 1)[None, :]
+        until_cut = np.full(remaining.shape, np.iinfo(np.int64).max)
+        if window["exploratory"] is not None:  # later moves only (width >= K + 2)
+            until_cut = _next_marked(window["exploratory"][:count])[:, 1 : k + 2] - positions
+        if window["random_cuts"] is not None:  # the position's own move too
+            own_or_later = _next_marked(window["random_cuts"][:count])[:, : k + 1] - positions
+            until_cut = np.minimum(until_cut, own_or_later)
+        stops_early = until_cut < remaining
         return np.where(stops_early, until_cut, remaining), terminated & ~stops_early
 
     def _refresh_reads(self, window: dict, count: int, policies: bool) -> tuple:

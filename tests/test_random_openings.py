@@ -85,3 +85,53 @@ def test_a_maximum_set_between_learns_applies_and_is_checked():
     model.random_opening_moves = -3
     with pytest.raises(ValueError, match="random_opening_moves must be an int >= 0"):
         model.learn(10, reset_num_timesteps=False)
+
+
+def test_a_refused_learn_changes_nothing():
+    model = tictactoe_model(random_opening_moves=0)
+    model.learn(20)
+    last_obs = model._last_obs.copy()
+    model.random_opening_moves = -1
+    with pytest.raises(ValueError, match="random_opening_moves"):
+        model.learn(10)  # would reset the envs: refused first
+    np.testing.assert_array_equal(model._last_obs, last_obs)
+
+
+def test_lowering_the_maximum_between_learns_ends_running_openings():
+    model = tictactoe_model(random_opening_moves=3)
+    model.learn(2)  # both envs are still inside their openings (or had none)
+    model.random_opening_moves = 0
+    rows_before = model.replay_buffer._rows_written
+    model.learn(40, reset_num_timesteps=False)
+    new_rows = np.arange(rows_before, model.replay_buffer._rows_written) % model.replay_buffer.rows
+    assert not model.replay_buffer._random_move[new_rows].any()
+
+
+def test_openings_come_before_greedy_play_and_count_toward_sampling_moves(monkeypatch):
+    """sampling_moves=0 makes every move greedy (the highest legal action of the fake search);
+    the random opening moves still replace it, and only they are marked."""
+    from muzero_agents.search import SearchResult
+
+    env = make_vec_env(lambda: make_board_game("tictactoe"), n_envs=1, seed=0)
+    model = MuZero("MlpPolicy", env, sampling_moves=0, random_opening_moves=4, learning_starts=10_000, seed=1)
+
+    def fake_search(observations, legal_mask, explore, temperature):
+        visits = (legal_mask * np.arange(1, legal_mask.shape[1] + 1)).astype(np.int32)
+        zeros = np.zeros(len(legal_mask), np.float32)
+        return SearchResult(
+            np.zeros(len(legal_mask), np.int64),
+            visits,
+            visits / visits.sum(1, keepdims=True),
+            zeros,
+            visits * 0.0,
+        )
+
+    monkeypatch.setattr(model, "_search", fake_search)
+    model.learn(200)
+    buffer = model.replay_buffer
+    stored = buffer._valid[:, 0]
+    actions, legal = buffer._actions[stored, 0], buffer._legal[stored, 0]
+    greedy = actions == legal.shape[1] - 1 - np.argmax(legal[:, ::-1], axis=1)  # the highest legal
+    flagged = buffer._random_move[stored, 0]
+    assert flagged.any() and not greedy[flagged].any()  # random moves off the greedy choice
+    assert greedy[~flagged].all()  # the rest: greedy (a random move that picked it is not marked)

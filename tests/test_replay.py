@@ -160,6 +160,8 @@ def expected(ep: Episode, t: int, replay: TrajectoryReplay, value_of=None, polic
             cut = first_exploratory(ep, u + 1, last, only_random=not replay.cut_returns_at_exploration)
         if valid and cut is not None:  # the return stops there and bootstraps from its value
             z = brute_target(rewards[:cut], all_values[: cut + 1], False, discount, n, lam, u)
+        if valid and u < horizon and first_exploratory(ep, u, u + 1, only_random=True) == u:
+            z = all_values[u]  # its own move was random: no return through it
         out["value"].append(z)
         out["vmask"].append(float(valid))
         j = u - 1
@@ -262,8 +264,8 @@ def test_random_moves_cut_returns_match_brute_force(kwargs):
 
 
 def test_random_moves_change_the_targets_and_survive_pickling():
-    """A random move the search would not have played stops the returns before it (and a copy
-    pickled with its flags samples the same targets); marking none leaves every target alone."""
+    """A random move the search would not have played stops the returns at and before it (and a
+    copy pickled with its flags samples the same targets); marking none leaves every target alone."""
     targets = {}
     for marked in (False, True):
         replay = make(n_envs=1, unroll_steps=0, td_steps=10, discount=1.0, priority_alpha=0.0)
@@ -286,8 +288,18 @@ def test_random_moves_change_the_targets_and_survive_pickling():
         np.testing.assert_array_equal(batch.target_values, cloned.target_values)
         targets[marked] = dict(zip(batch.observations[:, 1].astype(int), batch.target_values[:, 0]))
     assert targets[False] == {0: 1.0, 1: 1.0, 2: 1.0, 3: 1.0}  # the outcome everywhere
-    # positions 0 and 1 bootstrap from the value at the random move (30); it follows its own move
-    assert targets[True] == {0: 30.0, 1: 30.0, 2: 1.0, 3: 1.0}
+    # positions 0 and 1 bootstrap from the value at the random move (30), which keeps its own
+    assert targets[True] == {0: 30.0, 1: 30.0, 2: 30.0, 3: 1.0}
+
+
+def test_a_buffer_pickled_before_random_moves_existed_loads_and_samples():
+    replay = make()
+    Feeder(replay, seed=3).run(30)
+    state = replay.__getstate__()
+    del state["_random_move"]  # as pickled before the option existed
+    clone = TrajectoryReplay.__new__(TrajectoryReplay)
+    clone.__setstate__(state)
+    assert clone._random_move is None and clone.sample(16).target_values.shape == (16, 5)
 
 
 def test_in_progress_episode_is_sampled_and_bootstraps_from_last_root_value():
@@ -568,6 +580,29 @@ def test_value_only_refresh_evaluates_only_the_values_read(kwargs, masks):
                 at_end = episode.kind != "terminated" and t >= len(episode.rewards) - 1
                 assert at_end or (cut and first_exploratory(episode, t, t + 1) == t)
     assert counts[False] < counts[True]
+
+
+@pytest.mark.parametrize("policies", [True, False])
+@pytest.mark.parametrize("capacity", [10_000, 90])  # 90: the ring wraps
+def test_refresh_with_random_moves_matches_brute_force(policies, capacity):
+    """Reanalyze reads the values where random moves cut (their own positions included)."""
+    replay = make(capacity=capacity, unroll_steps=3, td_steps=40, discount=1.0, two_player=True)
+    feeder = Feeder(replay, seed=8, random_moves=True).run(150)
+
+    def value_of(uid, t):
+        return 100.0 + uid + 0.01 * t
+
+    def refresh(obs, *legal):
+        values = np.array([value_of(int(u), int(t)) for u, t in obs])
+        return values, np.full((len(obs), ACTIONS), 1.0 / ACTIONS) if policies else None
+
+    batch = replay.sample(300, refresh_fn=refresh, refresh_fraction=1.0, refresh_policies=policies)
+    check_batch(
+        batch,
+        feeder,
+        value_of=value_of,
+        policy_of=(lambda u, t: np.full(ACTIONS, 0.25)) if policies else None,
+    )
 
 
 def test_refresh_argument_errors():
