@@ -106,9 +106,11 @@ class MuZero(BaseAlgorithm):
         while the rest of each game shows the current policy at its best
     :param random_opening_moves: each self-play episode opens with ``k`` uniformly random legal
         moves, ``k`` drawn from ``0..random_opening_moves`` afresh per episode (0: off). The search
-        still runs there and its policy is the target; value returns stop at a random move the
-        search would not have played (bootstrapping from the value there). It plays out lines
-        the sharpening policy stops entering but an opponent may choose (muzero_agents/openings.py)
+        still runs there and its policy is the target. A random move that is not the argmax of
+        its stored (root-noised) search policy ends every value return that reaches it, its own
+        position's included: they bootstrap from the value there, so no value target averages
+        over random moves. Random moves count toward ``sampling_moves``. It plays out lines the
+        sharpening policy stops entering but an opponent may choose (muzero_agents/openings.py)
     :param cut_returns_at_exploration: a value target follows the moves played after its position
         only while each was the search's greedy choice (the most visited action): at the first
         later move sampled away from it, the return stops and bootstraps from the value there

@@ -8,8 +8,10 @@ moves, ``k`` drawn uniformly from ``0..max_moves`` afresh per episode, plays suc
 under the current policy; ``k = 0`` keeps a share of the episodes wholly the policy's own.
 
 The search still runs at a random move's position and its policy is the stored target; the
-replay buffer learns from the flags which moves were random and stops value returns there
-(``TrajectoryReplay.add(random_moves=...)``), so no value target averages over random play.
+replay buffer learns from the flags which moves were random and, where the search's argmax was
+another move, stops value returns there, the random move's own position included
+(``TrajectoryReplay.add(random_moves=...)``), so no value target averages over random moves.
+Random moves count as moves of the episode (``sampling_moves`` counts them).
 """
 
 from __future__ import annotations
