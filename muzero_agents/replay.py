@@ -341,7 +341,9 @@ class TrajectoryReplay:
         if randoms is not None and randoms.any() and self._random_move is None:
             self._random_move = np.zeros((self.rows, self.n_envs), dtype=bool)
         if self._random_move is not None:
-            self._random_move[row] = False if randoms is None else randoms & self._off_greedy(row)
+            self._random_move[row] = (
+                False if randoms is None else randoms & self._off_greedy(row, slice(None))
+            )
         self._step[row] = self._cur_len
         self._ep_len[row] = -1
         self._ep_kind[row] = _RUNNING
@@ -580,19 +582,18 @@ class TrajectoryReplay:
         k = self.unroll_steps
         return self._obs[window["wrows"][:, 1 : k + 1], window["wcols"][:, 1 : k + 1]]
 
-    def _off_greedy(self, row: int) -> np.ndarray:
-        """[n_envs]: the stored move of ``row`` was not the argmax of its stored search policy."""
-        policies = self._policies[row]
-        played = policies[np.arange(self.n_envs), self._actions[row]]
+    def _off_greedy(self, rows, cols) -> np.ndarray:
+        """The stored moves at (rows, cols) were not the argmax of their stored search policy
+        (a tie counts as greedy, and float16 rounding can only make ties)."""
+        policies = self._policies[rows, cols]
+        played = np.take_along_axis(policies, self._actions[rows, cols][..., None], axis=-1)[..., 0]
         return played < policies.max(axis=-1)
 
     def _exploratory(self, wrows: np.ndarray, wcols: np.ndarray, inside: np.ndarray) -> np.ndarray | None:
         """[B, width]: the stored move was not the argmax of its stored search policy (None if unused)."""
         if not self.cut_returns_at_exploration:
             return None
-        policies = self._policies[wrows, wcols]
-        played = np.take_along_axis(policies, self._actions[wrows, wcols][..., None], axis=-1)[..., 0]
-        return inside & (played < policies.max(axis=-1))
+        return inside & self._off_greedy(wrows, wcols)
 
     def _random_cuts(self, wrows: np.ndarray, wcols: np.ndarray, inside: np.ndarray) -> np.ndarray | None:
         """[B, width]: a random move the search would not have played (None if none is stored)."""

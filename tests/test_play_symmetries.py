@@ -126,9 +126,7 @@ def test_gumbel_plays_the_summed_improved_policies_not_its_halving_visits(monkey
     real_search = model._search
     seen = []
 
-    def recording(
-        observations, legal_mask, explore, temperature, policy=None, rng=None, num_simulations=None
-    ):
+    def recording(observations, legal_mask, explore, temperature, policy=None, rng=None, num_simulations=None):
         result = real_search(observations, legal_mask, explore, temperature, policy, rng, num_simulations)
         seen.append(result)
         return result
