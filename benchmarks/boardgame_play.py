@@ -1,7 +1,8 @@
 """Board-game play: MuZero trained by self-play for a wall-clock budget, then played against real opponents.
 
     python -m benchmarks.boardgame_play --game tictactoe --minutes 15 [--seed 0] [--games 200]
-        [--save PATH] [--load PATH] [--ppo-minutes M | --no-ppo] [--depth 2] [--play-simulations N]
+        [--save PATH [--checkpoint-minutes M]] [--load PATH] [--ppo-minutes M | --no-ppo] [--depth 2]
+        [--play-simulations N]
         [--play-search muzero|gumbel] [--play-symmetries on|off] [--play-weights average|newest]
 
 MuZero trains by self-play (it decides both sides' moves) until ``--minutes`` of wall-clock
@@ -23,7 +24,9 @@ or its newest weights, for the games only (after training).
 Training schedules that run over training progress (MuZero's visit-count temperature and
 replay-priority annealing) follow the wall clock here: ``WallClockBudget`` rescales the
 algorithm's notion of its total budget so that progress is the elapsed fraction of the time.
-Each process uses one torch thread (the 2 cores are shared).
+With ``--checkpoint-minutes M`` the run also saves MuZero every M minutes of training to
+``PATH-<minutes>min.zip``, so one long run shows how play improves with training time (evaluate
+a checkpoint with ``--load``). Each process uses one torch thread (the 2 cores are shared).
 """
 
 from __future__ import annotations
@@ -126,6 +129,27 @@ class WallClockBudget(BaseCallback):
         return True
 
 
+class WallClockCheckpoints(BaseCallback):
+    """Save the model every ``minutes`` of wall-clock training to ``<prefix>-<minutes>min.zip``."""
+
+    def __init__(self, minutes: float, prefix: str) -> None:
+        super().__init__()
+        self.minutes, self.prefix = minutes, prefix
+        self.started, self.saved = 0.0, 0
+
+    def _on_training_start(self) -> None:
+        self.started = time.perf_counter()
+
+    def _on_step(self) -> bool:
+        due = int((time.perf_counter() - self.started) / (60.0 * self.minutes))
+        if due > self.saved:
+            self.saved = due
+            path = f"{self.prefix}-{due * self.minutes:g}min.zip"
+            self.model.save(path)
+            print(f"saved the {due * self.minutes:g}-minute checkpoint to {path}", flush=True)
+        return True
+
+
 def board_task(game: str) -> Task:
     """The board-game suites' task for ``game`` (where both algorithms' settings come from)."""
     for suite in ("boardgames", "go9x9"):
@@ -182,7 +206,12 @@ def evaluate(model: Any, training: Training, game: str, n_games: int, seed: int,
 
 
 def train(
-    algo: str, game: str, minutes: float, seed: int, muzero_overrides: dict | None = None
+    algo: str,
+    game: str,
+    minutes: float,
+    seed: int,
+    muzero_overrides: dict | None = None,
+    checkpoints: WallClockCheckpoints | None = None,
 ) -> tuple[Any, Training]:
     """Build ``algo`` as the harness does (``benchmarks.tasks.build_run``) and train it for ``minutes``."""
     task = board_task(game)
@@ -192,7 +221,8 @@ def train(
     for eval_env in run.eval_envs.values():  # the harness's periodic evaluations are not used here
         eval_env.close()
     started = time.perf_counter()
-    run.model.learn(UNBOUNDED_STEPS, callback=WallClockBudget(seconds=60.0 * minutes))
+    budget = WallClockBudget(seconds=60.0 * minutes)
+    run.model.learn(UNBOUNDED_STEPS, callback=[budget, checkpoints] if checkpoints else budget)
     elapsed = (time.perf_counter() - started) / 60.0
     return run.model, Training(_label(algo), run.model.num_timesteps, gradient_steps(run.model), elapsed)
 
@@ -255,6 +285,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--games", type=int, default=200, help="games per opponent and side")
     parser.add_argument("--save", help="save the trained MuZero here (SB3 zip)")
+    parser.add_argument(
+        "--checkpoint-minutes",
+        type=float,
+        default=None,
+        help="with --save: also save MuZero every this many minutes of training, to SAVE-<minutes>min.zip",
+    )
     parser.add_argument("--load", help="play a saved MuZero instead of training one")
     parser.add_argument(
         "--ppo-minutes", type=float, default=None, help="MaskablePPO's budget (default: --minutes)"
@@ -309,6 +345,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             ("--minutes must be > 0", args.minutes <= 0 and not args.load),
             ("--ppo-minutes must be > 0 (or pass --no-ppo)", args.ppo_minutes <= 0 and not args.no_ppo),
             ("--games must be >= 1", args.games < 1),
+            (
+                "--checkpoint-minutes needs --save and a value > 0",
+                args.checkpoint_minutes is not None and (not args.save or args.checkpoint_minutes <= 0),
+            ),
             ("--depth must be >= 0", args.depth < 0),
             ("--n-envs must be >= 1", args.n_envs is not None and args.n_envs < 1),
             (
@@ -340,7 +380,12 @@ def main(argv: list[str] | None = None) -> list[Row]:
         if args.n_envs is not None:
             overrides["n_envs"] = args.n_envs
         print(f"training MuZero by self-play on {args.game} for {args.minutes:g} min...", flush=True)
-        muzero, training = train("muzero", args.game, args.minutes, args.seed, overrides)
+        checkpoints = (
+            WallClockCheckpoints(args.checkpoint_minutes, args.save.removesuffix(".zip"))
+            if args.checkpoint_minutes
+            else None
+        )
+        muzero, training = train("muzero", args.game, args.minutes, args.seed, overrides, checkpoints)
     if args.save:
         muzero.save(args.save)
         print(f"saved MuZero to {args.save}", flush=True)

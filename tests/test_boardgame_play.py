@@ -78,6 +78,9 @@ def test_bad_arguments_are_refused(capsys):
     with pytest.raises(SystemExit):
         main(["--play-simulations", "0"])
     assert "--play-simulations must be >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--checkpoint-minutes", "5"])
+    assert "--checkpoint-minutes needs --save" in capsys.readouterr().err
 
 
 def test_main_end_to_end_with_a_tiny_budget(tmp_path, capsys, monkeypatch):
@@ -155,3 +158,21 @@ def test_wall_clock_budget_stops_learn_and_drives_progress(fast_kwargs):
     assert 0 < model.num_timesteps < UNBOUNDED_STEPS
     # progress follows the clock: at the end of the budget little of it remains (temperature anneals)
     assert model._current_progress_remaining < 0.2
+
+
+def test_wall_clock_checkpoints_save_loadable_models_along_the_way(tmp_path, fast_kwargs):
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from benchmarks.boardgame_play import UNBOUNDED_STEPS, WallClockBudget, WallClockCheckpoints
+    from muzero_agents import MuZero
+
+    model = MuZero(
+        "MlpPolicy", make_vec_env(lambda: make_board_game("tictactoe"), n_envs=2), seed=0, **fast_kwargs
+    )
+    model.learn(
+        UNBOUNDED_STEPS,
+        callback=[WallClockBudget(seconds=2.5), WallClockCheckpoints(1.0 / 60, str(tmp_path / "run"))],
+    )
+    assert (tmp_path / "run-0.0166667min.zip").is_file() and (tmp_path / "run-0.0333333min.zip").is_file()
+    loaded = MuZero.load(tmp_path / "run-0.0166667min.zip")
+    assert 0 < loaded.num_timesteps < model.num_timesteps
