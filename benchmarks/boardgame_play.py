@@ -37,6 +37,7 @@ import math
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -130,19 +131,30 @@ class WallClockBudget(BaseCallback):
 
 
 class WallClockCheckpoints(BaseCallback):
-    """Save the model every ``minutes`` of wall-clock training to ``<prefix>-<minutes>min.zip``."""
+    """Save the model every ``minutes`` of wall-clock training to ``<prefix>-<minutes>min.zip``.
 
-    def __init__(self, minutes: float, prefix: str) -> None:
+    Only checkpoints before ``budget_minutes`` are written (the run's own save is the last one).
+    A checkpoint is written at the first step past its time, so one step longer than ``minutes``
+    skips the checkpoints it spans; each file is still named by the time it stands for.
+    """
+
+    def __init__(
+        self,
+        minutes: float,
+        prefix: str,
+        budget_minutes: float,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
         super().__init__()
-        self.minutes, self.prefix = minutes, prefix
+        self.minutes, self.prefix, self.budget_minutes, self.clock = minutes, prefix, budget_minutes, clock
         self.started, self.saved = 0.0, 0
 
     def _on_training_start(self) -> None:
-        self.started = time.perf_counter()
+        self.started = self.clock()
 
     def _on_step(self) -> bool:
-        due = int((time.perf_counter() - self.started) / (60.0 * self.minutes))
-        if due > self.saved:
+        due = int((self.clock() - self.started) / (60.0 * self.minutes))
+        if due > self.saved and due * self.minutes < self.budget_minutes:
             self.saved = due
             path = f"{self.prefix}-{due * self.minutes:g}min.zip"
             self.model.save(path)
@@ -172,23 +184,39 @@ def make_opponent(game: str, name: str, depth: int = 2) -> Opponent:
     raise ValueError(f"No opponent {name!r} for {game}; known: {', '.join(OPPONENTS.get(game, ()))}.")
 
 
+def play_game(model: Any, env: Any, seed: int, on_move: Callable[[Any, int], None] | None = None) -> float:
+    """One game on a versus env with ``model.predict`` (deterministic, masked); the learner's return.
+
+    ``on_move(observation, action)`` sees each of the learner's moves (``benchmarks.connect_four_losses``).
+    """
+    obs, _ = env.reset(seed=seed)
+    total, done = 0.0, False
+    while not done:
+        action, _ = model.predict(obs, action_masks=env.action_masks(), deterministic=True)
+        action = int(np.asarray(action).reshape(-1)[0])
+        if on_move is not None:
+            on_move(obs, action)
+        obs, reward, terminated, truncated, _ = env.step(action)
+        total += reward
+        done = terminated or truncated
+    return total
+
+
 def play_games(model: Any, env: Any, n_games: int, first_seed: int) -> Tally:
-    """Play ``n_games`` on a versus env with ``model.predict`` (deterministic, masked); count outcomes.
+    """Play ``n_games`` (``play_game``) and count outcomes.
 
     Game ``i`` resets with seed ``first_seed + i``, which also reseeds the opponent, so every
     agent faces the same sequence of seeded opponents and the results are reproducible.
     """
     tally = Tally()
     for game in range(n_games):
-        obs, _ = env.reset(seed=first_seed + game)
-        total, done = 0.0, False
-        while not done:
-            action, _ = model.predict(obs, action_masks=env.action_masks(), deterministic=True)
-            obs, reward, terminated, truncated, _ = env.step(int(np.asarray(action).reshape(-1)[0]))
-            total += reward
-            done = terminated or truncated
-        tally.add(total)
+        tally.add(play_game(model, env, first_seed + game))
     return tally
+
+
+def eval_first_seed(seed: int, side_index: int) -> int:
+    """The reset seed of the first evaluation game of a side (``SIDES`` index) for a run's ``seed``."""
+    return EVAL_SEED_OFFSET + seed * 1_000_000 + side_index * 100_000
 
 
 def evaluate(model: Any, training: Training, game: str, n_games: int, seed: int, depth: int) -> list[Row]:
@@ -198,8 +226,7 @@ def evaluate(model: Any, training: Training, game: str, n_games: int, seed: int,
         for side_index, side in enumerate(SIDES):
             opponent = make_opponent(game, name, depth)
             env = make_board_game(game, opponent=opponent, agent_side=side, **board_task(game).game_kwargs)
-            first_seed = EVAL_SEED_OFFSET + seed * 1_000_000 + side_index * 100_000
-            tally = play_games(model, env, n_games, first_seed)
+            tally = play_games(model, env, n_games, eval_first_seed(seed, side_index))
             rows.append(Row(training.agent, name, side, tally, training))
             env.close()
     return rows
@@ -276,32 +303,8 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--game", choices=sorted(OPPONENTS), default="tictactoe")
-    parser.add_argument("--minutes", type=float, default=15.0, help="MuZero's wall-clock training budget")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--games", type=int, default=200, help="games per opponent and side")
-    parser.add_argument("--save", help="save the trained MuZero here (SB3 zip)")
-    parser.add_argument(
-        "--checkpoint-minutes",
-        type=float,
-        default=None,
-        help="with --save: also save MuZero every this many minutes of training, to SAVE-<minutes>min.zip",
-    )
-    parser.add_argument("--load", help="play a saved MuZero instead of training one")
-    parser.add_argument(
-        "--ppo-minutes", type=float, default=None, help="MaskablePPO's budget (default: --minutes)"
-    )
-    parser.add_argument("--no-ppo", action="store_true", help="skip MaskablePPO")
-    parser.add_argument(
-        "--depth", type=int, default=2, help="connect four negamax depth (benchmarks.negamax)"
-    )
-    parser.add_argument(
-        "--n-envs", type=int, default=None, help="MuZero's self-play envs (default: muzero.yml)"
-    )
+def add_play_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that set how a MuZero plays its games (``apply_play_options``)."""
     parser.add_argument(
         "--play-simulations",
         type=int,
@@ -330,6 +333,56 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="newest: a MuZero trained with ema_decay plays with its newest weights instead of their "
         "moving average (average: insist on the average); default: as trained",
     )
+
+
+def apply_play_options(muzero: Any, args: argparse.Namespace) -> None:
+    """Set MuZero's simulations, root search, symmetries and weights for the games, as ``args`` ask."""
+    if args.play_simulations is not None:
+        muzero.play_simulations = args.play_simulations
+        print(f"MuZero plays with {args.play_simulations} simulations per move", flush=True)
+    if args.play_search is not None:
+        muzero.search = args.play_search
+        print(f"MuZero plays with the {args.play_search} search", flush=True)
+    if args.play_symmetries is not None:
+        muzero.play_symmetries = args.play_symmetries == "on"
+        print(f"MuZero plays with play_symmetries={muzero.play_symmetries}", flush=True)
+    if args.play_weights == "average" and muzero.ema_decay is None:
+        raise SystemExit(
+            "--play-weights average: this MuZero keeps no weight average (train it with ema_decay)"
+        )
+    if args.play_weights == "newest":
+        muzero.ema_decay = None
+    if args.play_weights is not None:
+        print(f"MuZero plays with its {args.play_weights} weights", flush=True)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--game", choices=sorted(OPPONENTS), default="tictactoe")
+    parser.add_argument("--minutes", type=float, default=15.0, help="MuZero's wall-clock training budget")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--games", type=int, default=200, help="games per opponent and side")
+    parser.add_argument("--save", help="save the trained MuZero here (SB3 zip)")
+    parser.add_argument(
+        "--checkpoint-minutes",
+        type=float,
+        default=None,
+        help="with --save: also save MuZero every this many minutes of training, to SAVE-<minutes>min.zip",
+    )
+    parser.add_argument("--load", help="play a saved MuZero instead of training one")
+    parser.add_argument(
+        "--ppo-minutes", type=float, default=None, help="MaskablePPO's budget (default: --minutes)"
+    )
+    parser.add_argument("--no-ppo", action="store_true", help="skip MaskablePPO")
+    parser.add_argument(
+        "--depth", type=int, default=2, help="connect four negamax depth (benchmarks.negamax)"
+    )
+    parser.add_argument(
+        "--n-envs", type=int, default=None, help="MuZero's self-play envs (default: muzero.yml)"
+    )
+    add_play_arguments(parser)
     parser.add_argument(
         "--muzero-kwargs",
         type=json.loads,
@@ -346,8 +399,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             ("--ppo-minutes must be > 0 (or pass --no-ppo)", args.ppo_minutes <= 0 and not args.no_ppo),
             ("--games must be >= 1", args.games < 1),
             (
-                "--checkpoint-minutes needs --save and a value > 0",
-                args.checkpoint_minutes is not None and (not args.save or args.checkpoint_minutes <= 0),
+                "--checkpoint-minutes needs --save (not --load) and a value in (0, --minutes)",
+                args.checkpoint_minutes is not None
+                and (not args.save or bool(args.load) or not 0 < args.checkpoint_minutes < args.minutes),
             ),
             ("--depth must be >= 0", args.depth < 0),
             ("--n-envs must be >= 1", args.n_envs is not None and args.n_envs < 1),
@@ -381,7 +435,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
             overrides["n_envs"] = args.n_envs
         print(f"training MuZero by self-play on {args.game} for {args.minutes:g} min...", flush=True)
         checkpoints = (
-            WallClockCheckpoints(args.checkpoint_minutes, args.save.removesuffix(".zip"))
+            WallClockCheckpoints(args.checkpoint_minutes, args.save.removesuffix(".zip"), args.minutes)
             if args.checkpoint_minutes
             else None
         )
@@ -389,23 +443,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
     if args.save:
         muzero.save(args.save)
         print(f"saved MuZero to {args.save}", flush=True)
-    if args.play_simulations is not None:
-        muzero.play_simulations = args.play_simulations
-        print(f"MuZero plays with {args.play_simulations} simulations per move", flush=True)
-    if args.play_search is not None:
-        muzero.search = args.play_search
-        print(f"MuZero plays with the {args.play_search} search", flush=True)
-    if args.play_symmetries is not None:
-        muzero.play_symmetries = args.play_symmetries == "on"
-        print(f"MuZero plays with play_symmetries={muzero.play_symmetries}", flush=True)
-    if args.play_weights == "average" and muzero.ema_decay is None:
-        raise SystemExit(
-            "--play-weights average: this MuZero keeps no weight average (train it with ema_decay)"
-        )
-    if args.play_weights == "newest":
-        muzero.ema_decay = None
-    if args.play_weights is not None:
-        print(f"MuZero plays with its {args.play_weights} weights", flush=True)
+    apply_play_options(muzero, args)
     rows = evaluate(muzero, training, args.game, args.games, args.seed, args.depth)
     if not args.no_ppo:
         print(

@@ -1,16 +1,18 @@
 """Where a connect-four MuZero's losses to negamax come from: the losing move and its refutation's length.
 
-    python -m benchmarks.connect_four_losses MODEL.zip [--games 100] [--seed 0] [--depth 2]
-        [--probe-depth 6] [--play-simulations N] [--play-weights newest]
+    python -m benchmarks.connect_four_losses MODEL.zip [--games 200] [--seed 0] [--depth 2]
+        [--probe-depth 7] [--play-simulations N] [--play-search ...] [--play-symmetries on|off]
+        [--play-weights average|newest]
 
-Plays the games ``benchmarks.boardgame_play`` evaluates (same seeds, same opponent) against
-depth-``--depth`` negamax, and in every lost game looks for the learner's losing move: walking
-back from the end, its last move after which the opponent wins by force within the probe's
-horizon although another move was not yet proven lost (negamax at ``--probe-depth``, which sees
-wins up to ``probe-depth + 1`` plies after the move). The table counts those moves by how many
-plies after them the opponent completes four (1: a threat left unblocked), and the losses in
-which no move was proven wrong at that depth (the mistake, if any, lies deeper). Short
-refutations point at search and tactics; deep or unproven ones at the value of positions.
+Replays the games ``benchmarks.boardgame_play`` evaluates against depth-``--depth`` negamax (same
+seeds, same opponent, same play options; ``--games`` as there, so the counts match its table) and
+in every lost game looks for the learner's losing move: in the last position where some move was
+not yet proven lost, the move it chose, if negamax at ``--probe-depth`` proves that one lost. The
+probe proves refutations of up to ``probe-depth`` plies, the opponent's reply being ply 1 (an
+odd count: an even depth proves no more than the odd one below it). The table counts those moves
+by their refutation's length against the longest defence (1: a threat left unblocked), and the
+losses in which no move was proven wrong at that depth (the mistake, if any, lies deeper).
+Short refutations point at search and tactics; deep or unproven ones at the value of positions.
 """
 
 from __future__ import annotations
@@ -22,7 +24,18 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from benchmarks.negamax import WIN, ROWS, COLS, from_observation, move_values, winning_columns
+from benchmarks.boardgame_play import (
+    SIDES,
+    add_play_arguments,
+    apply_play_options,
+    board_task,
+    eval_first_seed,
+    load_muzero,
+    make_opponent,
+    play_game,
+)
+from benchmarks.negamax import COLS, ROWS, WIN, from_observation, move_values, winning_columns
+from wrappers import make_board_game
 
 #: Negamax scores a win found at ``moves`` stones as ``WIN - moves``; anything above this is a proven win.
 PROVEN = WIN - ROWS * COLS - 1
@@ -38,7 +51,12 @@ class Decision:
 
 @dataclass(frozen=True)
 class Mistake:
-    """A move proven to lose while another move was not: where it was played and how it is refuted."""
+    """A move proven to lose while another move was not.
+
+    ``stones_before``: stones on the board before the move; ``plies_to_loss``: the length of the
+    opponent's forced win against the longest defence (1: it wins with its reply), not how long the
+    game went on; ``missed_win``: the learner had a winning move instead.
+    """
 
     stones_before: int
     plies_to_loss: int
@@ -46,11 +64,11 @@ class Mistake:
 
 
 def losing_move(decisions: list[Decision], probe_depth: int) -> Mistake | None:
-    """The learner's last move that turned a position not proven lost into one proven lost.
+    """In the last position where some move is not proven lost, the chosen move if it is proven lost.
 
     Walks back from the final move: while every legal move of a position is proven lost, the game
-    was decided earlier, so the search goes on to the previous move. None when no move of the game
-    is proven wrong at ``probe_depth``.
+    was decided earlier, so the walk goes on to the previous move. None when the chosen move of
+    that position is not proven lost at ``probe_depth`` (the loss came from something deeper).
     """
     for decision in reversed(decisions):
         stones, mask, moves = from_observation(decision.observation)
@@ -71,16 +89,11 @@ def losing_move(decisions: list[Decision], probe_depth: int) -> Mistake | None:
 
 def play_recorded(model, env, seed: int) -> tuple[float, list[Decision]]:
     """One game as ``benchmarks.boardgame_play.play_games`` plays it, keeping the learner's decisions."""
-    obs, _ = env.reset(seed=seed)
-    total, done, decisions = 0.0, False, []
-    while not done:
-        action, _ = model.predict(obs, action_masks=env.action_masks(), deterministic=True)
-        action = int(np.asarray(action).reshape(-1)[0])
-        decisions.append(Decision(np.array(obs, copy=True), action))
-        obs, reward, terminated, truncated, _ = env.step(action)
-        total += reward
-        done = terminated or truncated
-    return total, decisions
+    decisions = []
+    outcome = play_game(
+        model, env, seed, lambda obs, action: decisions.append(Decision(np.array(obs), action))
+    )
+    return outcome, decisions
 
 
 def tabulate(side: str, games: int, losses: int, mistakes: list[Mistake | None], probe_depth: int) -> str:
@@ -88,48 +101,37 @@ def tabulate(side: str, games: int, losses: int, mistakes: list[Mistake | None],
     found = [m for m in mistakes if m is not None]
     lengths = Counter(m.plies_to_loss for m in found)
     spread = "  ".join(f"{plies} ply: {lengths[plies]}" for plies in sorted(lengths)) or "-"
-    mean_stones = np.mean([m.stones_before for m in found]) if found else float("nan")
+    where = f"at {np.mean([m.stones_before for m in found]):.1f} stones on average" if found else "none"
     return (
         f"{side:<7} {games:>5} {losses:>6}   proven at depth {probe_depth}: {len(found):>3} "
-        f"({spread}; missed an own win: {sum(m.missed_win for m in found)}; "
-        f"at {mean_stones:.1f} stones on average)   not proven: {losses - len(found)}"
+        f"({spread}; missed an own win: {sum(m.missed_win for m in found)}; {where})   "
+        f"not proven: {losses - len(found)}"
     )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("model", help="a saved connect-four MuZero (SB3 zip)")
-    parser.add_argument("--games", type=int, default=100, help="games per side")
-    parser.add_argument("--seed", type=int, default=0, help="the evaluation seed boardgame_play used")
+    parser.add_argument("--games", type=int, default=200, help="games per side (boardgame_play's --games)")
+    parser.add_argument("--seed", type=int, default=0, help="the run's seed (boardgame_play's --seed)")
     parser.add_argument("--depth", type=int, default=2, help="the opponent's negamax depth")
-    parser.add_argument("--probe-depth", type=int, default=6, help="negamax depth that proves a move lost")
-    parser.add_argument("--play-simulations", type=int, default=None)
-    parser.add_argument(
-        "--play-weights", choices=("newest",), default=None, help="newest: play without the weight average"
-    )
+    parser.add_argument("--probe-depth", type=int, default=7, help="refutations proven, in plies")
+    add_play_arguments(parser)
     args = parser.parse_args(argv)
-    if args.games < 1 or args.probe_depth < 1:
-        parser.error("--games and --probe-depth must be >= 1")
+    if args.games < 1 or args.probe_depth < 1 or (args.play_simulations or 1) < 1:
+        parser.error("--games, --probe-depth and --play-simulations must be >= 1")
     torch.set_num_threads(1)
-    from benchmarks.boardgame_play import SIDES, board_task, load_muzero, make_opponent
-    from benchmarks.tasks import EVAL_SEED_OFFSET
-    from wrappers import make_board_game
-
     model, _ = load_muzero(args.model, "connect_four")
-    if args.play_simulations is not None:
-        model.play_simulations = args.play_simulations
-    if args.play_weights == "newest":
-        model.ema_decay = None
+    apply_play_options(model, args)
     print(f"connect_four: {args.games} games a side against negamax depth {args.depth}, seed {args.seed}")
     print("side    games losses")
     for side_index, side in enumerate(SIDES):
         opponent = make_opponent("connect_four", "negamax", args.depth)
         kwargs = board_task("connect_four").game_kwargs
         env = make_board_game("connect_four", opponent=opponent, agent_side=side, **kwargs)
-        first_seed = EVAL_SEED_OFFSET + args.seed * 1_000_000 + side_index * 100_000
         mistakes, losses = [], 0
         for game in range(args.games):
-            outcome, decisions = play_recorded(model, env, first_seed + game)
+            outcome, decisions = play_recorded(model, env, eval_first_seed(args.seed, side_index) + game)
             if outcome < 0:
                 losses += 1
                 mistakes.append(losing_move(decisions, args.probe_depth))

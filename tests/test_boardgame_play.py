@@ -81,6 +81,9 @@ def test_bad_arguments_are_refused(capsys):
     with pytest.raises(SystemExit):
         main(["--checkpoint-minutes", "5"])
     assert "--checkpoint-minutes needs --save" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--checkpoint-minutes", "5", "--save", "x.zip", "--minutes", "5"])
+    assert "a value in (0, --minutes)" in capsys.readouterr().err
 
 
 def test_main_end_to_end_with_a_tiny_budget(tmp_path, capsys, monkeypatch):
@@ -160,19 +163,26 @@ def test_wall_clock_budget_stops_learn_and_drives_progress(fast_kwargs):
     assert model._current_progress_remaining < 0.2
 
 
-def test_wall_clock_checkpoints_save_loadable_models_along_the_way(tmp_path, fast_kwargs):
+@pytest.mark.parametrize("background_training", [False, True])
+def test_wall_clock_checkpoints_save_loadable_models_before_the_budget(
+    tmp_path, fast_kwargs, background_training
+):
     from stable_baselines3.common.env_util import make_vec_env
 
-    from benchmarks.boardgame_play import UNBOUNDED_STEPS, WallClockBudget, WallClockCheckpoints
+    from benchmarks.boardgame_play import WallClockCheckpoints
     from muzero_agents import MuZero
 
     model = MuZero(
-        "MlpPolicy", make_vec_env(lambda: make_board_game("tictactoe"), n_envs=2), seed=0, **fast_kwargs
+        "MlpPolicy",
+        make_vec_env(lambda: make_board_game("tictactoe"), n_envs=2),
+        seed=0,
+        background_training=background_training,
+        **fast_kwargs,
     )
-    model.learn(
-        UNBOUNDED_STEPS,
-        callback=[WallClockBudget(seconds=2.5), WallClockCheckpoints(1.0 / 60, str(tmp_path / "run"))],
-    )
-    assert (tmp_path / "run-0.0166667min.zip").is_file() and (tmp_path / "run-0.0333333min.zip").is_file()
-    loaded = MuZero.load(tmp_path / "run-0.0166667min.zip")
-    assert 0 < loaded.num_timesteps < model.num_timesteps
+    calls = iter(range(10_000))
+    clock = lambda: 20.0 * next(calls)  # 20 s a call: a checkpoint every third step
+    checkpoints = WallClockCheckpoints(1.0, str(tmp_path / "run"), budget_minutes=3.0, clock=clock)
+    model.learn(60, callback=checkpoints)  # 30 steps of 2 envs: 10 minutes on that clock
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run-1min.zip", "run-2min.zip"]  # 3 is the budget's
+    first, second = (MuZero.load(tmp_path / f"run-{m}min.zip") for m in (1, 2))
+    assert 0 < first.num_timesteps < second.num_timesteps < model.num_timesteps
