@@ -26,7 +26,8 @@ replay-priority annealing) follow the wall clock here: ``WallClockBudget`` resca
 algorithm's notion of its total budget so that progress is the elapsed fraction of the time.
 With ``--checkpoint-minutes M`` the run also saves MuZero every M minutes of training to
 ``PATH-<minutes>min.zip``, so one long run shows how play improves with training time (evaluate
-a checkpoint with ``--load``). Each process uses one torch thread (the 2 cores are shared).
+a checkpoint with ``--load``). ``--device cuda`` trains and plays on a GPU. Each process uses one
+torch thread (the 2 cores are shared).
 """
 
 from __future__ import annotations
@@ -239,12 +240,13 @@ def train(
     seed: int,
     muzero_overrides: dict | None = None,
     checkpoints: WallClockCheckpoints | None = None,
+    device: str = "cpu",
 ) -> tuple[Any, Training]:
     """Build ``algo`` as the harness does (``benchmarks.tasks.build_run``) and train it for ``minutes``."""
     task = board_task(game)
     if algo == "muzero" and muzero_overrides:
         task = replace(task, overrides={**task.overrides, "muzero": muzero_overrides})
-    run = build_run(algo, replace(task, eval_episodes=1), seed, device="cpu")
+    run = build_run(algo, replace(task, eval_episodes=1), seed, device=device)
     for eval_env in run.eval_envs.values():  # the harness's periodic evaluations are not used here
         eval_env.close()
     started = time.perf_counter()
@@ -261,11 +263,11 @@ def gradient_steps(model: Any) -> int:
     return int(model._n_updates)
 
 
-def load_muzero(path: str, game: str) -> tuple[Any, Training]:
+def load_muzero(path: str, game: str, device: str = "cpu") -> tuple[Any, Training]:
     """A saved MuZero, checked against the game's observation and action spaces."""
     from muzero_agents import MuZero
 
-    model = MuZero.load(path, device="cpu")
+    model = MuZero.load(path, device=device)
     env = make_board_game(game, **board_task(game).game_kwargs)
     if model.observation_space.shape != env.observation_space.shape or model.action_space != env.action_space:
         raise ValueError(
@@ -373,6 +375,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--load", help="play a saved MuZero instead of training one")
     parser.add_argument(
+        "--device",
+        default="cpu",
+        help="torch device for MuZero and MaskablePPO (cpu, cuda, auto); the table's budget is wall-clock, "
+        "so results on a GPU are not comparable with this machine's",
+    )
+    parser.add_argument(
         "--ppo-minutes", type=float, default=None, help="MaskablePPO's budget (default: --minutes)"
     )
     parser.add_argument("--no-ppo", action="store_true", help="skip MaskablePPO")
@@ -411,6 +419,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             ),
             ("--muzero-kwargs must be a JSON object", not isinstance(args.muzero_kwargs, dict)),
             (f"--load: no file {args.load}", bool(args.load) and not _save_exists(args.load)),
+            (
+                f"--device {args.device}: torch sees no CUDA device here (use cpu)",
+                args.device.startswith("cuda") and not torch.cuda.is_available(),
+            ),
         )
         if bad
     ]
@@ -428,7 +440,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
     args = parse_args(argv)
     torch.set_num_threads(1)
     if args.load:
-        muzero, training = load_muzero(args.load, args.game)
+        muzero, training = load_muzero(args.load, args.game, args.device)
     else:
         overrides = dict(args.muzero_kwargs)
         if args.n_envs is not None:
@@ -439,7 +451,9 @@ def main(argv: list[str] | None = None) -> list[Row]:
             if args.checkpoint_minutes
             else None
         )
-        muzero, training = train("muzero", args.game, args.minutes, args.seed, overrides, checkpoints)
+        muzero, training = train(
+            "muzero", args.game, args.minutes, args.seed, overrides, checkpoints, args.device
+        )
     if args.save:
         muzero.save(args.save)
         print(f"saved MuZero to {args.save}", flush=True)
@@ -449,7 +463,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
         print(
             f"training MaskablePPO against random on {args.game} for {args.ppo_minutes:g} min...", flush=True
         )
-        ppo, ppo_training = train("maskable_ppo", args.game, args.ppo_minutes, args.seed)
+        ppo, ppo_training = train("maskable_ppo", args.game, args.ppo_minutes, args.seed, device=args.device)
         rows += evaluate(ppo, ppo_training, args.game, args.games, args.seed, args.depth)
     depth = f", negamax depth {args.depth}" if args.game == "connect_four" else ""
     print(f"\n{args.game}: {args.games} games per opponent and side, seed {args.seed}{depth}")

@@ -84,6 +84,29 @@ def test_bad_arguments_are_refused(capsys):
     with pytest.raises(SystemExit):
         main(["--checkpoint-minutes", "5", "--save", "x.zip", "--minutes", "5"])
     assert "a value in (0, --minutes)" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit):
+            main(["--device", "cuda"])
+        assert "torch sees no CUDA device here" in capsys.readouterr().err
+
+
+def test_device_reaches_training_and_loading(tmp_path, monkeypatch, fast_kwargs):
+    from muzero_agents import MuZero
+
+    devices = []
+    real_build_run, real_load = boardgame_play.build_run, MuZero.load
+    monkeypatch.setattr(
+        boardgame_play,
+        "build_run",
+        lambda *a, device: devices.append(device) or real_build_run(*a, device=device),
+    )
+    monkeypatch.setattr(
+        MuZero, "load", lambda *a, device: devices.append(device) or real_load(*a, device=device)
+    )
+    save = tmp_path / "m.zip"
+    main(["--minutes", "0.01", "--games", "1", "--no-ppo", "--device", "auto", "--save", str(save)])
+    main(["--load", str(save), "--games", "1", "--no-ppo", "--device", "auto"])
+    assert devices == ["auto", "auto"]  # not the default "cpu": the option reached both
 
 
 def test_main_end_to_end_with_a_tiny_budget(tmp_path, capsys, monkeypatch):
