@@ -118,7 +118,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--probe-depth", type=int, default=7, help="refutations proven, in plies")
     add_play_arguments(parser)
     args = parser.parse_args(argv)
-    if args.games < 1 or args.probe_depth < 1 or (args.play_simulations or 1) < 1:
+    if (
+        args.games < 1
+        or args.probe_depth < 1
+        or (args.play_simulations is not None and args.play_simulations < 1)
+    ):
         parser.error("--games, --probe-depth and --play-simulations must be >= 1")
     torch.set_num_threads(1)
     model, _ = load_muzero(args.model, "connect_four")
