@@ -36,9 +36,9 @@ import argparse
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -215,6 +215,12 @@ def play_games(model: Any, env: Any, n_games: int, first_seed: int) -> Tally:
     return tally
 
 
+def versus_env(game: str, opponent: str, side: str, depth: int = 2) -> Any:
+    """The evaluation env: ``game`` against a fresh ``opponent`` (by name), the learner on ``side``."""
+    opponent_player = make_opponent(game, opponent, depth)
+    return make_board_game(game, opponent=opponent_player, agent_side=side, **board_task(game).game_kwargs)
+
+
 def eval_first_seed(seed: int, side_index: int) -> int:
     """The reset seed of the first evaluation game of a side (``SIDES`` index) for a run's ``seed``."""
     return EVAL_SEED_OFFSET + seed * 1_000_000 + side_index * 100_000
@@ -225,8 +231,7 @@ def evaluate(model: Any, training: Training, game: str, n_games: int, seed: int,
     rows = []
     for name in OPPONENTS[game]:
         for side_index, side in enumerate(SIDES):
-            opponent = make_opponent(game, name, depth)
-            env = make_board_game(game, opponent=opponent, agent_side=side, **board_task(game).game_kwargs)
+            env = versus_env(game, name, side, depth)
             tally = play_games(model, env, n_games, eval_first_seed(seed, side_index))
             rows.append(Row(training.agent, name, side, tally, training))
             env.close()

@@ -28,14 +28,12 @@ from benchmarks.boardgame_play import (
     SIDES,
     add_play_arguments,
     apply_play_options,
-    board_task,
     eval_first_seed,
     load_muzero,
-    make_opponent,
     play_game,
+    versus_env,
 )
 from benchmarks.negamax import COLS, ROWS, WIN, from_observation, move_values, winning_columns
-from wrappers import make_board_game
 
 #: Negamax scores a win found at ``moves`` stones as ``WIN - moves``; anything above this is a proven win.
 PROVEN = WIN - ROWS * COLS - 1
@@ -130,9 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"connect_four: {args.games} games a side against negamax depth {args.depth}, seed {args.seed}")
     print("side    games losses")
     for side_index, side in enumerate(SIDES):
-        opponent = make_opponent("connect_four", "negamax", args.depth)
-        kwargs = board_task("connect_four").game_kwargs
-        env = make_board_game("connect_four", opponent=opponent, agent_side=side, **kwargs)
+        env = versus_env("connect_four", "negamax", side, args.depth)
         mistakes, losses = [], 0
         for game in range(args.games):
             outcome, decisions = play_recorded(model, env, eval_first_seed(args.seed, side_index) + game)
