@@ -7,16 +7,19 @@
 
 ``run`` trains what is not yet finished in DIR (default: benchmarks/results/<suite>), then writes
 DIR/results.csv, DIR/report.md and DIR/plots/*.png and prints the table. Suites are declared in
-benchmarks/suites.py. Also installed as the ``muzero-bench`` command.
+benchmarks/harness/suites.py. Run from the repository root (the benchmarks are not installed).
+Ctrl-C or SIGTERM ends the run and its worker processes; the finished runs stay saved, and the
+same command resumes from them.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
-from benchmarks.suites import SUITES, get_suite
+from benchmarks.harness.suites import SUITES, get_suite
 
 DEFAULT_OUT = Path("benchmarks") / "results"
 
@@ -55,31 +58,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-    if args.command == "list":
-        for suite in SUITES.values():
-            envs = ", ".join(task.name for task in suite.tasks)
-            print(
-                f"{suite.name:<11} {suite.description}\n{'':<11} envs: {envs}; algos: {', '.join(suite.algos)}; "
-                f"seeds: {suite.seeds}"
-            )
-        return
-    from benchmarks.report import write_report
+def list_suites() -> None:
+    for suite in SUITES.values():
+        envs = ", ".join(task.name for task in suite.tasks)
+        print(
+            f"{suite.name:<11} {suite.description}\n{'':<11} envs: {envs}; algos: {', '.join(suite.algos)}; "
+            f"seeds: {suite.seeds}"
+        )
 
-    if args.command == "report":
-        from benchmarks.runner import collect_results
 
-        if not (args.out / "runs").is_dir():
-            raise SystemExit(
-                f"error: {args.out} has no runs/ folder: run a suite with --out {args.out} first"
-            )
-        collect_results(args.out)  # the finished runs as they are now (a suite may still be running)
-        path, table = write_report(args.out)
-        print(table)
-        print(f"\nReport: {path}")
-        return
-    from benchmarks.runner import SetupError, run_suite
+def report(out: Path) -> None:
+    """Rebuild ``out``'s results.csv, report.md and plots from its finished runs; print the table."""
+    from benchmarks.harness.report import write_report
+    from benchmarks.harness.runner import collect_results
+
+    if not (out / "runs").is_dir():
+        raise SystemExit(f"error: {out} has no runs/ folder: run a suite with --out {out} first")
+    collect_results(out)  # the finished runs as they are now (a suite may still be running)
+    path, table = write_report(out)
+    print(table)
+    print(f"\nReport: {path}")
+
+
+def run(args: argparse.Namespace) -> None:
+    """Train what is missing of the suite, then write and print its report."""
+    from benchmarks.harness.report import write_report
+    from benchmarks.harness.runner import SetupError, run_suite
 
     suite = get_suite(args.suite)
     out = args.out or DEFAULT_OUT / suite.name
@@ -100,6 +104,11 @@ def main(argv: list[str] | None = None) -> None:
         )
     except SetupError as error:
         raise SystemExit(f"error: {error}") from None
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted: the finished runs are saved in {out}; the same command resumes", file=sys.stderr
+        )
+        raise SystemExit(130) from None
     path, table = write_report(out, title=f"Benchmark report: {suite.name} suite")
     print()
     print(table)
@@ -107,6 +116,16 @@ def main(argv: list[str] | None = None) -> None:
         f"\nSuite {suite.name} done in {time.perf_counter() - started:.0f} s. "
         f"Report: {path}; plots: {out / 'plots'}; results: {out / 'results.csv'}"
     )
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    if args.command == "list":
+        list_suites()
+    elif args.command == "report":
+        report(args.out)
+    else:
+        run(args)
 
 
 if __name__ == "__main__":

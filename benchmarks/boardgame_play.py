@@ -2,24 +2,23 @@
 
     python -m benchmarks.boardgame_play --game tictactoe --minutes 15 [--seed 0] [--games 200]
         [--save PATH [--checkpoint-minutes M]] [--load PATH] [--ppo-minutes M | --no-ppo] [--depth 2]
-        [--play-simulations N]
-        [--play-search muzero|gumbel] [--play-symmetries on|off] [--play-weights average|newest]
+        [--play-simulations N] [--play-search muzero|gumbel] [--play-weights average|newest]
 
 MuZero trains by self-play (it decides both sides' moves) until ``--minutes`` of wall-clock
 time are spent, then plays ``--games`` games as first player and ``--games`` as second against
 each opponent: tic-tac-toe's perfect minimax player (uniformly random among optimal moves) and
-a random player; connect four's depth-limited negamax (``benchmarks.negamax``, ``--depth``,
-2 as issue 4 asks) and a random player; Go 9x9's GNU Go at level 1 (over GTP; Debian package
+a random player; connect four's depth-limited negamax (``wrappers.ConnectFourNegamaxOpponent``,
+``--depth``, 2 by default) and a random player; Go 9x9's GNU Go at level 1 (over GTP; Debian package
 ``gnugo``) and a random player. MaskablePPO (sb3-contrib), trained on the versus env
 against a random player (alternating sides) for the same wall-clock budget, is measured the
 same way and printed in the same table. Both play deterministically, handed the legal-action
 masks. Settings: MuZero's entry in ``benchmarks/muzero.yml`` and MaskablePPO's from the
-``boardgames`` suite (both read through ``benchmarks.tasks``), so this script and the harness
-train the same models; ``--n-envs`` and ``--muzero-kwargs`` override MuZero's, and
-``--play-simulations``, ``--play-search``, ``--play-symmetries`` and ``--play-weights`` set MuZero's
-simulations per move, its root search, whether it searches every image of the board
-(``play_symmetries``) and whether a model trained with ``ema_decay`` plays with its weight average
-or its newest weights, for the games only (after training).
+``boardgames`` suite (both read through ``benchmarks.harness.tasks``), so this script and the harness
+train the same models; ``--n-envs`` and ``--muzero-kwargs`` override MuZero's (grouped settings
+merge key by key), and ``--play-simulations``, ``--play-search`` and ``--play-weights`` set MuZero's
+simulations per move (``play_kwargs["num_simulations"]``), its root search, and whether a model
+trained with a weight average (``play_kwargs["ema_decay"]``) plays with the average or its newest
+weights, for the games only (after training).
 
 Training schedules that run over training progress (MuZero's visit-count temperature and
 replay-priority annealing) follow the wall clock here: ``WallClockBudget`` rescales the
@@ -45,13 +44,19 @@ import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
-from benchmarks.negamax import ConnectFourNegamaxOpponent
-from benchmarks.suites import Task, get_suite
-from benchmarks.tasks import ENGINE_SETTINGS, EVAL_SEED_OFFSET, build_run
-from wrappers import Opponent, RandomOpponent, TicTacToeMinimaxOpponent, make_board_game
-from muzero_agents.algorithm import SEARCHES
+from benchmarks.harness.suites import Task, get_suite
+from benchmarks.harness.tasks import ENGINE_SETTINGS, EVAL_SEED_OFFSET, build_run
+from muzero_agents.settings import SETTINGS
+from wrappers import (
+    ConnectFourNegamaxOpponent,
+    Opponent,
+    RandomOpponent,
+    TicTacToeMinimaxOpponent,
+    make_board_game,
+)
 from wrappers.engines import make_engine
 
+SEARCHES = SETTINGS["search"].choices  # MuZero's root searches, for --play-search
 OPPONENTS = {
     "tictactoe": ("minimax", "random"),
     "connect_four": ("negamax", "random"),
@@ -188,7 +193,7 @@ def make_opponent(game: str, name: str, depth: int = 2) -> Opponent:
 def play_game(model: Any, env: Any, seed: int, on_move: Callable[[Any, int], None] | None = None) -> float:
     """One game on a versus env with ``model.predict`` (deterministic, masked); the learner's return.
 
-    ``on_move(observation, action)`` sees each of the learner's moves (``benchmarks.connect_four_losses``).
+    ``on_move(observation, action)`` sees each of the learner's moves (``benchmarks.diagnostics.connect_four_losses``).
     """
     obs, _ = env.reset(seed=seed)
     total, done = 0.0, False
@@ -247,7 +252,7 @@ def train(
     checkpoints: WallClockCheckpoints | None = None,
     device: str = "cpu",
 ) -> tuple[Any, Training]:
-    """Build ``algo`` as the harness does (``benchmarks.tasks.build_run``) and train it for ``minutes``."""
+    """Build ``algo`` as the harness does (``benchmarks.harness.tasks.build_run``) and train it for ``minutes``."""
     task = board_task(game)
     if algo == "muzero" and muzero_overrides:
         task = replace(task, overrides={**task.overrides, "muzero": muzero_overrides})
@@ -316,54 +321,50 @@ def add_play_arguments(parser: argparse.ArgumentParser) -> None:
         "--play-simulations",
         type=int,
         default=None,
-        help="MuZero's simulations per move in the games (sets its play_simulations; default: the model's "
-        "own, which a new run takes from muzero.yml)",
+        help="MuZero's simulations per move in the games (sets its play_kwargs['num_simulations']; "
+        "default: the model's own, which a new run takes from muzero.yml)",
     )
     parser.add_argument(
         "--play-search",
         choices=SEARCHES,
         default=None,
         help="MuZero's root search in the games: muzero (pUCT) or gumbel (sequential halving over "
-        "the model's max_considered_actions); default: as trained",
-    )
-    parser.add_argument(
-        "--play-symmetries",
-        choices=("on", "off"),
-        default=None,
-        help="on: MuZero searches every image of the position under the board's symmetries and sums "
-        "the searches' policies (MuZero's play_symmetries); default: as trained",
+        "the model's search_kwargs['max_considered_actions']); default: as trained",
     )
     parser.add_argument(
         "--play-weights",
         choices=("average", "newest"),
         default=None,
-        help="newest: a MuZero trained with ema_decay plays with its newest weights instead of their "
-        "moving average (average: insist on the average); default: as trained",
+        help="newest: a MuZero trained with play_kwargs['ema_decay'] plays with its newest weights "
+        "instead of their moving average (average: insist on the average); default: as trained",
     )
 
 
+def play_simulations(muzero: Any) -> int:
+    """The simulations per move ``muzero.predict`` searches (``play_kwargs``, else ``num_simulations``)."""
+    return muzero.play_kwargs.get("num_simulations") or muzero.num_simulations
+
+
 def apply_play_options(muzero: Any, args: argparse.Namespace) -> None:
-    """Set MuZero's simulations, root search, symmetries and weights for the games, as ``args`` ask."""
+    """Set MuZero's simulations, root search and weights for the games, as ``args`` ask."""
     if args.play_simulations is not None:
-        muzero.play_simulations = args.play_simulations
+        muzero.play_kwargs["num_simulations"] = args.play_simulations
         print(f"MuZero plays with {args.play_simulations} simulations per move", flush=True)
     if args.play_search is not None:
         muzero.search = args.play_search
         print(f"MuZero plays with the {args.play_search} search", flush=True)
-    if args.play_symmetries is not None:
-        muzero.play_symmetries = args.play_symmetries == "on"
-        print(f"MuZero plays with play_symmetries={muzero.play_symmetries}", flush=True)
-    if args.play_weights == "average" and muzero.ema_decay is None:
+    if args.play_weights == "average" and muzero.play_kwargs.get("ema_decay") is None:
         raise SystemExit(
-            "--play-weights average: this MuZero keeps no weight average (train it with ema_decay)"
+            "--play-weights average: this MuZero keeps no weight average "
+            "(train it with play_kwargs={'ema_decay': 0.995}, for example)"
         )
     if args.play_weights == "newest":
-        muzero.ema_decay = None
+        muzero.play_kwargs["ema_decay"] = None
     if args.play_weights is not None:
         print(f"MuZero plays with its {args.play_weights} weights", flush=True)
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -390,7 +391,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--no-ppo", action="store_true", help="skip MaskablePPO")
     parser.add_argument(
-        "--depth", type=int, default=2, help="connect four negamax depth (benchmarks.negamax)"
+        "--depth",
+        type=int,
+        default=2,
+        help="connect four negamax depth (wrappers.ConnectFourNegamaxOpponent)",
     )
     parser.add_argument(
         "--n-envs", type=int, default=None, help="MuZero's self-play envs (default: muzero.yml)"
@@ -400,12 +404,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--muzero-kwargs",
         type=json.loads,
         default={},
-        help="JSON overrides of MuZero's settings, e.g. '{\"num_simulations\": 50}' (the Zoo's encodings "
+        help="JSON overrides of MuZero's settings, e.g. '{\"num_simulations\": 50}' or "
+        '\'{"self_play_kwargs": {"sampling_moves": 4}}\' (a group merges key by key); the Zoo\'s encodings '
         'apply: \'{"learning_rate": "lin_3e-3"}\' decays it linearly to 0 over the budget)',
     )
-    args = parser.parse_args(argv)
-    args.ppo_minutes = args.minutes if args.ppo_minutes is None else args.ppo_minutes
-    problems = [
+    return parser
+
+
+def argument_problems(args: argparse.Namespace) -> list[str]:
+    """What is wrong with the parsed command line (empty when nothing is)."""
+    return [
         message
         for message, bad in (
             ("--minutes must be > 0", args.minutes <= 0 and not args.load),
@@ -431,6 +439,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         )
         if bad
     ]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, checked; ``--ppo-minutes`` defaults to ``--minutes``."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.ppo_minutes = args.minutes if args.ppo_minutes is None else args.ppo_minutes
+    problems = argument_problems(args)
     if problems:
         parser.error("; ".join(problems))
     return args

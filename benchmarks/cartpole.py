@@ -4,7 +4,9 @@
 
 Every algorithm gets the same protocol: every ``--eval-every`` env steps, 20 deterministic
 episodes on a separate env (seeded apart from training); training stops at the threshold or at
-the budget. Baselines use the RL Zoo's tuned hyperparameters. Wall-clock excludes evaluation.
+the budget. Baselines use the RL Zoo's tuned hyperparameters, MuZero its CartPole-v1 entry in
+``benchmarks/muzero.yml`` (the one the harness reads; ``--muzero-kwargs`` overrides it). Wall-clock
+excludes evaluation. Ctrl-C or SIGTERM also ends the worker processes of ``--jobs``.
 """
 
 from __future__ import annotations
@@ -13,49 +15,57 @@ import argparse
 import json
 import statistics
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from typing import Any
 
 import torch
 from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.env_util import make_vec_env
 
-from benchmarks.evaluation import EvalHistory, PeriodicEval
-from benchmarks.zoo import zoo_hyperparams
+from benchmarks.harness.evaluation import EvalHistory, PeriodicEval
+from benchmarks.harness.pool import worker_pool
+from benchmarks.harness.zoo import convert_zoo_value, merge_settings, zoo_config, zoo_hyperparams
 from muzero_agents import MuZero
 
 ENV_ID = "CartPole-v1"
 THRESHOLD = 475.0
 BUDGET = {"muzero": 20_000, "ppo": 100_000, "dqn": 100_000}
 
-# MuZero's CartPole settings (this project's own tuning, also MuZero's defaults): long n-step
-# targets (50) whose bootstrap values are refreshed with the latest network on every batch
-# (value-only Reanalyze). Measured 3 seeds each on 16 cores: td 10 without refresh reached 475
-# in 1 to 2 seeds of 3 within 8k steps; td 50 + refresh in all 3 (3.5k, 4.5k, 4.5k).
-MUZERO_CARTPOLE: dict[str, Any] = dict(
-    n_envs=1,
-    kwargs=dict(td_steps=50, reanalyze_fraction=1.0, reanalyze_search=False),
-)
+
+def muzero_settings(overrides: dict[str, Any] | None = None, n_envs: int | None = None) -> tuple[int, dict]:
+    """(training envs, constructor kwargs) of MuZero on CartPole-v1: ``benchmarks/muzero.yml``'s
+    entry, the harness's too, with ``overrides`` merged over it (grouped ``*_kwargs`` key by key,
+    ``lin_X`` strings as schedules) and ``n_envs`` in place of the entry's when given."""
+    config = zoo_config("muzero", ENV_ID)
+    converted = {name: convert_zoo_value(name, value) for name, value in (overrides or {}).items()}
+    return n_envs or config.n_envs, merge_settings(config.kwargs, converted)
 
 
-def _set_muzero_kwargs(config: dict[str, Any]) -> None:
-    """Worker initializer: command-line overrides reach processes started by spawn as well."""
-    MUZERO_CARTPOLE.update(config)
-
-
-def build(algo: str, seed: int):
+def build(
+    algo: str, seed: int, muzero_overrides: dict[str, Any] | None = None, muzero_envs: int | None = None
+):
+    """``algo`` on CartPole-v1 training envs seeded with ``seed``; MuZero's settings from
+    ``muzero_settings``, the baselines' from the RL Zoo."""
     if algo == "muzero":
-        env = make_vec_env(ENV_ID, n_envs=MUZERO_CARTPOLE["n_envs"], seed=seed)
-        return MuZero("MlpPolicy", env, seed=seed, **MUZERO_CARTPOLE["kwargs"])
+        n_envs, kwargs = muzero_settings(muzero_overrides, muzero_envs)
+        env = make_vec_env(ENV_ID, n_envs=n_envs, seed=seed)
+        return MuZero("MlpPolicy", env, seed=seed, **kwargs)
     n_envs, _, kwargs = zoo_hyperparams(algo, ENV_ID)
     env = make_vec_env(ENV_ID, n_envs=n_envs, seed=seed)
     return {"ppo": PPO, "dqn": DQN}[algo]("MlpPolicy", env, seed=seed, **kwargs)
 
 
-def run_one(algo: str, seed: int, eval_every: int, budget: int) -> dict[str, Any]:
+def run_one(
+    algo: str,
+    seed: int,
+    eval_every: int,
+    budget: int,
+    muzero_overrides: dict[str, Any] | None = None,
+    muzero_envs: int | None = None,
+) -> dict[str, Any]:
     """Train one (algo, seed) until the threshold or the budget; return its eval history."""
     torch.set_num_threads(1)
-    model = build(algo, seed)
+    model = build(algo, seed, muzero_overrides, muzero_envs)
     eval_env = make_vec_env(ENV_ID, n_envs=20, seed=10_000 + seed)
     history = EvalHistory()
     callback = PeriodicEval(eval_env, eval_every, n_episodes=20, stop_threshold=THRESHOLD, history=history)
@@ -104,21 +114,23 @@ def main(argv: list[str] | None = None) -> None:
         "--muzero-kwargs",
         type=json.loads,
         default={},
-        help="JSON overrides of MuZero's settings, e.g. '{\"replay_ratio\": 1.0}'",
+        help="JSON overrides of MuZero's settings, e.g. '{\"replay_ratio\": 1.0}' or "
+        '\'{"self_play_kwargs": {"temperature": "lin_1.0"}}\' (merged into the group)',
     )
     parser.add_argument("--muzero-envs", type=int, default=None, help="MuZero's number of training envs")
     args = parser.parse_args(argv)
-    MUZERO_CARTPOLE["kwargs"].update(args.muzero_kwargs)
-    if args.muzero_envs:
-        MUZERO_CARTPOLE["n_envs"] = args.muzero_envs
+    if not isinstance(args.muzero_kwargs, dict):
+        parser.error(f"--muzero-kwargs must be a JSON object, got {args.muzero_kwargs!r}")
     if args.budget:
         BUDGET.update({algo: args.budget for algo in BUDGET})
-    jobs = [(algo, seed, args.eval_every, BUDGET[algo]) for algo in args.algos for seed in range(args.seeds)]
-    with ProcessPoolExecutor(
-        max_workers=args.jobs, initializer=_set_muzero_kwargs, initargs=(MUZERO_CARTPOLE,)
-    ) as pool:
+    jobs = [
+        (algo, seed, args.eval_every, BUDGET[algo], args.muzero_kwargs, args.muzero_envs)
+        for algo in args.algos
+        for seed in range(args.seeds)
+    ]
+    results = []
+    with worker_pool(args.jobs) as pool:
         futures = [pool.submit(run_one, *job) for job in jobs]
-        results = []
         for future in as_completed(futures):
             results.append(future.result())
             r = results[-1]

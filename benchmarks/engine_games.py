@@ -40,7 +40,7 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from benchmarks.boardgame_play import SIDES, UNBOUNDED_STEPS, Tally, WallClockBudget, gradient_steps
-from benchmarks.tasks import ENGINE_SETTINGS
+from benchmarks.harness.tasks import ENGINE_SETTINGS
 from wrappers import make_board_game
 
 ENGINES: dict[str, tuple[str, dict]] = {

@@ -1,8 +1,8 @@
-"""MCTS throughput: our Numba engine against the plain-Python reference (and mctx, if installed).
+"""MCTS throughput of our Numba engine, with a stub network and with the default MLP (and mctx's).
 
     python -m benchmarks.search            # the full table (a few minutes on 2 cores)
     python -m benchmarks.search --quick    # B in {1, 256}, 50 simulations, 9 and 362 actions
-    python -m benchmarks.search --engines ours jit mlp reference   # then: --engines mctx
+    python -m benchmarks.search --engines ours mlp   # then: --engines mctx
 
 One table from one run: for B roots, S simulations and A actions, tree-simulations per second
 (B * S / seconds per search) and microseconds per simulation per tree, median of ``--repeats``
@@ -10,21 +10,15 @@ searches after a warm-up, for:
 
 - ``ours/muzero``, ``ours/gumbel``: our engine with a cheap stub recurrent function (outputs
   precomputed, next hidden state = the gathered one): the tree's cost alone;
-- ``ours-jit/...``: the same with a Numba-compiled stub, so the whole simulation loop runs in
-  Numba (``_jit_loop``): the tree without the per-simulation Python round trip;
 - ``ours+mlp/...``: the whole search with the default ``MlpPolicy`` network (hidden 64,
   net_arch [128, 128], support 20), torch on the CPU; the ``tree %`` column is the share of
   the search time spent outside the network call;
-- ``ours+mlp-pipe/...``: the same with ``set_pipeline``: half the trees' kernels run on a
-  worker thread while the network evaluates the other half (B >= 64; needs a second core).
-  Its ``tree %`` is the time the calling thread spends outside the network calls: the tree
-  work the overlap did not hide, plus the hand-over between the threads;
-- ``reference``: ``tests/reference_search.py`` (one tree of Python objects) at B = 1, stub;
 - ``mctx/muzero``, ``mctx/gumbel``: mctx's policies with an equally cheap jitted recurrent
   function on the CPU, compile time reported apart (only if jax and mctx import).
 
 Then the fresh-process time to a first search (Numba's cached kernels, no compile) and the
-memory of the largest tree.
+memory of the largest tree. That the engine and the plain-Python reference search agree is
+checked by the tests (``tests/test_search.py``), not here.
 """
 
 from __future__ import annotations
@@ -37,17 +31,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import numba
 import numpy as np
 
-from muzero_agents.search import gumbel_muzero_search, muzero_search, set_parallel, set_pipeline
-from muzero_agents.search._tree import Tree
+from muzero_agents.search import gumbel_muzero_search, muzero_search
+from muzero_agents.search._tree import new_tree
 
 HIDDEN = 64
 SEARCHES = {"muzero": muzero_search, "gumbel": gumbel_muzero_search}
-JIT_STUBS: dict[int, Callable] = {}
-ENGINES = ("ours", "jit", "mlp", "pipe", "reference", "mctx")
-LABELS = {"stub": "ours", "jit": "ours-jit", "mlp": "ours+mlp", "pipe": "ours+mlp-pipe"}
+ENGINES = ("ours", "mlp", "mctx")
+LABELS = {"stub": "ours", "mlp": "ours+mlp"}
 
 
 def stub_recurrent(batch: int, num_actions: int, seed: int = 0) -> Callable:
@@ -67,32 +59,6 @@ def stub_recurrent(batch: int, num_actions: int, seed: int = 0) -> Callable:
         state["i"] = (state["i"] + 1) % 8
         reward, value, logits = outputs[state["i"]]
         return reward, value, logits, embedding
-
-    return recurrent
-
-
-def jit_stub_recurrent(num_actions: int) -> Callable:
-    """A Numba-compiled stub (then the whole loop runs in Numba): 8 output patterns picked by
-    the action, logits copied into a fresh [B, A] array per call."""
-    from numba import njit
-
-    rng = np.random.default_rng(0)
-    table = rng.standard_normal((8, num_actions)).astype(np.float32)
-    rewards = rng.uniform(-1, 1, 8).astype(np.float32)
-    values = rng.uniform(-1, 1, 8).astype(np.float32)
-
-    @njit
-    def recurrent(hidden: np.ndarray, action: np.ndarray) -> tuple:
-        batch = action.shape[0]
-        reward = np.empty(batch, dtype=np.float32)
-        value = np.empty(batch, dtype=np.float32)
-        logits = np.empty((batch, num_actions), dtype=np.float32)
-        for b in range(batch):
-            i = (action[b] + b) % 8
-            reward[b] = rewards[i]
-            value[b] = values[i]
-            logits[b] = table[i]
-        return reward, value, logits, hidden
 
     return recurrent
 
@@ -152,14 +118,11 @@ def median_seconds(run: Callable[[], Any], repeats: int) -> float:
 
 
 def bench_ours(name: str, batch: int, sims: int, num_actions: int, repeats: int, kind: str) -> dict:
-    """kind: "stub" (Python stub), "jit" (Numba stub, loop in Numba), "mlp" (real network) or
-    "pipe" (real network, tree overlapped with it)."""
+    """kind: "stub" (cheap Python stub: the tree alone) or "mlp" (the default MLP network)."""
     search = SEARCHES[name]
     timer = None
-    if kind in ("mlp", "pipe"):
+    if kind == "mlp":
         roots, recurrent, timer = mlp_search_inputs(batch, num_actions)
-    elif kind == "jit":
-        roots, recurrent = stub_roots(batch, num_actions), JIT_STUBS[num_actions]
     else:
         roots, recurrent = stub_roots(batch, num_actions), stub_recurrent(batch, num_actions)
     kwargs = {"rng": np.random.default_rng(0)}
@@ -169,46 +132,14 @@ def bench_ours(name: str, batch: int, sims: int, num_actions: int, repeats: int,
     def run() -> None:
         search(*roots, recurrent, sims, **kwargs)
 
-    set_pipeline(2 if kind == "pipe" else None)
-    try:
-        seconds = median_seconds(run, repeats)
-        row = {"engine": f"{LABELS[kind]}/{name}", "seconds": seconds}
-        if timer is not None:  # share of time outside the network, measured over one more search
-            timer["seconds"] = 0.0
-            start = time.perf_counter()
-            run()
-            total = time.perf_counter() - start
-            row["tree_share"] = 1.0 - timer["seconds"] / total
-    finally:
-        set_pipeline(None)
+    row = {"engine": f"{LABELS[kind]}/{name}", "seconds": median_seconds(run, repeats)}
+    if timer is not None:  # share of time outside the network, measured over one more search
+        timer["seconds"] = 0.0
+        start = time.perf_counter()
+        run()
+        total = time.perf_counter() - start
+        row["tree_share"] = 1.0 - timer["seconds"] / total
     return row
-
-
-def bench_reference(sims: int, num_actions: int, repeats: int) -> dict:
-    sys.path.insert(0, ".")
-    from tests.reference_search import reference_search
-
-    logits, value, _ = stub_roots(1, num_actions)
-    rng = np.random.default_rng(0)
-    outputs = [
-        (
-            float(rng.uniform(-1, 1)),
-            float(rng.uniform(-1, 1)),
-            rng.standard_normal(num_actions).astype(np.float32).tolist(),
-        )
-        for _ in range(8)
-    ]
-    state = {"i": 0}
-
-    def recurrent(embedding: Any, action: int) -> tuple:
-        state["i"] = (state["i"] + 1) % 8
-        reward, val, lg = outputs[state["i"]]
-        return reward, val, lg, embedding
-
-    def run() -> None:
-        reference_search(logits[0].tolist(), float(value[0]), None, recurrent, sims)
-
-    return {"engine": "reference", "seconds": median_seconds(run, repeats)}
 
 
 def mctx_runner(batch: int, sims: int, num_actions: int, gumbel: bool) -> tuple[Callable, float]:
@@ -276,7 +207,7 @@ def have_mctx() -> bool:
     return True
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer configurations")
     parser.add_argument("--repeats", type=int, default=5)
@@ -297,12 +228,46 @@ def main(argv: list[str] | None = None) -> None:
         "takes tens of seconds per search at B=256, 200 sims, 362 actions)",
     )
     parser.add_argument("--batches", type=int, nargs="*", help="override the B values")
-    parser.add_argument(
-        "--parallel", action="store_true", help="spread the trees over Numba's threads from B >= 64 (prange)"
+    return parser.parse_args(argv)
+
+
+def measure_rows(batch: int, sims: int, num_actions: int, args: argparse.Namespace, use_mctx: bool) -> list:
+    """The table's rows for one configuration, in the order of ``ENGINES``."""
+    kinds = [kind for kind, engine in (("stub", "ours"), ("mlp", "mlp")) if engine in args.engines]
+    rows = [
+        bench_ours(name, batch, sims, num_actions, args.repeats, kind) for kind in kinds for name in SEARCHES
+    ]
+    if use_mctx and sims <= args.mctx_max_sims:
+        rows += [bench_mctx(name, batch, sims, num_actions, args.repeats) for name in SEARCHES]
+    return rows
+
+
+def print_row(row: dict, batch: int, sims: int, num_actions: int) -> None:
+    rate = batch * sims / row["seconds"]
+    share = f"{100 * row['tree_share']:.0f}" if "tree_share" in row else ""
+    comp = f"{row['compile']:.2f}" if "compile" in row else ""
+    print(
+        f"{row['engine']:<22}{batch:>5}{sims:>6}{num_actions:>5}{rate:>14,.0f}"
+        f"{1e6 / rate:>13.2f}{share:>8}{comp:>11}",
+        flush=True,
     )
-    args = parser.parse_args(argv)
-    engines = set(args.engines)
-    if engines & {"mlp", "pipe"}:
+
+
+def print_costs() -> None:
+    """The fresh-process time to a first search and the memory of the largest tree."""
+    import_s, first_s = first_search_seconds()
+    print(f"fresh process: import {import_s:.2f} s, first search {first_s:.3f} s (cached kernels)")
+    tree = new_tree(256, 201, 362)
+    print(
+        f"tree memory at B=256, 200 simulations, 362 actions: {tree.nbytes / 2**30:.3f} GiB "
+        f"(+ hidden states: 256 x 201 x {HIDDEN} float32 = "
+        f"{256 * 201 * HIDDEN * 4 / 2**30:.3f} GiB)"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if "mlp" in args.engines:
         import torch
 
         torch.set_num_threads(args.torch_threads)
@@ -311,21 +276,7 @@ def main(argv: list[str] | None = None) -> None:
         batches, sims_list, actions = (1, 256), (50,), (9, 362)
     if args.batches:
         batches = tuple(args.batches)
-    if args.parallel:
-        set_parallel(64)
-        print(f"prange on, {numba.get_num_threads()} Numba threads")
-    use_mctx = "mctx" in engines and have_mctx()
-    if "jit" in engines:  # compile the whole-loop variant once per stub, outside the timings
-        start = time.perf_counter()
-        for num_actions in actions:
-            JIT_STUBS[num_actions] = jit_stub_recurrent(num_actions)
-            for name in SEARCHES:
-                bench_ours(name, 1, 2, num_actions, 1, "jit")
-        print(
-            f"Numba-stub loop compiled in {time.perf_counter() - start:.1f} s "
-            "(not cacheable: it takes a function argument)"
-        )
-
+    use_mctx = "mctx" in args.engines and have_mctx()
     print(
         f"{'engine':<22}{'B':>5}{'sims':>6}{'A':>5}{'tree-sims/s':>14}{'us/sim/tree':>13}"
         f"{'tree %':>8}{'compile s':>11}"
@@ -333,39 +284,12 @@ def main(argv: list[str] | None = None) -> None:
     for batch in batches:
         for sims in sims_list:
             for num_actions in actions:
-                kinds = [k for k, e in (("stub", "ours"), ("jit", "jit"), ("mlp", "mlp")) if e in engines]
-                if "pipe" in engines and batch >= 64:  # at B = 16 the half-batch network calls cost more
-                    kinds.append("pipe")
-                rows = [
-                    bench_ours(n, batch, sims, num_actions, args.repeats, kind)
-                    for kind in kinds
-                    for n in SEARCHES
-                ]
-                if batch == 1 and "reference" in engines:
-                    rows.append(bench_reference(sims, num_actions, args.repeats))
-                if use_mctx and sims <= args.mctx_max_sims:
-                    rows += [bench_mctx(n, batch, sims, num_actions, args.repeats) for n in SEARCHES]
-                for row in rows:
-                    rate = batch * sims / row["seconds"]
-                    share = f"{100 * row['tree_share']:.0f}" if "tree_share" in row else ""
-                    comp = f"{row['compile']:.2f}" if "compile" in row else ""
-                    print(
-                        f"{row['engine']:<22}{batch:>5}{sims:>6}{num_actions:>5}{rate:>14,.0f}"
-                        f"{1e6 / rate:>13.2f}{share:>8}{comp:>11}",
-                        flush=True,
-                    )
-    if "mctx" in engines and not use_mctx:
+                for row in measure_rows(batch, sims, num_actions, args, use_mctx):
+                    print_row(row, batch, sims, num_actions)
+    if "mctx" in args.engines and not use_mctx:
         print("mctx: not measured (install jax and mctx, the 'bench' extra, to include it)")
-    if "ours" not in engines:
-        return
-    import_s, first_s = first_search_seconds()
-    print(f"fresh process: import {import_s:.2f} s, first search {first_s:.3f} s (cached kernels)")
-    tree = Tree(256, 201, 362)
-    print(
-        f"tree memory at B=256, 200 simulations, 362 actions: {tree.nbytes / 2**30:.3f} GiB "
-        f"(+ hidden states: 256 x 201 x {HIDDEN} float32 = "
-        f"{256 * 201 * HIDDEN * 4 / 2**30:.3f} GiB)"
-    )
+    if "ours" in args.engines:
+        print_costs()
 
 
 if __name__ == "__main__":

@@ -1,13 +1,10 @@
-"""Board symmetries (AlphaGo Zero's rotations and reflections) for training data and for play.
+"""Board symmetries (AlphaGo Zero's rotations and reflections) for training data.
 
 Where the env declares ``board_symmetries`` (``wrappers.make_board_game`` does for Go,
 tic-tac-toe and connect four), each sampled position is replaced by its image under a random
 symmetry: the observation, the unroll's actions (and observations, where sampled), the policy
 targets and the legal masks move together; values and rewards do not change. Self-play settles
 on few openings, and this lets every position it stores stand for all its images.
-
-``Symmetries.images`` and ``pull_back_sum`` serve play: search every image of a position and add
-up the searches' policies on the original board (``MuZero(play_symmetries=True)``).
 """
 
 from __future__ import annotations
@@ -18,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from muzero_agents.replay import ReplayBatch
+from muzero_agents.targets import ReplayBatch
 
 
 class BoardSymmetry(Protocol):
@@ -46,27 +43,6 @@ class Symmetries:
     def count(self) -> int:
         """S, the number of symmetries (the identity among them)."""
         return self.obs_index.shape[0]
-
-    def images(
-        self, observations: np.ndarray, masks: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Every image of every observation (and its legal mask): [N, ...] -> [N * S, ...].
-
-        Rows ``n * S .. n * S + S - 1`` are observation ``n`` under symmetries ``0 .. S - 1``.
-        """
-        size = observations.shape[0]
-        flat = observations.reshape(size, -1)[:, self.obs_index]  # [N, S, obs]
-        images = flat.reshape((size * self.count,) + observations.shape[1:])
-        if masks is None:
-            return images, None
-        return images, masks[:, self.inverse].reshape(size * self.count, -1)
-
-    def pull_back_sum(self, per_image: np.ndarray) -> np.ndarray:
-        """Per-action numbers of the images ([N * S, A], as ``images`` ordered them) mapped back to
-        the original board's actions and summed over the images: [N, A]."""
-        per_image = per_image.reshape(-1, self.count, per_image.shape[-1])
-        action_map = np.broadcast_to(self.action_map, per_image.shape)
-        return np.take_along_axis(per_image, action_map, axis=2).sum(axis=1)
 
     def same_as(self, other: Symmetries) -> bool:
         return np.array_equal(self.obs_index, other.obs_index) and np.array_equal(

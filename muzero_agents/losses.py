@@ -17,7 +17,7 @@ import torch
 from muzero_agents.consistency import negative_cosine
 from muzero_agents.networks import scale_hidden_state
 from muzero_agents.policies import MuZeroPolicy
-from muzero_agents.replay import ReplayBatch
+from muzero_agents.targets import ReplayBatch
 from muzero_agents.support import scalar_to_support, support_to_scalar
 
 
@@ -69,46 +69,24 @@ def muzero_loss(
     ``consistency_loss_coef > 0`` needs the policy's consistency head and a batch sampled with
     ``next_observations=True``.
     """
-    device = policy.device
-    as_tensor = lambda array: torch.as_tensor(array, device=device)
-    target_values, target_rewards = as_tensor(batch.target_values), as_tensor(batch.target_rewards)
-    target_policies, actions = as_tensor(batch.target_policies), as_tensor(batch.actions)
-    value_mask, reward_mask = as_tensor(batch.value_mask), as_tensor(batch.reward_mask)
-    policy_mask, weights = as_tensor(batch.policy_mask), as_tensor(batch.weights)
-    value_support = scalar_to_support(target_values, support_size)
-    reward_support = scalar_to_support(target_rewards, support_size)
-
+    targets = _Targets.of(batch, policy.device, support_size)
     out = policy.network.initial_inference(policy.prepare_obs(batch.observations))
     first_value = support_to_scalar(out.value_logits.detach().float(), support_size)
-    value_loss = soft_cross_entropy(out.value_logits, value_support[:, 0]) * value_mask[:, 0]
-    policy_loss = soft_cross_entropy(out.policy_logits, target_policies[:, 0]) * policy_mask[:, 0]
-    reward_loss = torch.zeros_like(value_loss)
+    losses = targets.step_losses(out, 0, 1.0)
     consistency = ConsistencyTerm.start(policy, batch, consistency_loss_coef)
     hidden = out.hidden
     for k in range(1, unroll_steps + 1):
-        out = policy.network.recurrent_inference(scale_gradient(hidden, 0.5), actions[:, k - 1])
+        out = policy.network.recurrent_inference(scale_gradient(hidden, 0.5), targets.actions[:, k - 1])
         hidden = out.hidden
-        step_scale = 1.0 / unroll_steps
-        value_loss = (
-            value_loss
-            + step_scale * soft_cross_entropy(out.value_logits, value_support[:, k]) * value_mask[:, k]
-        )
-        reward_loss = (
-            reward_loss
-            + step_scale * soft_cross_entropy(out.reward_logits, reward_support[:, k]) * reward_mask[:, k]
-        )
-        policy_loss = (
-            policy_loss
-            + step_scale * soft_cross_entropy(out.policy_logits, target_policies[:, k]) * policy_mask[:, k]
-        )
+        losses = [total + step for total, step in zip(losses, targets.step_losses(out, k, 1.0 / unroll_steps))]
         if consistency is not None:
-            consistency.add_step(hidden, k, step_scale)
-
+            consistency.add_step(hidden, k, 1.0 / unroll_steps)
+    value_loss, reward_loss, policy_loss = losses
     per_sample = value_loss_coef * value_loss + reward_loss_coef * reward_loss + policy_loss
     if consistency is not None:
         per_sample = per_sample + consistency_loss_coef * consistency.loss
-    total = (weights * per_sample).mean()
-    priorities = (first_value - target_values[:, 0]).abs().cpu().numpy() + 1e-6
+    total = (targets.weights * per_sample).mean()
+    priorities = (first_value - targets.values[:, 0]).abs().cpu().numpy() + 1e-6
     return MuZeroLosses(
         total=total,
         value=float(value_loss.detach().mean()),
@@ -117,6 +95,50 @@ def muzero_loss(
         priorities=priorities,
         consistency=None if consistency is None else float(consistency.loss.detach().mean()),
     )
+
+
+@dataclass
+class _Targets:
+    """A batch's targets and masks as tensors on the network's device."""
+
+    values: torch.Tensor  # [B, K+1]
+    value_support: torch.Tensor  # [B, K+1, 2S+1]
+    reward_support: torch.Tensor  # [B, K+1, 2S+1]
+    policies: torch.Tensor  # [B, K+1, A]
+    actions: torch.Tensor  # [B, K]
+    value_mask: torch.Tensor  # [B, K+1]
+    reward_mask: torch.Tensor  # [B, K+1]
+    policy_mask: torch.Tensor  # [B, K+1]
+    weights: torch.Tensor  # [B]
+
+    @classmethod
+    def of(cls, batch: ReplayBatch, device: torch.device, support_size: int) -> _Targets:
+        as_tensor = lambda array: torch.as_tensor(array, device=device)
+        values = as_tensor(batch.target_values)
+        return cls(
+            values=values,
+            value_support=scalar_to_support(values, support_size),
+            reward_support=scalar_to_support(as_tensor(batch.target_rewards), support_size),
+            policies=as_tensor(batch.target_policies),
+            actions=as_tensor(batch.actions),
+            value_mask=as_tensor(batch.value_mask),
+            reward_mask=as_tensor(batch.reward_mask),
+            policy_mask=as_tensor(batch.policy_mask),
+            weights=as_tensor(batch.weights),
+        )
+
+    def step_losses(self, out, k: int, scale: float) -> list[torch.Tensor]:
+        """Per-sample value, reward and policy losses of unroll step ``k``, times ``scale``.
+
+        Step 0 has no reward (its mask is 0).
+        """
+        value = soft_cross_entropy(out.value_logits, self.value_support[:, k]) * self.value_mask[:, k]
+        policy = soft_cross_entropy(out.policy_logits, self.policies[:, k]) * self.policy_mask[:, k]
+        if k == 0:
+            reward = torch.zeros_like(value)
+        else:
+            reward = soft_cross_entropy(out.reward_logits, self.reward_support[:, k]) * self.reward_mask[:, k]
+        return [scale * value, scale * reward, scale * policy]
 
 
 class ConsistencyTerm:

@@ -13,6 +13,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from muzero_agents.settings import GROUPS, check_group_value
+
 
 class NetworkOutput(NamedTuple):
     """Raw network outputs; value/reward are logits over the categorical support."""
@@ -39,6 +41,20 @@ def mlp(in_dim: int, hidden_sizes: list[int], out_dim: int, activation=nn.ELU) -
         in_dim = size
     layers.append(nn.Linear(in_dim, out_dim))
     return nn.Sequential(*layers)
+
+
+def _check_sizes(**sizes: int) -> None:
+    """Raise a ValueError unless each size (``support_size`` and the spaces' sizes) is an int >= 1."""
+    for name, value in sizes.items():
+        if name == "support_size":
+            check_group_value("policy_kwargs", name, value)
+        elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}.")
+
+
+def _checked_arguments(group: str, *values: object) -> list:
+    """``values``, in the order of ``group``'s settings, each checked (errors name policy_kwargs)."""
+    return [check_group_value(group, name, value) for name, value in zip(GROUPS[group], values, strict=True)]
 
 
 class MuZeroNetwork(nn.Module):
@@ -72,6 +88,8 @@ class MuZeroNetwork(nn.Module):
 class MlpMuZeroNetwork(MuZeroNetwork):
     """Fully connected h, g, f for flat (vector) observations."""
 
+    settings_group = "mlp_network_kwargs"  # how muzero_agents.settings checks its arguments
+
     def __init__(
         self,
         obs_dim: int,
@@ -81,7 +99,9 @@ class MlpMuZeroNetwork(MuZeroNetwork):
         net_arch: list[int] | None = None,
     ) -> None:
         super().__init__()
-        net_arch = [128, 128] if net_arch is None else list(net_arch)
+        _check_sizes(obs_dim=obs_dim, action_dim=action_dim, support_size=support_size)
+        hidden_dim, net_arch = _checked_arguments(self.settings_group, hidden_dim, net_arch)
+        net_arch = [128, 128] if net_arch is None else net_arch
         self.action_dim = action_dim
         support_dim = 2 * support_size + 1
         self.representation = mlp(obs_dim, net_arch, hidden_dim)
@@ -185,6 +205,8 @@ class ActionPlanes(nn.Module):
 class ConvMuZeroNetwork(MuZeroNetwork):
     """Residual conv towers for (C, H, W) observations; large frames are downsampled first."""
 
+    settings_group = "conv_network_kwargs"  # how muzero_agents.settings checks its arguments
+
     def __init__(
         self,
         obs_shape: tuple[int, int, int],
@@ -197,6 +219,10 @@ class ConvMuZeroNetwork(MuZeroNetwork):
         downsample_to: int = 12,
     ) -> None:
         super().__init__()
+        _check_sizes(action_dim=action_dim, support_size=support_size)
+        channels, num_blocks, head_channels, head_hidden, downsample_to = _checked_arguments(
+            self.settings_group, channels, num_blocks, head_channels, head_hidden, downsample_to
+        )
         in_channels, height, width = obs_shape
         self.action_dim = action_dim
         support_dim = 2 * support_size + 1

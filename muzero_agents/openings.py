@@ -19,15 +19,6 @@ from __future__ import annotations
 import numpy as np
 
 
-def check_opening_moves(max_moves) -> int:
-    """``max_moves`` as an int, or a ValueError that names the fix."""
-    if isinstance(max_moves, bool) or not isinstance(max_moves, (int, np.integer)) or max_moves < 0:
-        raise ValueError(
-            f"random_opening_moves must be an int >= 0 (0 turns random openings off), got {max_moves!r}"
-        )
-    return int(max_moves)
-
-
 class RandomOpenings:
     """Per-env count of random moves left in the running episode.
 
@@ -36,7 +27,7 @@ class RandomOpenings:
     """
 
     def __init__(self, max_moves: int, rng: np.random.Generator) -> None:
-        self.max_moves = check_opening_moves(max_moves)
+        self.max_moves = int(max_moves)
         self.rng = rng
         self.moves_left = np.zeros(0, dtype=np.int64)
 
@@ -46,7 +37,7 @@ class RandomOpenings:
 
     def limit(self, max_moves: int) -> None:
         """Change the maximum; running openings longer than it are cut short."""
-        self.max_moves = check_opening_moves(max_moves)
+        self.max_moves = int(max_moves)
         self.moves_left = np.minimum(self.moves_left, self.max_moves)
 
     def choose(self, actions: np.ndarray, legal_mask: np.ndarray | None, action_dim: int) -> tuple:

@@ -14,11 +14,13 @@ import numpy as np
 import torch
 from gymnasium import spaces
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.preprocessing import is_image_space_channels_first, preprocess_obs
+from stable_baselines3.common.preprocessing import preprocess_obs
 from stable_baselines3.common.type_aliases import Schedule
 
+from muzero_agents import env_checks
 from muzero_agents.consistency import ConsistencyHead
 from muzero_agents.networks import ConvMuZeroNetwork, MlpMuZeroNetwork, MuZeroNetwork
+from muzero_agents.settings import check_group_keys, check_group_value
 from muzero_agents.support import support_to_scalar
 from muzero_agents.traced import TracedRecurrent
 
@@ -26,9 +28,10 @@ from muzero_agents.traced import TracedRecurrent
 class MuZeroPolicy(BasePolicy):
     """Holds representation, dynamics and prediction networks plus their optimizer.
 
-    :param support_size: value/reward categorical support is {-S..S} (in h-transformed space)
+    :param support_size: value/reward categorical support is {-S..S} (in h-transformed space);
+        an int >= 1
     :param network_kwargs: forwarded to the network class (e.g. ``hidden_dim``, ``net_arch`` for
-        the MLP; ``channels``, ``num_blocks`` for the conv tower)
+        the MLP; ``channels``, ``num_blocks`` for the conv tower); unknown keys are refused
     :param consistency_kwargs: if given, the policy also owns a
         :class:`~muzero_agents.consistency.ConsistencyHead` (EfficientZero's temporal consistency
         loss) built with these arguments (``projection_dim``, ``predictor_dim``); ``MuZero``
@@ -36,6 +39,7 @@ class MuZeroPolicy(BasePolicy):
     """
 
     network_class: type[MuZeroNetwork] = MlpMuZeroNetwork
+    expects_images: bool = False  # CnnPolicy reads (C, H, W) or (H, W, C) images
     # The search's network step runs through a checked torch.jit.trace (muzero_agents.traced).
     trace_recurrent: bool = True
 
@@ -51,13 +55,9 @@ class MuZeroPolicy(BasePolicy):
         optimizer_class: type[torch.optim.Optimizer] = torch.optim.AdamW,
         optimizer_kwargs: dict[str, Any] | None = None,
     ) -> None:
-        if isinstance(observation_space, spaces.Dict):
-            raise ValueError(
-                "MuZero policies take a single array observation, not a Dict. Flatten it with "
-                "gymnasium.wrappers.FlattenObservation, or keep only the board (see wrappers.SelfPlayEnv)."
-            )
-        if not isinstance(action_space, spaces.Discrete):
-            raise ValueError(f"MuZero needs a Discrete action space, got {action_space}.")
+        env_checks.check_observation_space(observation_space, type(self))
+        env_checks.check_action_space(action_space)
+        support_size = check_group_value("policy_kwargs", "support_size", support_size)
         super().__init__(
             observation_space,
             action_space,
@@ -79,6 +79,7 @@ class MuZeroPolicy(BasePolicy):
         self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
 
     def _build_network(self) -> MuZeroNetwork:
+        check_group_keys(MlpMuZeroNetwork.settings_group, self.network_kwargs)
         obs_dim = int(np.prod(spaces.flatdim(self.observation_space)))
         return MlpMuZeroNetwork(obs_dim, self.action_dim, self.support_size, **self.network_kwargs)
 
@@ -146,17 +147,30 @@ class MuZeroCnnPolicy(MuZeroPolicy):
     """Residual conv towers for image-like observations (boards, small images, Atari frames).
 
     Channels-last arrays that SB3 does not transpose (non-uint8 boards such as PettingZoo's) are
-    permuted to channels-first here, using SB3's smallest-dimension-is-channels rule.
+    permuted to channels-first here; :func:`muzero_agents.env_checks.infer_channels_last` reads
+    the layout from the shape, or refuses a shape it cannot tell.
+
+    :param channels_last: whether observations are (H, W, C) (True) or (C, H, W) (False); None
+        infers it from the shape. Saved with the model, so a loaded model keeps its layout.
     """
 
+    expects_images = True
+
+    def __init__(self, *args: Any, channels_last: bool | None = None, **kwargs: Any) -> None:
+        self.requested_channels_last = check_group_value("policy_kwargs", "channels_last", channels_last)
+        super().__init__(*args, **kwargs)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(channels_last=self.channels_last)
+        return data
+
     def _build_network(self) -> MuZeroNetwork:
+        check_group_keys(ConvMuZeroNetwork.settings_group, self.network_kwargs)
         shape = self.observation_space.shape
-        if shape is None or len(shape) != 3:
-            raise ValueError(
-                f"CnnPolicy needs image-like observations of shape (C, H, W) or (H, W, C), got {shape}; "
-                "use MlpPolicy for vector observations."
-            )
-        self.channels_last = not is_image_space_channels_first(self.observation_space)
+        self.channels_last = self.requested_channels_last
+        if self.channels_last is None:
+            self.channels_last = env_checks.infer_channels_last(self.observation_space)
         c, h, w = (shape[2], shape[0], shape[1]) if self.channels_last else shape
         return ConvMuZeroNetwork((c, h, w), self.action_dim, self.support_size, **self.network_kwargs)
 

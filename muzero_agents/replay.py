@@ -1,5 +1,5 @@
 """Prioritized trajectory replay for MuZero: stores interleaved episodes from n_envs
-environments and samples positions with K-step unrolled targets.
+environments and samples positions, each with the stored data its K-step unroll needs.
 
 Layout: a ring of ``capacity // n_envs`` rows, one row per vectorized env step, one column per
 env. An episode of env ``e`` therefore occupies consecutive rows (modulo the ring) of column
@@ -9,159 +9,144 @@ later rows stop being sampleable); an episode longer than the ring instead loses
 Evicting by row keeps the oldest-started episodes leaving first (FIFO); rows of an evicted
 episode's tail stay unused until overwritten, so ``len(buffer)`` can be below ``capacity``.
 
-Episode ends: a true terminal is absorbing (value and reward targets 0 past the end, valid); a
-truncation with a final value bootstraps from it; a running episode, or a truncation without a
-final value, is treated as truncated at its last stored observation (bootstrapping from that
-observation's root value) and targets past that point are masked.
+Episode ends (``ReplayWindow.episode_end``): a true terminal is absorbing; a truncation with a
+final value bootstraps from it; a running episode, or a truncation without a final value, is
+treated as truncated at its last stored observation. How these become targets is
+``muzero_agents.targets``'s business: this module only stores and samples.
 
 Sampling is proportional to ``priority ** alpha`` through a sum tree, with importance weights
 ``(N P(i)) ** -beta`` divided by the largest weight in the batch.
+
+Every stored step has a handle, an int64 that names it until its row is overwritten: sampled
+windows carry the handles of their steps, ``update_priorities`` takes them, and the read-only
+accessors Reanalyze uses (``holds``, ``observations_at``, ``legal_masks_at``,
+``final_observation``) address stored data by them.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable
-from typing import NamedTuple
+from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
-from muzero_agents.targets import check_target_args, lambda_weights, windowed_value_targets
+from muzero_agents.sum_tree import SumTree
 
-__all__ = ["ReplayBatch", "TrajectoryReplay"]
+__all__ = [
+    "RUNNING",
+    "TERMINATED",
+    "TRUNCATED",
+    "TRUNCATED_NO_VALUE",
+    "ReplayWindow",
+    "TrajectoryReplay",
+]
 
-RefreshFn = Callable[..., tuple[np.ndarray, np.ndarray | None]]
-
-# how an episode ended, stored per slot
-_RUNNING, _TERMINATED, _TRUNCATED, _TRUNCATED_NO_VALUE = 0, 1, 2, 3
+# how an episode ended, stored per slot and given per sample in ReplayWindow.episode_end
+RUNNING = 0  # still running: truncated at its last stored observation
+TERMINATED = 1  # a true terminal: absorbing, no bootstrap
+TRUNCATED = 2  # a time limit with a final value: bootstraps from it
+TRUNCATED_NO_VALUE = 3  # a time limit without one: like RUNNING
 _MIN_PRIORITY = 1e-8  # floor so that no stored transition becomes unsampleable
+_FORMAT_VERSION = 2  # of the pickled state; muzero-agents 0.1.0 wrote none
 
 
-class ReplayBatch(NamedTuple):
-    """A batch of sampled positions with K-step unroll targets (see TrajectoryReplay.sample)."""
+@dataclass(frozen=True)
+class ReplayWindow:
+    """The stored data from each sampled position to K + n steps later, copied out of the ring.
 
-    observations: np.ndarray  # [B, *obs_shape] stored dtype
-    actions: np.ndarray  # [B, K] int64; random action past the episode end
-    target_values: np.ndarray  # [B, K+1] float32
-    target_rewards: np.ndarray  # [B, K+1] float32; index 0 unused (0)
-    target_policies: np.ndarray  # [B, K+1, A] float32; uniform past the end
-    value_mask: np.ndarray  # [B, K+1] float32
-    reward_mask: np.ndarray  # [B, K+1] float32; index 0 always 0
-    policy_mask: np.ndarray  # [B, K+1] float32; 1 only inside the trajectory
-    weights: np.ndarray  # [B] float32 importance weights, max 1
-    indices: np.ndarray  # [B] int64 handles for update_priorities
-    legal_masks: np.ndarray | None = None  # [B, K+1, A] bool if masks were stored; True past end
-    # [B] bool, False for the newest step of a running episode: its k=0 value target is its own
-    # bootstrap value, so |v - z| says nothing yet and must not set its priority (a value-only
-    # Reanalyze would make it ~0 and the step would never be drawn again)
-    priority_mask: np.ndarray | None = None
-    # sample(next_observations=True) only: the stored observations at t+1..t+K [B, K, *obs] and
-    # whether each is the episode's (1) or past its end (0, whatever the ring holds there)
+    B is the batch size, K the unroll steps, n the TD steps, W = K + n + 1 the window width, A
+    the action count. Window index ``j`` of sample ``b`` is step ``t + j`` of its episode, ``t``
+    the sampled position. Arrays are copies: a later ``add`` cannot change them.
+
+    observations: [B, *obs] stored dtype, the observation at each sampled position.
+    actions: [B, K] int64, the stored actions at t..t+K-1; past the episode's end a uniformly
+        random action (drawn by the replay's rng at sampling time).
+    rewards: [B, W] float32, the stored rewards at t..t+W-1; 0 at and past the episode's end.
+    values: [B, W] float64, the stored search root values at t..t+W-1; at index ``steps_left``
+        the final value of an episode that ended ``TRUNCATED``; 0 elsewhere past the end.
+    policies: [B, K+1, A] float32, the stored search policies at t..t+K (past the end: whatever
+        the ring holds there, to be masked).
+    episode_end: [B] int8, how each sample's episode ended (``RUNNING``, ``TERMINATED``,
+        ``TRUNCATED``, ``TRUNCATED_NO_VALUE``), as known at sampling time.
+    steps_left: [B] int64, T - t: stored transitions from the position to its episode's end
+        (for a running episode, to its newest stored step included).
+    handles: [B, W] int64, the handle of each window step (``indices`` is column 0); past the
+        end the handle of whatever the ring holds there.
+    weights: [B] float32, importance weights ``(N P(i)) ** -beta``, the largest 1.
+    legal_masks: [B, K+1, A] bool, the stored legal masks at t..t+K (past the end: whatever the
+        ring holds), or None when ``add`` was never given masks.
+    random_cuts: [B, W] bool, the move at that step was random and the search would not have
+        played it (inside the episode only), or None when no such move was ever stored.
+    next_observations: [B, K, *obs], the stored observations at t+1..t+K (past the end: whatever
+        the ring holds), when ``sample(next_observations=True)``; else None.
+    """
+
+    observations: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    values: np.ndarray
+    policies: np.ndarray
+    episode_end: np.ndarray
+    steps_left: np.ndarray
+    handles: np.ndarray
+    weights: np.ndarray
+    legal_masks: np.ndarray | None = None
+    random_cuts: np.ndarray | None = None
     next_observations: np.ndarray | None = None
-    next_observation_mask: np.ndarray | None = None
-
-
-class _PendingRefresh(NamedTuple):
-    """A Reanalyze refresh's inputs, copied out of the buffer, and where its outputs go."""
-
-    observations: np.ndarray  # [M, *obs]: distinct stored observations, then final observations
-    legal: np.ndarray | None  # [M, A] for refresh_fn(observations, legal), else None
-    b_s: np.ndarray  # (sample, window index) pairs of the stored values read ...
-    j_s: np.ndarray
-    slot_pos: np.ndarray  # ... and their rows among ``observations``
-    b_f: np.ndarray  # samples whose truncated episode's final value is read ...
-    final_pos: np.ndarray  # ... and its row among ``observations``
-    policies: bool  # refresh_policies
-
-
-@njit(cache=True)
-def _tree_set(tree: np.ndarray, first_leaf: int, leaves: np.ndarray, values: np.ndarray) -> None:
-    """Write leaf values and refresh their ancestors' sums (duplicates: the last write wins)."""
-    for i in range(leaves.size):
-        node = leaves[i] + first_leaf
-        tree[node] = values[i]
-        node //= 2
-        while node >= 1:
-            tree[node] = tree[2 * node] + tree[2 * node + 1]
-            node //= 2
-
-
-@njit(cache=True)
-def _tree_find(tree: np.ndarray, first_leaf: int, mass: np.ndarray) -> np.ndarray:
-    """For each mass in [0, total), the leaf whose cumulative-sum interval holds it."""
-    out = np.empty(mass.size, dtype=np.int64)
-    for i in range(mass.size):
-        node, rest = 1, mass[i]
-        while node < first_leaf:
-            left = tree[2 * node]
-            # rounding can push `rest` past the left sum of a node whose right side is empty
-            if rest >= left and tree[2 * node + 1] > 0.0:
-                rest -= left
-                node = 2 * node + 1
-            else:
-                node = 2 * node
-        out[i] = node - first_leaf
-    return out
-
-
-class _SumTree:
-    """Binary sum tree over ``size`` leaves: O(log N) update and proportional search."""
-
-    def __init__(self, size: int, leaf_values: np.ndarray | None = None) -> None:
-        self.leaves = 1 << max(0, int(size - 1).bit_length())
-        self.tree = np.zeros(2 * self.leaves, dtype=np.float64)
-        if leaf_values is not None:  # build bottom-up in one pass
-            self.tree[self.leaves : self.leaves + leaf_values.size] = leaf_values
-            width = self.leaves // 2
-            while width >= 1:
-                children = self.tree[2 * width : 4 * width]
-                self.tree[width : 2 * width] = children[0::2] + children[1::2]
-                width //= 2
 
     @property
-    def total(self) -> float:
-        return float(self.tree[1])
+    def batch_size(self) -> int:
+        """B, the number of sampled positions."""
+        return int(self.handles.shape[0])
 
-    def get(self, leaf: np.ndarray) -> np.ndarray:
-        return self.tree[leaf + self.leaves]
+    @property
+    def unroll_steps(self) -> int:
+        """K, the unrolled model steps per position."""
+        return int(self.actions.shape[1])
 
-    def set(self, leaf: np.ndarray, value: np.ndarray) -> None:
-        leaf = np.ascontiguousarray(leaf, dtype=np.int64).reshape(-1)
-        value = np.broadcast_to(np.asarray(value, dtype=np.float64), leaf.shape)
-        _tree_set(self.tree, self.leaves, leaf, np.ascontiguousarray(value))
+    @property
+    def td_steps(self) -> int:
+        """n, the TD steps the window covers past the last unroll step."""
+        return int(self.handles.shape[1]) - self.unroll_steps - 1
 
-    def find(self, mass: np.ndarray) -> np.ndarray:
-        """Leaves whose cumulative-sum interval contains ``mass``; never a zero-priority leaf."""
-        return _tree_find(self.tree, self.leaves, np.ascontiguousarray(mass, dtype=np.float64))
+    @property
+    def indices(self) -> np.ndarray:
+        """[B] int64 handles of the sampled positions, for ``update_priorities``."""
+        return self.handles[:, 0]
 
+    @property
+    def inside(self) -> np.ndarray:
+        """[B, W] bool: the window step lies inside its episode (before its end)."""
+        return np.arange(self.handles.shape[1])[None, :] < self.steps_left[:, None]
 
-def _next_marked(marks: np.ndarray) -> np.ndarray:
-    """[B, width]: per index j, the first marked index >= j (width where none is)."""
-    width = marks.shape[1]
-    marked = np.where(marks, np.arange(width)[None, :], width)
-    return np.minimum.accumulate(marked[:, ::-1], axis=1)[:, ::-1]
+    @property
+    def value_steps_left(self) -> np.ndarray:
+        """[B] int64: transitions left until the value trajectory's bootstrap (or terminal).
+
+        ``steps_left`` when the episode terminated or was truncated with a final value; one
+        fewer when it bootstraps from its last stored observation's value (running, or truncated
+        without a final value), so that index holds the bootstrap value.
+        """
+        ends_with_value = (self.episode_end == TERMINATED) | (self.episode_end == TRUNCATED)
+        return np.where(ends_with_value, self.steps_left, self.steps_left - 1)
 
 
 class TrajectoryReplay:
     """Prioritized replay of whole trajectories from ``n_envs`` interleaved environments.
 
     capacity: transitions kept (rounded down to a multiple of ``n_envs``).
-    unroll_steps: K, the number of unrolled model steps per sampled position.
-    td_steps, discount, td_lambda: value targets (see ``muzero_agents.targets``);
-    two_player: rewards/values alternate sign per ply, the discount used is ``-discount``.
+    n_envs: environments whose steps ``add`` receives together, one per column of the ring.
+    observation_shape, observation_dtype: of one observation; stored in that dtype.
+    action_dim: A, the number of discrete actions (policies and legal masks are [A]).
+    unroll_steps: K, the unrolled model steps per sampled position.
+    td_steps: n, the steps a value target may look ahead; a window is K + n + 1 steps wide.
     priority_alpha: P(i) ~ p_i^alpha (0 = uniform); priority_beta: initial ``beta`` of the
     importance weights (a settable attribute, for annealing).
+    seed: of the rng that draws samples (and random actions past episode ends).
     policy_dtype: storage dtype of search policies (float16 halves memory for large actions).
-    cut_returns_at_exploration: a value target follows the played moves after its position only
-    while each was the greedy choice (its action has the largest stored policy probability; a tie
-    counts as greedy, and float16 rounding can only make ties); at the first later move that was
-    not, the return stops and bootstraps from the value there, as Watkins's Q(lambda) cuts its
-    traces. The position's own move is always followed (the value head learns V, not Q).
-    Moves ``add`` marks as random (``random_moves``: self-play's random openings) cut returns
-    whatever this flag says, where the search would not have played them (not the argmax of their
-    stored policy), and at their own position too: that position's target is its own (stored or
-    refreshed) value, so no value target averages over random moves.
+
+    Moves ``add`` marks as random (``random_moves``: self-play's random openings) are flagged
+    where the search would not have played them (not the argmax of their stored policy; a tie
+    counts as the search's), for the targets to stop value returns there.
     """
 
     def __init__(
@@ -173,20 +158,17 @@ class TrajectoryReplay:
         action_dim: int,
         unroll_steps: int,
         td_steps: int,
-        discount: float,
-        td_lambda: float = 1.0,
-        two_player: bool = False,
         priority_alpha: float = 1.0,
         priority_beta: float = 1.0,
         seed: int | None = None,
         policy_dtype=np.float32,
-        cut_returns_at_exploration: bool = False,
     ) -> None:
         for name, value, low in (
             ("capacity", capacity, 1),
             ("n_envs", n_envs, 1),
             ("action_dim", action_dim, 1),
             ("unroll_steps", unroll_steps, 0),
+            ("td_steps", td_steps, 1),
         ):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
@@ -194,9 +176,6 @@ class TrajectoryReplay:
             raise ValueError(
                 f"capacity ({capacity}) must be at least n_envs ({n_envs}): one row per env step"
             )
-        check_target_args(discount, td_steps, td_lambda)
-        if discount < 0:
-            raise ValueError("discount must be >= 0; pass two_player=True for alternating signs")
         if not np.isfinite(priority_alpha) or priority_alpha < 0:
             raise ValueError(f"priority_alpha must be >= 0, got {priority_alpha!r}")
         self.n_envs = int(n_envs)
@@ -207,15 +186,9 @@ class TrajectoryReplay:
         self.action_dim = int(action_dim)
         self.unroll_steps = int(unroll_steps)
         self.td_steps = int(td_steps)
-        self.discount = float(discount)
-        self.td_lambda = float(td_lambda)
-        self.two_player = bool(two_player)
         self.alpha = float(priority_alpha)
         self.beta = priority_beta
         self.policy_dtype = np.dtype(policy_dtype)
-        if not isinstance(cut_returns_at_exploration, (bool, np.bool_)):
-            raise ValueError(f"cut_returns_at_exploration must be a bool, got {cut_returns_at_exploration!r}")
-        self.cut_returns_at_exploration = bool(cut_returns_at_exploration)
         self.rng = np.random.default_rng(seed)
         self._allocate()
 
@@ -235,9 +208,9 @@ class TrajectoryReplay:
         self._ep_kind = np.zeros(shape, dtype=np.int8)
         self._final_value = np.zeros(shape, dtype=np.float32)  # at an episode's last slot
         self._valid = np.zeros(shape, dtype=bool)
-        self._uid = np.full(shape, -1, dtype=np.int64)
+        self._uid = np.full(shape, -1, dtype=np.int64)  # the handle of the step stored there
         self._final_obs: dict[int, np.ndarray] = {}  # last slot -> obs after it (truncations)
-        self._tree = _SumTree(self.capacity)
+        self._tree = SumTree(self.capacity)
         self._max_priority = 1.0
         self._row = 0  # next row to write
         self._rows_written = 0
@@ -277,6 +250,40 @@ class TrajectoryReplay:
         """Stored episodes that have ended (terminated or truncated)."""
         return self._num_finished
 
+    def check_compatible(
+        self,
+        *,
+        n_envs: int,
+        observation_shape: tuple,
+        observation_dtype,
+        action_dim: int,
+        unroll_steps: int,
+        td_steps: int,
+        path=None,
+    ) -> None:
+        """Raise a ValueError when this buffer cannot feed a model with these settings.
+
+        Names the first mismatched setting, the buffer's value, the model's value and the fix.
+        ``path``: where the buffer was loaded from, for the message.
+        """
+        source = "the replay buffer" if path is None else f"the replay buffer in {path}"
+        other_env = "load it into a model of the environment it was recorded in, or collect new data"
+        rebuild = "build the model with {0}={1}, or collect new data"
+        checks = (
+            ("n_envs", self.n_envs, int(n_envs), "load it into a model whose env has {1} envs"),
+            ("observation_shape", self.observation_shape, tuple(observation_shape), other_env),
+            ("observation_dtype", self.observation_dtype, np.dtype(observation_dtype), other_env),
+            ("action_dim", self.action_dim, int(action_dim), other_env),
+            ("unroll_steps", self.unroll_steps, int(unroll_steps), rebuild),
+            ("td_steps", self.td_steps, int(td_steps), rebuild),
+        )
+        for name, mine, theirs, fix in checks:
+            if mine != theirs:
+                raise ValueError(
+                    f"{source} was recorded with {name}={mine!r} but this model has "
+                    f"{name}={theirs!r}; {fix.format(name, mine)}."
+                )
+
     # ------------------------------------------------------------------ add
     def add(
         self,
@@ -304,6 +311,26 @@ class TrajectoryReplay:
         (value returns stop at them, and at their own position, unless the search would have
         played them too).
         """
+        step = self._check_step(observations, actions, rewards, root_values, search_policies)
+        done = self._check_array("dones", dones, (self.n_envs,)).astype(bool)
+        term = self._check_array("terminated", terminated, (self.n_envs,)).astype(bool) & done
+        masks = self._check_legal(legal_masks)
+        randoms = (
+            None
+            if random_moves is None
+            else self._check_array("random_moves", random_moves, (self.n_envs,)).astype(bool)
+        )
+        finals_obs = self._check_finals(final_observations, done, "final_observations")
+        finals_val = self._check_finals(final_values, done, "final_values")
+        row = self._row
+        self._write_row(row, *step, masks, randoms)
+        for env in np.flatnonzero(done):
+            self._finish_episode(int(env), row, bool(term[env]), finals_obs, finals_val)
+        self._row = (row + 1) % self.rows
+        self._rows_written += 1
+
+    def _check_step(self, observations, actions, rewards, root_values, search_policies) -> tuple:
+        """Validate one step's per-env arrays; returns them in their storage dtypes."""
         n, a = self.n_envs, self.action_dim
         obs = self._check_array("observations", observations, (n, *self.observation_shape))
         self._check_obs_dtype(obs)
@@ -313,20 +340,13 @@ class TrajectoryReplay:
         rews = self._check_array("rewards", rewards, (n,)).astype(np.float32)
         vals = self._check_array("root_values", root_values, (n,)).astype(np.float32)
         pols = self._check_array("search_policies", search_policies, (n, a))
-        done = self._check_array("dones", dones, (n,)).astype(bool)
-        term = self._check_array("terminated", terminated, (n,)).astype(bool) & done
         if not (np.isfinite(rews).all() and np.isfinite(vals).all() and np.isfinite(pols).all()):
             raise ValueError("rewards, root_values and search_policies must be finite")
-        masks = self._check_legal(legal_masks)
-        randoms = (
-            None
-            if random_moves is None
-            else self._check_array("random_moves", random_moves, (n,)).astype(bool)
-        )
-        finals_obs = self._check_finals(final_observations, done, "final_observations")
-        finals_val = self._check_finals(final_values, done, "final_values")
+        return obs, acts, rews, vals, pols
 
-        row = self._row
+    def _write_row(self, row, obs, acts, rews, vals, pols, masks, randoms) -> None:
+        """Evict what starts at ``row``, then store one step per env there at the max priority."""
+        n = self.n_envs
         self._evict_row(row)
         cols = np.arange(n)
         starting = self._cur_len == self._cur_first
@@ -346,16 +366,19 @@ class TrajectoryReplay:
             )
         self._step[row] = self._cur_len
         self._ep_len[row] = -1
-        self._ep_kind[row] = _RUNNING
+        self._ep_kind[row] = RUNNING
         self._valid[row] = True
         self._uid[row] = self._rows_written * n + cols
         self._tree.set(row * n + cols, np.full(n, self._max_priority**self.alpha))
         self._num_valid += n
         self._cur_len += 1
-        for env in np.flatnonzero(done):
-            self._finish_episode(int(env), row, bool(term[env]), finals_obs, finals_val)
-        self._row = (row + 1) % self.rows
-        self._rows_written += 1
+
+    def _off_greedy(self, rows, cols) -> np.ndarray:
+        """The stored moves at (rows, cols) were not the argmax of their stored search policy
+        (a tie counts as greedy, and float16 rounding can only make ties)."""
+        policies = self._policies[rows, cols]
+        played = np.take_along_axis(policies, self._actions[rows, cols][..., None], axis=-1)[..., 0]
+        return played < policies.max(axis=-1)
 
     def _check_array(self, name: str, value, shape: tuple) -> np.ndarray:
         array = np.asarray(value)
@@ -410,14 +433,14 @@ class TrajectoryReplay:
         count = int(self._cur_len[env] - self._cur_first[env])
         rows = (self._cur_start[env] + np.arange(count)) % self.rows
         if terminal:
-            kind = _TERMINATED
+            kind = TERMINATED
         elif env in vals:
-            kind = _TRUNCATED
+            kind = TRUNCATED
             self._final_value[row, env] = vals[env]
             if env in obs:  # kept for Reanalyze, which may refresh the bootstrap value
                 self._final_obs[row * self.n_envs + env] = obs[env]
         else:
-            kind = _TRUNCATED_NO_VALUE
+            kind = TRUNCATED_NO_VALUE
         self._ep_len[rows, env] = self._cur_len[env]
         self._ep_kind[rows, env] = kind
         self._num_finished += 1
@@ -464,79 +487,41 @@ class TrajectoryReplay:
             )
         if not np.isfinite(priorities).all() or (priorities < 0).any():
             raise ValueError("priorities must be finite and >= 0")
-        rows = (indices // self.n_envs) % self.rows
-        cols = indices % self.n_envs
+        rows, cols = self._locate(indices)
         live = (indices >= 0) & (self._uid[rows, cols] == indices) & self._valid[rows, cols]
         priorities = np.maximum(priorities, _MIN_PRIORITY)
         if live.any():
             self._tree.set(rows[live] * self.n_envs + cols[live], priorities[live] ** self.alpha)
             self._max_priority = max(self._max_priority, float(priorities[live].max()))
 
+    def _locate(self, handles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The ring (row, column) a handle was written to."""
+        return (handles // self.n_envs) % self.rows, handles % self.n_envs
+
     # ------------------------------------------------------------------ sample
-    def sample(
-        self,
-        batch_size: int,
-        refresh_fn: RefreshFn | None = None,
-        refresh_fraction: float = 0.0,
-        refresh_with_masks: bool = False,
-        refresh_policies: bool = True,
-        lock: contextlib.AbstractContextManager | None = None,
-        next_observations: bool = False,
-    ) -> ReplayBatch:
-        """Sample positions by priority and build their K-step unroll targets.
+    def sample(self, batch_size: int, next_observations: bool = False) -> ReplayWindow:
+        """Draw ``batch_size`` positions by priority; returns their windows (see ``ReplayWindow``).
 
-        refresh_fn (Reanalyze): ``callable(observations [M, *obs]) -> (values [M], policies
-        [M, A])``. For the first ``round(refresh_fraction * batch_size)`` samples, every stored
-        root value and search policy that their targets read (and the final value of a
-        truncated episode, when its final observation was stored) is replaced by refresh_fn's
-        output, each distinct observation evaluated once; refresh_fn may return ``None`` for the
-        policies to refresh values only (stored policies kept). The buffer itself is not changed:
-        stored values stay the acting-time search results. refresh_with_masks: call
-        ``refresh_fn(observations, legal_masks [M, A] bool)`` instead (all True where no mask was
-        stored, e.g. for final observations), for searches that need the legal moves.
-        refresh_policies=False: refresh values only and evaluate only the observations whose
-        values the targets read (not every unroll step's, which the policy targets would need;
-        whole-game value targets of board games read almost none); policies refresh_fn returns
-        are ignored. Returning ``None`` policies with the default True also keeps the stored
-        policies but still evaluates every unroll step.
-
-        ``lock`` (held while reading the buffer, released while refresh_fn runs) lets another
-        thread ``add`` during a Reanalyze: everything the batch needs is copied out first.
-
-        ``next_observations``: also return the stored observations of the K unrolled steps, for
+        ``next_observations``: also copy the stored observations of the K unrolled steps, for
         EfficientZero's consistency loss (the observation after an episode's last move is not
-        stored, so it is masked like every step past the end).
+        stored, so it is past the end like every later step).
+
+        Not thread-safe: a caller that ``add``s from another thread holds its lock around this.
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if not 0.0 <= refresh_fraction <= 1.0:
-            raise ValueError(f"refresh_fraction must lie in [0, 1], got {refresh_fraction!r}")
-        if refresh_fraction > 0 and refresh_fn is None:
-            raise ValueError("refresh_fraction > 0 needs a refresh_fn")
-        guard = contextlib.nullcontext() if lock is None else lock
-        count = round(refresh_fraction * batch_size) if refresh_fn is not None else 0
-        with guard:
-            if self._num_valid == 0:
-                raise ValueError("the replay buffer is empty: add transitions before sampling")
-            total = self._tree.total
-            leaves = self._tree.find(self.rng.random(batch_size) * total)
-            rows, cols = leaves // self.n_envs, leaves % self.n_envs
-            probs = self._tree.get(leaves) / total
-            weights = (self._num_valid * probs) ** -self.beta
-            weights = (weights / weights.max()).astype(np.float32)
-            window = self._window(rows, cols)
-            if next_observations:
-                window["next_observations"] = self._next_observations(window)
-            pending = (
-                self._refresh_inputs(window, count, refresh_with_masks, refresh_policies) if count else None
-            )
-        if pending is not None and pending.observations.shape[0] > 0:
-            args = (pending.observations,) if pending.legal is None else (pending.observations, pending.legal)
-            self._apply_refresh(window, pending, *refresh_fn(*args))
-        return self._build_batch(window, weights)
+        if self._num_valid == 0:
+            raise ValueError("the replay buffer is empty: add transitions before sampling")
+        total = self._tree.total
+        leaves = self._tree.find(self.rng.random(batch_size) * total)
+        rows, cols = leaves // self.n_envs, leaves % self.n_envs
+        probs = self._tree.get(leaves) / total
+        weights = (self._num_valid * probs) ** -self.beta
+        weights = (weights / weights.max()).astype(np.float32)
+        return self._window(rows, cols, weights, bool(next_observations))
 
-    def _window(self, rows: np.ndarray, cols: np.ndarray) -> dict:
-        """Gather the stored data from each sampled position to K + n steps later."""
+    def _window(self, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, nexts: bool) -> ReplayWindow:
+        """Copy the stored data from each sampled position to K + n steps later."""
         k, n = self.unroll_steps, self.td_steps
         width = k + n + 1
         wrows = (rows[:, None] + np.arange(width)[None, :]) % self.rows
@@ -544,212 +529,57 @@ class TrajectoryReplay:
         ep_len = self._ep_len[rows, cols]
         running = ep_len < 0
         length = np.where(running, self._cur_len[cols], ep_len)
-        kind = np.where(running, _RUNNING, self._ep_kind[rows, cols])
+        kind = np.where(running, RUNNING, self._ep_kind[rows, cols]).astype(np.int8)
         left = length - self._step[rows, cols]  # transitions from t to the episode end
         inside = np.arange(width)[None, :] < left[:, None]
         values = np.where(inside, self._values[wrows, wcols], 0.0).astype(np.float64)
-        last_row = (rows + left - 1) % self.rows
-        # value trajectory: running / no final value -> truncated one step earlier
-        value_left = np.where((kind == _TERMINATED) | (kind == _TRUNCATED), left, left - 1)
-        truncated = kind == _TRUNCATED
-        at_end = np.flatnonzero(truncated & (left < width))
-        values[at_end, left[at_end]] = self._final_value[last_row[at_end], cols[at_end]]
-        return {
-            "wrows": wrows,
-            "wcols": wcols,
-            "cols": cols,
-            "kind": kind,
-            "left": left,
-            "value_left": value_left,
-            "last_row": last_row,
-            "inside": inside,
-            "rewards": np.where(inside, self._rewards[wrows, wcols], 0.0),
-            "values": values,
-            "policies": self._policies[wrows[:, : k + 1], wcols[:, : k + 1]].astype(np.float32),
-            "exploratory": self._exploratory(wrows, wcols, inside),
-            "random_cuts": self._random_cuts(wrows, wcols, inside),
-            # copied now, so the batch is whole even if add() overwrites these rows meanwhile
-            "observations": self._obs[rows, cols],
-            "actions": self._actions[wrows[:, :k], wcols[:, :k]],
-            "legal": None if self._legal is None else self._legal[wrows[:, : k + 1], wcols[:, : k + 1]],
-            "uid": self._uid[rows, cols],
-            # drawn now, under the lock, for the unroll steps past an episode's end
-            "random_actions": self.rng.integers(0, self.action_dim, size=(rows.shape[0], k)),
-        }
-
-    def _next_observations(self, window: dict) -> np.ndarray:
-        """[B, K, *obs]: the stored observations one to K steps after each sampled position."""
-        k = self.unroll_steps
-        return self._obs[window["wrows"][:, 1 : k + 1], window["wcols"][:, 1 : k + 1]]
-
-    def _off_greedy(self, rows, cols) -> np.ndarray:
-        """The stored moves at (rows, cols) were not the argmax of their stored search policy
-        (a tie counts as greedy, and float16 rounding can only make ties)."""
-        policies = self._policies[rows, cols]
-        played = np.take_along_axis(policies, self._actions[rows, cols][..., None], axis=-1)[..., 0]
-        return played < policies.max(axis=-1)
-
-    def _exploratory(self, wrows: np.ndarray, wcols: np.ndarray, inside: np.ndarray) -> np.ndarray | None:
-        """[B, width]: the stored move was not the argmax of its stored search policy (None if unused)."""
-        if not self.cut_returns_at_exploration:
-            return None
-        return inside & self._off_greedy(wrows, wcols)
-
-    def _random_cuts(self, wrows: np.ndarray, wcols: np.ndarray, inside: np.ndarray) -> np.ndarray | None:
-        """[B, width]: a random move the search would not have played (None if none is stored)."""
-        if self._random_move is None:
-            return None
-        return inside & self._random_move[wrows, wcols]
-
-    def _unroll_positions(self, value_left: np.ndarray) -> tuple:
-        """Per (sample, k): transitions left in the value trajectory and the window indices."""
-        k, n = self.unroll_steps, self.td_steps
-        steps = np.arange(k + 1)
-        remaining = value_left[:, None] - steps[None, :]  # [B, K+1]
-        offsets = steps[:, None] + np.arange(n + 1)[None, :]  # [K+1, n+1]
-        return remaining, offsets
-
-    def _return_horizons(self, window: dict, count: int | None = None) -> tuple:
-        """Per (sample, k) of the first ``count`` samples: steps its value target's return runs
-        before bootstrapping, and whether it ends in the true terminal (no bootstrap).
-
-        Without cuts that is the value trajectory's end; with ``cut_returns_at_exploration`` a
-        return also stops at the first exploratory move after its position (an exploratory move
-        at the position itself is its own action and is followed). A random move cuts at its own
-        position too (0 steps: the target is the value there).
-        """
-        value_left = window["value_left"][:count]
-        remaining, _ = self._unroll_positions(value_left)
-        terminated = np.broadcast_to((window["kind"][:count] == _TERMINATED)[:, None], remaining.shape)
-        k = self.unroll_steps
-        positions = np.arange(k + 1)[None, :]
-        until_cut = np.full(remaining.shape, np.iinfo(np.int64).max)
-        if window["exploratory"] is not None:  # later moves only (width >= K + 2)
-            until_cut = _next_marked(window["exploratory"][:count])[:, 1 : k + 2] - positions
-        if window["random_cuts"] is not None:  # the position's own move too
-            own_or_later = _next_marked(window["random_cuts"][:count])[:, : k + 1] - positions
-            until_cut = np.minimum(until_cut, own_or_later)
-        stops_early = until_cut < remaining
-        return np.where(stops_early, until_cut, remaining), terminated & ~stops_early
-
-    def _refresh_reads(self, window: dict, count: int, policies: bool) -> tuple:
-        """Which stored observations the first ``count`` samples' targets read.
-
-        ``policies``: the policy targets (every unroll step inside the episode) are refreshed too.
-
-        Returns (sample, window index) pairs of stored steps, their flat slots, and the samples
-        whose truncated episode's final observation (kept in ``_final_obs``) is read, with keys.
-        """
-        k, n = self.unroll_steps, self.td_steps
-        kind, left = window["kind"][:count], window["left"][:count]
-        inside = window["inside"][:count]
-        remaining, _ = self._return_horizons(window, count)
-        horizons = np.arange(1, n + 1)[lambda_weights(n, self.td_lambda) > 0]
-        # window index of every value a target reads: k + min(m, remaining), m with weight > 0
-        reach = np.clip(np.minimum(horizons[None, None, :], remaining[:, :, None]), 0, None)
-        index = np.arange(k + 1)[None, :, None] + reach
-        read = (remaining >= 0)[:, :, None] & ~(
-            (kind == _TERMINATED)[:, None, None] & (index >= left[:, None, None])
-        )
-        needs_value = np.zeros(inside.shape, dtype=bool)
-        sample = np.broadcast_to(np.arange(count)[:, None, None], index.shape)
-        needs_value[sample[read], index[read]] = True
-        needs = needs_value.copy()
-        if policies:
-            needs[:, : k + 1] |= inside[:, : k + 1]  # every policy target inside the episode
-        b_s, j_s = np.nonzero(needs & inside)
-        slots = window["wrows"][b_s, j_s] * self.n_envs + window["wcols"][b_s, j_s]
-        b_f = np.flatnonzero((kind == _TRUNCATED) & (left < inside.shape[1]))
-        b_f = b_f[needs_value[b_f, left[b_f]]]
-        keys = window["last_row"][b_f] * self.n_envs + window["cols"][b_f]
-        kept = np.array([int(key) in self._final_obs for key in keys], dtype=bool)
-        return b_s, j_s, slots, b_f[kept], keys[kept]
-
-    def _refresh_inputs(self, window: dict, count: int, masks: bool, policies: bool) -> _PendingRefresh:
-        """Copy out the observations (and legal masks) the first ``count`` samples' targets read."""
-        b_s, j_s, slots, b_f, keys = self._refresh_reads(window, count, policies)
-        unique_slots, slot_pos = np.unique(slots, return_inverse=True)
-        unique_keys, key_pos = np.unique(keys, return_inverse=True)
-        obs = self._obs.reshape((-1, *self.observation_shape))[unique_slots]
-        if unique_keys.size:
-            finals = np.stack([self._final_obs[int(key)] for key in unique_keys])
-            obs = np.concatenate([obs, finals])
-        legal = None
-        if masks:  # final observations have no stored mask: all legal
-            legal = np.ones((obs.shape[0], self.action_dim), dtype=bool)
-            if self._legal is not None:
-                legal[: unique_slots.size] = self._legal.reshape(-1, self.action_dim)[unique_slots]
-        return _PendingRefresh(obs, legal, b_s, j_s, slot_pos, b_f, unique_slots.size + key_pos, policies)
-
-    def _apply_refresh(self, window: dict, pending: _PendingRefresh, new_values, new_policies) -> None:
-        """Replace the window's stored values/policies with refresh_fn's outputs."""
-        new_values = np.asarray(new_values, dtype=np.float64).reshape(-1)
-        size = pending.observations.shape[0]
-        # a value-only refresh keeps the stored policies; with refresh_policies=False only some
-        # unroll steps were evaluated, and replacing just theirs would mix fresh and stale targets
-        keep_policies = new_policies is None or not pending.policies
-        new_policies = (
-            np.zeros((size, self.action_dim), np.float32)
-            if keep_policies
-            else np.asarray(new_policies, dtype=np.float32)
-        )
-        if new_values.shape != (size,) or new_policies.shape != (size, self.action_dim):
-            raise ValueError(
-                f"refresh_fn must return values [{size}] and policies [{size}, "
-                f"{self.action_dim}], got {new_values.shape} and {new_policies.shape}"
-            )
-        b_s, j_s, slot_pos = pending.b_s, pending.j_s, pending.slot_pos
-        window["values"][b_s, j_s] = new_values[slot_pos]
-        in_unroll = (j_s <= self.unroll_steps) & (not keep_policies)
-        window["policies"][b_s[in_unroll], j_s[in_unroll]] = new_policies[slot_pos[in_unroll]]
-        window["values"][pending.b_f, window["left"][pending.b_f]] = new_values[pending.final_pos]
-
-    def _build_batch(self, window: dict, weights: np.ndarray) -> ReplayBatch:
-        """Targets from the window alone (neither the buffer nor its rng is read: see ``sample``'s lock)."""
-        k, n, a = self.unroll_steps, self.td_steps, self.action_dim
-        batch = weights.shape[0]
-        kind, inside = window["kind"], window["inside"]
-        terminated = kind == _TERMINATED
-        remaining, offsets = self._unroll_positions(window["value_left"])
-        horizons, ends_in_terminal = self._return_horizons(window)
-        discount = -self.discount if self.two_player else self.discount
-        targets = windowed_value_targets(
-            window["rewards"][:, offsets[:, :n]].reshape(-1, n),
-            window["values"][:, offsets].reshape(-1, n + 1),
-            horizons.reshape(-1),
-            ends_in_terminal.reshape(-1),
-            discount,
-            lambda_weights(n, self.td_lambda),
-        ).reshape(batch, k + 1)
-        value_mask = terminated[:, None] | (remaining >= 0)
-        target_rewards = np.zeros((batch, k + 1), dtype=np.float32)
-        target_rewards[:, 1:] = window["rewards"][:, :k]
-        reward_mask = np.zeros((batch, k + 1), dtype=bool)
-        reward_mask[:, 1:] = terminated[:, None] | inside[:, :k]
-        policy_mask = inside[:, : k + 1]
-        policies = np.where(policy_mask[:, :, None], window["policies"], np.float32(1.0 / a))
-        actions = np.where(inside[:, :k], window["actions"], window["random_actions"])
-        legal = window["legal"]
-        if legal is not None:
-            legal = np.where(policy_mask[:, :, None], legal, True)
-        return ReplayBatch(
-            observations=window["observations"],
-            actions=actions.astype(np.int64),
-            target_values=np.where(value_mask, targets, 0.0).astype(np.float32),
-            target_rewards=target_rewards,
-            target_policies=policies.astype(np.float32),
-            value_mask=value_mask.astype(np.float32),
-            reward_mask=reward_mask.astype(np.float32),
-            policy_mask=policy_mask.astype(np.float32),
+        at_end = np.flatnonzero((kind == TRUNCATED) & (left < width))
+        last_row = (rows[at_end] + left[at_end] - 1) % self.rows
+        values[at_end, left[at_end]] = self._final_value[last_row, cols[at_end]]
+        unroll = (wrows[:, : k + 1], wcols[:, : k + 1])
+        # drawn now, for the unroll steps past an episode's end
+        random_actions = self.rng.integers(0, self.action_dim, size=(rows.shape[0], k))
+        return ReplayWindow(
+            observations=self._obs[rows, cols],
+            actions=np.where(inside[:, :k], self._actions[wrows[:, :k], wcols[:, :k]], random_actions),
+            rewards=np.where(inside, self._rewards[wrows, wcols], np.float32(0.0)),
+            values=values,
+            policies=self._policies[unroll].astype(np.float32),
+            episode_end=kind,
+            steps_left=left,
+            handles=self._uid[wrows, wcols],
             weights=weights,
-            indices=window["uid"],
-            legal_masks=legal,
-            priority_mask=~((kind == _RUNNING) & (window["value_left"] == 0)),
-            next_observations=window.get("next_observations"),
-            next_observation_mask=(
-                None if "next_observations" not in window else inside[:, 1 : k + 1].astype(np.float32)
-            ),
+            legal_masks=None if self._legal is None else self._legal[unroll],
+            random_cuts=None if self._random_move is None else inside & self._random_move[wrows, wcols],
+            next_observations=self._obs[wrows[:, 1 : k + 1], wcols[:, 1 : k + 1]] if nexts else None,
         )
+
+    # ------------------------------------------------------------------ read-only access
+    def holds(self, handles: np.ndarray) -> np.ndarray:
+        """bool, per handle: the ring still holds the step it names (its row was not overwritten
+        since), so ``observations_at`` and ``legal_masks_at`` read that step's data."""
+        handles = np.asarray(handles, dtype=np.int64)
+        rows, cols = self._locate(handles)
+        return (handles >= 0) & (self._uid[rows, cols] == handles)
+
+    def observations_at(self, handles: np.ndarray) -> np.ndarray:
+        """[*handles.shape, *obs]: a copy of the stored observations at these handles' slots."""
+        return self._obs[self._locate(np.asarray(handles, dtype=np.int64))]
+
+    def legal_masks_at(self, handles: np.ndarray) -> np.ndarray | None:
+        """[*handles.shape, A] bool: a copy of the stored legal masks there (None if never given)."""
+        if self._legal is None:
+            return None
+        return self._legal[self._locate(np.asarray(handles, dtype=np.int64))]
+
+    def final_observation(self, handle: int) -> np.ndarray | None:
+        """The observation after the episode's last step ``handle``, kept when that episode was
+        truncated with a final value and a final observation; None otherwise (or once evicted)."""
+        handle = int(handle)
+        if not self.holds(np.array([handle]))[0]:
+            return None
+        row, col = self._locate(handle)
+        return self._final_obs.get(int(row) * self.n_envs + int(col))
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> dict:
@@ -761,15 +591,26 @@ class TrajectoryReplay:
                 state[name] = state[name][:used]  # a view: pickle writes only these rows
         state["_pickled_rows"] = used
         state["_tree"] = self._tree.get(np.arange(used * self.n_envs))  # leaves only
+        state["_format_version"] = _FORMAT_VERSION
         return state
 
     def __setstate__(self, state: dict) -> None:
+        version = state.pop("_format_version", None)
+        if version is None:
+            raise ValueError(
+                "this replay buffer was saved by muzero-agents 0.1.0 and cannot be loaded by this "
+                "version; collect new data, or load it with muzero-agents 0.1.0"
+            )
+        if version != _FORMAT_VERSION:
+            raise ValueError(
+                f"this replay buffer has format version {version!r}, but this version of "
+                f"muzero-agents reads version {_FORMAT_VERSION}; load it with the muzero-agents "
+                "that saved it, or collect new data"
+            )
         used = state.pop("_pickled_rows")
         leaves = state.pop("_tree")
-        state.setdefault("cut_returns_at_exploration", False)  # pickled before the option existed
-        state.setdefault("_random_move", None)  # pickled before random openings existed
         self.__dict__.update(state)
-        self._tree = _SumTree(self.capacity, leaves)
+        self._tree = SumTree(self.capacity, leaves)
         for name in self._row_arrays():
             part = getattr(self, name)
             if part is None:

@@ -24,3 +24,11 @@ def fast_kwargs():
         **FAST_MUZERO,
         "policy_kwargs": {"network_kwargs": dict(FAST_MUZERO["policy_kwargs"]["network_kwargs"])},
     }
+
+
+def sample_batch(model, batch_size, next_observations=False):
+    """A batch of targets from ``model``'s replay, as its gradient step builds one (no Reanalyze)."""
+    from muzero_agents.targets import make_batch
+
+    window = model.replay_buffer.sample(batch_size, next_observations=next_observations)
+    return make_batch(window, discount=model.discount, td_lambda=model.td_lambda, two_player=model.two_player)

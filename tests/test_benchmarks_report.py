@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from benchmarks.report import aggregate, summarize, write_report
-from benchmarks.runner import collect_results, save_run
+from benchmarks.harness.report import aggregate, summarize, write_report
+from benchmarks.harness.runner import collect_results, save_run
 
 pytest.importorskip("matplotlib")
 
@@ -54,7 +54,7 @@ def _results(tmp_path):
 
 
 def test_summaries_match_hand_computed_values(tmp_path):
-    from benchmarks.runner import read_csv
+    from benchmarks.harness.runner import read_csv
 
     summaries = {(s.env, s.algo): s for s in summarize(read_csv(_results(tmp_path) / "results.csv"))}
     ppo = summaries[("CartPole-v1", "ppo")]
@@ -67,7 +67,7 @@ def test_summaries_match_hand_computed_values(tmp_path):
 
 
 def test_aggregate_normalizes_per_env(tmp_path):
-    from benchmarks.runner import read_csv
+    from benchmarks.harness.runner import read_csv
 
     table = {row[0]: row for row in aggregate(summarize(read_csv(_results(tmp_path) / "results.csv")))}
     _, envs, runs, point, low, high = table["ppo"]

@@ -4,7 +4,7 @@ import pytest
 
 pytest.importorskip("rl_zoo3")
 
-from benchmarks import rlzoo
+from benchmarks.harness import rlzoo
 
 
 def test_register_adds_muzero_to_the_zoo():
@@ -17,7 +17,7 @@ def test_register_adds_muzero_to_the_zoo():
 
 
 def test_muzero_gets_its_table_unless_a_conf_file_is_given():
-    assert rlzoo._with_muzero_config(["--algo", "muzero"])[-2:] == ["--conf-file", "benchmarks.rlzoo"]
+    assert rlzoo._with_muzero_config(["--algo", "muzero"])[-2:] == ["--conf-file", "benchmarks.harness.rlzoo"]
     assert rlzoo._with_muzero_config(["--algo", "muzero", "-conf", "x.yml"]) == [
         "--algo",
         "muzero",

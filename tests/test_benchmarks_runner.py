@@ -7,10 +7,10 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
 
-from benchmarks import runner
+from benchmarks.harness import runner
 from benchmarks.__main__ import main
-from benchmarks.evaluation import EvalHistory, PeriodicEval, StepBudget
-from benchmarks.suites import Suite, Task, get_suite, gym_task
+from benchmarks.harness.evaluation import EvalHistory, PeriodicEval, StepBudget
+from benchmarks.harness.suites import Suite, Task, get_suite, gym_task
 
 torch.set_num_threads(1)
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from benchmarks import stats
+from benchmarks.harness import stats
 
 
 def test_iqm_is_the_trimmed_mean_when_four_divides_n():

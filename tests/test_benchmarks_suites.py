@@ -5,9 +5,9 @@ from dataclasses import replace
 import gymnasium
 import pytest
 
-from benchmarks import zoo
-from benchmarks.suites import SUITES, Task, find_evaluation, get_suite
-from benchmarks.tasks import ALGOS, algo_config, algorithm_class, zoo_key
+from benchmarks.harness import zoo
+from benchmarks.harness.suites import SUITES, Task, find_evaluation, get_suite
+from benchmarks.harness.tasks import ALGOS, algo_config, algorithm_class, zoo_key
 
 ALL_TASKS = [(suite.name, task) for suite in SUITES.values() for task in suite.tasks]
 
@@ -121,7 +121,7 @@ def test_fallback_copy_matches_the_installed_zoo():
         for env_id, copied in entries.items():
             installed, _ = zoo._lookup(algo, env_id)
             assert installed == copied, (
-                f"benchmarks/zoo.py FALLBACK[{algo!r}][{env_id!r}] differs from rl_zoo3's"
+                f"benchmarks/harness/zoo.py FALLBACK[{algo!r}][{env_id!r}] differs from rl_zoo3's"
             )
 
 
@@ -134,26 +134,76 @@ def test_fallback_serves_every_suite_env_without_the_zoo(monkeypatch):
             assert "FALLBACK" in algo_config(algo, task).source
 
 
-def test_policy_kwargs_parser_refuses_code():
-    assert zoo._eval_policy_kwargs("dict(a=dict(b=[1, 2]), c='x')") == {"a": {"b": [1, 2]}, "c": "x"}
+def test_dict_source_parser_refuses_code():
+    assert zoo._eval_dict_source("dict(a=dict(b=[1, 2]), c='x')") == {"a": {"b": [1, 2]}, "c": "x"}
     with pytest.raises(ValueError, match="unsupported name"):
-        zoo._eval_policy_kwargs("dict(a=os.system)")
+        zoo._eval_dict_source("dict(a=os.system)")
     with pytest.raises(ValueError):
-        zoo._eval_policy_kwargs("__import__('os')")
+        zoo._eval_dict_source("__import__('os')")
 
 
-def test_muzero_yml_agrees_with_the_tuned_cartpole_settings():
-    """benchmarks/muzero.yml's CartPole-v1 entry must say what benchmarks/cartpole.py's MUZERO_CARTPOLE says."""
-    from benchmarks.cartpole import MUZERO_CARTPOLE
-    from benchmarks.muzero_config import load_muzero_yml
+def test_grouped_settings_are_converted_inside_the_group():
+    from stable_baselines3.common.utils import LinearSchedule
 
-    entry = load_muzero_yml()["CartPole-v1"]
-    assert entry.get("n_envs", 1) == MUZERO_CARTPOLE["n_envs"], "update n_envs in benchmarks/muzero.yml"
-    for key, value in MUZERO_CARTPOLE["kwargs"].items():
-        if callable(value):
-            continue  # schedules cannot be compared; the harness uses MUZERO_CARTPOLE's anyway
-        assert zoo.convert_zoo_value(key, entry.get(key)) == value, (
-            f"update {key} in benchmarks/muzero.yml (CartPole-v1)"
-        )
-    extra = set(entry) - set(MUZERO_CARTPOLE["kwargs"]) - {"n_envs", "n_timesteps", "policy"}
-    assert not extra, f"benchmarks/muzero.yml sets {extra} for CartPole-v1 but MUZERO_CARTPOLE does not"
+    converted = zoo.convert_zoo_value("self_play_kwargs", {"temperature": "lin_1.0", "sampling_moves": 4})
+    assert isinstance(converted["temperature"], LinearSchedule) and converted["sampling_moves"] == 4
+    assert converted["temperature"](1.0) == 1.0 and converted["temperature"](0.0) == 0.0
+    assert zoo.convert_zoo_value("search_kwargs", "dict(dirichlet_alpha=0.3)") == {"dirichlet_alpha": 0.3}
+    assert zoo.convert_zoo_value("learning_rate", "lin_3e-3")(0.5) == pytest.approx(1.5e-3)
+
+
+def test_overrides_merge_grouped_settings_key_by_key():
+    base = {"td_steps": 9, "self_play_kwargs": {"temperature": 1.0, "random_opening_moves": 3}}
+    merged = zoo.merge_settings(base, {"self_play_kwargs": {"temperature": 0.5}, "td_steps": 5})
+    assert merged == {"td_steps": 5, "self_play_kwargs": {"temperature": 0.5, "random_opening_moves": 3}}
+    assert base["self_play_kwargs"]["temperature"] == 1.0  # the base is not changed
+
+
+def test_a_task_override_keeps_the_rest_of_the_yml_group():
+    task = next(t for t in get_suite("boardgames").tasks if t.env_id == "tictactoe")
+    yml = algo_config("muzero", task).kwargs
+    overridden = replace(
+        task, overrides={**task.overrides, "muzero": {"self_play_kwargs": {"sampling_moves": 2}}}
+    )
+    kwargs = algo_config("muzero", overridden).kwargs
+    assert kwargs["self_play_kwargs"] == {**yml.get("self_play_kwargs", {}), "sampling_moves": 2}
+
+
+def test_muzero_yml_uses_the_grouped_settings():
+    from benchmarks.harness.muzero_config import load_muzero_yml, muzero_hyperparams
+
+    table = muzero_hyperparams()  # checks every entry
+    assert table == load_muzero_yml()
+    assert {"CartPole-v1", "BoardGame/TicTacToe-v0", "BoardGame/ConnectFour-v0", "atari"} <= set(table)
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"temperature": 1.0}, r"self_play_kwargs: \{temperature: 1.0\}"),
+        ({"reanalyze_fraction": 0.5}, r"reanalyze_kwargs: \{fraction: 0.5\}"),
+        ({"play_simulations": 100}, r"play_kwargs: \{num_simulations: 100\}"),
+        ({"play_symmetries": True}, "no longer has play_symmetries"),
+        ({"cut_returns_at_exploration": True}, "no longer has cut_returns_at_exploration"),
+        ({"support_size": 10}, "policy_kwargs"),
+    ],
+)
+def test_muzero_yml_refuses_the_old_flat_names(tmp_path, entry, message):
+    import yaml
+
+    from benchmarks.harness.muzero_config import muzero_hyperparams
+
+    path = tmp_path / "muzero.yml"
+    path.write_text(yaml.safe_dump({"CartPole-v1": {"policy": "MlpPolicy", **entry}}))
+    with pytest.raises(ValueError, match=message):
+        muzero_hyperparams(path)
+
+
+def test_cartpole_reads_muzero_settings_from_the_yml():
+    from benchmarks.cartpole import muzero_settings
+
+    config = zoo.zoo_config("muzero", "CartPole-v1")
+    assert muzero_settings() == (config.n_envs, config.kwargs)
+    n_envs, kwargs = muzero_settings({"reanalyze_kwargs": {"fraction": 0.5}, "td_steps": 7}, n_envs=3)
+    assert n_envs == 3 and kwargs["td_steps"] == 7
+    assert kwargs["reanalyze_kwargs"] == {**config.kwargs.get("reanalyze_kwargs", {}), "fraction": 0.5}

@@ -6,8 +6,7 @@ import torch
 
 from benchmarks import boardgame_play
 from benchmarks.boardgame_play import Tally, main, make_opponent, play_games
-from benchmarks.negamax import ConnectFourNegamaxOpponent
-from wrappers import TicTacToeMinimaxOpponent, make_board_game
+from wrappers import ConnectFourNegamaxOpponent, TicTacToeMinimaxOpponent, make_board_game
 
 torch.set_num_threads(1)
 
@@ -129,13 +128,15 @@ def test_main_end_to_end_with_a_tiny_budget(tmp_path, capsys, monkeypatch):
     real_evaluate = boardgame_play.evaluate
 
     def recording_evaluate(model, *args):
-        played_with.append((model.search, model._play_simulations, model.play_symmetries))
+        played_with.append(
+            (model.search, model.play_kwargs["num_simulations"], boardgame_play.play_simulations(model))
+        )
         return real_evaluate(model, *args)
 
     monkeypatch.setattr(boardgame_play, "evaluate", recording_evaluate)
-    play = ["--play-simulations", "3", "--play-search", "gumbel", "--play-symmetries", "on"]
+    play = ["--play-simulations", "3", "--play-search", "gumbel"]
     loaded = main(["--load", str(save), "--games", "1", "--no-ppo", *play])
-    assert played_with == [("gumbel", 3, True)]
+    assert played_with == [("gumbel", 3, 3)]
     assert "MuZero plays with 3 simulations per move" in capsys.readouterr().out
     assert {(r.agent, r.opponent, r.side) for r in loaded} == {k for k in expected if k[0] == "MuZero"}
     assert all(
@@ -143,25 +144,33 @@ def test_main_end_to_end_with_a_tiny_budget(tmp_path, capsys, monkeypatch):
     )
 
 
-def test_a_save_without_symmetries_plays_symmetrically_with_the_boards(tmp_path, capsys, fast_kwargs):
+def test_a_save_without_symmetries_loads_and_plays(tmp_path, fast_kwargs):
     from muzero_agents import MuZero
 
     old = tmp_path / "old.zip"
     MuZero("MlpPolicy", make_board_game("tictactoe"), **fast_kwargs).save(old, exclude=["_symmetries"])
-    rows = main(["--load", str(old), "--games", "2", "--no-ppo", "--play-symmetries", "on"])
-    assert "play_symmetries=True" in capsys.readouterr().out
+    rows = main(["--load", str(old), "--games", "2", "--no-ppo"])
     assert len(rows) == 4 and all(r.tally.games == 2 for r in rows)
+
+
+def test_the_removed_play_symmetries_option_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        main(["--games", "1", "--no-ppo", "--play-symmetries", "on"])
+    assert "unrecognized arguments: --play-symmetries" in capsys.readouterr().err
 
 
 def test_play_weights_chooses_the_average_or_the_newest_weights(tmp_path, capsys, monkeypatch, fast_kwargs):
     from muzero_agents import MuZero
 
     averaged, plain = tmp_path / "averaged.zip", tmp_path / "plain.zip"
-    MuZero("MlpPolicy", make_board_game("tictactoe"), ema_decay=0.9, **fast_kwargs).save(averaged)
+    averaging = {**fast_kwargs, "play_kwargs": {"ema_decay": 0.9}}
+    MuZero("MlpPolicy", make_board_game("tictactoe"), **averaging).save(averaged)
     MuZero("MlpPolicy", make_board_game("tictactoe"), **fast_kwargs).save(plain)
     played_with = []
     monkeypatch.setattr(
-        boardgame_play, "evaluate", lambda model, *args: played_with.append(model.ema_decay) or []
+        boardgame_play,
+        "evaluate",
+        lambda model, *args: played_with.append(model.play_kwargs["ema_decay"]) or [],
     )
     main(["--load", str(averaged), "--games", "1", "--no-ppo", "--play-weights", "average"])
     main(["--load", str(averaged), "--games", "1", "--no-ppo", "--play-weights", "newest"])

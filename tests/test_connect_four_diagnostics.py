@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from benchmarks.connect_four_diagnostics import hit_rate, random_play_positions, tactics
-from benchmarks.model_rewards import one_step_rewards, reward_table
+from benchmarks.diagnostics.connect_four_diagnostics import hit_rate, random_play_positions, tactics
+from benchmarks.diagnostics.model_rewards import one_step_rewards, reward_table
 from wrappers import make_board_game
 
 
@@ -76,7 +76,7 @@ def test_one_step_rewards_run_the_network_as_the_search_does():
 def test_main_prints_the_tables_with_the_chosen_search(tmp_path, capsys):
     import torch
 
-    from benchmarks.connect_four_diagnostics import main
+    from benchmarks.diagnostics.connect_four_diagnostics import main
     from muzero_agents import MuZero
 
     torch.set_num_threads(1)

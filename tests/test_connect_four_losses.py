@@ -3,8 +3,15 @@
 import numpy as np
 
 from benchmarks.boardgame_play import play_games
-from benchmarks.connect_four_losses import Decision, Mistake, losing_move, main, play_recorded, tabulate
-from benchmarks.negamax import ConnectFourNegamaxOpponent
+from benchmarks.diagnostics.connect_four_losses import (
+    Decision,
+    Mistake,
+    losing_move,
+    main,
+    play_recorded,
+    tabulate,
+)
+from wrappers import ConnectFourNegamaxOpponent
 from wrappers import make_board_game
 
 

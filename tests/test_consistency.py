@@ -1,5 +1,4 @@
-"""EfficientZero's consistency loss: the replay hands out the unroll's real observations, augmentation
-moves them with the position, the term is masked past episode ends, trains the dynamics (not the
+"""EfficientZero's consistency loss: augmentation moves the unroll's real observations with the position, the term is masked past episode ends, trains the dynamics (not the
 target branch), and the option survives learn, background training, save and load."""
 
 from __future__ import annotations
@@ -9,27 +8,11 @@ import pytest
 import torch
 
 from muzero_agents import MuZero
+from tests.conftest import sample_batch
 from muzero_agents.augment import Symmetries, augment
 from muzero_agents.losses import ConsistencyTerm, muzero_loss
-from tests.test_replay import Feeder, make
 from tests.test_symmetries import _one_stone_batch
 from wrappers import make_board_game
-
-
-def test_replay_returns_the_stored_observations_of_the_unroll():
-    feeder = Feeder(make(unroll_steps=4), seed=3).run(80)
-    assert feeder.replay.sample(8).next_observations is None  # only when asked for
-    batch = feeder.replay.sample(600, next_observations=True)
-    assert batch.next_observations.shape == (600, 4, 2) and batch.next_observation_mask.shape == (600, 4)
-    for b in range(600):
-        uid, t = (int(x) for x in batch.observations[b])
-        length = len(feeder.episodes[uid].rewards)  # steps stored so far (running ones too)
-        for k in range(4):
-            inside = t + k + 1 < length
-            assert batch.next_observation_mask[b, k] == float(inside)
-            if inside:
-                assert tuple(batch.next_observations[b, k]) == (uid, t + k + 1)
-    assert 0 < batch.next_observation_mask.mean() < 1
 
 
 def test_augment_moves_the_unrolls_observations_with_the_position():
@@ -50,17 +33,18 @@ def tictactoe_model(**kwargs) -> MuZero:
         batch_size=32,
         learning_starts=64,
         unroll_steps=3,
-        consistency_loss_coef=2.0,
         seed=0,
     )
+    coef = kwargs.pop("consistency_loss_coef", 2.0)
     settings.update(kwargs)
-    return MuZero("MlpPolicy", make_board_game("tictactoe"), **settings)
+    learner_kwargs = dict(consistency_loss_coef=coef)
+    return MuZero("MlpPolicy", make_board_game("tictactoe"), learner_kwargs=learner_kwargs, **settings)
 
 
 def test_the_head_exists_only_when_the_loss_is_on_and_bad_weights_are_refused():
     assert tictactoe_model(consistency_loss_coef=0.0).policy.consistency_head is None
     assert tictactoe_model().policy.consistency_head is not None
-    with pytest.raises(ValueError, match="consistency_loss_coef must be >= 0"):
+    with pytest.raises(ValueError, match="consistency_loss_coef"):
         tictactoe_model(consistency_loss_coef=-1.0)
     with pytest.raises(ValueError, match="projection_dim must be a positive integer"):
         tictactoe_model(policy_kwargs=dict(consistency_kwargs=dict(projection_dim=0)))
@@ -69,8 +53,8 @@ def test_the_head_exists_only_when_the_loss_is_on_and_bad_weights_are_refused():
 def test_the_term_is_masked_past_the_end_and_needs_its_inputs():
     model = tictactoe_model(learning_starts=10_000)
     model.learn(100)  # fills the buffer, no training yet
-    batch = model.replay_buffer.sample(32, next_observations=True)
-    args = (model.policy, batch, model.unroll_steps, model.support_size, 0.25, 1.0)
+    batch = sample_batch(model, 32, next_observations=True)
+    args = (model.policy, batch, model.unroll_steps, model.policy.support_size, 0.25, 1.0)
     with torch.no_grad():
         on = muzero_loss(*args, consistency_loss_coef=2.0)
         off = muzero_loss(*args, consistency_loss_coef=0.0)
@@ -89,7 +73,7 @@ def test_the_gradient_reaches_the_dynamics_but_not_the_target_branch():
     model.learn(100)
     policy = model.policy
     policy.set_training_mode(True)
-    batch = model.replay_buffer.sample(32, next_observations=True)
+    batch = sample_batch(model, 32, next_observations=True)
     term = ConsistencyTerm.start(policy, batch, 2.0)
     assert not term.targets.requires_grad
     hidden = policy.network.initial_inference(policy.prepare_obs(batch.observations)).hidden
@@ -105,8 +89,8 @@ def test_the_gradient_reaches_the_dynamics_but_not_the_target_branch():
 def test_training_lowers_the_consistency_loss():
     model = tictactoe_model(learning_starts=10_000, batch_size=64)
     model.learn(300)
-    batch = model.replay_buffer.sample(256, next_observations=True)
-    args = (model.policy, batch, model.unroll_steps, model.support_size, 0.25, 1.0, 2.0)
+    batch = sample_batch(model, 256, next_observations=True)
+    args = (model.policy, batch, model.unroll_steps, model.policy.support_size, 0.25, 1.0, 2.0)
 
     def measured() -> float:
         model.policy.set_training_mode(True)
@@ -125,7 +109,7 @@ def test_learn_save_and_load_keep_the_head(tmp_path):
     assert model._n_updates > 0
     model.save(tmp_path / "model")
     loaded = MuZero.load(tmp_path / "model")
-    assert loaded.consistency_loss_coef == 2.0
+    assert loaded.learner_kwargs["consistency_loss_coef"] == 2.0
     for a, b in zip(model.policy.consistency_head.parameters(), loaded.policy.consistency_head.parameters()):
         assert torch.equal(a, b)
     loaded.set_env(make_board_game("tictactoe"))
@@ -143,13 +127,13 @@ def test_loading_with_the_other_coefficient_names_the_fix(tmp_path):
     tictactoe_model().save(tmp_path / "with_head")
     tictactoe_model(consistency_loss_coef=0.0).save(tmp_path / "without_head")
     with pytest.raises(ValueError, match="saved with the consistency head"):
-        MuZero.load(tmp_path / "with_head", consistency_loss_coef=0.0)
+        MuZero.load(tmp_path / "with_head", learner_kwargs=dict(consistency_loss_coef=0.0))
     with pytest.raises(ValueError, match="saved without the consistency head"):
-        MuZero.load(tmp_path / "without_head", consistency_loss_coef=2.0)
+        MuZero.load(tmp_path / "without_head", learner_kwargs=dict(consistency_loss_coef=2.0))
     assert MuZero.load(tmp_path / "with_head").policy.consistency_head is not None
 
 
 def test_a_batch_of_one_is_refused_early():
-    with pytest.raises(ValueError, match="batch_size must be >= 2 when consistency_loss_coef > 0"):
+    with pytest.raises(ValueError, match="batch_size.*consistency_loss_coef"):
         tictactoe_model(batch_size=1)
     assert tictactoe_model(batch_size=1, consistency_loss_coef=0.0).batch_size == 1

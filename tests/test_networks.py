@@ -1,9 +1,15 @@
-"""Networks: shapes, min-max scaled hidden states, action planes, gradient scaling."""
+"""Networks: shapes, min-max scaled hidden states, action planes, gradient scaling, argument checks."""
 
+import re
+
+import numpy as np
+import pytest
 import torch
+from gymnasium import spaces
 
 from muzero_agents.losses import scale_gradient
 from muzero_agents.networks import ActionPlanes, ConvMuZeroNetwork, MlpMuZeroNetwork
+from muzero_agents.policies import CnnPolicy, MlpPolicy
 
 
 def test_mlp_network_shapes_and_hidden_scaling():
@@ -65,3 +71,55 @@ def test_scale_gradient_halves_gradient_only():
     assert torch.equal(y, x)
     y.sum().backward()
     assert torch.allclose(x.grad, torch.full((3,), 0.5))
+
+
+# ----------------------------------------------------------------- argument checks (policy_kwargs)
+
+NETWORK_REFUSALS = [
+    (MlpPolicy, {"net_arch": []}, ValueError, "net_arch", "non-empty list"),
+    (MlpPolicy, {"net_arch": [64, 0]}, ValueError, 'net_arch"][1]', "an int >= 1"),
+    (MlpPolicy, {"net_arch": 64}, TypeError, "net_arch", "list of ints"),
+    (MlpPolicy, {"hidden_dim": 0}, ValueError, "hidden_dim", "an int >= 1"),
+    (MlpPolicy, {"hidden_dim": 8.5}, TypeError, "hidden_dim", "an int >= 1"),
+    (CnnPolicy, {"channels": 0}, ValueError, "channels", "an int >= 1"),
+    (CnnPolicy, {"num_blocks": -1}, ValueError, "num_blocks", "an int >= 0"),
+    (CnnPolicy, {"downsample_to": 0}, ValueError, "downsample_to", "an int >= 1"),
+]
+
+
+def _policy(policy_class, **kwargs):
+    space = spaces.Box(0, 1, (4,)) if policy_class is MlpPolicy else spaces.Box(0, 1, (2, 6, 6))
+    return policy_class(space, spaces.Discrete(3), lambda _: 1e-3, **kwargs)
+
+
+@pytest.mark.parametrize(("policy_class", "network_kwargs", "error", "key", "words"), NETWORK_REFUSALS)
+def test_bad_network_kwargs_are_named_at_construction(policy_class, network_kwargs, error, key, words):
+    label = 'policy_kwargs["network_kwargs"]["' + key
+    with pytest.raises(error, match=re.escape(label)) as raised:
+        _policy(policy_class, network_kwargs=network_kwargs)
+    assert words in str(raised.value) and repr(next(iter(network_kwargs.values()))) in str(raised.value)
+
+
+def test_unknown_network_kwargs_list_the_known_keys():
+    with pytest.raises(ValueError, match=r"\['channels'\]; its keys are 'hidden_dim', 'net_arch'"):
+        _policy(MlpPolicy, network_kwargs={"channels": 8})
+    with pytest.raises(ValueError, match=r"\['net_arch'\]; its keys are 'channels', 'num_blocks'"):
+        _policy(CnnPolicy, network_kwargs={"net_arch": [8]})
+
+
+@pytest.mark.parametrize(("value", "error"), [(2.5, TypeError), (0, ValueError), (True, TypeError)])
+def test_support_size_is_checked_at_construction(value, error):
+    with pytest.raises(
+        error, match=re.escape('policy_kwargs["support_size"] must be an int >= 1, got ' + repr(value))
+    ):
+        _policy(MlpPolicy, support_size=value)
+    with pytest.raises(error, match=re.escape('policy_kwargs["support_size"]')):
+        MlpMuZeroNetwork(obs_dim=4, action_dim=2, support_size=value)
+
+
+def test_valid_network_kwargs_build():
+    policy = _policy(MlpPolicy, support_size=np.int64(5), network_kwargs={"net_arch": (16,), "hidden_dim": 8})
+    assert policy.support_size == 5 and type(policy.support_size) is int
+    assert policy.network.value_head.out_features == 11
+    conv = _policy(CnnPolicy, network_kwargs={"channels": 4, "num_blocks": 0})
+    assert conv.network.representation[0][0].out_channels == 4

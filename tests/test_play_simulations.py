@@ -1,10 +1,10 @@
-"""play_simulations: predict searches with its own simulation count, self-play with num_simulations."""
+"""play_kwargs num_simulations: predict searches with its own simulation count, self-play with num_simulations."""
 
 import numpy as np
 import pytest
 
 from muzero_agents import MuZero
-from muzero_agents import algorithm as algorithm_module
+from muzero_agents import planning as planning_module
 
 
 @pytest.fixture
@@ -19,9 +19,9 @@ def searched_simulations(monkeypatch):
 
         return wrapper
 
-    monkeypatch.setattr(algorithm_module, "muzero_search", recording(algorithm_module.muzero_search))
+    monkeypatch.setattr(planning_module, "muzero_search", recording(planning_module.muzero_search))
     monkeypatch.setattr(
-        algorithm_module, "gumbel_muzero_search", recording(algorithm_module.gumbel_muzero_search)
+        planning_module, "gumbel_muzero_search", recording(planning_module.gumbel_muzero_search)
     )
     return counts
 
@@ -34,7 +34,7 @@ def small_model(**kwargs) -> MuZero:
 
 @pytest.mark.parametrize("search", ["muzero", "gumbel"])
 def test_predict_plays_with_play_simulations_and_self_play_with_num_simulations(searched_simulations, search):
-    model = small_model(play_simulations=11, search=search, reanalyze_search=True)  # Reanalyze searches too
+    model = small_model(search=search, reanalyze_kwargs=dict(search=True), play_kwargs=dict(num_simulations=11))  # Reanalyze searches too
     model.learn(12)
     assert searched_simulations and set(searched_simulations) == {3}
     searched_simulations.clear()
@@ -47,50 +47,39 @@ def test_predict_plays_with_play_simulations_and_self_play_with_num_simulations(
 def test_without_play_simulations_predict_uses_num_simulations(searched_simulations):
     model = small_model()
     model.predict(np.zeros(4, dtype=np.float32), deterministic=True)
-    model.play_simulations = 7  # settable after training
+    model.play_kwargs["num_simulations"] = 7  # settable after training
     model.predict(np.zeros(4, dtype=np.float32), deterministic=True)
     assert searched_simulations == [3, 7]
 
 
 def test_play_simulations_is_saved_and_overridable_at_load(tmp_path, searched_simulations):
-    small_model(play_simulations=9).save(tmp_path / "model")
-    assert MuZero.load(tmp_path / "model").play_simulations == 9
-    loaded = MuZero.load(tmp_path / "model", play_simulations=5)
+    small_model(play_kwargs=dict(num_simulations=9)).save(tmp_path / "model")
+    assert MuZero.load(tmp_path / "model").play_kwargs["num_simulations"] == 9
+    loaded = MuZero.load(tmp_path / "model", play_kwargs=dict(num_simulations=5))
     loaded.predict(np.zeros(4, dtype=np.float32), deterministic=True)
     assert searched_simulations == [5]
 
 
-def test_symmetric_play_searches_with_play_simulations(searched_simulations):
-    pytest.importorskip("pettingzoo")
-    from wrappers import make_board_game
-
-    env = make_board_game("tictactoe")
-    model = MuZero("MlpPolicy", env, num_simulations=3, play_simulations=6, play_symmetries=True, seed=0)
-    obs, _ = env.reset(seed=0)
-    model.predict(obs, action_masks=env.action_masks(), deterministic=True)
-    assert searched_simulations == [6]
-
-
 def test_an_old_save_without_play_simulations_plays_as_trained(tmp_path, searched_simulations):
-    small_model().save(tmp_path / "old", exclude=["play_simulations"])
+    small_model().save(tmp_path / "old", exclude=["play_kwargs"])
     loaded = MuZero.load(tmp_path / "old")
-    assert loaded.play_simulations is None
+    assert loaded.play_kwargs["num_simulations"] is None
     loaded.predict(np.zeros(4, dtype=np.float32), deterministic=True)
     assert searched_simulations == [3]
 
 
 def test_numpy_integers_are_accepted():
-    assert small_model(play_simulations=np.int64(5))._play_simulations == 5
+    assert small_model(play_kwargs=dict(num_simulations=np.int64(5))).play_kwargs["num_simulations"] == 5
 
 
 @pytest.mark.parametrize("bad", [0, -3, 2.5, "100", True])
 def test_bad_play_simulations_rejected(bad):
-    with pytest.raises(ValueError, match="play_simulations must be None or an int >= 1"):
-        small_model(play_simulations=bad)
+    with pytest.raises((TypeError, ValueError), match="num_simulations"):
+        small_model(play_kwargs=dict(num_simulations=bad))
 
 
-def test_bad_play_simulations_set_after_training_rejected_at_predict():
+def test_bad_play_simulations_set_in_place_rejected_at_predict():
     model = small_model()
-    model.play_simulations = 0
-    with pytest.raises(ValueError, match="play_simulations must be None or an int >= 1"):
-        model.predict(np.zeros(4, dtype=np.float32), deterministic=True)
+    with pytest.raises(ValueError, match="num_simulations"):  # refused where it is set
+        model.play_kwargs["num_simulations"] = 0
+    model.predict(np.zeros(4, dtype=np.float32), deterministic=True)

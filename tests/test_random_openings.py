@@ -36,10 +36,13 @@ def test_no_openings_keep_the_search_actions():
     assert chosen is actions and not random_move.any()
 
 
+REFUSED = r'self_play_kwargs\["random_opening_moves"\] must be an int >= 0'
+
+
 @pytest.mark.parametrize("value", [-1, 1.5, True, "2"])
 def test_bad_random_opening_moves_are_refused(value):
-    with pytest.raises(ValueError, match="random_opening_moves must be an int >= 0"):
-        MuZero("MlpPolicy", make_board_game("tictactoe"), random_opening_moves=value)
+    with pytest.raises(ValueError if value == -1 else TypeError, match=REFUSED):
+        MuZero("MlpPolicy", make_board_game("tictactoe"), self_play_kwargs=dict(random_opening_moves=value))
 
 
 def tictactoe_model(random_opening_moves: int) -> MuZero:
@@ -51,7 +54,7 @@ def tictactoe_model(random_opening_moves: int) -> MuZero:
         learning_starts=10_000,  # self-play only
         discount=1.0,
         td_steps=9,
-        random_opening_moves=random_opening_moves,
+        self_play_kwargs=dict(random_opening_moves=random_opening_moves),
         seed=0,
     )
 
@@ -79,28 +82,30 @@ def test_without_openings_nothing_is_marked():
 def test_a_maximum_set_between_learns_applies_and_is_checked():
     model = tictactoe_model(random_opening_moves=0)
     model.learn(20)
-    model.random_opening_moves = 2
+    model.self_play_kwargs["random_opening_moves"] = 2
     model.learn(60, reset_num_timesteps=False)
     assert model.replay_buffer._random_move is not None  # openings drawn after the change
-    model.random_opening_moves = -3
-    with pytest.raises(ValueError, match="random_opening_moves must be an int >= 0"):
-        model.learn(10, reset_num_timesteps=False)
+    with pytest.raises(ValueError, match=REFUSED):  # checked when set
+        model.self_play_kwargs["random_opening_moves"] = -3
+    assert model.self_play_kwargs["random_opening_moves"] == 2
 
 
-def test_a_refused_learn_changes_nothing():
+def test_a_refused_value_changes_nothing():
     model = tictactoe_model(random_opening_moves=0)
     model.learn(20)
     last_obs = model._last_obs.copy()
-    model.random_opening_moves = -1
     with pytest.raises(ValueError, match="random_opening_moves"):
-        model.learn(10)  # would reset the envs: refused first
+        model.self_play_kwargs["random_opening_moves"] = -1
+    assert model.self_play_kwargs["random_opening_moves"] == 0
     np.testing.assert_array_equal(model._last_obs, last_obs)
+    model.learn(10, reset_num_timesteps=False)  # still learns, with the old value
+    assert model.replay_buffer._random_move is None
 
 
 def test_lowering_the_maximum_between_learns_ends_running_openings():
     model = tictactoe_model(random_opening_moves=3)
     model.learn(2)  # both envs are still inside their openings (or had none)
-    model.random_opening_moves = 0
+    model.self_play_kwargs["random_opening_moves"] = 0
     rows_before = model.replay_buffer._rows_written
     model.learn(40, reset_num_timesteps=False)
     new_rows = np.arange(rows_before, model.replay_buffer._rows_written) % model.replay_buffer.rows
@@ -113,9 +118,10 @@ def test_openings_come_before_greedy_play_and_count_toward_sampling_moves(monkey
     from muzero_agents.search import SearchResult
 
     env = make_vec_env(lambda: make_board_game("tictactoe"), n_envs=1, seed=0)
-    model = MuZero("MlpPolicy", env, sampling_moves=0, random_opening_moves=4, learning_starts=10_000, seed=1)
+    self_play = dict(sampling_moves=0, random_opening_moves=4)
+    model = MuZero("MlpPolicy", env, self_play_kwargs=self_play, learning_starts=10_000, seed=1)
 
-    def fake_search(observations, legal_mask, explore, temperature):
+    def fake_search(policy, observations, legal_mask, **search_settings):
         visits = (legal_mask * np.arange(1, legal_mask.shape[1] + 1)).astype(np.int32)
         zeros = np.zeros(len(legal_mask), np.float32)
         return SearchResult(
@@ -126,7 +132,7 @@ def test_openings_come_before_greedy_play_and_count_toward_sampling_moves(monkey
             visits * 0.0,
         )
 
-    monkeypatch.setattr(model, "_search", fake_search)
+    monkeypatch.setattr(model.planner, "plan", fake_search)
     model.learn(200)
     buffer = model.replay_buffer
     stored = buffer._valid[:, 0]

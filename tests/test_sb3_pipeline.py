@@ -15,6 +15,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import configure
 
 from muzero_agents import MuZero
+from tests.conftest import sample_batch
 
 
 class CountSteps(BaseCallback):
@@ -143,7 +144,7 @@ def test_load_with_more_envs_continues_and_refuses_mismatched_replay(tmp_path, f
     model.save(tmp_path / "model")
     model.save_replay_buffer(tmp_path / "replay")
     loaded = MuZero.load(tmp_path / "model", env=make_vec_env("CartPole-v1", n_envs=2, seed=3))
-    with pytest.raises(ValueError, match="recorded with 1 envs"):
+    with pytest.raises(ValueError, match="recorded with n_envs=1"):
         loaded.load_replay_buffer(tmp_path / "replay.pkl")
     loaded.learn(total_timesteps=40, reset_num_timesteps=False)
     assert loaded.num_timesteps == 100
@@ -193,7 +194,7 @@ def test_predict_honours_action_masks(fast_kwargs):
 def test_gumbel_search_option_trains_and_plays(fast_kwargs):
     model = MuZero("MlpPolicy", "CartPole-v1", search="gumbel", seed=0, **fast_kwargs)
     model.learn(total_timesteps=80)
-    targets = model.replay_buffer.sample(8).target_policies[:, 0]
+    targets = sample_batch(model, 8).target_policies[:, 0]
     assert np.allclose(targets.sum(-1), 1.0, atol=1e-4)
     assert (targets > 0).all()  # completed-Q targets cover every legal action, visited or not
     obs = np.zeros((3, 4), np.float32)
@@ -203,7 +204,7 @@ def test_gumbel_search_option_trains_and_plays(fast_kwargs):
 
 
 def test_unknown_search_name_rejected():
-    with pytest.raises(ValueError, match="search must be one of"):
+    with pytest.raises(ValueError, match="search"):
         MuZero("MlpPolicy", "CartPole-v1", search="alphazero")
 
 
@@ -212,17 +213,15 @@ def test_reanalyze_refreshes_targets_with_the_latest_network(fast_kwargs, with_s
     model = MuZero(
         "MlpPolicy",
         "CartPole-v1",
-        reanalyze_fraction=1.0,
-        reanalyze_search=with_search,
         seed=0,
         **fast_kwargs,
-    )
+    reanalyze_kwargs=dict(fraction=1.0, search=with_search))
     calls = []
-    original = model._reanalyze
-    model._reanalyze = lambda *args, **kwargs: calls.append(len(args[0])) or original(*args, **kwargs)
+    original = model._reanalyze_targets
+    model._reanalyze_targets = lambda *args, **kwargs: calls.append(len(args[0])) or original(*args, **kwargs)
     model.learn(total_timesteps=80)
     assert calls and model._n_updates == len(calls)
-    values, policies = original(np.zeros((3, 4), np.float32))
+    values, policies = original(np.zeros((3, 4), np.float32), None, np.random.default_rng(0))
     assert values.shape == (3,) and (policies is None) != with_search
 
 
@@ -260,6 +259,6 @@ def test_predict_accepts_channel_last_images_like_sb3(fast_kwargs):
 
 def test_user_optimizer_kwargs_merge_with_weight_decay(fast_kwargs):
     kwargs = {**fast_kwargs, "policy_kwargs": dict(optimizer_kwargs=dict(eps=1e-5))}
-    model = MuZero("MlpPolicy", "CartPole-v1", weight_decay=0.01, **kwargs)
+    model = MuZero("MlpPolicy", "CartPole-v1", **kwargs, learner_kwargs=dict(weight_decay=0.01))
     group = model.policy.optimizer.param_groups[0]
     assert group["eps"] == 1e-5 and group["weight_decay"] == 0.01

@@ -311,69 +311,14 @@ def test_bad_recurrent_output_raises():
         muzero_search(logits, value, emb, lambda e, a: (1, 2), 3)
 
 
-def test_numba_recurrent_runs_the_loop_in_numba_with_the_same_result():
-    """An @njit recurrent_fn takes the all-Numba loop (``_jit_loop``): same search result."""
-    from numba import njit
-
-    table = np.random.default_rng(0).standard_normal((8, 5)).astype(np.float32)
-
-    @njit
-    def jit_recurrent(hidden, action):
-        batch = action.shape[0]
-        reward = np.empty(batch, dtype=np.float32)
-        value = np.empty(batch, dtype=np.float32)
-        logits = np.empty((batch, 5), dtype=np.float32)
-        nxt = hidden * np.float32(0.5) + np.float32(0.25)
-        for b in range(batch):
-            i = (int(hidden[b, 0] * 1000.0) + action[b]) % 8
-            reward[b] = table[i, 0]
-            value[b] = table[i, 1]
-            logits[b] = table[i]
-        return reward, value, logits, nxt
-
-    def py_recurrent(hidden, action):
-        return jit_recurrent.py_func(hidden, action)
-
-    rng = np.random.default_rng(1)
-    logits = rng.standard_normal((3, 5)).astype(np.float32)
-    value = rng.standard_normal(3).astype(np.float32)
-    hidden = rng.random((3, 4)).astype(np.float32)
-    for search in (muzero_search, gumbel_muzero_search):
-        fast = search(logits, value, hidden, jit_recurrent, 25, rng=np.random.default_rng(2))
-        slow = search(logits, value, hidden, py_recurrent, 25, rng=np.random.default_rng(2))
-        for x, y in zip(fast, slow):
-            np.testing.assert_array_equal(x, y)
-    with pytest.raises(TypeError, match="numpy root_embedding"):
-        muzero_search(logits, value, torch.from_numpy(hidden), jit_recurrent, 5)
-
-
-def test_parallel_kernels_give_the_serial_result():
-    """With set_parallel the trees are spread over threads (prange): same result."""
-    from muzero_agents.search import set_parallel
-
-    net = FakeNet(6, seed=9, levels=3)
-    serial = [_engine(net, 8, 30, None, two_player=tp) for tp in (False, True)]
-    set_parallel(2)
-    try:
-        parallel = [_engine(net, 8, 30, None, two_player=tp) for tp in (False, True)]
-    finally:
-        set_parallel(None)
-    for a, b in zip(serial, parallel):
-        for x, y in zip(a, b):
-            np.testing.assert_array_equal(x, y)
-    with pytest.raises(ValueError, match="min_batch"):
-        set_parallel(0)
-
-
-class _RecordingNet:
-    """FakeNet's recurrent function with its hidden states as numpy, CPU torch, or another dtype
-    (the store's copy path), optionally returning the same output buffers every call; it
-    records the batch sizes it is called with (the pipeline calls it with half batches)."""
+class _StoredAs:
+    """FakeNet's recurrent function with its hidden states as numpy, CPU torch, or 24-bit
+    hashes as float64 (``float64``), also returned as float32 (the store's Python-side cast),
+    optionally returning the same output buffers every call."""
 
     def __init__(self, net: FakeNet, embedding: str, reuse_buffers: bool = False) -> None:
         self.net, self.embedding, self.reuse = net, embedding, reuse_buffers
-        self.batch_sizes: set[int] = set()
-        self.buffers: dict[int, tuple] = {}  # 0 -> the reused output buffers
+        self.buffers: tuple | None = None  # the reused output buffers
 
     def root(self, batch: int) -> tuple:
         logits, value, emb = self.net.root(batch)
@@ -381,16 +326,15 @@ class _RecordingNet:
             emb = torch.from_numpy(emb.astype(np.int64))
         elif self.embedding == "torch-float64":  # float32 states come back into a float64 store
             emb = torch.from_numpy((emb >> np.uint64(40)).astype(np.float64))
-        elif self.embedding == "float64-copy":
+        elif self.embedding.startswith("float64"):
             emb = (emb >> np.uint64(40)).astype(np.float64)  # 24-bit hashes: exact in both dtypes
         return logits, value, emb
 
     def __call__(self, embedding, action):
-        self.batch_sizes.add(len(action))
         if self.embedding.startswith("torch"):
             embedding = embedding.numpy()
         hashes = np.asarray(embedding).astype(np.uint64)
-        if self.embedding in ("torch-float64", "float64-copy"):
+        if "float64" in self.embedding:
             hashes = hashes << np.uint64(40)
         reward, value, logits, nxt = self.net.recurrent(hashes, action)
         if self.embedding == "torch":
@@ -399,123 +343,50 @@ class _RecordingNet:
             nxt = torch.from_numpy((nxt >> np.uint64(40)).astype(np.float32))
         elif self.embedding == "float64-copy":
             nxt = (nxt >> np.uint64(40)).astype(np.float32)
+        elif self.embedding == "float64":
+            nxt = (nxt >> np.uint64(40)).astype(np.float64)
         outputs = (reward, value, logits)
-        if self.reuse:  # one set of output buffers, overwritten by every call (both halves)
-            n = len(action)
-            kept = self.buffers.setdefault(0, tuple(np.empty((16, *x.shape[1:]), x.dtype) for x in outputs))
-            for buffer, x in zip(kept, outputs):
-                buffer[:n] = x
-            outputs = tuple(buffer[:n] for buffer in kept)
+        if self.reuse:  # one set of output buffers, overwritten by every call
+            if self.buffers is None:
+                self.buffers = tuple(np.empty_like(x) for x in outputs)
+            for buffer, x in zip(self.buffers, outputs):
+                buffer[:] = x
+            outputs = self.buffers
         return (*outputs, nxt)
 
 
 @pytest.mark.parametrize(
-    "embedding, reuse",
-    [("numpy", False), ("numpy", True), ("torch", False), ("torch-float64", False), ("float64-copy", False)],
+    "embedding, reuse, like",
+    [
+        ("numpy", True, "numpy"),
+        ("torch", False, "numpy"),
+        ("torch-float64", False, "float64"),
+        ("float64-copy", False, "float64"),
+    ],
 )
-def test_pipelined_search_gives_the_serial_result(embedding, reuse):
-    """set_pipeline overlaps one half's tree with the other half's network call: same result.
+def test_hidden_state_storage_does_not_change_the_result(embedding, reuse, like):
+    """Hidden states as CPU torch, or cast back into the root's dtype by a Python-side copy, and
+    a recurrent_fn that reuses its output buffers: the result of the same states as numpy.
 
-    An odd B (halves of 3 and 4), root masks, one and two players, both searches; hidden states
-    as numpy, CPU torch or another dtype; a recurrent_fn that reuses its output buffers.
+    Root masks, one and two players, both searches.
     """
-    from muzero_agents.search import set_pipeline
-
-    fake = _RecordingNet(FakeNet(5, seed=4, levels=3), embedding, reuse)
-    logits, value, emb = fake.root(7)
+    net = FakeNet(5, seed=4, levels=3)
     legal = np.random.default_rng(0).random((7, 5)) < 0.7
     legal[:, 2] = True
 
-    def run_all():
-        out = []
+    def run_all(fake: _StoredAs) -> list[SearchResult]:
+        logits, value, emb = fake.root(7)
+        results = []
         for two_player in (False, True):
             for search in (muzero_search, gumbel_muzero_search):
-                out.append(
-                    search(
-                        logits,
-                        value,
-                        emb,
-                        fake,
-                        20,
-                        legal_mask=legal,
-                        two_player=two_player,
-                        rng=np.random.default_rng(3),
-                    )
-                )
-        return out
+                rng = np.random.default_rng(3)
+                results.append(search(logits, value, emb, fake, 20, legal, two_player=two_player, rng=rng))
+        return results
 
-    serial = run_all()
-    assert fake.batch_sizes == {7}
-    fake.batch_sizes.clear()
-    set_pipeline(2)
-    try:
-        pipelined = run_all()
-    finally:
-        set_pipeline(None)
-    assert fake.batch_sizes == {3, 4}  # the pipelined loop ran
-    for a, b in zip(serial, pipelined):
+    expected = run_all(_StoredAs(net, like))
+    for a, b in zip(expected, run_all(_StoredAs(net, embedding, reuse))):
         for x, y in zip(a, b):
             np.testing.assert_array_equal(x, y)
-    with pytest.raises(ValueError, match="min_batch"):
-        set_pipeline(1)
-
-
-def test_pipelined_search_error_waits_for_the_worker(monkeypatch):
-    """A recurrent_fn that raises mid-search raises to the caller only after the worker's job
-    on the tree has finished; the next search is intact."""
-    import time
-
-    from muzero_agents.search import _pipeline, set_pipeline
-
-    net = FakeNet(4, seed=2)
-    logits, value, emb = net.root(6)
-    calls = {"n": 0}
-    worker_state = {"busy": False}
-    original = _pipeline.Half.expand_then_select
-
-    def slow_expand_then_select(self, *args):
-        worker_state["busy"] = True
-        time.sleep(0.05)
-        original(self, *args)
-        worker_state["busy"] = False
-
-    def failing(e, a):
-        calls["n"] += 1
-        if calls["n"] == 7:
-            raise RuntimeError("network failed")
-        return net.recurrent(e, a)
-
-    expected = _engine(net, 6, 15, None)
-    monkeypatch.setattr(_pipeline.Half, "expand_then_select", slow_expand_then_select)
-    set_pipeline(2)
-    try:
-        with pytest.raises(RuntimeError, match="network failed"):
-            muzero_search(logits, value, emb, failing, 15, dirichlet_fraction=0.0, temperature=0.0)
-        assert not worker_state["busy"]
-        again = _engine(net, 6, 15, None)
-    finally:
-        set_pipeline(None)
-    for x, y in zip(expected, again):
-        np.testing.assert_array_equal(x, y)
-
-
-def test_pipelined_search_runs_in_a_forked_child():
-    """The worker thread does not survive fork(): a child starts its own instead of hanging."""
-    import multiprocessing
-
-    from muzero_agents.search import set_pipeline
-
-    net = FakeNet(4, seed=5)
-    set_pipeline(2)
-    try:
-        expected = _engine(net, 6, 10, None)  # starts the parent's worker
-        ctx = multiprocessing.get_context("fork")
-        with ctx.Pool(1) as pool:
-            child = pool.apply_async(_engine, (net, 6, 10, None)).get(timeout=60)
-    finally:
-        set_pipeline(None)
-    for x, y in zip(expected, child):
-        np.testing.assert_array_equal(x, y)
 
 
 def test_searches_on_two_threads_of_one_shape_do_not_share_trees():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from muzero_agents import MuZero
-from muzero_agents.replay import ReplayBatch
+from muzero_agents.targets import ReplayBatch
 from muzero_agents.augment import Symmetries, augment
 from wrappers.symmetries import dihedral_transforms, grid_symmetries, mirror_transforms
 from wrappers import make_board_game
@@ -110,7 +110,7 @@ def test_augment_moves_the_stone_the_action_and_the_targets_together():
 
 
 def test_muzero_reads_the_symmetries_of_its_env_and_trains_on_images(monkeypatch):
-    import muzero_agents.algorithm as algorithm
+    import muzero_agents.learner as algorithm
 
     seen = []
 
@@ -127,25 +127,22 @@ def test_muzero_reads_the_symmetries_of_its_env_and_trains_on_images(monkeypatch
     off = MuZero(
         "MlpPolicy",
         make_board_game("tictactoe"),
-        augment_symmetries=False,
         learning_starts=8,
         batch_size=8,
         num_simulations=2,
-    )
+    learner_kwargs=dict(augment_symmetries=False))
     seen.clear()
     off.learn(24)
-    assert off._n_updates > 0 and seen == [None] * off._n_updates  # read (for play), not trained on
+    assert off._n_updates > 0 and seen == [None] * off._n_updates  # read, not trained on
 
 
 def test_symmetries_of_a_reshaped_board_are_refused():
     from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack
 
     stacked = VecFrameStack(DummyVecEnv([lambda: make_board_game("tictactoe")]), 2)
-    with pytest.raises(ValueError, match="augment_symmetries=False and play_symmetries=False"):
+    with pytest.raises(ValueError, match="augment_symmetries=False"):
         MuZero("MlpPolicy", stacked, num_simulations=2)
-    with pytest.raises(ValueError, match="augment_symmetries=False and play_symmetries=False"):
-        MuZero("MlpPolicy", stacked, augment_symmetries=False, play_symmetries=True, num_simulations=2)
-    assert MuZero("MlpPolicy", stacked, augment_symmetries=False, num_simulations=2)._symmetries is None
+    assert MuZero("MlpPolicy", stacked, num_simulations=2, learner_kwargs=dict(augment_symmetries=False))._symmetries is None
 
 
 def test_an_action_grid_that_is_not_a_permutation_is_refused():

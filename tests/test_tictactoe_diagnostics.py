@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from benchmarks.tictactoe_diagnostics import completes_a_line, observations, reachable_positions
+from benchmarks.diagnostics.tictactoe_diagnostics import completes_a_line, observations, reachable_positions
 from wrappers.opponents import tictactoe_value
 
 

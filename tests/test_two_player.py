@@ -1,6 +1,5 @@
 """MuZero on turn-based games: detects zero-sum self-play, uses masks, trains, plays legal moves."""
 
-import copy
 
 import numpy as np
 import pytest
@@ -34,7 +33,7 @@ def test_self_play_env_is_searched_as_two_player_with_masks():
     model = tictactoe_model()
     assert model.two_player
     model.learn(total_timesteps=120)
-    assert model.replay_buffer.has_legal_masks and model.replay_buffer.two_player
+    assert model.replay_buffer.has_legal_masks and model.planner.two_player
     assert model._n_updates > 0
 
 
@@ -75,16 +74,16 @@ def test_sampling_moves_play_the_most_visited_action_after_the_opening(monkeypat
 
     from muzero_agents.search import SearchResult
 
-    model = MuZero("MlpPolicy", make_board_game("tictactoe"), sampling_moves=2, learning_starts=1000, seed=0)
+    model = MuZero("MlpPolicy", make_board_game("tictactoe"), learning_starts=1000, seed=0, self_play_kwargs=dict(sampling_moves=2))
 
-    def fake_search(observations, legal_mask, explore, temperature):
+    def fake_search(policy, observations, legal_mask, **kwargs):
         batch, actions = legal_mask.shape
         visits = (legal_mask * np.arange(1, actions + 1)).astype(np.int32)  # argmax: highest legal
         lowest = np.argmax(legal_mask, axis=1).astype(np.int64)  # "sampled": lowest legal
         zeros = np.zeros(batch, np.float32)
         return SearchResult(lowest, visits, visits / visits.sum(1, keepdims=True), zeros, visits * 0.0)
 
-    monkeypatch.setattr(model, "_search", fake_search)
+    monkeypatch.setattr(model.planner, "plan", fake_search)
     model.learn(5)
     assert model.env.envs[0].unwrapped.history == [0, 1, 8, 7, 6]
 
@@ -97,16 +96,16 @@ def test_sampling_moves_count_per_env_and_break_visit_ties_by_the_policy(monkeyp
     from muzero_agents.search import SearchResult
 
     env = make_vec_env(lambda: make_board_game("tictactoe"), n_envs=2)
-    model = MuZero("MlpPolicy", env, sampling_moves=2, learning_starts=1000, seed=0)
+    model = MuZero("MlpPolicy", env, learning_starts=1000, seed=0, self_play_kwargs=dict(sampling_moves=2))
 
-    def fake_search(observations, legal_mask, explore, temperature):
+    def fake_search(policy, observations, legal_mask, **kwargs):
         visits = legal_mask.astype(np.int32)  # every legal action tied
         policy = (legal_mask * np.arange(1, legal_mask.shape[1] + 1)).astype(np.float32)
         lowest = np.argmax(legal_mask, axis=1).astype(np.int64)
         zeros = np.zeros(len(lowest), np.float32)
         return SearchResult(lowest, visits, policy / policy.sum(1, keepdims=True), zeros, visits * 0.0)
 
-    monkeypatch.setattr(model, "_search", fake_search)
+    monkeypatch.setattr(model.planner, "plan", fake_search)
     model.learn(2 * 9)
     assert model._episode_num == 2
     assert [e.unwrapped.history for e in model.env.envs] == [[0, 1], [0, 1]]
@@ -114,35 +113,6 @@ def test_sampling_moves_count_per_env_and_break_visit_ties_by_the_policy(monkeyp
 
 def test_sampling_moves_must_not_be_negative():
     with pytest.raises(ValueError, match="sampling_moves"):
-        MuZero("MlpPolicy", make_board_game("tictactoe"), sampling_moves=-1)
+        MuZero("MlpPolicy", make_board_game("tictactoe"), self_play_kwargs=dict(sampling_moves=-1))
 
 
-@pytest.mark.parametrize("sampling_moves, cuts", [(0, False), (None, True)])
-def test_returns_are_cut_only_at_sampled_away_moves(sampling_moves, cuts):
-    """cut_returns_at_exploration reaches the replay; greedy pUCT self-play (sampling_moves=0)
-    makes no exploratory move, so its targets equal uncut ones, while moves sampled at
-    temperature 1 cut."""
-    model = tictactoe_model(cut_returns_at_exploration=True, sampling_moves=sampling_moves, temperature=1.0)
-    model.learn(total_timesteps=200)
-    replay = model.replay_buffer
-    assert replay.cut_returns_at_exploration
-    uncut = copy.deepcopy(replay)
-    uncut.cut_returns_at_exploration = False
-    with_cuts, without = replay.sample(256), uncut.sample(256)
-    np.testing.assert_array_equal(with_cuts.observations, without.observations)
-    differs = not np.allclose(with_cuts.target_values, without.target_values)
-    assert differs == cuts
-
-
-def test_cut_returns_at_exploration_must_be_a_bool():
-    with pytest.raises(ValueError, match="cut_returns_at_exploration must be a bool"):
-        tictactoe_model(cut_returns_at_exploration="yes")
-
-
-def test_loaded_replay_buffer_follows_the_models_cut_setting(tmp_path):
-    recorder = tictactoe_model()
-    recorder.learn(total_timesteps=40)
-    recorder.save_replay_buffer(tmp_path / "buffer")
-    model = tictactoe_model(cut_returns_at_exploration=True)
-    model.load_replay_buffer(tmp_path / "buffer.pkl")
-    assert model.replay_buffer.cut_returns_at_exploration

@@ -1,4 +1,4 @@
-"""ema_decay: predict plays with a moving average of the weights; self-play and training use the newest."""
+"""play_kwargs ema_decay: predict plays with a moving average of the weights; self-play and training use the newest."""
 
 import numpy as np
 import pytest
@@ -38,89 +38,87 @@ def test_update_average_moves_floats_by_one_minus_decay_and_copies_integer_buffe
     assert after["1.num_batches_tracked"].item() == 7
 
 
-@pytest.mark.parametrize("decay", [0, 1, 1.5, -0.1, True, "0.99"])
+@pytest.mark.parametrize("decay", [1, 1.5, -0.1, True, "0.99"])
 def test_bad_ema_decay_is_refused_with_the_fix(decay):
-    with pytest.raises(ValueError, match="ema_decay must be None or a number in \\(0, 1\\)"):
-        small_model(ema_decay=decay)
+    with pytest.raises((TypeError, ValueError), match="ema_decay"):
+        small_model(play_kwargs=dict(ema_decay=decay))
 
 
 def test_predict_searches_with_the_average_and_self_play_with_the_newest_weights(monkeypatch):
-    model = small_model(ema_decay=0.5)
+    model = small_model(play_kwargs=dict(ema_decay=0.5))
     used = []
-    search = model._search
-    monkeypatch.setattr(
-        model, "_search", lambda *a, policy=None, **k: used.append(policy) or search(*a, policy=policy, **k)
-    )
+    plan = model.planner.plan
+    monkeypatch.setattr(model.planner, "plan", lambda policy, *a, **k: used.append(policy) or plan(policy, *a, **k))
     model.learn(16)
-    assert used and all(policy is None for policy in used)  # self-play: the acting (newest) network
-    assert not states_equal(model._averaged_policy, model.policy)  # trained, and lagging behind
+    assert used and all(policy is model.policy for policy in used)  # self-play: the newest network
+    assert not states_equal(model.learner.weight_average, model.policy)  # trained, and lagging behind
     used.clear()
     model.predict(np.zeros(4, dtype=np.float32), deterministic=True)
-    assert used == [model._averaged_policy]
-    model.ema_decay = None  # back to the newest weights
+    assert used == [model.learner.weight_average]
+    model.play_kwargs["ema_decay"] = None  # back to the newest weights
     model.predict(np.zeros(4, dtype=np.float32), deterministic=True)
     assert used[-1] is model.policy
 
 
 def test_the_average_follows_training_with_a_background_trainer():
-    model = small_model(ema_decay=0.5, background_training=True)
-    start = {k: v.clone() for k, v in model._averaged_policy.state_dict().items()}
+    model = small_model(play_kwargs=dict(ema_decay=0.5), background_training=True)
+    start = {k: v.clone() for k, v in model.learner.weight_average.state_dict().items()}
     model.learn(64)
     assert model._n_updates > 0
-    moved = model._averaged_policy.state_dict()
+    moved = model.learner.weight_average.state_dict()
     assert any(not torch.equal(start[k], moved[k]) for k in start)
     model.predict(np.zeros(4, dtype=np.float32), deterministic=True)
 
 
 def test_the_average_is_saved_and_restored(tmp_path):
-    model = small_model(ema_decay=0.5)
+    model = small_model(play_kwargs=dict(ema_decay=0.5))
     model.learn(16)
     model.save(tmp_path / "model")
     loaded = MuZero.load(tmp_path / "model")
-    assert loaded.ema_decay == 0.5
-    assert states_equal(loaded._averaged_policy, model._averaged_policy)
-    assert not states_equal(loaded._averaged_policy, loaded.policy)
-    without = MuZero.load(tmp_path / "model", ema_decay=None)  # its average is dropped
-    assert without._averaged_policy is None and states_equal(without.policy, model.policy)
+    assert loaded.play_kwargs["ema_decay"] == 0.5
+    assert states_equal(loaded.learner.weight_average, model.learner.weight_average)
+    assert not states_equal(loaded.learner.weight_average, loaded.policy)
+    without = MuZero.load(tmp_path / "model", play_kwargs=dict(ema_decay=None))  # its average is dropped
+    assert without.learner.weight_average is None and states_equal(without.policy, model.policy)
 
 
 def test_a_save_without_an_average_starts_one_at_its_weights(tmp_path):
     model = small_model()
     model.learn(16)
     model.save(tmp_path / "plain")
-    loaded = MuZero.load(tmp_path / "plain", ema_decay=0.9)
-    assert states_equal(loaded._averaged_policy, model.policy)
-    other = small_model(ema_decay=0.9)
+    loaded = MuZero.load(tmp_path / "plain", play_kwargs=dict(ema_decay=0.9))
+    assert states_equal(loaded.learner.weight_average, model.policy)
+    other = small_model(play_kwargs=dict(ema_decay=0.9))
     other.set_parameters(str(tmp_path / "plain.zip"))  # from a path too
-    assert states_equal(other._averaged_policy, model.policy)
+    assert states_equal(other.learner.weight_average, model.policy)
 
 
 def test_ema_decay_set_after_training_starts_at_the_weights_then_and_is_checked():
     model = small_model()
     model.learn(16)
-    model.ema_decay = 0.9
+    model.play_kwargs["ema_decay"] = 0.9
     model.predict(np.zeros(4, dtype=np.float32), deterministic=True)
-    assert states_equal(model._averaged_policy, model.policy)
-    model.ema_decay = 2.0
-    with pytest.raises(ValueError, match="ema_decay must be None"):
-        model.predict(np.zeros(4, dtype=np.float32), deterministic=True)
+    assert states_equal(model.learner.weight_average, model.policy)
+    with pytest.raises(ValueError, match="ema_decay"):  # refused where it is set
+        model.play_kwargs["ema_decay"] = 2.0
+    assert model.play_kwargs["ema_decay"] == 0.9
 
 
 def test_numpy_floats_are_accepted():
-    assert small_model(ema_decay=np.float32(0.99)).ema_decay == np.float32(0.99)
+    assert small_model(play_kwargs=dict(ema_decay=np.float32(0.99))).play_kwargs["ema_decay"] == np.float32(0.99)
 
 
 def test_predict_holds_the_background_trainer_between_steps_while_it_reads_the_average(monkeypatch):
-    model = small_model(ema_decay=0.5, background_training=True)
+    model = small_model(play_kwargs=dict(ema_decay=0.5), background_training=True)
     locked = []
-    search = model._search
+    plan = model.planner.plan
 
-    def recording(*args, policy=None, **kwargs):
-        if policy is not None:  # predict's searches (self-play passes none)
-            locked.append(model._background is not None and model._background.step_lock.locked())
-        return search(*args, policy=policy, **kwargs)
+    def recording(policy, *args, **kwargs):
+        if policy is model.learner.weight_average:  # predict's searches (self-play plays the acting copy)
+            locked.append(model._loop is not None and model._loop.step_lock.locked())
+        return plan(policy, *args, **kwargs)
 
-    monkeypatch.setattr(model, "_search", recording)
+    monkeypatch.setattr(model.planner, "plan", recording)
 
     class PredictEveryStep(BaseCallback):
         def _on_step(self) -> bool:
@@ -131,53 +129,37 @@ def test_predict_holds_the_background_trainer_between_steps_while_it_reads_the_a
     assert locked and all(locked)
 
 
-def test_symmetric_play_searches_with_the_average(monkeypatch):
-    pytest.importorskip("pettingzoo")
-    from wrappers import make_board_game
-
-    env = make_board_game("tictactoe")
-    model = MuZero("MlpPolicy", env, num_simulations=3, play_symmetries=True, ema_decay=0.9, seed=0)
-    used = []
-    search = model._search
-    monkeypatch.setattr(
-        model, "_search", lambda *a, policy=None, **k: used.append(policy) or search(*a, policy=policy, **k)
-    )
-    obs, _ = env.reset(seed=0)
-    model.predict(obs, action_masks=env.action_masks(), deterministic=True)
-    assert used == [model._averaged_policy]
-
-
 def test_turning_the_average_off_drops_it_so_a_later_one_starts_afresh(tmp_path):
-    model = small_model(ema_decay=0.5)
+    model = small_model(play_kwargs=dict(ema_decay=0.5))
     model.learn(16)
-    stale = model._averaged_policy
-    model.ema_decay = None
+    stale = model.learner.weight_average
+    model.play_kwargs["ema_decay"] = None
     model.learn(16, reset_num_timesteps=False)  # a gradient step without the average drops it
-    assert model._averaged_policy is None
-    model.ema_decay = 0.5
+    assert model.learner.weight_average is None
+    model.play_kwargs["ema_decay"] = 0.5
     model.predict(np.zeros(4, dtype=np.float32), deterministic=True)
-    assert model._averaged_policy is not stale and states_equal(model._averaged_policy, model.policy)
+    assert model.learner.weight_average is not stale and states_equal(model.learner.weight_average, model.policy)
 
     other = small_model()
     other.learn(16)
     other.save(tmp_path / "other")
-    model.ema_decay = None
+    model.play_kwargs["ema_decay"] = None
     model.set_parameters(str(tmp_path / "other.zip"))  # loading drops it too
-    assert model._averaged_policy is None
+    assert model.learner.weight_average is None
 
 
 def test_set_parameters_fills_an_average_set_after_construction(tmp_path):
-    averaged = small_model(ema_decay=0.5)
+    averaged = small_model(play_kwargs=dict(ema_decay=0.5))
     averaged.learn(16)
     averaged.save(tmp_path / "averaged")
     model = small_model()
-    model.ema_decay = 0.9
+    model.play_kwargs["ema_decay"] = 0.9
     model.set_parameters(str(tmp_path / "averaged.zip"))
-    assert states_equal(model._averaged_policy, averaged._averaged_policy)
-    fresh = small_model(ema_decay=0.9)
+    assert states_equal(model.learner.weight_average, averaged.learner.weight_average)
+    fresh = small_model(play_kwargs=dict(ema_decay=0.9))
     fresh.set_parameters(averaged.get_parameters())  # a dict with the average
-    assert states_equal(fresh._averaged_policy, averaged._averaged_policy)
+    assert states_equal(fresh.learner.weight_average, averaged.learner.weight_average)
     plain = small_model()
     plain.learn(16)
     fresh.set_parameters(plain.get_parameters())  # a dict without one: it starts at its weights
-    assert states_equal(fresh._averaged_policy, plain.policy)
+    assert states_equal(fresh.learner.weight_average, plain.policy)

@@ -5,6 +5,7 @@ Nothing here imports ``muzero_agents``: the adapters serve any SB3 algorithm.
 
 from wrappers.opponents import (
     RESIGN,
+    ConnectFourNegamaxOpponent,
     GameState,
     Opponent,
     PolicyOpponent,
@@ -21,6 +22,7 @@ __all__ = [
     "GAMES",
     "GYMNASIUM_IDS",
     "RESIGN",
+    "ConnectFourNegamaxOpponent",
     "GameState",
     "Opponent",
     "PolicyOpponent",

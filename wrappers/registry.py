@@ -15,10 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from wrappers.symmetries import Symmetry, dihedral_transforms, grid_symmetries, mirror_transforms
+from wrappers.checks import build_with_kwargs, check_keywords, finite_number, integer_in_range
 from wrappers.opponents import Opponent, PolicyOpponent, RandomOpponent, TicTacToeMinimaxOpponent
 from wrappers.pass_rule import PassWhenSettled
 from wrappers.selfplay import SelfPlayEnv
+from wrappers.symmetries import Symmetry, dihedral_transforms, grid_symmetries, mirror_transforms
 from wrappers.versus import VersusOpponentEnv
 
 GAMES_EXTRA = "pip install 'muzero-agents[games]'"
@@ -80,7 +81,10 @@ def make_board_game(
     aec_env = _make_aec_env(key, config, render_mode)
     if opponent is None:
         if opponent_kwargs or agent_side is not None:
-            raise ValueError("agent_side and opponent_kwargs need an opponent (self-play plays both sides).")
+            raise ValueError(
+                "agent_side and opponent_kwargs need an opponent (self-play plays both sides): "
+                "pass opponent=... as well, or drop them."
+            )
         env = SelfPlayEnv(aec_env)
         env.board_symmetries = board_symmetries(key, env)  # needs the env's spaces
     else:
@@ -116,7 +120,7 @@ def _canonical(name: str) -> str:
     for key in GAMES:
         if key.replace("_", "") == wanted:
             return key
-    raise ValueError(f"Unknown board game {name!r}; known games: {', '.join(sorted(GAMES))}.")
+    raise ValueError(f"Unknown board game name {name!r}; known games: {', '.join(sorted(GAMES))}.")
 
 
 def _game_config(key: str, kwargs: dict) -> dict:
@@ -128,16 +132,22 @@ def _game_config(key: str, kwargs: dict) -> dict:
         allowed = ", ".join(sorted(defaults)) or "none"
         raise TypeError(f"{key} takes no argument(s) {sorted(unknown)}; its settings: {allowed}.")
     config = {**defaults, **kwargs}
-    if key == "go" and config["board_size"] not in GO_SIZES:
-        raise ValueError(
-            f"Go board_size must be an int in 5..19 (9, 13 and 19 are usual); got {config['board_size']!r}."
-        )
+    if key == "go":
+        low, high = GO_SIZES.start, GO_SIZES.stop - 1
+        config["board_size"] = integer_in_range("board_size", config["board_size"], low, high, example=9)
+        # NaN komi made every game a white win (no score beats NaN); infinities decide every game
+        config["komi"] = finite_number("komi", config["komi"], "7.5")
     return config
 
 
 def _make_aec_env(key: str, config: dict, render_mode: str | None) -> Any:
     module = _import_game(key)
+    if GAMES[key].defaults is None:  # the game checks the values; here only the names
+        check_keywords(module.raw_env, config, key)
     env = module.env(render_mode=render_mode, **config)
+    modes = env.metadata.get("render_modes", [])
+    if render_mode is not None and render_mode not in modes:
+        raise ValueError(f"render_mode must be None or one of {modes} for {key}; got {render_mode!r}.")
     if key == "go":
         from wrappers.go_size_guard import GoBoardSizeGuard
 
@@ -158,10 +168,18 @@ def _import_game(key: str) -> Any:
         ) from err
 
 
-def _make_opponent(key: str, opponent: Any, kwargs: dict) -> Opponent:
+def _make_opponent(key: str, opponent: Any, kwargs: Any) -> Opponent:
+    if not isinstance(kwargs, dict):
+        raise TypeError(
+            f"opponent_kwargs must be a dict of the named opponent's arguments (e.g. {{'level': 1}}); "
+            f"got {kwargs!r}."
+        )
     if not isinstance(opponent, str):
         if kwargs:
-            raise ValueError("opponent_kwargs only apply to an opponent given by name.")
+            raise ValueError(
+                "opponent_kwargs only apply to an opponent given by name; configure an opponent "
+                f"object ({type(opponent).__name__}) when building it, and drop opponent_kwargs."
+            )
         if callable(getattr(opponent, "act", None)):
             return opponent
         if callable(getattr(opponent, "predict", None)):
@@ -170,18 +188,26 @@ def _make_opponent(key: str, opponent: Any, kwargs: dict) -> Opponent:
             f"opponent must be an Opponent, a model with predict(), or a name; got {type(opponent).__name__}."
         )
     if opponent == "random":
-        return RandomOpponent(**kwargs)
+        return build_with_kwargs(RandomOpponent, kwargs, "opponent_kwargs")
     if opponent == "minimax":
         if key != "tictactoe":
-            raise ValueError("The 'minimax' opponent plays tic-tac-toe only.")
-        return TicTacToeMinimaxOpponent(**kwargs)
+            raise ValueError(
+                f"The 'minimax' opponent plays tic-tac-toe only, not {key}; use opponent='random' "
+                "or an engine name."
+            )
+        return build_with_kwargs(TicTacToeMinimaxOpponent, kwargs, "opponent_kwargs")
     from wrappers.engines import ENGINES, make_engine
 
     if opponent not in ENGINES:
         names = ", ".join(["random", "minimax", *sorted(ENGINES)])
-        raise ValueError(f"Unknown opponent {opponent!r}; known names: {names}.")
+        raise ValueError(
+            f"Unknown opponent {opponent!r}; known names: {names} (or pass an Opponent object "
+            "or a model with predict())."
+        )
     if ENGINES[opponent] != key:
-        raise ValueError(f"{opponent} plays {ENGINES[opponent]}, not {key}.")
+        playing_key = [name for name, game in ENGINES.items() if game == key]
+        instead = f"opponent={playing_key[0]!r} or 'random'" if playing_key else "opponent='random'"
+        raise ValueError(f"{opponent} plays {ENGINES[opponent]}, not {key}; use {instead}.")
     return make_engine(opponent, **kwargs)
 
 

@@ -16,6 +16,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from wrappers.checks import action_index
 from wrappers.symmetries import Symmetry
 
 ILLEGAL_ACTION_REWARD = -1.0
@@ -27,7 +28,9 @@ class SelfPlayEnv(gym.Env):
     The legal-action mask is read from the observation dict's ``"action_mask"`` (PettingZoo
     classic) or from ``infos[agent]["action_mask"]`` (Shimmy's OpenSpiel envs). An illegal
     action never reaches the game: the episode ends, the mover gets ``illegal_reward`` and
-    ``info["illegal_action"]`` is True (PettingZoo's convention).
+    ``info["illegal_action"]`` is True (PettingZoo's convention). An action that is not an
+    integer (``1.7``, ``"4"``, ``True``) raises TypeError and changes nothing; numpy integers
+    and one-element integer arrays (what SB3 passes) are fine.
 
     Rewards: the mover's reward for its move. Where the game pays only one player at the end
     (say the winner) and the game is zero-sum, the mover's reward is the negated reward of
@@ -83,7 +86,7 @@ class SelfPlayEnv(gym.Env):
         """Play ``action`` for the player to move; the reward is that player's."""
         if self._over:
             raise RuntimeError("The game is over: call reset() before step().")
-        action = int(np.asarray(action).item())
+        action = action_index(action, int(self.action_space.n))
         mover = self.to_play
         if not self._is_legal(action):
             return self._illegal_step(mover, action)

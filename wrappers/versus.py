@@ -13,6 +13,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from wrappers.checks import action_index
+from wrappers.engines.base import EngineError
 from wrappers.opponents import RESIGN, GameState, Opponent
 from wrappers.selfplay import SelfPlayEnv
 
@@ -28,6 +30,16 @@ class VersusOpponentEnv(gym.Env):
     number to ``s`` (so seeded resets are reproducible and ``seed=0, 1, 2...`` alternate);
     ``reset(options={"agent_side": "second"})`` picks a side for one episode.
     If the opponent plays an illegal move or resigns it loses, and ``info`` says so.
+
+    Engine failures: an engine opponent that dies, hangs past its ``time_limit``, answers
+    something that is not a move or plays a move the mask forbids is restarted once and asked
+    the same position again (``EngineOpponent.act``). If it fails again, ``step`` ends the
+    episode as truncated with reward 0 for the reply and ``info["engine_error"]`` holding the
+    error message; the failed reply is never played, nor is the learner's next move played for
+    the opponent. A failure on the opponent's opening move (learner second) makes ``reset``
+    raise the ``EngineError``. Any other error inside ``step`` or ``reset`` propagates and leaves
+    the episode over: the next ``step`` asks for ``reset()``. A non-integer action raises
+    TypeError before anything is played (see ``SelfPlayEnv``).
 
     :param aec_env: a two-player PettingZoo AEC env, or a ``SelfPlayEnv`` over one.
     :param opponent: an object with ``act(observation, action_mask, game_state) -> int``.
@@ -87,17 +99,22 @@ class VersusOpponentEnv(gym.Env):
                 self.opponent.seed(seed + 1)
         self.agent_player = self._side_index((options or {}).get("agent_side", self.agent_side))
         self._episode += 1
+        self._over = True  # until the learner's turn is reached: a failure leaves no game to step
         self._obs, _ = self.game_env.reset(seed=seed)
-        self._over = False
         info: dict = {}
         self._opponent_turns(info)
+        if "engine_error" in info:
+            raise EngineError(f"The opponent failed on its opening move: {info['engine_error']}")
         if self.game_env.game_over or info.get("opponent_resigned"):
             raise RuntimeError("The game ended before the learner's first move; nothing to learn.")
+        self._over = False
         return self._obs, self._info(info)
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
         if self._over:
             raise RuntimeError("The game is over: call reset() before step().")
+        action = action_index(action, int(self.action_space.n))
+        self._over = True  # until this step completes: an error leaves no half-played turn
         self._obs, reward, terminated, truncated, info = self.game_env.step(action)
         info = {k: v for k, v in info.items() if k not in ("to_play", "action_mask")}
         if not (terminated or truncated):
@@ -139,7 +156,11 @@ class VersusOpponentEnv(gym.Env):
         """Let the opponent move until the learner's turn: (learner's reward, terminated, truncated)."""
         reward, terminated, truncated = 0.0, False, False
         while not (terminated or truncated) and self.game_env.to_play != self.agent_player:
-            action = self.opponent.act(self._obs, self.game_env.action_masks(), self.game_state())
+            try:
+                action = self.opponent.act(self._obs, self.game_env.action_masks(), self.game_state())
+            except EngineError as err:  # already restarted and retried once by the engine
+                info["engine_error"] = str(err)
+                return reward, False, True
             if action == RESIGN:
                 info["opponent_resigned"] = True
                 return reward + 1.0, True, False

@@ -9,9 +9,8 @@ from muzero_agents.search._numba_cache import drop_stale_cache
 
 drop_stale_cache()  # before any kernel is loaded from the cache
 
-from muzero_agents.search._driver import set_parallel, set_pipeline
 from muzero_agents.search._result import SearchResult
 from muzero_agents.search.gumbel import gumbel_muzero_search
 from muzero_agents.search.muzero import muzero_search
 
-__all__ = ["SearchResult", "gumbel_muzero_search", "muzero_search", "set_parallel", "set_pipeline"]
+__all__ = ["SearchResult", "gumbel_muzero_search", "muzero_search"]

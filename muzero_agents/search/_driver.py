@@ -1,9 +1,9 @@
-"""The simulation loop shared by all searches: one select, one network call, one expand.
+"""The simulation loop shared by both searches: one select, one network call, one expand.
 
-Per simulation: one Numba call selects an edge in all B trees, the B parent embeddings are
-gathered with one indexed copy, ``recurrent_fn`` runs once for all B trees, and one Numba call
-attaches the new nodes and backs their values up. Nothing is allocated per simulation beyond
-what ``recurrent_fn`` itself returns.
+Per simulation (``simulate`` then ``expand``): one Numba call selects an edge in all B trees
+and gathers the B parents' hidden states, ``recurrent_fn`` runs once for all B trees, and one
+Numba call attaches the new nodes and backs their values up. Nothing is allocated per
+simulation beyond what ``recurrent_fn`` itself returns.
 """
 
 from __future__ import annotations
@@ -11,16 +11,14 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-import numba
 import numpy as np
 
 from muzero_agents.search import _engine as engine
-from muzero_agents.search import _jit_loop as jit_loop
-from muzero_agents.search import _pipeline as pipeline
 from muzero_agents.search._checks import check_step
-from muzero_agents.search._embeddings import get_store
+from muzero_agents.search._embeddings import EmbeddingStore, get_store
 from muzero_agents.search._tree import (
     C_SCALE,
     C_VISIT,
@@ -36,53 +34,53 @@ from muzero_agents.search._tree import (
 
 RecurrentFn = Callable[[Any, np.ndarray], tuple]
 
-# Trees per search from which the kernels spread the trees over Numba's threads (off: see
-# set_parallel).
-PARALLEL_MIN_BATCH = 1 << 62
-# Trees per search from which half the trees' kernels run beside the other half's network call.
-PIPELINE_MIN_BATCH = 1 << 62
 _NO_BYTES = np.zeros((0, 0), dtype=np.uint8)
-# Placeholders for the Gumbel-only kernel inputs when searching with pUCT.
+# Placeholders for the inputs that only one rule, or only root noise, reads.
+_NO_NOISE = np.zeros((1, 1), dtype=np.float64)
 _NO_SCHEDULE = np.zeros((1, 1), dtype=np.int32)
 _NO_CONSIDERED = np.zeros(1, dtype=np.int32)
 
 
-def set_parallel(min_batch: int | None) -> None:
-    """Spread the trees of searches with B >= ``min_batch`` over Numba's threads (prange).
+@dataclass(frozen=True, slots=True)  # slots: read every simulation
+class Roots:
+    """The B roots a search starts from.
 
-    Off (None) by default: on 2 quiet cores it made B = 256 searches 1.6-1.9x faster, but on
-    2 cores shared with other busy processes OpenMP's barriers made them 50x slower. Turn it
-    on for machines the search has to itself; ``numba.set_num_threads`` sets the threads.
+    Attributes:
+        logits: float32 [B, A], the root policy logits.
+        value: float64 [B], the root values.
+        legal: bool [B, A], the root's legal actions (only these are expanded and selected).
+        embedding: [B, *S] hidden states, numpy array or torch tensor.
+        noise: float64 [B, A] Gamma(alpha) draws, turned into Dirichlet noise over the legal
+            actions (read only when ``noise_fraction`` > 0).
+        noise_fraction: the share of the root prior replaced by that noise (0: none).
     """
-    global PARALLEL_MIN_BATCH
-    if min_batch is not None and min_batch < 1:
-        raise ValueError(f"min_batch must be >= 1 or None, got {min_batch}")
-    PARALLEL_MIN_BATCH = (1 << 62) if min_batch is None else int(min_batch)
+
+    logits: np.ndarray
+    value: np.ndarray
+    legal: np.ndarray
+    embedding: Any
+    noise: np.ndarray = field(default_factory=lambda: _NO_NOISE)
+    noise_fraction: float = 0.0
 
 
-def set_pipeline(min_batch: int | None) -> None:
-    """Overlap the tree with the network for searches with B >= ``min_batch`` (``_pipeline``).
+@dataclass(frozen=True, slots=True)  # slots: read every simulation
+class Rule:
+    """How the trees choose the edge to expand.
 
-    The trees' kernels of one half of the batch then run on a worker thread while
-    ``recurrent_fn`` evaluates the other half, so on two or more cores the tree costs almost
-    nothing beside the network. Same results as the serial loop. Applies to Python
-    ``recurrent_fn`` with numpy or CPU torch hidden states; None (the default) turns it off.
-
-    It pays where the tree is a large part of a search and the batch is large: measured on
-    2 quiet cores with the default MLP at B = 256, 362 actions ran 1.12-1.19x faster, while
-    with 2 or 9 actions it was mostly 0.8-0.95x and at B = 16 0.33-0.54x, because two
-    half-batch network calls cost more than one full one (``benchmarks/results/search/``).
-    Not combined with ``set_parallel`` (its kernels already use the other cores).
+    Attributes:
+        kind: ``_engine.PUCT`` or ``_engine.GUMBEL``.
+        params: float64 settings vector (``make_params``); the kernels only read it.
+        root_score: float64 [B, A], Gumbel's g + logits at the root (unread by pUCT).
+        schedule: int32 [k + 1, S], Gumbel's sequential-halving visit targets per number of
+            considered actions k and simulation (``gumbel.gumbel_schedule``).
+        num_considered: int32 [B], the number of root actions Gumbel considers per tree.
     """
-    global PIPELINE_MIN_BATCH
-    if min_batch is not None and min_batch < 2:
-        raise ValueError(f"min_batch must be >= 2 or None, got {min_batch}")
-    PIPELINE_MIN_BATCH = (1 << 62) if min_batch is None else int(min_batch)
 
-
-def is_numba_function(fn: Any) -> bool:
-    """Whether ``fn`` is a Numba-compiled function (then the loop runs in ``_jit_loop``)."""
-    return isinstance(fn, numba.core.dispatcher.Dispatcher)
+    kind: int
+    params: np.ndarray
+    root_score: np.ndarray = field(default_factory=lambda: _NO_NOISE)
+    schedule: np.ndarray = field(default_factory=lambda: _NO_SCHEDULE)
+    num_considered: np.ndarray = field(default_factory=lambda: _NO_CONSIDERED)
 
 
 def make_params(
@@ -132,124 +130,91 @@ def _cached_params(
     return params
 
 
-def search(
-    rule: int,
-    logits: np.ndarray,
-    values: np.ndarray,
-    legal: np.ndarray,
-    root_embedding: Any,
-    recurrent_fn: RecurrentFn,
-    num_simulations: int,
-    params: np.ndarray,
-    noise: np.ndarray | None = None,
-    noise_fraction: float = 0.0,
-    root_score: np.ndarray | None = None,
-    schedule: np.ndarray = _NO_SCHEDULE,
-    num_considered: np.ndarray = _NO_CONSIDERED,
-) -> Tree:
-    """Initialise B roots and run ``num_simulations`` simulations; returns the filled tree.
+def search(roots: Roots, recurrent_fn: RecurrentFn, num_simulations: int, rule: Rule) -> Tree:
+    """Initialise the B roots and run ``num_simulations`` simulations; returns the filled tree.
 
     The returned tree is the cached one for this shape: read it before the next search.
     """
-    batch, num_actions = logits.shape
-    num_nodes = num_simulations + 1
-    tree = get_tree(batch, num_nodes, num_actions)
-    store = get_store(root_embedding, num_nodes)
-    noise = tree.scratch if noise is None else noise  # unread when noise_fraction == 0
-    root_score = tree.scratch if root_score is None else root_score  # unread by pUCT
-    parallel = batch >= PARALLEL_MIN_BATCH and numba.get_num_threads() > 1
-    select = engine.select_leaves_parallel if parallel else engine.select_leaves
-    expand = engine.expand_and_backup_parallel if parallel else engine.expand_and_backup
+    batch, num_actions = roots.logits.shape
+    tree = get_tree(batch, num_simulations + 1, num_actions)
+    store = get_store(roots.embedding, num_simulations + 1)
     with store.context():
-        store.write(0, root_embedding)
-        engine.init_roots(
-            logits,
-            values,
-            legal,
-            noise,
-            noise_fraction,
-            tree.children_index,
-            tree.children_prior,
-            tree.ints,
-            tree.floats,
-            tree.minmax,
-            tree.scratch,
-        )
-        if is_numba_function(recurrent_fn):
-            if store.is_torch:
-                raise TypeError("a Numba recurrent_fn needs a numpy root_embedding, not a tensor")
-            jit_loop.loop_for(recurrent_fn)(
-                rule,
-                num_simulations,
-                tree.children_index,
-                tree.children_prior,
-                tree.ints,
-                tree.floats,
-                tree.minmax,
-                params,
-                legal,
-                root_score,
-                schedule,
-                num_considered,
-                tree.scratch,
-                tree.leaf,
-                store.flat_nodes,
-                store.gathered,
-            )
-            return tree
-        if batch >= PIPELINE_MIN_BATCH and store.on_cpu and not parallel:
-            kernels = (select, expand)
-            halves = tuple(
-                pipeline.Half(
-                    lo, hi, tree, store, kernels, rule, params, legal, root_score, schedule, num_considered
-                )
-                for lo, hi in ((0, batch // 2), (batch // 2, batch))
-            )
-            pipeline.run_pipelined(halves, recurrent_fn, num_simulations)
-            return tree
-        for sim in range(num_simulations):
-            select(
-                rule,
-                sim,
-                tree.children_index,
-                tree.children_prior,
-                tree.ints,
-                tree.floats,
-                tree.minmax,
-                params,
-                legal,
-                root_score,
-                schedule,
-                num_considered,
-                tree.scratch,
-                tree.leaf,
-                store.nodes_bytes,
-                store.gathered_bytes,
-            )
-            embedding = store.gathered if store.on_cpu else store.gather(tree.leaf[LEAF_FLAT])
-            outputs = recurrent_fn(embedding, tree.leaf[LEAF_ACTION].copy())
-            reward, value, next_logits, next_embedding = check_step(outputs, batch, num_actions)
-            next_bytes = store.as_bytes(next_embedding)
-            if next_bytes is None:
-                store.write(sim + 1, next_embedding)
-                next_bytes = _NO_BYTES
-            expand(
-                sim + 1,
-                tree.leaf,
-                reward,
-                value,
-                next_logits,
-                tree.children_index,
-                tree.children_prior,
-                tree.ints,
-                tree.floats,
-                tree.minmax,
-                legal,
-                params,
-                next_bytes,
-                store.nodes_bytes,
-            )
+        initialise(tree, store, roots)
+        for simulation in range(num_simulations):
+            simulate(tree, store, rule, roots.legal, simulation)
+            expand(tree, store, rule, roots.legal, recurrent_fn, simulation + 1)
     return tree
+
+
+def initialise(tree: Tree, store: EmbeddingStore, roots: Roots) -> None:
+    """Expand every root from its logits (root noise mixed in) and store its hidden state."""
+    store.write(0, roots.embedding)
+    engine.init_roots(
+        roots.logits,
+        roots.value,
+        roots.legal,
+        roots.noise,
+        roots.noise_fraction,
+        tree.children_index,
+        tree.children_prior,
+        tree.ints,
+        tree.floats,
+        tree.minmax,
+        tree.scratch,
+    )
+
+
+def simulate(tree: Tree, store: EmbeddingStore, rule: Rule, legal: np.ndarray, simulation: int) -> None:
+    """Descend every tree to an unexpanded edge (into ``tree.leaf``) and gather the parents'
+    hidden states into ``store.gathered`` (on a GPU ``expand`` gathers them)."""
+    engine.select_leaves(
+        rule.kind,
+        simulation,
+        tree.children_index,
+        tree.children_prior,
+        tree.ints,
+        tree.floats,
+        tree.minmax,
+        rule.params,
+        legal,
+        rule.root_score,
+        rule.schedule,
+        rule.num_considered,
+        tree.scratch,
+        tree.leaf,
+        store.nodes_bytes,
+        store.gathered_bytes,
+    )
+
+
+def expand(
+    tree: Tree, store: EmbeddingStore, rule: Rule, legal: np.ndarray, recurrent_fn: RecurrentFn, new_node: int
+) -> None:
+    """Run ``recurrent_fn`` on the selected edges, attach its outputs as node ``new_node`` of
+    every tree and back the new values up to the roots."""
+    embedding = store.gathered if store.on_cpu else store.gather(tree.leaf[LEAF_FLAT])
+    outputs = recurrent_fn(embedding, tree.leaf[LEAF_ACTION].copy())
+    reward, value, logits, next_embedding = check_step(outputs, *legal.shape)
+    next_bytes = store.as_bytes(next_embedding)
+    if next_bytes is None:  # a copy the kernel cannot make (GPU, or another dtype or layout)
+        store.write(new_node, next_embedding)
+        next_bytes = _NO_BYTES
+    engine.expand_and_backup(
+        new_node,
+        tree.leaf,
+        reward,
+        value,
+        logits,
+        tree.children_index,
+        tree.children_prior,
+        tree.ints,
+        tree.floats,
+        tree.minmax,
+        legal,
+        rule.params,
+        next_bytes,
+        store.nodes_bytes,
+    )
 
 
 def read_root(tree: Tree, disc: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -260,8 +225,3 @@ def read_root(tree: Tree, disc: float) -> tuple[np.ndarray, np.ndarray, np.ndarr
     root_value = np.empty(batch, dtype=np.float32)
     engine.read_root(tree.children_index, tree.ints, tree.floats, disc, visits, q_values, root_value)
     return visits, q_values, root_value
-
-
-def no_uniforms(batch: int) -> np.ndarray:
-    """Placeholder uniforms for a greedy (temperature 0) action choice."""
-    return np.zeros(batch, dtype=np.float64)

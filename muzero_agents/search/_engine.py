@@ -16,7 +16,7 @@ Q of a child seen from its parent is reward + disc * value_sum / visits.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from muzero_agents.search._fastexp import exp_nonpositive
 from muzero_agents.search._gumbel_rules import gumbel_interior_action, gumbel_root_action
@@ -313,52 +313,7 @@ def copy_row(src: np.ndarray, src_row: int, dst: np.ndarray, dst_row: int) -> No
         dst[dst_row, i] = src[src_row, i]
 
 
-@njit(cache=True, inline="always")
-def select_into_leaf(
-    b: int,
-    rule: int,
-    simulation: int,
-    children_index: np.ndarray,
-    children_prior: np.ndarray,
-    ints: np.ndarray,
-    floats: np.ndarray,
-    minmax: np.ndarray,
-    params: np.ndarray,
-    legal: np.ndarray,
-    root_score: np.ndarray,
-    schedule: np.ndarray,
-    num_considered: np.ndarray,
-    scratch: np.ndarray,
-    leaf: np.ndarray,
-    hidden_nodes: np.ndarray,
-    hidden_out: np.ndarray,
-) -> None:
-    """Tree ``b``'s part of ``select_leaves``: select an edge, record it, gather the parent's state."""
-    num_nodes = children_index.shape[1]
-    node, a = select_tree(
-        b,
-        rule,
-        simulation,
-        children_index,
-        children_prior,
-        ints,
-        floats,
-        minmax,
-        params,
-        legal,
-        root_score,
-        schedule,
-        num_considered,
-        scratch,
-    )
-    leaf[LEAF_PARENT, b] = node
-    leaf[LEAF_ACTION, b] = a
-    leaf[LEAF_FLAT, b] = b * num_nodes + node
-    if hidden_out.shape[0] > 0:
-        copy_row(hidden_nodes, b * num_nodes + node, hidden_out, b)
-
-
-@njit(cache=True, nogil=True)  # nogil: _pipeline runs it beside the network
+@njit(cache=True, nogil=True)  # nogil: a background trainer's search runs beside self-play's
 def select_leaves(
     rule: int,
     simulation: int,
@@ -384,111 +339,32 @@ def select_leaves(
     ``hidden_out`` [B, bytes] receives the selected parents' (skipped when 0 rows, e.g. for
     GPU tensors, which the driver gathers itself).
     """
-    for b in range(children_index.shape[0]):
-        select_into_leaf(
-            b,
-            rule,
-            simulation,
-            children_index,
-            children_prior,
-            ints,
-            floats,
-            minmax,
-            params,
-            legal,
-            root_score,
-            schedule,
-            num_considered,
-            scratch,
-            leaf,
-            hidden_nodes,
-            hidden_out,
-        )
-
-
-@njit(cache=True, parallel=True)
-def select_leaves_parallel(
-    rule: int,
-    simulation: int,
-    children_index: np.ndarray,
-    children_prior: np.ndarray,
-    ints: np.ndarray,
-    floats: np.ndarray,
-    minmax: np.ndarray,
-    params: np.ndarray,
-    legal: np.ndarray,
-    root_score: np.ndarray,
-    schedule: np.ndarray,
-    num_considered: np.ndarray,
-    scratch: np.ndarray,
-    leaf: np.ndarray,
-    hidden_nodes: np.ndarray,
-    hidden_out: np.ndarray,
-) -> None:
-    """``select_leaves`` with the trees spread over Numba's threads (large B)."""
-    for b in prange(children_index.shape[0]):
-        select_into_leaf(
-            b,
-            rule,
-            simulation,
-            children_index,
-            children_prior,
-            ints,
-            floats,
-            minmax,
-            params,
-            legal,
-            root_score,
-            schedule,
-            num_considered,
-            scratch,
-            leaf,
-            hidden_nodes,
-            hidden_out,
-        )
-
-
-@njit(cache=True, inline="always")
-def expand_into_tree(
-    b: int,
-    new_node: int,
-    leaf: np.ndarray,
-    leaf_reward: np.ndarray,
-    leaf_value: np.ndarray,
-    leaf_logits: np.ndarray,
-    children_index: np.ndarray,
-    children_prior: np.ndarray,
-    ints: np.ndarray,
-    floats: np.ndarray,
-    minmax: np.ndarray,
-    legal: np.ndarray,
-    params: np.ndarray,
-    hidden_next: np.ndarray,
-    hidden_nodes: np.ndarray,
-) -> None:
-    """Tree ``b``'s part of ``expand_and_backup``: store the new node's hidden state, expand, back up."""
     num_nodes = children_index.shape[1]
-    if hidden_next.shape[0] > 0:
-        copy_row(hidden_next, b, hidden_nodes, b * num_nodes + new_node)
-    expand_tree(
-        b,
-        new_node,
-        leaf[LEAF_PARENT, b],
-        leaf[LEAF_ACTION, b],
-        leaf_reward[b],
-        np.float64(leaf_value[b]),
-        leaf_logits[b],
-        children_index,
-        children_prior,
-        ints,
-        floats,
-        minmax,
-        legal,
-        params,
-    )
+    for b in range(children_index.shape[0]):
+        node, a = select_tree(
+            b,
+            rule,
+            simulation,
+            children_index,
+            children_prior,
+            ints,
+            floats,
+            minmax,
+            params,
+            legal,
+            root_score,
+            schedule,
+            num_considered,
+            scratch,
+        )
+        leaf[LEAF_PARENT, b] = node
+        leaf[LEAF_ACTION, b] = a
+        leaf[LEAF_FLAT, b] = b * num_nodes + node
+        if hidden_out.shape[0] > 0:
+            copy_row(hidden_nodes, b * num_nodes + node, hidden_out, b)
 
 
-@njit(cache=True, nogil=True)  # nogil: _pipeline runs it beside the network
+@njit(cache=True, nogil=True)  # nogil: a background trainer's search runs beside self-play's
 def expand_and_backup(
     new_node: int,
     leaf: np.ndarray,
@@ -507,14 +383,18 @@ def expand_and_backup(
 ) -> None:
     """Attach node ``new_node`` at each tree's selected edge (``expand_tree``) and store its
     hidden state (bytes ``hidden_next[b]`` into row b * N + new_node; skipped when 0 rows)."""
+    num_nodes = children_index.shape[1]
     for b in range(children_index.shape[0]):
-        expand_into_tree(
+        if hidden_next.shape[0] > 0:
+            copy_row(hidden_next, b, hidden_nodes, b * num_nodes + new_node)
+        expand_tree(
             b,
             new_node,
-            leaf,
-            leaf_reward,
-            leaf_value,
-            leaf_logits,
+            leaf[LEAF_PARENT, b],
+            leaf[LEAF_ACTION, b],
+            leaf_reward[b],
+            np.float64(leaf_value[b]),
+            leaf_logits[b],
             children_index,
             children_prior,
             ints,
@@ -522,46 +402,6 @@ def expand_and_backup(
             minmax,
             legal,
             params,
-            hidden_next,
-            hidden_nodes,
-        )
-
-
-@njit(cache=True, parallel=True)
-def expand_and_backup_parallel(
-    new_node: int,
-    leaf: np.ndarray,
-    leaf_reward: np.ndarray,
-    leaf_value: np.ndarray,
-    leaf_logits: np.ndarray,
-    children_index: np.ndarray,
-    children_prior: np.ndarray,
-    ints: np.ndarray,
-    floats: np.ndarray,
-    minmax: np.ndarray,
-    legal: np.ndarray,
-    params: np.ndarray,
-    hidden_next: np.ndarray,
-    hidden_nodes: np.ndarray,
-) -> None:
-    """``expand_and_backup`` with the trees spread over Numba's threads (large B)."""
-    for b in prange(children_index.shape[0]):
-        expand_into_tree(
-            b,
-            new_node,
-            leaf,
-            leaf_reward,
-            leaf_value,
-            leaf_logits,
-            children_index,
-            children_prior,
-            ints,
-            floats,
-            minmax,
-            legal,
-            params,
-            hidden_next,
-            hidden_nodes,
         )
 
 

@@ -73,12 +73,23 @@ def visit_policy_and_action(
         out_action[b] = chosen
 
 
-def choose_by_visits(visit_counts: np.ndarray, temperature: float, rng: np.random.Generator) -> np.ndarray:
-    """Each row's action from visits^(1/temperature) (0: most visited, ties to the lowest)."""
+def policy_and_action_from_visits(
+    visit_counts: np.ndarray, temperature: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """(normalized visits float32 [B, A], action int64 [B] drawn from visits^(1/temperature)).
+
+    Temperature 0 takes the most visited action (ties to the lowest) and draws nothing from
+    ``rng``; otherwise one uniform per row is drawn.
+    """
     visits = np.ascontiguousarray(visit_counts, dtype=np.int32)
     batch, num_actions = visits.shape
     policy = np.empty((batch, num_actions), dtype=np.float32)
     action = np.empty(batch, dtype=np.int64)
     uniforms = rng.random(batch) if temperature > 0 else np.zeros(batch)
     visit_policy_and_action(visits, float(temperature), uniforms, policy, action)
-    return action
+    return policy, action
+
+
+def choose_by_visits(visit_counts: np.ndarray, temperature: float, rng: np.random.Generator) -> np.ndarray:
+    """Each row's action from visits^(1/temperature) (0: most visited, ties to the lowest)."""
+    return policy_and_action_from_visits(visit_counts, temperature, rng)[1]

@@ -1,18 +1,10 @@
 """The batched search tree as a struct of arrays, preallocated and reused across searches.
 
 One ``Tree`` holds B trees of N nodes with A actions each. Node 0 is the root; simulation s
-(0-based) adds node s + 1 to every tree.
-
-Per node ``[B, N]`` (views into two slabs, so a kernel call passes few arguments):
-  ints (int32):  visit_count, parent (-1 at the root), action_from_parent (-1 at the root),
-                 first_child / next_sibling (a linked list of the node's expanded children,
-                 -1 ends it), best_unexpanded (the not yet expanded child with the largest
-                 prior, lowest action on ties, -1 if none; legal actions only at the root)
-  floats (f64):  value_sum (player to move's view), reward (of the transition into the node,
-                 mover's view), raw_value (the network's value of the node)
-Per node and action ``[B, N, A]``: children_index (int32, -1 = not expanded) and
-children_prior (float32). Per tree: minmax ``[B, 2]`` (float64, the paper's MinMaxStats,
-+inf/-inf while empty). ``scratch`` ``[B, A]`` float64 is working space for the kernels.
+(0-based) adds node s + 1 to every tree. The per-node integers and floats live in two slabs
+(``ints``, ``floats``) so that a kernel call passes few arguments; the module's row constants
+(``VISITS``, ``VALUE_SUM``, ...) index them inside the kernels, and the named properties
+(``visit_count``, ``value_sum``, ...) give Python-side readers the same rows as [B, N] views.
 
 Searches of the same shape reuse one ``Tree`` (``get_tree``), so a search allocates nothing per
 simulation and, after the first search of a shape, almost nothing per call.
@@ -22,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -37,25 +30,69 @@ DISC, PB_C_INIT, PB_C_BASE, C_VISIT, C_SCALE = range(5)
 NUM_PARAMS = 5
 
 
+@dataclass(frozen=True, slots=True)  # slots: the search loop reads these fields every simulation
 class Tree:
-    """Arrays of B trees with ``num_nodes`` nodes and ``num_actions`` actions each."""
+    """The arrays of B trees with N nodes and A actions each (shapes below).
 
-    def __init__(self, batch: int, num_nodes: int, num_actions: int) -> None:
-        self.ints = np.full((6, batch, num_nodes), -1, dtype=np.int32)
-        self.floats = np.zeros((3, batch, num_nodes), dtype=np.float64)
-        self.children_index = np.full((batch, num_nodes, num_actions), -1, dtype=np.int32)
-        self.children_prior = np.zeros((batch, num_nodes, num_actions), dtype=np.float32)
-        self.minmax = np.zeros((batch, 2), dtype=np.float64)
-        self.scratch = np.zeros((batch, num_actions), dtype=np.float64)
-        # Selection's output, reused: parent node, action, b * N + parent.
-        self.leaf = np.zeros((3, batch), dtype=np.int64)
+    Attributes:
+        ints: int32 [6, B, N], per node, rows ``VISITS`` (visit count), ``PARENT`` (-1 at the
+            root), ``ACTION`` (the action from the parent, -1 at the root), ``FIRST_CHILD`` and
+            ``NEXT_SIBLING`` (a linked list of the node's expanded children, -1 ends it),
+            ``BEST_UNEXPANDED`` (the not yet expanded child with the largest prior, lowest
+            action on ties, -1 if none, legal actions only at the root; -2, ``_engine.LOGITS_PENDING``,
+            while the node's priors are still raw logits).
+        floats: float64 [3, B, N], per node, rows ``VALUE_SUM`` (sum of backed-up values, from
+            the view of the player to move at the node), ``REWARD`` (of the transition into the
+            node, mover's view), ``RAW_VALUE`` (the network's value of the node).
+        children_index: int32 [B, N, A], the child node reached by each action, -1 if not
+            expanded.
+        children_prior: float32 [B, N, A], the prior of each action (the raw logits until a
+            descent first passes through the node).
+        minmax: float64 [B, 2], per tree, the smallest and largest Q backed up so far (the
+            paper's MinMaxStats; +inf and -inf while empty).
+        scratch: float64 [B, A], working space for the kernels.
+        leaf: int64 [3, B], the edge each tree expands next, rows ``LEAF_PARENT`` (node),
+            ``LEAF_ACTION`` (action) and ``LEAF_FLAT`` (b * N + node, the parent's row among
+            all nodes' hidden states).
+    """
 
-    visit_count = property(lambda self: self.ints[VISITS])
-    parent = property(lambda self: self.ints[PARENT])
-    action_from_parent = property(lambda self: self.ints[ACTION])
-    value_sum = property(lambda self: self.floats[VALUE_SUM])
-    reward = property(lambda self: self.floats[REWARD])
-    raw_value = property(lambda self: self.floats[RAW_VALUE])
+    ints: np.ndarray
+    floats: np.ndarray
+    children_index: np.ndarray
+    children_prior: np.ndarray
+    minmax: np.ndarray
+    scratch: np.ndarray
+    leaf: np.ndarray
+
+    @property
+    def visit_count(self) -> np.ndarray:
+        """int32 [B, N]: the visit count of each node."""
+        return self.ints[VISITS]
+
+    @property
+    def parent(self) -> np.ndarray:
+        """int32 [B, N]: each node's parent, -1 at the root."""
+        return self.ints[PARENT]
+
+    @property
+    def action_from_parent(self) -> np.ndarray:
+        """int32 [B, N]: the action that led to each node, -1 at the root."""
+        return self.ints[ACTION]
+
+    @property
+    def value_sum(self) -> np.ndarray:
+        """float64 [B, N]: the sum of values backed up into each node (its mover's view)."""
+        return self.floats[VALUE_SUM]
+
+    @property
+    def reward(self) -> np.ndarray:
+        """float64 [B, N]: the reward of the transition into each node (its mover's view)."""
+        return self.floats[REWARD]
+
+    @property
+    def raw_value(self) -> np.ndarray:
+        """float64 [B, N]: the network's value of each node."""
+        return self.floats[RAW_VALUE]
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -65,7 +102,20 @@ class Tree:
     @property
     def nbytes(self) -> int:
         """Memory held by the tree arrays, in bytes."""
-        return sum(v.nbytes for v in vars(self).values() if isinstance(v, np.ndarray))
+        return sum(getattr(self, field.name).nbytes for field in fields(self))
+
+
+def new_tree(batch: int, num_nodes: int, num_actions: int) -> Tree:
+    """Fresh arrays for B = ``batch`` trees of ``num_nodes`` nodes with ``num_actions`` actions."""
+    return Tree(
+        ints=np.full((6, batch, num_nodes), -1, dtype=np.int32),
+        floats=np.zeros((3, batch, num_nodes), dtype=np.float64),
+        children_index=np.full((batch, num_nodes, num_actions), -1, dtype=np.int32),
+        children_prior=np.zeros((batch, num_nodes, num_actions), dtype=np.float32),
+        minmax=np.zeros((batch, 2), dtype=np.float64),
+        scratch=np.zeros((batch, num_actions), dtype=np.float64),
+        leaf=np.zeros((3, batch), dtype=np.int64),
+    )
 
 
 _CACHES = threading.local()  # one cache per thread: concurrent searches never share arrays
@@ -82,7 +132,7 @@ def get_tree(batch: int, num_nodes: int, num_actions: int) -> Tree:
     key = (batch, num_nodes, num_actions)
     tree = cache.pop(key, None)
     if tree is None:
-        tree = Tree(batch, num_nodes, num_actions)
+        tree = new_tree(batch, num_nodes, num_actions)
     cache[key] = tree
     while len(cache) > _CACHE_SIZE:
         cache.popitem(last=False)

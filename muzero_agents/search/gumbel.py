@@ -19,11 +19,11 @@ import numpy as np
 
 from muzero_agents.search import _driver
 from muzero_agents.search._checks import check_root
-from muzero_agents.search._driver import RecurrentFn
+from muzero_agents.search._driver import RecurrentFn, Roots, Rule
 from muzero_agents.search._engine import GUMBEL
 from muzero_agents.search._gumbel_rules import improved_policy_and_action
 from muzero_agents.search._result import SearchResult
-from muzero_agents.search._tree import DISC
+from muzero_agents.search._tree import DISC, Tree
 
 
 def halving_targets(num_considered: int, num_simulations: int) -> list[int]:
@@ -75,48 +75,68 @@ def gumbel_muzero_search(
 ) -> SearchResult:
     """Gumbel MuZero search from B roots; same inputs and ``SearchResult`` as ``muzero_search``.
 
-    Args (beyond ``muzero_search``'s, which mean the same):
-        max_num_considered_actions: m, the most root actions sequential halving considers.
-        gumbel_scale: scale of the root Gumbel noise; 0 gives a deterministic search (for
-            evaluation), 1 samples actions as the paper does when acting.
-        c_visit, c_scale: sigma(q) = (c_visit + max_a N(a)) * c_scale * q for q in [0, 1]
-            (mctx's defaults; the paper's experiments used c_scale = 1).
+    The first eight arguments mean what they mean for ``muzero_search``; the others:
 
-    Returns ``SearchResult`` with ``policy`` the completed-Q improved policy (the training
-    target, 0 on masked actions) and ``action`` the survivor of sequential halving: the best
-    g + logits + sigma(q) among the most visited actions. There is no Dirichlet noise and no
-    temperature: the Gumbel noise does the exploring.
+    - ``max_num_considered_actions``: m, the most root actions sequential halving considers.
+    - ``gumbel_scale``: scale of the root Gumbel noise; 0 gives a deterministic search (for
+      evaluation), 1 samples actions as the paper does when acting.
+    - ``c_visit``, ``c_scale``: sigma(q) = (c_visit + max_a N(a)) * c_scale * q for q in [0, 1]
+      (mctx's defaults; the paper's experiments used c_scale = 1).
+
+    ``policy`` is the completed-Q improved policy (the training target, 0 on masked actions)
+    and ``action`` the survivor of sequential halving: the best g + logits + sigma(q) among the
+    most visited actions. No Dirichlet noise and no temperature: the Gumbel noise explores.
     """
     logits, values, legal = check_root(prior_logits, root_value, root_embedding, legal_mask, num_simulations)
+    check_gumbel_settings(discount, max_num_considered_actions, gumbel_scale, c_visit, c_scale)
+    rng = np.random.default_rng() if rng is None else rng
+    params = _driver.make_params(discount, two_player, c_visit=c_visit, c_scale=c_scale)
+    rule = gumbel_rule(params, logits, legal, max_num_considered_actions, gumbel_scale, num_simulations, rng)
+    tree = _driver.search(Roots(logits, values, legal, root_embedding), recurrent_fn, num_simulations, rule)
+    visits, q_values, root_values = _driver.read_root(tree, params[DISC])
+    policy, action = improved_policy(tree, rule, logits, legal)
+    return SearchResult(action, visits, policy, root_values, q_values)
+
+
+def check_gumbel_settings(
+    discount: float, max_num_considered_actions: int, gumbel_scale: float, c_visit: float, c_scale: float
+) -> None:
+    """Validate the settings only the Gumbel search has (and the discount)."""
     if not 0.0 <= discount <= 1.0:
         raise ValueError(f"discount must be in [0, 1], got {discount}")
     if int(max_num_considered_actions) < 1:
         raise ValueError(f"max_num_considered_actions must be >= 1, got {max_num_considered_actions}")
     if gumbel_scale < 0.0 or c_visit < 0.0 or c_scale < 0.0:
-        raise ValueError("gumbel_scale, c_visit and c_scale must be >= 0")
-    rng = np.random.default_rng() if rng is None else rng
+        raise ValueError(
+            f"gumbel_scale, c_visit and c_scale must be >= 0, got {gumbel_scale}, {c_visit} and {c_scale}"
+        )
+
+
+def gumbel_rule(
+    params: np.ndarray,
+    logits: np.ndarray,
+    legal: np.ndarray,
+    max_num_considered_actions: int,
+    gumbel_scale: float,
+    num_simulations: int,
+    rng: np.random.Generator,
+) -> Rule:
+    """The root's Gumbel-top-k inputs: g + logits per action (g ~ Gumbel, times ``gumbel_scale``),
+    the number k of considered actions per tree, and the halving schedule."""
     batch, num_actions = logits.shape
-    params = _driver.make_params(discount, two_player, c_visit=c_visit, c_scale=c_scale)
     gumbel = rng.gumbel(size=(batch, num_actions)) if gumbel_scale > 0 else 0.0
     root_score = logits.astype(np.float64) + gumbel_scale * gumbel
-    num_legal = legal.sum(axis=1).astype(np.int32)
     max_considered = min(int(max_num_considered_actions), num_actions)
-    num_considered = np.minimum(num_legal, max_considered).astype(np.int32)
+    num_considered = np.minimum(legal.sum(axis=1), max_considered).astype(np.int32)
     schedule = gumbel_schedule(max_considered, int(num_simulations))
-    tree = _driver.search(
-        GUMBEL,
-        logits,
-        values,
-        legal,
-        root_embedding,
-        recurrent_fn,
-        num_simulations,
-        params,
-        root_score=root_score,
-        schedule=schedule,
-        num_considered=num_considered,
-    )
-    visits, q_values, root_values = _driver.read_root(tree, params[DISC])
+    return Rule(GUMBEL, params, root_score, schedule, num_considered)
+
+
+def improved_policy(
+    tree: Tree, rule: Rule, logits: np.ndarray, legal: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(completed-Q improved policy float32 [B, A], the halving survivor int64 [B]) of the roots."""
+    batch, num_actions = logits.shape
     policy = np.empty((batch, num_actions), dtype=np.float32)
     action = np.empty(batch, dtype=np.int64)
     improved_policy_and_action(
@@ -124,13 +144,13 @@ def gumbel_muzero_search(
         tree.children_prior,
         tree.ints,
         tree.floats,
-        params,
+        rule.params,
         logits,
-        root_score,
+        rule.root_score,
         legal,
-        num_legal,
+        legal.sum(axis=1).astype(np.int32),
         policy,
         action,
         tree.scratch,
     )
-    return SearchResult(action, visits, policy, root_values, q_values)
+    return policy, action

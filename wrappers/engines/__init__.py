@@ -4,6 +4,7 @@ Engines are found on PATH or in /usr/games (Debian's games directory); a missing
 ``EngineNotFoundError`` naming the package: ``apt-get install gnugo stockfish gnushogi``.
 """
 
+from wrappers.checks import build_with_kwargs
 from wrappers.engines.base import EngineError, EngineNotFoundError, EngineOpponent, find_engine
 from wrappers.engines.gtp import GnuGoOpponent
 
@@ -14,15 +15,15 @@ ENGINES = {"gnugo": "go", "stockfish": "chess", "gnushogi": "shogi"}
 def make_engine(name: str, **kwargs) -> EngineOpponent:
     """Build an engine opponent by name (``"gnugo"``, ``"stockfish"``, ``"gnushogi"``)."""
     if name == "gnugo":
-        return GnuGoOpponent(**kwargs)
+        return build_with_kwargs(GnuGoOpponent, kwargs, "opponent_kwargs")
     if name == "stockfish":
         from wrappers.engines.uci import StockfishOpponent  # needs the `chess` package
 
-        return StockfishOpponent(**kwargs)
+        return build_with_kwargs(StockfishOpponent, kwargs, "opponent_kwargs")
     if name == "gnushogi":
         from wrappers.engines.xshogi import GnuShogiOpponent
 
-        return GnuShogiOpponent(**kwargs)
+        return build_with_kwargs(GnuShogiOpponent, kwargs, "opponent_kwargs")
     raise ValueError(f"Unknown engine {name!r}; known engines: {', '.join(sorted(ENGINES))}.")
 
 

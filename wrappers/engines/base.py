@@ -1,9 +1,15 @@
 """A game engine as a subprocess speaking a line protocol, and the opponent built on one.
 
-The process starts on first use, every answer is awaited with a time limit, a dead process is
-restarted on the next move (the position is re-sent, since engines are told the whole game),
-and ``close()``, ``with`` or garbage collection shut it down. A missing binary is reported when
-the opponent is built, naming the Debian package that provides it.
+The process starts on first use, every answer is awaited with a time limit, and ``close()``,
+``with`` or garbage collection shut it down. A missing binary is reported when the opponent is
+built, naming the Debian package that provides it.
+
+Failures: when the engine dies, gives no answer within ``time_limit``, answers something that is
+not a move, or plays a move the game's mask forbids, ``act`` stops the process, starts a fresh
+one (which is told the whole game again) and asks the same position once more. If that fails
+too, the process is stopped and ``EngineError`` is raised; the versus env then ends the episode
+as truncated (see ``VersusOpponentEnv``). So a failing engine costs at most two time limits per
+move, and an engine whose board may have drifted from the game's is never asked again.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from wrappers.checks import positive_seconds
 from wrappers.opponents import GameState
 
 SEARCH_DIRS = ("/usr/games", "/usr/local/games")  # Debian's games are not on root's PATH
@@ -91,7 +98,8 @@ class EngineProcess:
             except queue.Empty:
                 self.close(wait=0.0)
                 raise EngineError(
-                    f"{self.name} gave no answer within {timeout:.1f} s (last lines: {lines[-3:]}); it was stopped."
+                    f"{self.name} gave no answer within {timeout:.1f} s (last lines: {lines[-3:]}); it was "
+                    "stopped. If it needs longer, raise the opponent's time_limit."
                 ) from None
             if line is None:
                 raise EngineError(f"{self.name} exited (code {self._exit_code()}) after: {lines[-5:]}")
@@ -152,18 +160,34 @@ class EngineOpponent:
     quit_command = "quit"
 
     def __init__(self, binary: str, args: list[str], time_limit: float):
-        if time_limit <= 0:
-            raise ValueError(f"time_limit must be positive seconds; got {time_limit}.")
+        self.time_limit = positive_seconds("time_limit", time_limit)
+        if not isinstance(binary, str) or not binary:
+            raise TypeError(f"binary must be the engine's executable name or path; got {binary!r}.")
         self.binary = find_engine(binary, self.package)
-        self.time_limit = float(time_limit)
         self.process = EngineProcess([self.binary, *args], self.name)
 
     def act(self, observation: np.ndarray, action_mask: np.ndarray, game_state: GameState) -> int:
+        """The engine's move in ``game_state``; after a failure, one more try with a fresh process."""
         if game_state.game not in (None, self.game):
             raise ValueError(f"{self.name} plays {self.game}, not {game_state.game}.")
+        mask = np.asarray(action_mask).astype(bool)
+        try:
+            return self._ask(mask, game_state)
+        except EngineError as first:
+            self.process.close(wait=0.0)  # its board may differ from the game's: start afresh
+            try:
+                return self._ask(mask, game_state)
+            except EngineError as second:
+                self.process.close(wait=0.0)
+                before = "the same way" if str(first) == str(second) else f"with: {first}"
+                raise EngineError(
+                    f"{second} That was after a restart; before it, it had failed on this position {before}."
+                ) from second
+
+    def _ask(self, mask: np.ndarray, game_state: GameState) -> int:
         self._ensure_started()
-        action = self._choose(np.asarray(action_mask).astype(bool), game_state)
-        if action >= 0 and not (action < len(action_mask) and action_mask[action]):
+        action = self._choose(mask, game_state)
+        if action >= 0 and not (action < len(mask) and mask[action]):
             raise EngineError(
                 f"{self.name} chose action {action}, which the game's mask forbids "
                 f"(after moves {game_state.history[-6:]}); engine and game rules disagree."

@@ -9,13 +9,16 @@ scores every stone left on the board: without it GNU Go passes with dead stones 
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 
+from wrappers.checks import integer_in_range
 from wrappers.engines.base import EngineError, EngineOpponent
 from wrappers.opponents import RESIGN, GameState
 
 GTP_COLUMNS = "ABCDEFGHJKLMNOPQRSTUVWXYZ"
+_VERTEX = re.compile(r"([A-Z])([0-9]{1,2})")
 COLORS = ("black", "white")  # PettingZoo's player_0 plays black
 
 
@@ -28,16 +31,26 @@ def action_to_vertex(action: int, size: int) -> str:
 
 
 def vertex_to_action(vertex: str, size: int) -> int:
-    """GTP vertex -> PettingZoo Go action; ``RESIGN`` for ``"resign"``."""
-    vertex = vertex.strip().upper()
-    if vertex == "PASS":
+    """GTP vertex -> PettingZoo Go action; ``RESIGN`` for ``"resign"``.
+
+    Anything else than a point of the board (``I5``: GTP has no column I; ``K1`` on 9x9; ``xyz``;
+    an empty answer) raises ``EngineError`` quoting the answer.
+    """
+    word = vertex.strip().upper()
+    if word == "PASS":
         return size * size
-    if vertex == "RESIGN":
+    if word == "RESIGN":
         return RESIGN
-    col = GTP_COLUMNS.index(vertex[0])
-    row = size - int(vertex[1:])
+    found = _VERTEX.fullmatch(word)
+    col = GTP_COLUMNS.find(found.group(1)) if found else -1
+    row = size - int(found.group(2)) if found else -1
     if not (0 <= col < size and 0 <= row < size):
-        raise EngineError(f"GTP vertex {vertex!r} is off a {size}x{size} board.")
+        last = GTP_COLUMNS[size - 1]
+        raise EngineError(
+            f"The engine answered {vertex!r}, which is off a {size}x{size} board: a GTP move is "
+            f"'pass', 'resign' or a column A-{last} (no I) and a row 1-{size}, e.g. 'C3'. "
+            "Check that the engine speaks GTP and plays this board size."
+        )
     return row * size + col
 
 
@@ -54,9 +67,7 @@ class GnuGoOpponent(EngineOpponent):
     game = "go"
 
     def __init__(self, level: int = 1, time_limit: float = 10.0, binary: str = "gnugo"):
-        if not 0 <= int(level) <= 10:
-            raise ValueError(f"GNU Go level must be in 0..10; got {level}.")
-        self.level = int(level)
+        self.level = integer_in_range("level", level, 0, 10)
         args = [
             "--mode",
             "gtp",
@@ -74,7 +85,7 @@ class GnuGoOpponent(EngineOpponent):
         lines = self.process.read_until(lambda s: s == "", self.time_limit)
         answer = " ".join(s for s in lines if s).strip()
         if not answer.startswith("="):
-            raise EngineError(f"GNU Go refused {line!r}: {answer}")
+            raise EngineError(f"GNU Go refused {line!r}: {answer!r}")
         return answer[1:].strip()
 
     def _handshake(self) -> None:

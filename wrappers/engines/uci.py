@@ -10,6 +10,7 @@ from __future__ import annotations
 import chess
 import numpy as np
 
+from wrappers.checks import integer_in_range
 from wrappers.engines.base import EngineError, EngineOpponent
 from wrappers.engines.chess_actions import action_to_move, move_to_action
 from wrappers.opponents import GameState
@@ -40,24 +41,24 @@ class StockfishOpponent(EngineOpponent):
         threads: int = 1,
         hash_mb: int = 16,
     ):
-        if not 0 <= int(skill_level) <= 20:
-            raise ValueError(f"Stockfish skill_level must be in 0..20; got {skill_level}.")
+        self.skill_level = integer_in_range("skill_level", skill_level, 0, 20)
         if depth is None and movetime_ms is None:
             raise ValueError("Give Stockfish a search limit: depth=<plies> or movetime_ms=<ms>.")
-        super().__init__(binary, [], time_limit)
-        self.skill_level = int(skill_level)
-        self.go_command = (
-            f"go movetime {int(movetime_ms)}" if movetime_ms is not None else f"go depth {int(depth)}"
-        )
+        if movetime_ms is not None:
+            self.go_command = f"go movetime {integer_in_range('movetime_ms', movetime_ms, 1)}"
+        else:
+            self.go_command = f"go depth {integer_in_range('depth', depth, 1)}"
         self.options = {
-            "Threads": int(threads),
-            "Hash": int(hash_mb),
+            "Threads": integer_in_range("threads", threads, 1),
+            "Hash": integer_in_range("hash_mb", hash_mb, 1),
             "Skill Level": self.skill_level,
         }
+        super().__init__(binary, [], time_limit)
         self._board = chess.Board()
         self._actions: list[int] = []
 
     def _handshake(self) -> None:
+        self._board, self._actions = chess.Board(), []  # a fresh process: a new game
         self.process.send("uci")
         self.process.read_until(lambda s: s == "uciok", self.time_limit)
         for name, value in self.options.items():
@@ -73,15 +74,8 @@ class StockfishOpponent(EngineOpponent):
         moves = " ".join(move.uci() for move in board.move_stack)
         self.process.send(f"position startpos moves {moves}" if moves else "position startpos")
         self.process.send(self.go_command)
-        lines = self.process.read_until(lambda s: s.startswith("bestmove"), self.time_limit)
-        best = lines[-1].split()[1]
-        try:
-            move = chess.Move.from_uci(best)
-        except ValueError as err:
-            raise EngineError(f"Stockfish answered an unreadable move {best!r}.") from err
-        if move not in board.legal_moves:
-            raise EngineError(f"Stockfish played {best}, illegal in {board.fen()}.")
-        return move_to_action(move, board.turn == chess.WHITE)
+        answer = self.process.read_until(lambda s: s.split()[:1] == ["bestmove"], self.time_limit)[-1]
+        return move_to_action(_best_move(answer, board), board.turn == chess.WHITE)
 
     def _replay(self, history: list[int]) -> chess.Board:
         """The position after ``history``, extending the cached board when possible."""
@@ -93,3 +87,18 @@ class StockfishOpponent(EngineOpponent):
             self._board.push(action_to_move(self._board, action))
             self._actions.append(action)
         return self._board
+
+
+def _best_move(answer: str, board: chess.Board) -> chess.Move:
+    """The legal move of ``board`` named by a UCI ``bestmove`` line, or EngineError quoting it."""
+    words = answer.split()
+    try:
+        move = chess.Move.from_uci(words[1])
+    except (IndexError, ValueError):
+        raise EngineError(
+            f"The engine answered {answer!r}, which names no move: UCI expects 'bestmove <move>' "
+            "with a move like 'e2e4' or 'e7e8q'. Check that the engine speaks UCI."
+        ) from None
+    if move not in board.legal_moves:
+        raise EngineError(f"The engine answered {answer!r}: {words[1]} is illegal in {board.fen()}.")
+    return move

@@ -14,6 +14,7 @@ import re
 
 import numpy as np
 
+from wrappers.checks import integer_in_range
 from wrappers.engines.base import EngineError, EngineOpponent
 from wrappers.opponents import RESIGN, GameState
 
@@ -36,10 +37,8 @@ class GnuShogiOpponent(EngineOpponent):
     quit_command = "quit"
 
     def __init__(self, depth: int = 1, time_limit: float = 10.0, binary: str = "gnushogi"):
-        if not 1 <= int(depth) <= 29:
-            raise ValueError(f"GNU Shogi depth must be in 1..29; got {depth}.")
+        self.depth = integer_in_range("depth", depth, 1, 29)
         super().__init__(binary, [], time_limit)
-        self.depth = int(depth)
         self._synced: list[int] | None = None  # actions GNU Shogi has seen, both sides
 
     def _handshake(self) -> None:
@@ -60,16 +59,8 @@ class GnuShogiOpponent(EngineOpponent):
             # the last game's verdict ("White mates!") may still be on its way: skip verdicts
             done = _is_move_or_refusal
         answer = self.process.read_until(done, self.time_limit)[-1]
-        found = _MOVE.search(answer)
-        if found is None:
-            if "Resigns" in answer:
-                self._synced = None
-                return RESIGN
-            raise EngineError(
-                f"GNU Shogi answered {answer!r} instead of a move (after {len(history)} plies)."
-            )
-        action = encoding.usi_to_action(found.group(1), len(history) % 2)
-        self._synced = history + [action]
+        action = _answer_to_action(answer, len(history), encoding)
+        self._synced = None if action == RESIGN else history + [action]
         return action
 
     def _replay(self, history: list[int], encoding) -> None:
@@ -79,6 +70,22 @@ class GnuShogiOpponent(EngineOpponent):
         for ply, action in enumerate(history):
             self.process.send(encoding.action_to_usi(action, ply % 2))
         self.process.send("go")
+
+
+def _answer_to_action(answer: str, plies: int, encoding) -> int:
+    """The action of GNU Shogi's answer line (``RESIGN`` for a resignation), or EngineError quoting it."""
+    found = _MOVE.search(answer)
+    if found is None:
+        if "Resigns" in answer:
+            return RESIGN
+        raise EngineError(f"GNU Shogi answered {answer!r} instead of a move (after {plies} plies).")
+    try:
+        return encoding.usi_to_action(found.group(1), plies % 2)
+    except ValueError:
+        raise EngineError(
+            f"GNU Shogi answered {answer!r}, whose move {found.group(1)!r} is not a shogi move "
+            "(expected e.g. '7g7f', '8h2b+' or 'P*5e'). Check that binary= is GNU Shogi."
+        ) from None
 
 
 def _is_answer(line: str) -> bool:

@@ -102,7 +102,7 @@ class raw_env(AECEnv, EzPickle):
     ) -> None:
         EzPickle.__init__(self, max_moves, initial_sfen, render_mode)
         super().__init__()
-        if not isinstance(max_moves, (int, np.integer)) or max_moves < 1:
+        if isinstance(max_moves, bool) or not isinstance(max_moves, (int, np.integer)) or max_moves < 1:
             raise ValueError(f"max_moves must be a positive int of plies (e.g. 512), got {max_moves!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None, 'human' or 'ansi', got {render_mode!r}")

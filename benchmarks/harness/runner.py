@@ -1,0 +1,333 @@
+"""Run a suite: every (algo, task, seed) once, in parallel processes if asked, resumable.
+
+Each finished run leaves two files in ``OUT/runs/``: ``<run>.csv`` (its tidy evaluation rows)
+and ``<run>.json`` (its protocol, settings and timings), written atomically, the JSON last.
+A run whose JSON exists is finished and is skipped next time, provided it was run under the
+same protocol (budget, evaluation schedule); a different protocol is refused rather than mixed.
+``OUT/results.csv`` is rebuilt from every finished run in the folder after each invocation.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from benchmarks.harness.pool import SPAWN, worker_pool
+from benchmarks.harness.suites import Suite, Task
+from muzero_agents.files import replace_atomically, temporary_file
+
+CSV_COLUMNS = ("algo", "env", "seed", "env_steps", "wall_s", "eval_mean", "eval_std")
+
+
+class SetupError(ValueError):
+    """A request the runner refuses before training anything (the message names the fix)."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One training run to do."""
+
+    algo: str
+    task: Task
+    seed: int
+    device: str = "auto"
+
+    @property
+    def run_id(self) -> str:
+        return run_id(self.algo, self.task.name, self.seed)
+
+    def protocol(self) -> dict[str, Any]:
+        """What must match for an earlier run to count as this one."""
+        return {
+            "budget": self.task.budget,
+            "eval_every": self.task.eval_every,
+            "eval_episodes": self.task.eval_episodes,
+            "evaluations": [evaluation.name for evaluation in self.task.evaluations],
+        }
+
+
+def run_id(algo: str, task_name: str, seed: int) -> str:
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in task_name)
+    return f"{algo}__{safe}__seed{seed}"
+
+
+# ---------------------------------------------------------------------------------- one run
+
+
+def run_job(job: Job, position: int = 0, progress: bool | None = None) -> dict[str, Any]:
+    """Train one run to its budget under the shared protocol; returns its rows and timings."""
+    import torch
+
+    from benchmarks.harness.evaluation import EvalHistory, PeriodicEval, StepBudget
+    from benchmarks.harness.progress import RunProgress
+    from benchmarks.harness.tasks import build_run
+
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    built = build_run(job.algo, job.task, job.seed, job.device)
+    history = EvalHistory()
+    evaluator = PeriodicEval(
+        built.eval_envs,
+        job.task.eval_every,
+        n_episodes=job.task.eval_episodes,
+        history=history,
+        use_masks=built.use_masks,
+        final_eval=True,
+    )
+    bar = RunProgress(
+        f"{job.algo} {job.task.name} s{job.seed}",
+        job.task.budget,
+        history,
+        position,
+        disable=None if progress is None else not progress,
+    )
+    built.model.learn(total_timesteps=job.task.budget, callback=[evaluator, StepBudget(job.task.budget), bar])
+    rows = [
+        {
+            "algo": job.algo,
+            "env": r.label,
+            "seed": job.seed,
+            "env_steps": r.env_steps,
+            "wall_s": round(r.wall_s, 3),
+            "eval_mean": r.eval_mean,
+            "eval_std": r.eval_std,
+        }
+        for r in history.records
+    ]
+    for env in built.eval_envs.values():
+        env.close()
+    built.model.get_env().close()
+    return {
+        "algo": job.algo,
+        "task": job.task.name,
+        "seed": job.seed,
+        "protocol": job.protocol(),
+        "settings": built.settings(),
+        "env_steps": int(built.model.num_timesteps),
+        "train_s": round(evaluator.train_seconds(), 3),
+        "eval_s": round(evaluator.eval_seconds(), 3),
+        "total_s": round(time.perf_counter() - started, 3),
+        "rows": rows,
+    }
+
+
+# ---------------------------------------------------------------------------------- files
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = temporary_file(path)
+    with os.fdopen(fd, "w", newline="") as handle:
+        handle.write(text)
+    replace_atomically(tmp, path)
+
+
+def rows_to_csv(rows: Iterable[dict[str, Any]]) -> str:
+    """The tidy CSV text (header + one row per evaluation)."""
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({column: row[column] for column in CSV_COLUMNS})
+    return buffer.getvalue()
+
+
+def read_csv(path: Path) -> list[dict[str, Any]]:
+    """Rows of a tidy CSV with numbers parsed; checks the header."""
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        if tuple(reader.fieldnames or ()) != CSV_COLUMNS:
+            raise ValueError(
+                f"{path} is not a benchmark CSV: columns {reader.fieldnames}, expected {CSV_COLUMNS}"
+            )
+        return [
+            {
+                "algo": r["algo"],
+                "env": r["env"],
+                "seed": int(r["seed"]),
+                "env_steps": int(r["env_steps"]),
+                "wall_s": float(r["wall_s"]),
+                "eval_mean": float(r["eval_mean"]),
+                "eval_std": float(r["eval_std"]),
+            }
+            for r in reader
+        ]
+
+
+def save_run(out: Path, record: dict[str, Any]) -> None:
+    """Write a finished run's CSV, then its JSON (the JSON marks it finished)."""
+    runs = out / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    name = run_id(record["algo"], record["task"], record["seed"])
+    _write_atomic(runs / f"{name}.csv", rows_to_csv(record["rows"]))
+    meta = {key: value for key, value in record.items() if key != "rows"}
+    _write_atomic(runs / f"{name}.json", json.dumps(meta, indent=2, default=str) + "\n")
+
+
+def finished_runs(out: Path) -> dict[str, dict[str, Any]]:
+    """run id -> its JSON record, for every finished run in ``out`` (JSON and CSV both present)."""
+    runs = out / "runs"
+    if not runs.is_dir():
+        return {}
+    found = {}
+    for meta_path in sorted(runs.glob("*.json")):
+        if meta_path.with_suffix(".csv").exists():
+            found[meta_path.stem] = json.loads(meta_path.read_text())
+    return found
+
+
+def collect_results(out: Path) -> Path:
+    """Rebuild ``out/results.csv`` from every finished run's CSV; returns its path."""
+    rows = []
+    for name in finished_runs(out):
+        rows.extend(read_csv(out / "runs" / f"{name}.csv"))
+    rows.sort(key=lambda r: (r["env"], r["algo"], r["seed"], r["env_steps"]))
+    path = out / "results.csv"
+    out.mkdir(parents=True, exist_ok=True)
+    _write_atomic(path, rows_to_csv(rows))
+    return path
+
+
+# ---------------------------------------------------------------------------------- scheduling
+
+
+def plan(
+    suite: Suite,
+    seeds: int,
+    algos: Sequence[str] | None = None,
+    tasks: Sequence[str] | None = None,
+    max_steps: int | None = None,
+    eval_every: int | None = None,
+    eval_episodes: int | None = None,
+    device: str = "auto",
+) -> list[Job]:
+    """Every job of the suite, the slow algorithms first (parallel workers then finish together)."""
+    algos = list(algos or suite.algos)
+    unknown = [a for a in algos if a not in suite.algos]
+    if unknown:
+        raise SetupError(
+            f"Suite {suite.name} has no algorithm(s) {unknown}; its algorithms: {list(suite.algos)}"
+        )
+    names = [task.name for task in suite.tasks]
+    if tasks:
+        missing = [t for t in tasks if t not in names]
+        if missing:
+            raise SetupError(f"Suite {suite.name} has no env(s) {missing}; its envs: {names}")
+    if seeds < 1:
+        raise SetupError(f"--seeds must be >= 1, got {seeds}")
+    chosen = [
+        task.sliced(max_steps, eval_every, eval_episodes)
+        for task in suite.tasks
+        if not tasks or task.name in tasks
+    ]
+    jobs = [Job(algo, task, seed, device) for task in chosen for algo in algos for seed in range(seeds)]
+    return sorted(jobs, key=lambda job: job.algo != "muzero")  # stable: MuZero's long runs start first
+
+
+def pending(jobs: Sequence[Job], out: Path) -> list[Job]:
+    """The jobs not yet finished in ``out``; refuses finished runs made under another protocol."""
+    done = finished_runs(out)
+    conflicts = [
+        f"{job.run_id}: ran with {done[job.run_id]['protocol']}, asked for {job.protocol()}"
+        for job in jobs
+        if job.run_id in done and done[job.run_id].get("protocol") != job.protocol()
+    ]
+    if conflicts:
+        raise SetupError(
+            f"{out} holds runs made under another protocol (budget or evaluation schedule):\n  "
+            + "\n  ".join(conflicts)
+            + "\nUse another --out, repeat the earlier --max-steps/--eval-every/--eval-episodes, "
+            "or delete those runs' files in runs/."
+        )
+    return [job for job in jobs if job.run_id not in done]
+
+
+def _init_worker(lock: Any, slots: Any) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    tqdm.set_lock(lock)
+    global _SLOTS
+    _SLOTS = slots
+
+
+_SLOTS: Any = None
+
+
+def _run_in_worker(job: Job, progress: bool | None) -> dict[str, Any]:
+    slot = _SLOTS.get()
+    try:
+        return run_job(job, position=slot, progress=progress)
+    finally:
+        _SLOTS.put(slot)
+
+
+def _describe(record: dict[str, Any]) -> str:
+    finals = {}
+    for row in record["rows"]:
+        finals[row["env"]] = row["eval_mean"]
+    scores = ", ".join(f"{env} {mean:.2f}" for env, mean in finals.items())
+    return (
+        f"done {record['algo']} {record['task']} seed {record['seed']}: final {scores} after "
+        f"{record['env_steps']:,} steps, {record['train_s']:.1f} s training (+{record['eval_s']:.1f} s eval)"
+    )
+
+
+def execute(
+    jobs: Sequence[Job], out: Path, n_jobs: int = 1, progress: bool | None = None
+) -> list[dict[str, Any]]:
+    """Run the jobs (saving each as it finishes); ``n_jobs`` > 1 uses that many spawned processes,
+    which end with this one when it is interrupted or terminated (``benchmarks.harness.pool``)."""
+    out.mkdir(parents=True, exist_ok=True)
+    records = []
+    if n_jobs <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            record = run_job(job, progress=progress)
+            save_run(out, record)
+            tqdm.write(_describe(record))
+            records.append(record)
+        return records
+    slots = SPAWN.Queue()
+    for slot in range(n_jobs):
+        slots.put(slot)
+    with worker_pool(n_jobs, _init_worker, (SPAWN.RLock(), slots)) as pool:
+        futures = {pool.submit(_run_in_worker, job, progress): job for job in jobs}
+        for future in as_completed(futures):
+            record = future.result()
+            save_run(out, record)
+            tqdm.write(_describe(record))
+            records.append(record)
+    return records
+
+
+def run_suite(
+    suite: Suite,
+    out: Path,
+    seeds: int | None = None,
+    algos: Sequence[str] | None = None,
+    tasks: Sequence[str] | None = None,
+    n_jobs: int | None = None,
+    max_steps: int | None = None,
+    eval_every: int | None = None,
+    eval_episodes: int | None = None,
+    device: str = "auto",
+    progress: bool | None = None,
+) -> Path:
+    """Run what is missing of ``suite`` into ``out`` and rebuild ``out/results.csv``; returns its path."""
+    jobs = plan(suite, seeds or suite.seeds, algos, tasks, max_steps, eval_every, eval_episodes, device)
+    todo = pending(jobs, out)
+    skipped = len(jobs) - len(todo)
+    if skipped:
+        print(f"{skipped} of {len(jobs)} runs already finished in {out}: skipped.")
+    execute(todo, out, n_jobs or suite.jobs, progress)
+    return collect_results(out)

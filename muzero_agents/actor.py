@@ -1,0 +1,212 @@
+"""Self-play: observations -> batched search -> actions -> env step -> trajectory pieces.
+
+The actor knows the envs and the search, never the optimizer: it plays with whatever network it
+is handed (the learner's, or an acting copy that a loop keeps up to date) and returns each
+vectorized step as a ``StepRecord`` ready for ``TrajectoryReplay.add``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+from stable_baselines3.common.vec_env import VecEnv
+
+from muzero_agents.augment import Symmetries
+from muzero_agents.openings import RandomOpenings
+from muzero_agents.planning import Planner
+from muzero_agents.policies import MuZeroPolicy
+from muzero_agents.search import SearchResult
+
+
+class StepRecord(NamedTuple):
+    """One vectorized env step, in the keywords of ``TrajectoryReplay.add``."""
+
+    observations: np.ndarray  # [n_envs, *obs]: where the actions were chosen
+    actions: np.ndarray  # [n_envs] int64
+    rewards: np.ndarray  # [n_envs] float32
+    root_values: np.ndarray  # [n_envs]: the search's value at each root
+    search_policies: np.ndarray  # [n_envs, A]: the search's improved policy (the policy target)
+    dones: np.ndarray  # [n_envs] bool: the episode ended after this step
+    terminated: np.ndarray  # [n_envs] bool: ... in a true terminal (else truncated)
+    final_observations: dict[int, np.ndarray]  # env -> observation after a done step
+    final_values: dict[int, float]  # env -> value of a truncated episode's final observation
+    legal_masks: np.ndarray | None  # [n_envs, A] bool, where the env gives action masks
+    random_moves: np.ndarray  # [n_envs] bool: the action was a random opening move
+
+
+class SelfPlayActor:
+    """Plays every env of a VecEnv one step at a time with a batched search.
+
+    :param planner: runs the search
+    :param num_simulations: simulations per decision
+    :param sampling_moves: moves of each episode sampled at the temperature; later ones play the
+        most visited action (None: every move is sampled)
+    :param random_opening_moves: each episode opens with 0..k uniformly random legal moves
+    :param rng: the search's noise and the samples
+    """
+
+    def __init__(
+        self,
+        planner: Planner,
+        num_simulations: int,
+        sampling_moves: int | None,
+        random_opening_moves: int,
+        rng: np.random.Generator,
+    ) -> None:
+        self.planner = planner
+        self.num_simulations = num_simulations
+        self.sampling_moves = sampling_moves
+        self.rng = rng
+        self.episode_moves = np.zeros(0, dtype=np.int64)
+        self.openings = RandomOpenings(random_opening_moves, np.random.default_rng())
+        self.search_seconds = 0.0
+
+    def start(self, n_envs: int, random_opening_moves: int) -> None:
+        """Every env starts a fresh episode (after a reset)."""
+        self.episode_moves = np.zeros(n_envs, dtype=np.int64)
+        # its own stream, spawned only when used, so seeded runs without openings stay as they were
+        rng = self.rng.spawn(1)[0] if random_opening_moves else np.random.default_rng()
+        self.openings = RandomOpenings(random_opening_moves, rng)
+        self.openings.start(n_envs)
+
+    def choose(
+        self, policy: MuZeroPolicy, observations: np.ndarray, legal_mask: np.ndarray | None, temperature: float
+    ) -> tuple[SearchResult, np.ndarray]:
+        """Search every env's observation; returns the search (with the actions to play) and
+        which actions are random opening moves."""
+        result = self.planner.plan(
+            policy,
+            observations,
+            legal_mask,
+            num_simulations=self.num_simulations,
+            explore=True,
+            temperature=temperature,
+            rng=self.rng,
+        )
+        result = self._greedy_after_sampling_moves(result)
+        action_count = result.policy.shape[1]
+        actions, random_moves = self.openings.choose(result.action, legal_mask, action_count)
+        return result._replace(action=actions), random_moves
+
+    def _greedy_after_sampling_moves(self, result: SearchResult) -> SearchResult:
+        """Envs past ``sampling_moves`` moves of their episode take the most visited action.
+
+        Ties in visits (common after Gumbel's sequential halving) go to the largest improved
+        policy, which for Gumbel MuZero is its own noise-free choice.
+        """
+        if self.sampling_moves is None:
+            return result
+        late = self.episode_moves >= self.sampling_moves
+        if not late.any():
+            return result
+        visits = result.visit_counts[late]  # masked actions have 0 visits
+        most_visited = visits == visits.max(axis=1, keepdims=True)
+        action = result.action.copy()
+        action[late] = np.argmax(np.where(most_visited, result.policy[late], -1.0), axis=1)
+        return result._replace(action=action)
+
+    def record(
+        self,
+        policy: MuZeroPolicy,
+        observations: np.ndarray,
+        chosen: tuple[SearchResult, np.ndarray],
+        step: tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]],
+        legal_mask: np.ndarray | None,
+    ) -> StepRecord:
+        """The trajectory piece of one env step; a truncated episode's final observation is
+        valued with ``policy`` so its return can bootstrap from it."""
+        result, random_moves = chosen
+        _, rewards, dones, infos = step
+        terminated = np.array(
+            [bool(done) and not info.get("TimeLimit.truncated", False) for done, info in zip(dones, infos)]
+        )
+        final_observations: dict[int, np.ndarray] = {}
+        final_values: dict[int, float] = {}
+        for index in np.flatnonzero(dones):
+            final_obs = infos[index].get("terminal_observation")
+            if final_obs is None:
+                continue
+            final_observations[int(index)] = final_obs
+            if not terminated[index]:
+                _, value, _ = policy.initial_inference_numpy(np.asarray(final_obs)[None])
+                final_values[int(index)] = float(value[0])
+        return StepRecord(
+            observations=observations,
+            actions=result.action,
+            rewards=np.asarray(rewards, dtype=np.float32),
+            root_values=result.root_value,
+            search_policies=result.policy,
+            dones=np.asarray(dones, dtype=bool),
+            terminated=terminated,
+            final_observations=final_observations,
+            final_values=final_values,
+            legal_masks=legal_mask,
+            random_moves=random_moves,
+        )
+
+    def advance(self, dones: np.ndarray) -> None:
+        """Count the move in every env; envs whose episode ended start a new one."""
+        self.episode_moves = np.where(dones, 0, self.episode_moves + 1)
+        self.openings.advance(dones)
+
+    def step(
+        self,
+        env: VecEnv,
+        policy: MuZeroPolicy,
+        observations: np.ndarray,
+        legal_mask: np.ndarray | None,
+        temperature: float,
+    ) -> tuple[StepRecord, np.ndarray, list[dict[str, Any]]]:
+        """Search, act in every env, and return the step's record, the new observations and infos."""
+        chosen = self.choose(policy, observations, legal_mask, temperature)
+        new_obs, rewards, dones, infos = env.step(chosen[0].action)
+        record = self.record(policy, observations, chosen, (new_obs, rewards, dones, infos), legal_mask)
+        self.advance(record.dones)
+        return record, new_obs, infos
+
+
+def env_flag(env: VecEnv | None, name: str) -> bool:
+    """True if every sub-env exposes attribute ``name`` set to True (e.g. two-player games)."""
+    if env is None or not env.has_attr(name):
+        return False
+    return all(bool(value) for value in env.get_attr(name))
+
+
+def env_action_masks(env: VecEnv) -> np.ndarray | None:
+    """The sub-envs' legal-action masks (sb3-contrib's ``action_masks()``), None if they have none."""
+    if not env.has_attr("action_masks"):
+        return None
+    return np.stack(env.env_method("action_masks")).astype(bool)
+
+
+def env_symmetries(env: VecEnv | None, observation_space, action_space, needed: bool) -> Symmetries | None:
+    """The board symmetries the sub-envs declare (None where they declare none).
+
+    They index the env's own observations, so a wrapper that reshapes them (frame stacking, a
+    transpose) makes them wrong: refused where augmentation would use them (``needed``), with an
+    error that names the fix, otherwise ignored.
+    """
+    if env is None or not env.has_attr("board_symmetries"):
+        return None
+    per_env = env.get_attr("board_symmetries")
+    if not per_env[0]:
+        return None
+    symmetries = Symmetries.stack(per_env[0])
+    same = all(s and Symmetries.stack(s).same_as(symmetries) for s in per_env[1:])
+    env_shape = tuple(env.get_attr("observation_space")[0].shape)
+    fits = (
+        same
+        and env_shape == tuple(observation_space.shape)
+        and symmetries.obs_index.shape[1] == int(np.prod(observation_space.shape))
+        and symmetries.action_map.shape[1] == int(action_space.n)
+    )
+    if fits:
+        return symmetries
+    if not needed:
+        return None
+    raise ValueError(
+        "The env's board_symmetries do not match its observations or actions (a wrapper such as "
+        "VecFrameStack or VecTransposeImage reshaped them, or the sub-envs differ). Pass "
+        "learner_kwargs=dict(augment_symmetries=False), or give MuZero the board env unwrapped."
+    )

@@ -1,0 +1,302 @@
+"""Checks of what an env gives MuZero: its spaces, observations, rewards, actions and masks.
+
+Each check raises early with the argument, the value received and a fix (a wrapper that exists
+in the installed Gymnasium where one helps), instead of a numpy broadcast error or a search
+failure many steps later. Layout of image observations: :func:`infer_channels_last`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from muzero_agents.settings import check_policy_kwargs
+from muzero_agents.support import inverse_scale_transform
+
+__all__ = [
+    "RewardScaleCheck",
+    "check_action_masks",
+    "check_action_space",
+    "check_actions",
+    "check_not_dict",
+    "check_observation_space",
+    "check_observations",
+    "check_policy_kwargs",
+    "check_rewards",
+    "check_step",
+    "infer_channels_last",
+    "max_support_value",
+]
+
+FLATTEN_FIX = (
+    "MuZero has no MultiInputPolicy: its policies take one array. Flatten the observation with "
+    "gymnasium.wrappers.FlattenObservation(env) and use MlpPolicy (for PettingZoo boards with an "
+    "action mask, wrappers.SelfPlayEnv keeps the board and reads the mask)."
+)
+
+
+def _is_image_policy(policy: Any) -> bool:
+    """Whether ``policy`` (a name such as "CnnPolicy", or a policy class) reads images."""
+    if isinstance(policy, str):
+        return policy in ("CnnPolicy", "MuZeroCnnPolicy")
+    return bool(getattr(policy, "expects_images", False))
+
+
+def check_observation_space(space: spaces.Space, policy: Any) -> None:
+    """Raise a ValueError naming the fix unless ``policy`` can read observations of ``space``.
+
+    :param policy: the policy name ("MlpPolicy", "CnnPolicy") or class
+    """
+    if isinstance(space, (spaces.Dict, spaces.Tuple)):
+        raise ValueError(f"MuZero cannot read {type(space).__name__} observations ({space}). {FLATTEN_FIX}")
+    if not isinstance(space, (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)):
+        raise ValueError(
+            f"MuZero needs a Box, Discrete, MultiDiscrete or MultiBinary observation space, got {space}; "
+            "wrap the env so that it returns arrays (gymnasium.wrappers.TransformObservation)."
+        )
+    if _is_image_policy(policy) and (not isinstance(space, spaces.Box) or len(space.shape) != 3):
+        raise ValueError(
+            f"CnnPolicy needs image-like Box observations of shape (C, H, W) or (H, W, C), got {space}; "
+            "use MlpPolicy for vector observations."
+        )
+
+
+def infer_channels_last(space: spaces.Box) -> bool:
+    """Whether a 3-D image space is (H, W, C) rather than (C, H, W); ValueError when it cannot tell.
+
+    uint8 images in [0, 255] follow SB3 (the smallest side is the channels; SB3 has already
+    transposed channels-last ones). Other arrays (float or int8 boards) are read as square boards
+    first: two equal leading sides mean (H, W, C), two equal trailing sides (C, H, W), so a 9x9
+    Go board with 17 planes, (9, 9, 17), is channels-last. Else the unique smallest of the first
+    and last sides is the channels. Shapes that stay ambiguous, such as (3, 3, 3) or (2, 8, 2),
+    are refused with the fix: ``policy_kwargs={"channels_last": True}`` (or False).
+    """
+    from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
+
+    shape = tuple(int(side) for side in space.shape)
+    if is_image_space(space):
+        return not is_image_space_channels_first(space)
+    first, middle, last = shape
+    if first == middle != last:
+        return True
+    if middle == last != first:
+        return False
+    if first != last and min(first, last) < middle:
+        return last < first
+    raise ValueError(
+        f"CnnPolicy cannot tell whether the observation shape {shape} is (C, H, W) or (H, W, C). "
+        'Say which: policy_kwargs={"channels_last": True} for (H, W, C), False for (C, H, W).'
+    )
+
+
+def check_action_space(space: spaces.Space) -> None:
+    """Raise a ValueError naming a wrapper that fixes it unless ``space`` is Discrete from 0."""
+    if isinstance(space, spaces.Discrete):
+        if int(space.start) != 0:
+            raise ValueError(
+                f"MuZero's actions are 0..n-1, but the action space is {space} (start={space.start}). "
+                f"Shift them: gymnasium.wrappers.TransformAction(env, lambda a: a + {int(space.start)}, "
+                f"gymnasium.spaces.Discrete({int(space.n)}))."
+            )
+        return
+    if isinstance(space, spaces.Box):
+        fix = "Discretize it: gymnasium.wrappers.DiscretizeAction(env, bins=5) (one Discrete action per bin combination)."
+    elif isinstance(space, (spaces.MultiDiscrete, spaces.MultiBinary)):
+        fix = (
+            "Number the combinations: gymnasium.wrappers.TransformAction(env, lambda a: "
+            "np.array(np.unravel_index(a, sizes)), gymnasium.spaces.Discrete(int(np.prod(sizes)))) "
+            "with sizes the space's nvec (2 per entry for MultiBinary)."
+        )
+    else:
+        fix = "Wrap the env so that it takes an action index (gymnasium.wrappers.TransformAction)."
+    raise ValueError(
+        f"MuZero plans over a finite action set and needs a Discrete action space, got {space}. {fix}"
+    )
+
+
+def check_not_dict(observation: Any) -> None:
+    """Raise a ValueError naming the fix if ``observation`` is a dict or tuple of arrays."""
+    if isinstance(observation, (Mapping, tuple)):
+        raise ValueError(
+            f"MuZero takes array observations, got a {type(observation).__name__}. {FLATTEN_FIX}"
+        )
+
+
+def _observation_shape(space: spaces.Space) -> tuple[int, ...]:
+    if isinstance(space, spaces.Discrete):
+        return ()
+    if isinstance(space, spaces.MultiDiscrete):
+        return tuple(space.nvec.shape)
+    return tuple(space.shape)
+
+
+def check_observations(observations: Any, space: spaces.Space, *, where: str) -> np.ndarray:
+    """A batch ``[N, *space.shape]`` of observations as an array, or an error naming ``where``.
+
+    :param where: where the batch comes from (``"predict()"``, ``"self-play step 120"``); the
+        error adds the batch row (the env index) of the first bad observation
+    """
+    batch = np.asarray(observations)
+    expected = _observation_shape(space)
+    if batch.dtype.kind not in "biuf":
+        raise TypeError(f"{where}: observations must be numbers, got an array of dtype {batch.dtype}.")
+    if batch.ndim != len(expected) + 1 or batch.shape[1:] != expected:
+        raise ValueError(
+            f"{where}: observations must have shape (n_envs, *{expected}) to match the observation "
+            f"space {space}, got an array of shape {batch.shape}. Make the env return arrays of the "
+            "shape its observation_space declares (or declare the shape it returns)."
+        )
+    flat = batch.reshape(batch.shape[0], -1)
+    if batch.dtype.kind == "f":
+        finite = np.isfinite(flat).all(axis=1)
+        if not finite.all():
+            row = int(np.argmin(finite))
+            raise ValueError(
+                f"{where}: the observation of env {row} holds NaN or infinite values; the network "
+                "cannot plan from it. Fix the env, or replace them with gymnasium.wrappers."
+                "TransformObservation(env, np.nan_to_num, env.observation_space)."
+            )
+    if isinstance(space, spaces.Discrete):
+        _check_discrete_observations(batch, space, where)
+    return batch
+
+
+def _check_discrete_observations(batch: np.ndarray, space: spaces.Discrete, where: str) -> None:
+    low, high = int(space.start), int(space.start) + int(space.n)
+    whole = np.equal(np.mod(batch, 1), 0) if batch.dtype.kind == "f" else np.ones(batch.shape, bool)
+    inside = whole & (batch >= low) & (batch < high)
+    if not inside.all():
+        row = int(np.argmin(inside))
+        raise ValueError(
+            f"{where}: the observation of env {row} is {batch[row].tolist()!r}, outside the observation space "
+            f"{space} (integers {low}..{high - 1})."
+        )
+
+
+def max_support_value(support_size: int) -> float:
+    """The largest magnitude the value and reward support {-S..S} can represent: h^-1(S)."""
+    return float(inverse_scale_transform(torch.tensor(float(support_size), dtype=torch.float64)))
+
+
+class RewardScaleCheck:
+    """Warns once when rewards reach beyond what the value support can represent.
+
+    :param support_size: the policy's ``support_size``; rewards above ``max_support_value`` of it
+        are predicted as that bound (1e9 rewards read as about 420 for the default 20)
+    """
+
+    def __init__(self, support_size: int) -> None:
+        self.support_size = int(support_size)
+        self.limit = max_support_value(self.support_size)
+        self.warned = False
+
+    def __call__(self, rewards: Any, *, where: str) -> None:
+        values = np.asarray(rewards, dtype=np.float64).reshape(-1)
+        finite = np.isfinite(values)
+        if not finite.all():
+            row = int(np.argmin(finite))
+            raise ValueError(
+                f"{where}: env {row} returned the reward {float(values[row])!r}; rewards must be finite. Fix "
+                "the env, or replace them with gymnasium.wrappers.TransformReward(env, np.nan_to_num)."
+            )
+        largest = float(np.abs(values).max(initial=0.0))
+        if largest > self.limit and not self.warned:
+            self.warned = True
+            warnings.warn(
+                f"{where}: a reward of magnitude {largest:g} exceeds {self.limit:.0f}, the most that "
+                f'policy_kwargs["support_size"]={self.support_size} represents: values and rewards '
+                'saturate there. Raise policy_kwargs["support_size"], or scale the rewards (SB3\'s '
+                "VecNormalize(env, norm_reward=True), or gymnasium.wrappers.TransformReward).",
+                UserWarning,
+                stacklevel=3,
+            )
+
+
+def check_rewards(
+    rewards: Any, support_size: int, reward_check: RewardScaleCheck | None = None, *, where: str
+) -> None:
+    """Non-finite rewards raise; rewards beyond the support warn once per ``reward_check``.
+
+    Without ``reward_check``, one shared check per support size warns once per process.
+    """
+    if reward_check is None:
+        reward_check = _SHARED_REWARD_CHECKS.setdefault(int(support_size), RewardScaleCheck(support_size))
+    reward_check(rewards, where=where)
+
+
+_SHARED_REWARD_CHECKS: dict[int, RewardScaleCheck] = {}
+
+
+def check_step(
+    new_obs: Any,
+    rewards: Any,
+    observation_space: spaces.Space,
+    support_size: int,
+    num_timesteps: int,
+    reward_check: RewardScaleCheck | None = None,
+) -> None:
+    """Check one self-play env step's observations and rewards (see :func:`check_observations`).
+
+    :param num_timesteps: the model's step count before this step, named in errors
+    :param reward_check: the model's own :class:`RewardScaleCheck` (warns once per model)
+    """
+    where = f"self-play at timestep {num_timesteps}"
+    check_observations(new_obs, observation_space, where=where)
+    check_rewards(rewards, support_size, reward_check, where=where)
+
+
+def check_action_masks(
+    masks: Any, batch: int, action_count: int, *, require_legal: bool = True
+) -> np.ndarray:
+    """Legal-action masks as a bool array ``[batch, action_count]``, or a clear error.
+
+    Booleans are taken as they are; integer masks of only 0 and 1 are converted. Other integers,
+    floats and wrong shapes are refused. A ``(action_count,)`` mask serves a batch of one.
+
+    :param require_legal: refuse a row without any legal action (the search needs one)
+    """
+    array = np.asarray(masks)
+    if array.shape == (action_count,) and batch == 1:
+        array = array[None]
+    if array.shape != (batch, action_count):
+        raise ValueError(
+            f"action_masks must have shape ({batch}, {action_count}) (one row per observation, one "
+            f"entry per action), got {array.shape}."
+        )
+    if array.dtype.kind in "iu":
+        if not np.isin(array, (0, 1)).all():
+            raise ValueError(
+                f"action_masks must be booleans (True = legal); integer masks may hold only 0 and 1, got "
+                f"values {np.unique(array)[:8].tolist()}."
+            )
+        array = array.astype(bool)
+    elif array.dtype.kind != "b":
+        raise TypeError(
+            f"action_masks must be booleans (True = legal), got dtype {array.dtype}; pass mask.astype(bool) "
+            "of an exact 0/1 mask."
+        )
+    if require_legal and not array.any(axis=1).all():
+        row = int(np.argmin(array.any(axis=1)))
+        raise ValueError(
+            f"action_masks row {row} allows no action; the search needs at least one legal action."
+        )
+    return array
+
+
+def check_actions(actions: Any, action_count: int) -> np.ndarray:
+    """Actions as an int64 array, refusing non-integers and indices outside 0..action_count-1."""
+    array = np.asarray(actions)
+    if array.dtype.kind not in "iu":
+        raise TypeError(
+            f"actions must be integer indices in 0..{action_count - 1}, got dtype {array.dtype} ({array!r})."
+        )
+    inside = (array >= 0) & (array < action_count)
+    if not inside.all():
+        bad = array[~inside].reshape(-1)[:8].tolist()
+        raise ValueError(f"actions must be in 0..{action_count - 1}, got {bad}.")
+    return array.astype(np.int64)

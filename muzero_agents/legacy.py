@@ -1,0 +1,86 @@
+"""Loading models saved by muzero-agents 0.1.0, whose settings were flat constructor arguments.
+
+0.2.0 groups the settings of the parts (``search_kwargs``, ``replay_buffer_kwargs``, ...). A
+0.1.0 save restores its flat attributes onto the model; ``migrate_flat_settings`` moves each
+into its group before the model is built, and drops the options 0.2.0 no longer has.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from stable_baselines3.common.preprocessing import is_image_space_channels_first
+
+# 0.1.0 attribute -> (0.2.0 group, key)
+MOVED_SETTINGS: dict[str, tuple[str, str]] = {
+    "pb_c_init": ("search_kwargs", "pb_c_init"),
+    "pb_c_base": ("search_kwargs", "pb_c_base"),
+    "dirichlet_alpha": ("search_kwargs", "dirichlet_alpha"),
+    "dirichlet_fraction": ("search_kwargs", "dirichlet_fraction"),
+    "max_considered_actions": ("search_kwargs", "max_considered_actions"),
+    "priority_alpha": ("replay_buffer_kwargs", "priority_alpha"),
+    "priority_beta": ("replay_buffer_kwargs", "priority_beta"),
+    "reanalyze_fraction": ("reanalyze_kwargs", "fraction"),
+    "reanalyze_search": ("reanalyze_kwargs", "search"),
+    "temperature": ("self_play_kwargs", "temperature"),
+    "sampling_moves": ("self_play_kwargs", "sampling_moves"),
+    "random_opening_moves": ("self_play_kwargs", "random_opening_moves"),
+    "reward_loss_coef": ("learner_kwargs", "reward_loss_coef"),
+    "consistency_loss_coef": ("learner_kwargs", "consistency_loss_coef"),
+    "weight_decay": ("learner_kwargs", "weight_decay"),
+    "mixed_precision": ("learner_kwargs", "mixed_precision"),
+    "augment_symmetries": ("learner_kwargs", "augment_symmetries"),
+    "play_simulations": ("play_kwargs", "num_simulations"),
+    "ema_decay": ("play_kwargs", "ema_decay"),
+}
+# options 0.2.0 removed (they measured no gain); a save that had them on plays without them
+REMOVED_OPTIONS = ("cut_returns_at_exploration", "play_symmetries")
+# 0.1.0 bookkeeping that 0.2.0 keeps elsewhere or not at all
+STALE_ATTRIBUTES = ("_search_seconds",)
+
+
+def migrate_flat_settings(attributes: dict[str, Any]) -> None:
+    """Move 0.1.0's flat settings in ``attributes`` (a model's ``__dict__``) into their groups."""
+    if "pb_c_init" in attributes:  # only 0.1.0 had it flat
+        _keep_image_layout(attributes)
+    for name, (group, key) in MOVED_SETTINGS.items():
+        if name in attributes:
+            attributes[group] = {**(attributes.get(group) or {}), key: attributes.pop(name)}
+    if "support_size" in attributes:
+        policy_kwargs = dict(attributes.get("policy_kwargs") or {})
+        policy_kwargs.setdefault("support_size", attributes.pop("support_size"))
+        attributes["policy_kwargs"] = policy_kwargs
+    for name in REMOVED_OPTIONS:
+        if attributes.pop(name, False):
+            warnings.warn(
+                f"This model was saved by muzero-agents 0.1.0 with {name}=True; 0.2.0 removed that "
+                "option (it measured no gain), so the model trains and plays without it.",
+                UserWarning,
+                stacklevel=4,
+            )
+    for name in STALE_ATTRIBUTES:
+        attributes.pop(name, None)
+
+
+def rename_saved_parameters(params: dict[str, Any]) -> dict[str, Any]:
+    """0.1.0 saved the weight average as ``_averaged_policy``; 0.2.0 keeps it on the learner."""
+    if "_averaged_policy" in params:
+        params = dict(params)
+        params["learner.weight_average"] = params.pop("_averaged_policy")
+    return params
+
+
+def _keep_image_layout(attributes: dict[str, Any]) -> None:
+    """0.1.0 read every 3-D observation's layout with SB3's smallest-side rule (so square boards
+    with many planes, Go's (9, 9, 17), were read channels-first); its conv weights expect that."""
+    policy_class, space = attributes.get("policy_class"), attributes.get("observation_space")
+    shape = getattr(space, "shape", None)
+    from muzero_agents.policies import MuZeroCnnPolicy
+
+    is_cnn = isinstance(policy_class, type) and issubclass(policy_class, MuZeroCnnPolicy)
+    if shape is None or len(shape) != 3 or not is_cnn:
+        return
+    policy_kwargs = dict(attributes.get("policy_kwargs") or {})
+    policy_kwargs.setdefault("channels_last", not is_image_space_channels_first(space))
+    attributes["policy_kwargs"] = policy_kwargs
