@@ -7,9 +7,11 @@ vectorized step as a ``StepRecord`` ready for ``TrajectoryReplay.add``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
+from stable_baselines3.common.utils import FloatSchedule
 from stable_baselines3.common.vec_env import VecEnv
 
 from muzero_agents.augment import Symmetries
@@ -57,21 +59,37 @@ class SelfPlayActor:
         self.planner = planner
         self.num_simulations = num_simulations
         self.sampling_moves = sampling_moves
+        self.temperature_schedule = FloatSchedule(1.0)  # set by start()
         self.rng = rng
         self.episode_moves = np.zeros(0, dtype=np.int64)
         self.openings = RandomOpenings(random_opening_moves, np.random.default_rng())
-        self.search_seconds = 0.0
 
-    def start(self, n_envs: int, random_opening_moves: int) -> None:
-        """Every env starts a fresh episode (after a reset)."""
-        self.episode_moves = np.zeros(n_envs, dtype=np.int64)
-        # its own stream, spawned only when used, so seeded runs without openings stay as they were
-        rng = self.rng.spawn(1)[0] if random_opening_moves else np.random.default_rng()
-        self.openings = RandomOpenings(random_opening_moves, rng)
-        self.openings.start(n_envs)
+    def start(self, n_envs: int, self_play_kwargs: Mapping[str, Any], envs_reset: bool) -> bool:
+        """Take the self-play settings of now; after a reset (``envs_reset``, or another number of
+        envs) every env starts a fresh episode. Returns whether episodes started afresh."""
+        self.sampling_moves = self_play_kwargs["sampling_moves"]
+        self.temperature_schedule = FloatSchedule(self_play_kwargs["temperature"])
+        opening_moves = self_play_kwargs["random_opening_moves"]
+        fresh = envs_reset or self.episode_moves.shape != (n_envs,)
+        if fresh:
+            self.episode_moves = np.zeros(n_envs, dtype=np.int64)
+            # its own stream, spawned only when used, so seeded runs without openings stay as they were
+            rng = self.rng.spawn(1)[0] if opening_moves else np.random.default_rng()
+            self.openings = RandomOpenings(opening_moves, rng)
+            self.openings.start(n_envs)
+        self.openings.limit(opening_moves)  # a value set between learns applies now
+        return fresh
+
+    def temperature(self, progress_remaining: float) -> float:
+        """The visit-count temperature at this point of training (1 -> 0 remaining)."""
+        return float(self.temperature_schedule(progress_remaining))
 
     def choose(
-        self, policy: MuZeroPolicy, observations: np.ndarray, legal_mask: np.ndarray | None, temperature: float
+        self,
+        policy: MuZeroPolicy,
+        observations: np.ndarray,
+        legal_mask: np.ndarray | None,
+        temperature: float,
     ) -> tuple[SearchResult, np.ndarray]:
         """Search every env's observation; returns the search (with the actions to play) and
         which actions are random opening moves."""
@@ -149,6 +167,13 @@ class SelfPlayActor:
         """Count the move in every env; envs whose episode ended start a new one."""
         self.episode_moves = np.where(dones, 0, self.episode_moves + 1)
         self.openings.advance(dones)
+
+    @staticmethod
+    def statistics(record: StepRecord) -> dict[str, float]:
+        """The search's mean root value and visit-policy entropy over a step's envs."""
+        policy = np.clip(record.search_policies, 1e-12, 1.0)
+        entropy = float(-(record.search_policies * np.log(policy)).sum(axis=1).mean())
+        return {"root_value": float(np.mean(record.root_values)), "visit_entropy": entropy}
 
     def step(
         self,

@@ -19,80 +19,77 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
-from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.preprocessing import maybe_transpose
 from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.utils import FloatSchedule, is_vectorized_observation, safe_mean
+from stable_baselines3.common.utils import safe_mean
 
-from muzero_agents import env_checks, files, legacy, settings
+from muzero_agents import env_checks, files, legacy, loops, settings
 from muzero_agents.actor import SelfPlayActor, env_action_masks, env_flag, env_symmetries
-from muzero_agents.learner import Learner
+from muzero_agents.learner import Learner, ReplayStep, gradient_step_on_replay, match_saved_average
 from muzero_agents.loops import BackgroundLoop, SerialLoop
 from muzero_agents.planning import Planner
-from muzero_agents.policies import CnnPolicy, MlpPolicy, MuZeroPolicy
-from muzero_agents.reanalyze import Reanalyzer
+from muzero_agents.policies import CnnPolicy, MlpPolicy, MuZeroPolicy, policy_arguments
+from muzero_agents.reanalyze import Reanalyzer, network_evaluate
 from muzero_agents.replay import TrajectoryReplay
 from muzero_agents.settings import default_temperature
-from muzero_agents.targets import make_batch
 
 __all__ = ["MuZero", "default_temperature"]
 
 SelfMuZero = TypeVar("SelfMuZero", bound="MuZero")
+# settings the parts read, given to them again when set after construction (the others shape the
+# replay or the network, which a set after construction does not rebuild)
+PART_SETTINGS = frozenset(
+    ("search", "search_kwargs", "discount", "num_simulations", "td_lambda", "reanalyze_kwargs")
+    + ("value_loss_coef", "max_grad_norm", "learner_kwargs")
+)
+# the parts and state that _setup_model builds from the settings, not saved
+REBUILT_AT_LOAD = (
+    "_rng",
+    "planner",
+    "actor",
+    "learner",
+    "reanalyzer",
+    "_loop",
+    "_reward_check",
+)
 
 
 class MuZero(BaseAlgorithm):
     """MuZero (Schrittwieser et al., 2020): planning with a learned latent model.
 
-    :param policy: ``"MlpPolicy"`` (vector observations), ``"CnnPolicy"`` (images, boards) or a class
-    :param env: environment, env id or VecEnv with a Discrete action space. Envs exposing
-        ``action_masks()`` (sb3-contrib's convention) get legal-action masks at the search root;
-        envs with ``is_two_player_zero_sum = True`` (``wrappers.SelfPlayEnv``) are searched and
-        trained as alternating zero-sum games.
-    :param learning_rate: learning rate, constant or a schedule of the remaining progress (1 -> 0)
+    :param policy: ``"MlpPolicy"`` (vectors), ``"CnnPolicy"`` (images, boards) or a policy class
+    :param env: env, env id or VecEnv with Discrete actions; ``action_masks()`` masks the search
+        root; ``is_two_player_zero_sum = True`` makes it an alternating zero-sum game
+    :param learning_rate: constant, or a schedule of the remaining progress (1 -> 0)
     :param buffer_size: replay capacity in transitions
     :param learning_starts: transitions collected before the first gradient step
     :param batch_size: positions per gradient step
     :param unroll_steps: K, steps the dynamics function is unrolled in training
     :param td_steps: n, bootstrapping horizon of the value targets
-    :param td_lambda: lambda of the TD(lambda) value target (1.0: plain n-step returns)
+    :param td_lambda: lambda of the TD(lambda) value target (1.0: n-step returns)
     :param discount: per-step discount gamma (board games: 1.0)
-    :param num_simulations: search simulations per decision in self-play and Reanalyze (and in
-        ``predict`` unless ``play_kwargs`` sets its own)
-    :param search: ``"muzero"`` (pUCT with Dirichlet root noise and visit-count policy targets) or
-        ``"gumbel"`` (Gumbel MuZero: sequential halving at the root, completed-Q policy targets;
-        strong with few simulations)
+    :param num_simulations: simulations per decision in self-play, Reanalyze and ``predict``
+    :param search: ``"muzero"`` (pUCT, Dirichlet root noise) or ``"gumbel"`` (Gumbel MuZero:
+        sequential halving at the root, completed-Q targets; good with few simulations)
     :param replay_ratio: gradient steps per collected transition
     :param value_loss_coef: weight of the value loss
     :param max_grad_norm: gradient clipping norm
-    :param search_kwargs: the search's constants: ``pb_c_init`` (pUCT c1), ``pb_c_base`` (c2),
-        ``dirichlet_alpha`` and ``dirichlet_fraction`` (root noise; fraction 0 turns it off),
-        ``max_considered_actions`` (Gumbel MuZero's m)
-    :param replay_buffer_kwargs: ``priority_alpha`` (prioritization exponent, 0: uniform) and
-        ``priority_beta`` (initial importance-sampling exponent, annealed to 1)
-    :param reanalyze_kwargs: ``fraction`` of each batch whose targets are recomputed with the
-        newest network, and ``search``: True re-runs the search there (fresh policy and value
-        targets), False refreshes only the bootstrap values with one network call
-    :param self_play_kwargs: ``temperature`` (visit-count temperature, a float or a schedule of
-        the remaining progress), ``sampling_moves`` (moves per episode sampled at the
-        temperature; later ones play the most visited action; None: all), ``random_opening_moves``
-        (each episode opens with 0..k uniformly random legal moves; value returns stop at
-        random moves the search would not have played)
-    :param learner_kwargs: ``reward_loss_coef``, ``consistency_loss_coef`` (EfficientZero's
-        temporal consistency loss; 0 turns it off), ``weight_decay`` (AdamW), ``mixed_precision``
-        (bfloat16 autocast in training), ``augment_symmetries`` (train on random images under
-        the env's ``board_symmetries``)
-    :param play_kwargs: how ``predict`` plays: ``num_simulations`` (None: self-play's) and
-        ``ema_decay`` (play with an exponential moving average of the weights, updated after
-        each gradient step: ``avg += (1 - ema_decay) * (new - avg)``; None: the newest weights).
-        Settable after training: ``model.play_kwargs["num_simulations"] = 100``
-    :param background_training: take the gradient steps on a thread of their own while self-play
-        goes on with a copy of the network (``muzero_agents.loops``); ``replay_ratio`` becomes a
-        ceiling and seeded runs are not reproducible step for step
-    :param policy_kwargs: forwarded to the policy, e.g. ``support_size`` (the value and reward
-        support {-S..S}) or ``network_kwargs=dict(hidden_dim=64)``
+    :param search_kwargs: ``pb_c_init``, ``pb_c_base``, ``dirichlet_alpha``, ``dirichlet_fraction``
+        (root noise; 0: off), ``max_considered_actions`` (Gumbel's m)
+    :param replay_buffer_kwargs: ``priority_alpha`` (0: uniform), ``priority_beta`` (annealed to 1)
+    :param reanalyze_kwargs: ``fraction`` of each batch the newest network refreshes, ``search``
+        (re-run the search there; else one value-only network call)
+    :param self_play_kwargs: ``temperature`` (float or schedule), ``sampling_moves`` (later moves
+        greedy; None: all sampled), ``random_opening_moves`` (open with 0..k random legal moves)
+    :param learner_kwargs: ``reward_loss_coef``, ``consistency_loss_coef`` (EfficientZero's; 0:
+        off), ``weight_decay``, ``mixed_precision`` (bfloat16), ``augment_symmetries`` (board images)
+    :param play_kwargs: ``predict``'s ``num_simulations`` (None: self-play's) and ``ema_decay``
+        (play a moving average of the weights); settable later: ``model.play_kwargs[...] = ...``
+    :param background_training: gradient steps on a thread of their own beside self-play
+        (``replay_ratio`` becomes a ceiling; runs are not reproducible step for step)
+    :param policy_kwargs: the policy's, e.g. ``support_size`` or ``network_kwargs=dict(hidden_dim=64)``
     """
 
     policy_aliases: ClassVar[dict[str, type[MuZeroPolicy]]] = {"MlpPolicy": MlpPolicy, "CnnPolicy": CnnPolicy}
@@ -133,30 +130,17 @@ class MuZero(BaseAlgorithm):
         given = {name: value for name, value in locals().items() if name in settings.SETTINGS}
         for name, value in given.items():
             setattr(self, name, value)  # each checked by __setattr__
-        settings.check_cross_settings(self._settings())
-        if env is not None:
-            env_checks.check_policy_kwargs(policy_kwargs)
         self._loop: SerialLoop | BackgroundLoop | None = None  # while learn() runs
         super().__init__(
-            policy,
-            env,
-            learning_rate,
-            policy_kwargs=policy_kwargs,
-            stats_window_size=stats_window_size,
-            tensorboard_log=tensorboard_log,
-            verbose=verbose,
-            device=device,
-            support_multi_env=True,
-            seed=seed,
-            supported_action_spaces=None,  # checked below with an error that names the fix
-        )
+            policy, env, learning_rate, policy_kwargs=policy_kwargs, stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log, verbose=verbose, device=device, seed=seed,
+            support_multi_env=True, supported_action_spaces=None,  # checked below, naming the fix
+        )  # fmt: skip
         if self.env is not None:
             env_checks.check_action_space(self.action_space)
             env_checks.check_observation_space(self.observation_space, self.policy_class)
         self.replay_buffer: TrajectoryReplay | None = None
-        self.two_player = False
-        self._symmetries = None
-        self._grad_step_credit = 0.0
+        self.two_player, self._symmetries, self._grad_step_credit = False, None, 0.0
         if _init_setup_model:
             self._setup_model()
 
@@ -165,11 +149,11 @@ class MuZero(BaseAlgorithm):
         if name in settings.SETTINGS:
             value = settings.check_setting(name, value)
         super().__setattr__(name, value)
+        if name in PART_SETTINGS and "learner" in self.__dict__:  # the parts exist: they take it now
+            self._build_parts()
 
     def _settings(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in settings.SETTINGS if hasattr(self, name)}
-
-    # ------------------------------------------------------------------ setup
 
     def _setup_model(self) -> None:
         legacy.migrate_flat_settings(self.__dict__)  # a model saved by 0.1.0
@@ -180,89 +164,64 @@ class MuZero(BaseAlgorithm):
         self.set_random_seed(self.seed)
         self._rng = np.random.default_rng(self.seed)
         self.policy = self._make_policy()
-        if self.learner_kwargs["mixed_precision"] and self.device.type == "cuda":
-            if not torch.cuda.is_bf16_supported():
-                raise ValueError(
-                    f"learner_kwargs mixed_precision=True needs bfloat16, which "
-                    f"{torch.cuda.get_device_name(self.device)} lacks: pass mixed_precision=False"
-                )
-        self.temperature_schedule = FloatSchedule(self.self_play_kwargs["temperature"])
         if self.env is not None:  # a loaded model without env keeps its saved flag and symmetries
             self.two_player = env_flag(self.env, "is_two_player_zero_sum")
-            self._symmetries = self._read_symmetries()
+            self._symmetries = self._env_symmetries()
         self.replay_buffer = self._make_replay_buffer()
         self._reward_check = env_checks.RewardScaleCheck(self.policy.support_size)  # warns once per model
         self._build_parts()
 
     def _build_parts(self) -> None:
-        """The planner, actor, learner and Reanalyze worker over the policy and settings of now."""
+        """The parts over the settings of now: the planner and Reanalyze worker anew, the actor and
+        learner once (they keep their state), then given the settings they read."""
         self.planner = Planner(self.search, self.search_kwargs, self.discount, self.two_player)
-        self.actor = SelfPlayActor(
-            self.planner,
-            self.num_simulations,
-            self.self_play_kwargs["sampling_moves"],
-            self.self_play_kwargs["random_opening_moves"],
-            self._rng,
-        )
-        self.learner = Learner(
-            self.policy,
-            self._make_policy,
-            self.unroll_steps,
-            self.value_loss_coef,
-            self.max_grad_norm,
-            self.learner_kwargs,
-            self._symmetries,
-        )
-        if self.play_kwargs["ema_decay"] is not None:
-            self.learner.average()  # starts at the initial weights
-        self.reanalyzer = Reanalyzer(self.reanalyze_kwargs["fraction"], self.reanalyze_kwargs["search"], self.td_lambda)
+        fraction, search = self.reanalyze_kwargs["fraction"], self.reanalyze_kwargs["search"]
+        self.reanalyzer = Reanalyzer(fraction, search, self.td_lambda)
+        if "learner" not in self.__dict__:
+            openings = self.self_play_kwargs["sampling_moves"], self.self_play_kwargs["random_opening_moves"]
+            self.actor = SelfPlayActor(self.planner, self.num_simulations, *openings, self._rng)
+            self.learner = Learner(self.policy, self._make_policy, self.unroll_steps, self._symmetries)
+            if self.play_kwargs["ema_decay"] is not None:
+                self.learner.average()  # starts at the initial weights
+        self.actor.planner, self.actor.num_simulations = self.planner, self.num_simulations
+        self.learner.configure(self.value_loss_coef, self.max_grad_norm, self.learner_kwargs)
 
     def _make_policy(self) -> MuZeroPolicy:
-        policy_kwargs = dict(self.policy_kwargs)
-        policy_kwargs["optimizer_kwargs"] = {
-            "weight_decay": self.learner_kwargs["weight_decay"],
-            **policy_kwargs.get("optimizer_kwargs", {}),
-        }
-        if self.learner_kwargs["consistency_loss_coef"] > 0:
-            policy_kwargs.setdefault("consistency_kwargs", {})
-        policy = self.policy_class(self.observation_space, self.action_space, self.lr_schedule, **policy_kwargs)
+        policy_kwargs = policy_arguments(self.policy_kwargs, self.learner_kwargs)
+        policy = self.policy_class(
+            self.observation_space, self.action_space, self.lr_schedule, **policy_kwargs
+        )
         if getattr(policy, "channels_last", None) is not None:  # saved, so a load reads the same layout
             self.policy_kwargs["channels_last"] = policy.channels_last
         return policy.to(self.device)
 
+    def _replay_layout(self) -> dict[str, Any]:
+        """What a replay must match to train this model (its data's shapes and window)."""
+        obs_space, n_actions = self.observation_space, int(self.action_space.n)
+        shapes = dict(
+            observation_shape=obs_space.shape, observation_dtype=obs_space.dtype, action_dim=n_actions
+        )
+        return dict(n_envs=self.n_envs, unroll_steps=self.unroll_steps, td_steps=self.td_steps, **shapes)
+
     def _make_replay_buffer(self) -> TrajectoryReplay:
+        seed = None if self.seed is None else self.seed + 1  # a stream apart from the search's
         return TrajectoryReplay(
-            capacity=self.buffer_size,
-            n_envs=self.n_envs,
-            observation_shape=self.observation_space.shape,
-            observation_dtype=self.observation_space.dtype,
-            action_dim=int(self.action_space.n),
-            unroll_steps=self.unroll_steps,
-            td_steps=self.td_steps,
-            seed=None if self.seed is None else self.seed + 1,  # a stream apart from the search's
-            **self.replay_buffer_kwargs,
+            capacity=self.buffer_size, seed=seed, **self._replay_layout(), **self.replay_buffer_kwargs
         )
 
-    def _read_symmetries(self):
-        needed = self.learner_kwargs["augment_symmetries"]
-        return env_symmetries(self.env, self.observation_space, self.action_space, needed)
+    def _env_symmetries(self):
+        augment = self.learner_kwargs["augment_symmetries"]
+        return env_symmetries(self.env, self.observation_space, self.action_space, augment)
 
     def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
         """SB3's set_env; a different number of envs or kind of game gets a fresh replay buffer."""
         super().set_env(env, force_reset)
         two_player = env_flag(self.env, "is_two_player_zero_sum")
-        buffer = self.replay_buffer
-        if buffer is not None and (buffer.n_envs != self.n_envs or self.two_player != two_player):
-            if self.verbose:
-                print("set_env: the new env differs in n_envs or players; starting an empty replay buffer")
-            self.replay_buffer = None
-        self.two_player = two_player
-        self._symmetries = self._read_symmetries()
-        self.replay_buffer = self.replay_buffer or self._make_replay_buffer()
+        if self.replay_buffer.n_envs != self.n_envs or self.two_player != two_player:
+            self.two_player = two_player
+            self.replay_buffer = self._make_replay_buffer()
+        self._symmetries = self.learner.symmetries = self._env_symmetries()
         self.planner.two_player = two_player
-        self.learner.symmetries = self._symmetries
-
-    # ------------------------------------------------------------------ play
 
     def predict(
         self,
@@ -272,32 +231,29 @@ class MuZero(BaseAlgorithm):
         deterministic: bool = False,
         action_masks: np.ndarray | None = None,
     ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
-        """Plan with the learned model for each observation of the batch.
-
-        ``deterministic=True`` plays the most visited root action; otherwise an action is sampled
-        from the search's policy. ``action_masks`` (sb3-contrib's convention) restricts the root.
-        ``play_kwargs`` sets the simulations and whether the weight average plays.
-        """
-        env_checks.check_not_dict(observation)
-        observation = maybe_transpose(np.asarray(observation), self.observation_space)
-        vectorized = is_vectorized_observation(observation, self.observation_space)
-        batch = observation if vectorized else observation[None]
-        env_checks.check_observations(batch, self.observation_space, where="predict()")
-        masks = None
-        if action_masks is not None:
-            masks = env_checks.check_action_masks(action_masks, batch.shape[0], int(self.action_space.n))
-        self.play_kwargs = self.play_kwargs  # checks what was changed in place
+        """Plan with the learned model for each observation: ``deterministic`` plays the most visited
+        root action, else one sampled from the search's policy; ``action_masks`` restrict the root;
+        ``play_kwargs`` sets the simulations and whether the weight average plays."""
+        n_actions = int(self.action_space.n)
+        batch, masks, vectorized = env_checks.predict_inputs(
+            observation, self.observation_space, action_masks, n_actions
+        )
         play = self.play_kwargs
         average = play["ema_decay"] is not None
         pause = self._loop.paused() if average and self._loop is not None else contextlib.nullcontext()
+        network = self.learner.average() if average else self._acting_policy
+        simulations, temperature = (
+            play["num_simulations"] or self.num_simulations,
+            0.0 if deterministic else 1.0,
+        )
         with pause:
             result = self.planner.plan(
-                self.learner.average() if average else self._acting_policy,
+                network,
                 batch,
                 masks,
-                num_simulations=play["num_simulations"] or self.num_simulations,
+                num_simulations=simulations,
                 explore=False,
-                temperature=0.0 if deterministic else 1.0,
+                temperature=temperature,
                 rng=self._rng,
             )
         return (result.action if vectorized else result.action[0]), state
@@ -306,8 +262,6 @@ class MuZero(BaseAlgorithm):
     def _acting_policy(self) -> MuZeroPolicy:
         """The network self-play plays with: an acting copy while background training runs."""
         return self.policy if self._loop is None else self._loop.acting_policy
-
-    # ------------------------------------------------------------------ learning
 
     def learn(
         self: SelfMuZero,
@@ -318,27 +272,20 @@ class MuZero(BaseAlgorithm):
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
     ) -> SelfMuZero:
-        """Self-play with search, store trajectories, train on K-step unrolls (SB3's learn contract).
-
-        ``callback.on_step()`` runs once per vectorized env step; returning False stops training.
-        ``log_interval`` counts finished episodes between logger dumps.
-        """
-        self.self_play_kwargs = self.self_play_kwargs  # checks what was changed in place
-        self.play_kwargs = self.play_kwargs
-        self._drop_stopped_loop()
+        """Self-play, store, train (SB3's contract): ``callback.on_step()`` runs once per vectorized
+        env step (False stops); ``log_interval`` counts finished episodes between logger dumps."""
+        loops.refuse_if_running(self._loop)
+        self._stop_loop()
         envs_will_reset = reset_num_timesteps or self._last_obs is None
         total_timesteps, callback = self._setup_learn(
             total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
         )
-        opening_moves = self.self_play_kwargs["random_opening_moves"]
-        if envs_will_reset or self.actor.episode_moves.shape != (self.n_envs,):
-            self.actor.start(self.n_envs, opening_moves)
+        if self.actor.start(self.n_envs, self.self_play_kwargs, envs_will_reset):
             self.replay_buffer.truncate_running_episodes()  # stored episodes cannot go on
-        self.actor.openings.limit(opening_moves)  # a value set between learns applies now
-        self.actor.sampling_moves = self.self_play_kwargs["sampling_moves"]
-        self.temperature_schedule = FloatSchedule(self.self_play_kwargs["temperature"])
         callback.on_training_start(locals(), globals())
-        self._loop = self._make_loop().start()
+        rng = self._rng.spawn(1)[0] if self.background_training else self._rng  # the trainer's own stream
+        step = functools.partial(self._gradient_step, rng=rng)
+        self._loop = loops.make_loop(self.background_training, step, self.policy, self.learner.copy_weights)
         try:
             self._run(total_timesteps, callback, log_interval)
         except BaseException as error:  # (KeyboardInterrupt too) the loop ends; this exception goes on
@@ -361,44 +308,28 @@ class MuZero(BaseAlgorithm):
                 episodes_at_last_dump = self._episode_num
                 self.dump_logs()
 
-    def _make_loop(self) -> SerialLoop | BackgroundLoop:
-        if not self.background_training:
-            return SerialLoop(functools.partial(self._gradient_step, rng=self._rng), self.policy)
-        step = functools.partial(self._gradient_step, rng=self._rng.spawn(1)[0])
-        return BackgroundLoop(step, self.policy, self.learner.copy_weights())
-
     def _stop_loop(self, in_flight: BaseException | None = None) -> None:
-        loop = self._loop
-        if loop is None:
-            return
-        try:
-            stopped = loop.stop(in_flight)
-        finally:
-            self._record_training(loop)
-        if stopped:
-            self._loop = None
-
-    def _drop_stopped_loop(self) -> None:
-        """Clear a loop an earlier learn() could not stop in time, once it has ended."""
-        if self._loop is not None and self._loop.running:
-            raise RuntimeError(
-                "A background trainer from an earlier learn() is still running (it did not stop in "
-                "time); wait for it to finish before calling learn() again."
-            )
-        self._stop_loop()
+        """End the loop; one that did not stop in time is kept (``save`` still pauses it)."""
+        if (loop := self._loop) is not None:
+            try:
+                stopped = loop.stop(in_flight)
+            finally:
+                self._record_training(loop.drain_statistics(), loop.steps_owed)
+            self._loop = None if stopped else loop
 
     def _collect_step(self, callback: BaseCallback) -> bool:
         """Search in every env, step them once, store the transitions; False if a callback stops."""
         self._loop.before_env_step()
         legal_mask = env_action_masks(self.env)
-        temperature = float(self.temperature_schedule(self._current_progress_remaining))
+        temperature = self.actor.temperature(self._current_progress_remaining)
         started = time.perf_counter()
-        record, new_obs, infos = self.actor.step(self.env, self._acting_policy, self._last_obs, legal_mask, temperature)
+        record, new_obs, infos = self.actor.step(
+            self.env, self._acting_policy, self._last_obs, legal_mask, temperature
+        )
         self.logger.record_mean("search/ms_per_step", 1000.0 * (time.perf_counter() - started))
         rewards, dones = record.rewards, record.dones
-        env_checks.check_step(
-            new_obs, rewards, self.observation_space, self.policy.support_size, self.num_timesteps, self._reward_check
-        )
+        checks = (self.observation_space, self.policy.support_size, self.num_timesteps, self._reward_check)
+        env_checks.check_step(new_obs, rewards, *checks)
         self.num_timesteps += self.env.num_envs
         self._update_info_buffer(infos, dones)
         with self._loop.replay_lock:
@@ -406,79 +337,49 @@ class MuZero(BaseAlgorithm):
         self._last_obs, self._last_episode_starts = new_obs, dones
         self._episode_num += int(np.sum(dones))
         self._update_current_progress_remaining(self.num_timesteps, self._total_timesteps)
-        self._record_search(record)
+        for name, value in self.actor.statistics(record).items():
+            self.logger.record_mean(f"search/{name}", value)
         callback.update_locals(locals())
         return callback.on_step()  # after storing, so a stop loses nothing and resumes cleanly
 
-    def _record_search(self, record) -> None:
-        policy = np.clip(record.search_policies, 1e-12, 1.0)
-        entropy = float(-(record.search_policies * np.log(policy)).sum(axis=1).mean())
-        self.logger.record_mean("search/root_value", float(np.mean(record.root_values)))
-        self.logger.record_mean("search/visit_entropy", entropy)
-
     def _train_due(self) -> None:
-        """Owe the loop the gradient steps of the replay ratio (fractional credit carries over).
-
-        Nothing is owed until the buffer holds ``learning_starts`` transitions.
-        """
+        """Owe the loop the replay ratio's gradient steps, once the replay holds ``learning_starts``."""
         if len(self.replay_buffer) >= max(1, self.learning_starts):
             self._grad_step_credit += self.replay_ratio * self.env.num_envs
             steps = int(self._grad_step_credit)
             self._grad_step_credit -= steps
             self._loop.owe(steps)
-        self._record_training(self._loop)
+        self._record_training(self._loop.drain_statistics(), self._loop.steps_owed)
 
     def train(self, gradient_steps: int, batch_size: int = 128) -> None:
         """Take ``gradient_steps`` gradient steps now, on batches of ``batch_size`` (SB3's train)."""
-        for _ in range(gradient_steps):
-            for name, value in self._gradient_step(contextlib.nullcontext(), self._rng, batch_size).items():
-                self.logger.record_mean(f"train/{name}", value)
-        self._record_progress()
+        steps = [
+            self._gradient_step(contextlib.nullcontext(), self._rng, batch_size)
+            for _ in range(gradient_steps)
+        ]
+        self._record_training(steps)
 
-    def _gradient_step(
-        self, replay_lock: contextlib.AbstractContextManager, rng: np.random.Generator, batch_size: int | None = None
-    ) -> dict[str, float]:
-        """Sample a window, refresh it with Reanalyze, build its targets, take one optimizer step.
-
-        ``replay_lock`` is held around every read and write of the replay (background training).
-        """
-        done, beta = 1.0 - self._current_progress_remaining, self.replay_buffer_kwargs["priority_beta"]
-        replay, batch_size = self.replay_buffer, batch_size or self.batch_size
-        with replay_lock:
-            replay.beta = beta + (1.0 - beta) * done  # annealed to 1 over training
-            window = replay.sample(batch_size, next_observations=self.learner.wants_next_observations)
-        evaluate = functools.partial(self._reanalyze_targets, rng=rng)
-        window = self.reanalyzer.refresh(window, replay, evaluate, replay_lock)
-        batch = make_batch(window, discount=self.discount, td_lambda=self.td_lambda, two_player=self.two_player)
-        learning_rate = self.lr_schedule(self._current_progress_remaining)
-        scalars, priorities = self.learner.step(batch, learning_rate, self.play_kwargs["ema_decay"], rng)
-        keep = batch.priority_mask  # the newest steps of running episodes keep their priority
-        with replay_lock:
-            replay.update_priorities(batch.indices[keep], priorities[keep])
+    def _gradient_step(self, replay_lock, rng: np.random.Generator, batch_size: int | None = None) -> dict:
+        """One gradient step on a window of the replay (``replay_lock`` held around the replay)."""
+        progress, beta = self._current_progress_remaining, self.replay_buffer_kwargs["priority_beta"]
+        search = self.reanalyze_kwargs["search"]
+        evaluate = network_evaluate(self.policy, self.planner, self.num_simulations, search, rng)
+        targets = dict(discount=self.discount, td_lambda=self.td_lambda, two_player=self.two_player)
+        source = ReplayStep(self.replay_buffer, self.reanalyzer, evaluate, targets)
+        step_args = (self.lr_schedule(progress), self.play_kwargs["ema_decay"], rng)
+        beta += (1.0 - beta) * (1.0 - progress)  # annealed to 1 over training
+        scalars = gradient_step_on_replay(
+            self.learner, source, batch_size or self.batch_size, beta, step_args, replay_lock
+        )
         self._n_updates += 1
         return scalars
 
-    def _reanalyze_targets(self, observations, legal_masks, rng: np.random.Generator):
-        """Fresh values (and, with ``reanalyze_kwargs["search"]``, policies) from the learner's network."""
-        if self.reanalyze_kwargs["search"]:
-            result = self.planner.plan(
-                self.policy, observations, legal_masks, num_simulations=self.num_simulations,
-                explore=False, temperature=0.0, rng=rng,
-            )  # fmt: skip
-            return result.root_value, result.policy
-        self.policy.set_training_mode(False)
-        _, values, _ = self.policy.initial_inference_numpy(observations)
-        return values, None
-
-    def _record_training(self, loop) -> None:
-        for scalars in loop.drain_statistics():
+    def _record_training(self, statistics: list[dict[str, float]], steps_owed: int | None = None) -> None:
+        for scalars in statistics:
             for name, value in scalars.items():
                 self.logger.record_mean(f"train/{name}", value)
-        if isinstance(loop, BackgroundLoop):
-            self.logger.record("train/steps_owed", loop.steps_owed)
-        self._record_progress()
-
-    def _record_progress(self) -> None:
+        if self.background_training and steps_owed is not None:
+            self.logger.record("train/steps_owed", steps_owed)
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         self.logger.record("train/learning_rate", self.lr_schedule(self._current_progress_remaining))
 
@@ -495,38 +396,27 @@ class MuZero(BaseAlgorithm):
         self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
         self.logger.dump(step=self.num_timesteps)
 
-    # ------------------------------------------------------------------ persistence
-
     def _excluded_save_params(self) -> list[str]:
-        parts = ["_rng", "temperature_schedule", "planner", "actor", "learner", "reanalyzer", "_loop", "_reward_check"]
-        return [*super()._excluded_save_params(), *parts]
+        return [*super()._excluded_save_params(), *REBUILT_AT_LOAD]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         keeps_average = self.play_kwargs["ema_decay"] is not None and self.learner.weight_average is not None
         return ["policy", "policy.optimizer", *(["learner.weight_average"] if keeps_average else [])], []
 
-    def set_parameters(self, load_path_or_dict, exact_match: bool = True, device: torch.device | str = "auto") -> None:
+    def set_parameters(
+        self, load_path_or_dict, exact_match: bool = True, device: torch.device | str = "auto"
+    ) -> None:
         """SB3's, reconciling the weight average with ``play_kwargs["ema_decay"]``: a save without
         one starts it at the loaded weights; one that has it while ``ema_decay`` is None drops it."""
-        if isinstance(load_path_or_dict, dict):
-            params = dict(load_path_or_dict)
-        else:  # a save: read its parameters as SB3 would
-            _, params, _ = load_from_zip_file(load_path_or_dict, load_data=False, device=device)
+        params = load_path_or_dict
+        if not isinstance(params, dict):  # a save: read its parameters as SB3 would
+            params = load_from_zip_file(load_path_or_dict, load_data=False, device=device)[1]
         params = legacy.rename_saved_parameters(params)
-        if self.play_kwargs["ema_decay"] is None:  # an average kept from before belongs to other weights
-            params.pop("learner.weight_average", None)
-            self.learner.weight_average = None
-        else:
-            self.learner.average()  # exists before SB3 loads into it
-            if "learner.weight_average" not in params and "policy" in params:
-                params["learner.weight_average"] = params["policy"]
+        params = match_saved_average(self.learner, params, self.play_kwargs["ema_decay"])
         super().set_parameters(params, exact_match=exact_match, device=device)
 
     def save(self, path: str | pathlib.Path | io.BufferedIOBase, exclude=None, include=None) -> None:
-        """SB3's zip format, written to a temporary file then renamed so a crash never leaves a torn file.
-
-        During background training it waits for the gradient step in progress.
-        """
+        """SB3's zip, written atomically (a crash never tears it), between two gradient steps."""
         pause = contextlib.nullcontext() if self._loop is None else self._loop.paused()
         with pause:
             if isinstance(path, io.BufferedIOBase):
@@ -560,19 +450,10 @@ class MuZero(BaseAlgorithm):
         """Load a replay saved by ``save_replay_buffer``, refusing one recorded with other settings."""
         if self._loop is not None:
             raise RuntimeError(
-                "load_replay_buffer cannot swap the buffer while background training samples from "
-                "it; load it before or after learn()."
+                "load_replay_buffer cannot swap the buffer during learn(): load it before or after."
             )
         buffer = files.load_pickle_checked(path, TrajectoryReplay, "a MuZero replay buffer")
-        buffer.check_compatible(
-            n_envs=self.n_envs,
-            observation_shape=self.observation_space.shape,
-            observation_dtype=self.observation_space.dtype,
-            action_dim=int(self.action_space.n),
-            unroll_steps=self.unroll_steps,
-            td_steps=self.td_steps,
-            path=path,
-        )
+        buffer.check_compatible(**self._replay_layout(), path=path)
         buffer.truncate_running_episodes()  # their envs are gone; keep the steps, end the episodes
         self.replay_buffer = buffer
 
@@ -595,11 +476,9 @@ def _weights_error(path, error: RuntimeError) -> ValueError | None:
 
 
 def _check_policy_class(path) -> None:
-    """Refuse a readable SB3 zip whose policy is not a MuZero policy, naming what it holds."""
-    data, _, _ = load_from_zip_file(path, load_data=True, device="cpu")
-    policy_class = (data or {}).get("policy_class")
+    """Refuse a readable SB3 zip whose policy is not a MuZero policy, naming what it holds
+    (read without unpickling anything)."""
+    policy_class = files.saved_policy_class(path)
     if not (isinstance(policy_class, type) and issubclass(policy_class, MuZeroPolicy)):
         name = getattr(policy_class, "__qualname__", policy_class)
         raise ValueError(f"{path} is not a MuZero save: its policy is {name} (load it with that algorithm).")
-    if isinstance(path, io.BufferedIOBase):
-        path.seek(0)

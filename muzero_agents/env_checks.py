@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 from gymnasium import spaces
+from stable_baselines3.common.preprocessing import maybe_transpose
+from stable_baselines3.common.utils import is_vectorized_observation
 
 from muzero_agents.settings import check_policy_kwargs
 from muzero_agents.support import inverse_scale_transform
@@ -300,3 +302,16 @@ def check_actions(actions: Any, action_count: int) -> np.ndarray:
         bad = array[~inside].reshape(-1)[:8].tolist()
         raise ValueError(f"actions must be in 0..{action_count - 1}, got {bad}.")
     return array.astype(np.int64)
+
+
+def predict_inputs(
+    observation: Any, space: spaces.Space, action_masks: Any, action_count: int
+) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    """``predict``'s inputs checked: the batch of observations (channel-last images transposed as
+    SB3 does), its legal-action masks (or None), and whether the input was already a batch."""
+    check_not_dict(observation)
+    observation = maybe_transpose(np.asarray(observation), space)
+    vectorized = is_vectorized_observation(observation, space)
+    batch = check_observations(observation if vectorized else observation[None], space, where="predict()")
+    masks = None if action_masks is None else check_action_masks(action_masks, batch.shape[0], action_count)
+    return batch, masks, vectorized

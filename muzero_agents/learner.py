@@ -7,7 +7,9 @@ It knows the network, its optimizer and the loss, never the envs: batches come f
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,19 +20,17 @@ from muzero_agents.augment import Symmetries, augment
 from muzero_agents.averaging import update_average
 from muzero_agents.losses import muzero_loss
 from muzero_agents.policies import MuZeroPolicy
-from muzero_agents.targets import ReplayBatch
+from muzero_agents.reanalyze import Evaluate, Reanalyzer
+from muzero_agents.replay import TrajectoryReplay
+from muzero_agents.targets import ReplayBatch, make_batch
 
 
 class Learner:
-    """Takes gradient steps on ``policy`` and keeps the weight average ``predict`` may play with.
+    """Takes gradient steps (after ``configure``) on ``policy`` and keeps the weight average ``predict`` may play with.
 
     :param policy: the network to train (its ``optimizer`` is used)
     :param make_copy: builds an inference-mode network of the same layout (for the average)
     :param unroll_steps: K, the unrolled model steps per sample
-    :param value_loss_coef: weight of the value loss
-    :param max_grad_norm: gradient clipping norm
-    :param learner_kwargs: ``reward_loss_coef``, ``consistency_loss_coef``, ``mixed_precision``,
-        ``augment_symmetries`` (``weight_decay`` is the optimizer's)
     :param symmetries: the board's symmetries, for augmentation (None: no augmentation)
     """
 
@@ -39,28 +39,36 @@ class Learner:
         policy: MuZeroPolicy,
         make_copy: Callable[[], MuZeroPolicy],
         unroll_steps: int,
-        value_loss_coef: float,
-        max_grad_norm: float,
-        learner_kwargs: Mapping[str, Any],
         symmetries: Symmetries | None = None,
     ) -> None:
         self.policy = policy
         self._make_copy = make_copy
         self.unroll_steps = unroll_steps
-        self.value_loss_coef = value_loss_coef
-        self.max_grad_norm = max_grad_norm
-        self.reward_loss_coef = learner_kwargs["reward_loss_coef"]
-        self.consistency_loss_coef = learner_kwargs["consistency_loss_coef"]
-        self.mixed_precision = learner_kwargs["mixed_precision"]
-        self.augment_symmetries = learner_kwargs["augment_symmetries"]
         self.symmetries = symmetries
         self.weight_average: MuZeroPolicy | None = None
-        self.num_updates = 0
+        self.value_loss_coef, self.max_grad_norm, self.settings = 0.25, 5.0, {}  # see configure()
+
+    def configure(
+        self, value_loss_coef: float, max_grad_norm: float, learner_kwargs: Mapping[str, Any]
+    ) -> None:
+        """Take the loss and optimizer settings (``learner_kwargs``: the model's own group, so
+        changes to it apply at the next step)."""
+        self.value_loss_coef, self.max_grad_norm, self.settings = (
+            value_loss_coef,
+            max_grad_norm,
+            learner_kwargs,
+        )
+        if learner_kwargs["mixed_precision"] and self.policy.device.type == "cuda":
+            if not torch.cuda.is_bf16_supported():
+                raise ValueError(
+                    f"learner_kwargs mixed_precision=True needs bfloat16, which this GPU "
+                    f"({torch.cuda.get_device_name(self.policy.device)}) lacks: pass mixed_precision=False"
+                )
 
     @property
     def wants_next_observations(self) -> bool:
         """The consistency loss compares the unroll with the real observations that followed."""
-        return self.consistency_loss_coef > 0
+        return self.settings["consistency_loss_coef"] > 0
 
     def copy_weights(self, into: MuZeroPolicy | None = None) -> MuZeroPolicy:
         """The learner's weights in an inference-mode network (``into``, else a new one)."""
@@ -84,18 +92,12 @@ class Learner:
         decay again later starts from the weights of then). ``rng`` draws the symmetries.
         """
         update_learning_rate(self.policy.optimizer, learning_rate)
-        batch = augment(batch, self.symmetries if self.augment_symmetries else None, rng)
+        settings = self.settings
+        batch = augment(batch, self.symmetries if settings["augment_symmetries"] else None, rng)
         self.policy.set_training_mode(True)
-        with torch.autocast(self.policy.device.type, torch.bfloat16, enabled=self.mixed_precision):
-            losses = muzero_loss(
-                self.policy,
-                batch,
-                self.unroll_steps,
-                self.policy.support_size,
-                self.value_loss_coef,
-                self.reward_loss_coef,
-                self.consistency_loss_coef,
-            )
+        coefs = self.value_loss_coef, settings["reward_loss_coef"], settings["consistency_loss_coef"]
+        with torch.autocast(self.policy.device.type, torch.bfloat16, enabled=settings["mixed_precision"]):
+            losses = muzero_loss(self.policy, batch, self.unroll_steps, self.policy.support_size, *coefs)
         self.policy.optimizer.zero_grad(set_to_none=True)
         losses.total.backward()
         torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
@@ -104,5 +106,58 @@ class Learner:
             self.weight_average = None
         else:
             update_average(self.average(), self.policy, ema_decay)
-        self.num_updates += 1
         return losses.scalars(), losses.priorities
+
+
+@dataclass(frozen=True)
+class ReplayStep:
+    """Where one gradient step's batch comes from, and the targets it is built with.
+
+    :param replay: the replay sampled from
+    :param reanalyzer: refreshes the window's stored search results (``evaluate``)
+    :param evaluate: the newest network's values (and policies), for Reanalyze
+    :param targets: ``make_batch``'s settings (``discount``, ``td_lambda``, ``two_player``)
+    """
+
+    replay: TrajectoryReplay
+    reanalyzer: Reanalyzer
+    evaluate: Evaluate
+    targets: Mapping[str, Any]
+
+
+def gradient_step_on_replay(
+    learner: Learner,
+    source: ReplayStep,
+    batch_size: int,
+    beta: float,
+    step_args: tuple[float, float | None, np.random.Generator],
+    replay_lock: contextlib.AbstractContextManager,
+) -> dict[str, float]:
+    """Sample a window (importance exponent ``beta``), refresh it with Reanalyze, build its targets,
+    take one learner step (``step_args``: learning rate, ema decay, rng) and write the priorities
+    back. ``replay_lock`` is held around every read and write of the replay."""
+    replay = source.replay
+    with replay_lock:
+        replay.beta = beta
+        window = replay.sample(batch_size, next_observations=learner.wants_next_observations)
+    window = source.reanalyzer.refresh(window, replay, source.evaluate, replay_lock)
+    batch = make_batch(window, **source.targets)
+    scalars, priorities = learner.step(batch, *step_args)
+    keep = batch.priority_mask  # the newest steps of running episodes keep their priority
+    with replay_lock:
+        replay.update_priorities(batch.indices[keep], priorities[keep])
+    return scalars
+
+
+def match_saved_average(learner: Learner, params: dict[str, Any], ema_decay: float | None) -> dict[str, Any]:
+    """Saved parameters made to fit ``ema_decay``: without a decay a saved average is dropped;
+    with one, a save without an average starts it at the saved weights."""
+    params = dict(params)
+    if ema_decay is None:  # an average kept from before belongs to other weights
+        params.pop("learner.weight_average", None)
+        learner.weight_average = None
+        return params
+    learner.average()  # exists before it is loaded into
+    if "learner.weight_average" not in params and "policy" in params:
+        params["learner.weight_average"] = params["policy"]
+    return params

@@ -102,7 +102,9 @@ class BackgroundLoop:
     :param acting_policy: the copy self-play plays with, kept at the newest published weights
     """
 
-    def __init__(self, gradient_step: GradientStep, learner_policy: nn.Module, acting_policy: nn.Module) -> None:
+    def __init__(
+        self, gradient_step: GradientStep, learner_policy: nn.Module, acting_policy: nn.Module
+    ) -> None:
         self._gradient_step = gradient_step
         self._learner = learner_policy
         self.acting_policy = acting_policy
@@ -234,3 +236,25 @@ def _add_note(error: BaseException, note: str) -> None:
         error.add_note(note)
     else:
         warnings.warn(note, RuntimeWarning, stacklevel=3)
+
+
+def make_loop(
+    background: bool,
+    gradient_step: GradientStep,
+    learner_policy: nn.Module,
+    acting_copy: Callable[[], nn.Module],
+) -> SerialLoop | BackgroundLoop:
+    """The loop ``MuZero(background_training=...)`` asks for, started (``acting_copy`` builds the
+    background loop's acting copy of the learner's network)."""
+    if background:
+        return BackgroundLoop(gradient_step, learner_policy, acting_copy()).start()
+    return SerialLoop(gradient_step, learner_policy).start()
+
+
+def refuse_if_running(loop: SerialLoop | BackgroundLoop | None) -> None:
+    """A loop an earlier ``learn()`` could not stop in time must end before the next one starts."""
+    if loop is not None and loop.running:
+        raise RuntimeError(
+            "A background trainer from an earlier learn() is still running (it did not stop in "
+            "time); wait for it to finish before calling learn() again."
+        )

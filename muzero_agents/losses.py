@@ -78,7 +78,9 @@ def muzero_loss(
     for k in range(1, unroll_steps + 1):
         out = policy.network.recurrent_inference(scale_gradient(hidden, 0.5), targets.actions[:, k - 1])
         hidden = out.hidden
-        losses = [total + step for total, step in zip(losses, targets.step_losses(out, k, 1.0 / unroll_steps))]
+        losses = [
+            total + step for total, step in zip(losses, targets.step_losses(out, k, 1.0 / unroll_steps))
+        ]
         if consistency is not None:
             consistency.add_step(hidden, k, 1.0 / unroll_steps)
     value_loss, reward_loss, policy_loss = losses

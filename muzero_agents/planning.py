@@ -26,9 +26,11 @@ class Planner:
     :param two_player: values alternate sign per ply (zero-sum games)
     """
 
-    def __init__(self, search: str, search_kwargs: Mapping[str, Any], discount: float, two_player: bool) -> None:
+    def __init__(
+        self, search: str, search_kwargs: Mapping[str, Any], discount: float, two_player: bool
+    ) -> None:
         self.search = search
-        self.search_kwargs = dict(search_kwargs)
+        self.search_kwargs = search_kwargs  # the model's own group: changes to it apply
         self.discount = discount
         self.two_player = two_player
 

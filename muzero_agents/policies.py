@@ -8,6 +8,7 @@ only when someone calls ``model.policy.predict`` directly) acts on the raw prior
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -181,3 +182,15 @@ class MuZeroCnnPolicy(MuZeroPolicy):
 
 MlpPolicy = MuZeroPolicy
 CnnPolicy = MuZeroCnnPolicy
+
+
+def policy_arguments(policy_kwargs: Mapping[str, Any], learner_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The policy's constructor arguments: ``policy_kwargs`` with the learner's ``weight_decay`` in
+    its optimizer's arguments (an explicit one there wins) and the consistency head when the
+    consistency loss is on."""
+    arguments = dict(policy_kwargs)
+    optimizer_kwargs = arguments.get("optimizer_kwargs", {})
+    arguments["optimizer_kwargs"] = {"weight_decay": learner_kwargs["weight_decay"], **optimizer_kwargs}
+    if learner_kwargs["consistency_loss_coef"] > 0:
+        arguments.setdefault("consistency_kwargs", {})
+    return arguments

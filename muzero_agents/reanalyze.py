@@ -21,10 +21,12 @@ from typing import NamedTuple
 
 import numpy as np
 
+from muzero_agents.planning import Planner
+from muzero_agents.policies import MuZeroPolicy
 from muzero_agents.replay import TERMINATED, TRUNCATED, ReplayWindow, TrajectoryReplay
 from muzero_agents.targets import lambda_weights, return_horizons
 
-__all__ = ["Evaluate", "Reanalyzer"]
+__all__ = ["Evaluate", "Reanalyzer", "network_evaluate"]
 
 # (observations [M, *obs], legal masks [M, A] bool or None) -> (values [M], policies [M, A] or None)
 Evaluate = Callable[[np.ndarray, "np.ndarray | None"], tuple[np.ndarray, "np.ndarray | None"]]
@@ -180,3 +182,23 @@ def _copy_inputs(window: ReplayWindow, replay: TrajectoryReplay, reads: _Reads) 
         legal[: unique.size] = replay.legal_masks_at(unique)
     final_rows = unique.size + final_rows.reshape(-1)
     return _Inputs(observations, legal, samples, steps, rows.reshape(-1), reads.finals[kept], final_rows)
+
+
+def network_evaluate(
+    policy: MuZeroPolicy, planner: Planner, num_simulations: int, search: bool, rng: np.random.Generator
+) -> Evaluate:
+    """Reanalyze's ``evaluate`` with ``policy``: a fresh noise-free search of ``num_simulations``
+    (values and policies) when ``search``, else one value-only network call (policies kept)."""
+
+    def evaluate(observations: np.ndarray, legal_masks: np.ndarray | None):
+        if search:
+            result = planner.plan(
+                policy, observations, legal_masks, num_simulations=num_simulations,
+                explore=False, temperature=0.0, rng=rng,
+            )  # fmt: skip
+            return result.root_value, result.policy
+        policy.set_training_mode(False)
+        _, values, _ = policy.initial_inference_numpy(observations)
+        return values, None
+
+    return evaluate

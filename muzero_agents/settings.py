@@ -96,7 +96,7 @@ def _group(doc: str) -> Setting:
 
 SETTINGS: dict[str, Setting] = {
     "learning_rate": Setting(
-        SCHEDULE, 3e-3, low=0.0, low_inclusive=False, doc="optimizer step size, or a schedule of it"
+        SCHEDULE, 3e-3, low=0.0, doc="optimizer step size, or a schedule of it (0 freezes the weights)"
     ),
     "buffer_size": _int(1, 100_000, "transitions the replay keeps"),
     "learning_starts": _int(0, 256, "transitions collected before the first gradient step"),

@@ -92,3 +92,22 @@ def test_negative_loss_weights_rejected(name):
 def test_mixed_precision_must_be_a_bool():
     with pytest.raises((TypeError, ValueError), match="mixed_precision"):
         MuZero("MlpPolicy", "CartPole-v1", learner_kwargs=dict(mixed_precision="bf16"))
+
+
+def test_settings_set_after_construction_are_checked_and_reach_the_parts():
+    model = MuZero("MlpPolicy", "CartPole-v1", num_simulations=3, seed=0)
+    model.search = "gumbel"
+    model.num_simulations = 7
+    model.search_kwargs["max_considered_actions"] = 2  # in place, on the model's own group
+    model.learner_kwargs = dict(reward_loss_coef=3.0)  # missing keys take their defaults
+    assert model.planner.search == "gumbel" and model.actor.num_simulations == 7
+    assert model.planner.search_kwargs["max_considered_actions"] == 2
+    assert model.learner.settings["reward_loss_coef"] == 3.0 and model.learner.settings["augment_symmetries"]
+    with pytest.raises(ValueError, match="search"):
+        model.search = "alphazero"
+    with pytest.raises(ValueError, match='search_kwargs\\["pb_c_base"\\]'):
+        model.search_kwargs["pb_c_base"] = float("nan")
+    with pytest.raises(TypeError, match="num_simulations"):
+        model.num_simulations = 2.5
+    model.learn(16)
+    assert model.planner.search == "gumbel"

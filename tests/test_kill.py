@@ -1,15 +1,23 @@
 """`kill -9` during saves: the final files are always whole (the previous copy or the new one),
-the next save removes what the killed one left, and training resumes from the last checkpoint."""
+the next save removes what the killed one left, and training resumes from the last checkpoint.
+
+Each kill lands at a random moment inside a save: the process under test prints "saving" when a
+save starts and "saved <seconds>" when it ends, and the test sleeps a random fraction (0 to 1.3)
+of the last save's duration after "saving" before sending SIGKILL.
+"""
 
 from __future__ import annotations
 
+import functools
 import os
 import random
+import signal
 import subprocess
 import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -32,77 +40,104 @@ PICKLE_CHILD = textwrap.dedent(
     spec.loader.exec_module(files)
     generation = int(sys.argv[3])
     obj = {"generation": generation, "payload": np.full(int(sys.argv[4]), generation, np.float64)}
-    print("saving", flush=True)
+    print("saving buffer", flush=True)
     start = time.perf_counter()
     files.save_pickle_atomically(sys.argv[2], obj)
-    print(f"saved {time.perf_counter() - start:.4f}", flush=True)
+    print(f"saved buffer {time.perf_counter() - start:.4f}", flush=True)
     """
 )
 
-# Trains a tiny MuZero on CartPole with checkpoints (model and replay buffer) every few steps,
-# printing a marker around each checkpoint so that kills can aim inside one.
-LEARN_CHILD = textwrap.dedent(
+# A fork server: it imports torch and muzero_agents and trains once (loading Numba's cache),
+# then for each line "<folder> <seed>" on stdin forks a child that trains a tiny MuZero on
+# CartPole with checkpoints every 20 steps, marking the start and end of each file's save.
+# Forking spares each of the twenty trials the seconds of imports; one torch thread keeps the
+# fork safe. It prints "child <pid>" after each fork and "reaped" once the child is gone.
+LEARN_SERVER = textwrap.dedent(
     """
-    import sys, time
+    import os, sys, tempfile, time
     import torch
     torch.set_num_threads(1)
     from stable_baselines3.common.callbacks import CheckpointCallback
     from muzero_agents import MuZero
 
-    class MarkedCheckpoints(CheckpointCallback):
-        def _on_step(self):
-            due = self.n_calls % self.save_freq == 0
-            if due:
-                print("saving", flush=True)
-                start = time.perf_counter()
-            result = super()._on_step()
-            if due:
-                print(f"saved {time.perf_counter() - start:.4f}", flush=True)
-            return result
+    def marked(kind, save, *args, **kwargs):
+        print(f"saving {kind}", flush=True)
+        start = time.perf_counter()
+        save(*args, **kwargs)
+        print(f"saved {kind} {time.perf_counter() - start:.4f}", flush=True)
 
-    model = MuZero(
-        "MlpPolicy", "CartPole-v1", learning_starts=16, batch_size=8, num_simulations=2,
-        unroll_steps=2, td_steps=5, buffer_size=20_000,
-        policy_kwargs=dict(network_kwargs=dict(hidden_dim=16, net_arch=[32])), seed=int(sys.argv[2]),
-    )
-    checkpoints = MarkedCheckpoints(save_freq=20, save_path=sys.argv[1], save_replay_buffer=True)
-    model.learn(1_000_000, callback=checkpoints)
+    class MarkedMuZero(MuZero):
+        def save(self, *args, **kwargs):
+            marked("model", super().save, *args, **kwargs)
+
+        def save_replay_buffer(self, *args, **kwargs):
+            marked("buffer", super().save_replay_buffer, *args, **kwargs)
+
+    def learn(folder, seed, steps):
+        model = MarkedMuZero(
+            "MlpPolicy", "CartPole-v1", learning_starts=16, batch_size=8, num_simulations=2,
+            unroll_steps=2, td_steps=5, buffer_size=20_000, seed=seed,
+            policy_kwargs=dict(network_kwargs=dict(hidden_dim=16, net_arch=[32])),
+        )
+        model.learn(steps, callback=CheckpointCallback(20, folder, save_replay_buffer=True))
+
+    with tempfile.TemporaryDirectory() as warm_up:
+        learn(warm_up, 0, 40)
+    print("ready", flush=True)
+    for line in sys.stdin:
+        folder, seed = line.split()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                learn(folder, int(seed), 1_000_000)
+            finally:
+                os._exit(1)
+        print(f"child {pid}", flush=True)
+        os.waitpid(pid, 0)
+        print("reaped", flush=True)
     """
 )
 
 
-class _Child:
-    """A child process whose stdout markers say when a save starts and how long the last took."""
+def _start(command: list[str], stderr_path: Path, timeout: float) -> subprocess.Popen:
+    """A child with piped text stdin/stdout, killed by a watchdog after ``timeout`` seconds."""
+    with open(stderr_path, "wb") as stderr:
+        process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )  # fmt: skip
+    watchdog = threading.Timer(timeout, process.kill)
+    watchdog.daemon = True
+    watchdog.start()
+    return process
 
-    def __init__(self, command: list[str], stderr_path: Path, timeout: float = 120.0) -> None:
-        self.stderr_path = stderr_path
-        with open(stderr_path, "wb") as stderr:
-            env = {**os.environ, "OMP_NUM_THREADS": "1"}
-            self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
-        self.watchdog = threading.Timer(timeout, self.process.kill)
-        self.watchdog.start()
 
-    def kill_during_save(self, saves_before: int, rng: random.Random, expected: float) -> float | None:
-        """SIGKILL at a random moment of the save after ``saves_before`` finished ones (up to 1.3
-        times ``expected`` seconds after it starts); return how long that save took if the child
-        reported it finished before the kill, else None."""
-        finished = 0
-        for line in self.process.stdout:
-            if line.startswith("saved"):
-                finished += 1
-            elif line.startswith("saving") and finished >= saves_before:
-                time.sleep(rng.uniform(0.0, 1.3 * expected))
-                self.process.kill()
-                break
-        else:
-            self.process.wait()
-            self.watchdog.cancel()
-            pytest.fail(f"the child ended before the kill:\n{self.stderr_path.read_text()[-3000:]}")
-        rest = self.process.stdout.read().split()
-        self.process.wait()
-        self.watchdog.cancel()
-        assert self.process.returncode in (0, -9), self.stderr_path.read_text()[-3000:]
-        return float(rest[1]) if rest[:1] == ["saved"] else None
+def _lines_until(stream, end: str | None) -> Iterator[str]:
+    for line in stream:
+        if end is not None and line.startswith(end):
+            return
+        yield line
+
+
+def _kill_during_save(
+    lines: Iterator[str], kill: Callable[[], None], saves_before: int, rng: random.Random, expected: float
+) -> float | None:
+    """SIGKILL at a random moment of the save after ``saves_before`` finished ones: up to 1.3
+    times the duration of the last save of that kind of file (``expected`` seconds before any)
+    after it starts. Return how long that save took if it reported finishing before the kill."""
+    finished, durations = 0, {}
+    for line in lines:
+        words = line.split()
+        if words[0] == "saved":
+            finished, durations[words[1]] = finished + 1, float(words[2])
+        elif words[0] == "saving" and finished >= saves_before:
+            time.sleep(rng.uniform(0.0, 1.3 * durations.get(words[1], expected)))
+            kill()
+            break
+    else:
+        pytest.fail("the process under test ended before the kill (its stderr is in the test's tmp_path)")
+    rest = " ".join(lines).split()
+    return float(rest[2]) if rest[:1] == ["saved"] else None
 
 
 def _generation(path: Path) -> int:
@@ -119,15 +154,16 @@ def _temporaries(folder: Path) -> list[str]:
 
 def test_kill_during_pickle_saves_leaves_the_old_or_the_new_copy(tmp_path):
     rng = random.Random(0)
-    path = tmp_path / "buffer.pkl"
+    path, stderr = tmp_path / "buffer.pkl", tmp_path / "stderr.txt"
     start = time.perf_counter()
     save_pickle_atomically(path, {"generation": 0, "payload": np.zeros(PAYLOAD_FLOATS)})
     expected = time.perf_counter() - start  # then the children's own save times
     current, interrupted, leftovers = 0, 0, 0
     for generation in range(1, TRIALS + 1):
         command = [sys.executable, "-c", PICKLE_CHILD, str(FILES_MODULE), str(path), str(generation)]
-        child = _Child(command + [str(PAYLOAD_FLOATS)], tmp_path / "stderr.txt")
-        took = child.kill_during_save(0, rng, expected)
+        child = _start(command + [str(PAYLOAD_FLOATS)], stderr, timeout=60)
+        took = _kill_during_save(_lines_until(child.stdout, None), child.kill, 0, rng, expected)
+        assert child.wait() in (0, -signal.SIGKILL), stderr.read_text()[-3000:]
         interrupted += took is None
         expected = expected if took is None else 0.5 * (expected + took)
         found = _generation(path)
@@ -145,7 +181,7 @@ def _steps(path: Path) -> int:
     return int(path.name.split("_")[-2])
 
 
-def _check_checkpoints_and_resume(folder: Path) -> int:
+def _check_checkpoints_and_resume(folder: Path) -> None:
     """Every checkpoint file loads; learning resumes from the last model with its buffer."""
     import gymnasium as gym
 
@@ -157,20 +193,34 @@ def _check_checkpoints_and_resume(folder: Path) -> int:
     assert models, f"no checkpoint in {sorted(os.listdir(folder))}"
     for path in buffers.values():  # none torn
         load_pickle_checked(path, TrajectoryReplay, "MuZero replay buffer")
-    for path in models:  # none torn, the latest included (its buffer may not have been saved)
+    for path in models[-2:]:  # the latest loads even when the kill came before its buffer's save
         MuZero.load(path)
-    latest = max((path for path in models if _steps(path) in buffers), key=_steps)
+    complete = [path for path in models if _steps(path) in buffers]
+    assert complete, f"no checkpoint has both files: {sorted(os.listdir(folder))}"
+    latest = complete[-1]
     model = MuZero.load(latest, env=gym.make("CartPole-v1"))
     model.load_replay_buffer(buffers[_steps(latest)])
     model.learn(8, reset_num_timesteps=False)
     assert model.num_timesteps >= _steps(latest) + 8
-    return len(models)
 
 
 def test_kill_during_learn_with_checkpoints_leaves_loadable_checkpoints(tmp_path):
-    rng = random.Random(1)
-    for trial in range(TRIALS):
-        folder = tmp_path / f"trial{trial}"
-        child = _Child([sys.executable, "-c", LEARN_CHILD, str(folder), str(trial)], tmp_path / "stderr.txt")
-        child.kill_during_save(rng.randint(1, 2), rng, expected=0.05)
-        _check_checkpoints_and_resume(folder)
+    rng, stderr = random.Random(1), tmp_path / "stderr.txt"
+    server = _start([sys.executable, "-c", LEARN_SERVER], stderr, timeout=300)
+    try:
+        for _ in _lines_until(server.stdout, "ready"):  # the warm-up's own checkpoints
+            pass
+        assert server.poll() is None, stderr.read_text()[-3000:]
+        for trial in range(TRIALS):
+            folder = tmp_path / f"trial{trial}"
+            server.stdin.write(f"{folder} {trial}\n")
+            server.stdin.flush()
+            pid = int(server.stdout.readline().split()[1])
+            lines = _lines_until(server.stdout, "reaped")
+            _kill_during_save(
+                lines, functools.partial(os.kill, pid, signal.SIGKILL), rng.randint(2, 5), rng, 0.02
+            )
+            _check_checkpoints_and_resume(folder)
+    finally:
+        server.kill()
+        server.wait()

@@ -209,19 +209,23 @@ def test_unknown_search_name_rejected():
 
 
 @pytest.mark.parametrize("with_search", [True, False])
-def test_reanalyze_refreshes_targets_with_the_latest_network(fast_kwargs, with_search):
-    model = MuZero(
-        "MlpPolicy",
-        "CartPole-v1",
-        seed=0,
-        **fast_kwargs,
-    reanalyze_kwargs=dict(fraction=1.0, search=with_search))
+def test_reanalyze_refreshes_targets_with_the_latest_network(fast_kwargs, with_search, monkeypatch):
+    import muzero_agents.algorithm as algorithm
+    from muzero_agents.reanalyze import network_evaluate
+
     calls = []
-    original = model._reanalyze_targets
-    model._reanalyze_targets = lambda *args, **kwargs: calls.append(len(args[0])) or original(*args, **kwargs)
+
+    def recording(policy, *args):
+        evaluate = network_evaluate(policy, *args)
+        return lambda observations, masks: calls.append((policy, len(observations))) or evaluate(observations, masks)
+
+    monkeypatch.setattr(algorithm, "network_evaluate", recording)
+    model = MuZero("MlpPolicy", "CartPole-v1", seed=0, **fast_kwargs, reanalyze_kwargs=dict(fraction=1.0, search=with_search))
     model.learn(total_timesteps=80)
     assert calls and model._n_updates == len(calls)
-    values, policies = original(np.zeros((3, 4), np.float32), None, np.random.default_rng(0))
+    assert all(policy is model.policy for policy, _ in calls)  # the learner's newest network
+    evaluate = network_evaluate(model.policy, model.planner, 4, with_search, np.random.default_rng(0))
+    values, policies = evaluate(np.zeros((3, 4), np.float32), None)
     assert values.shape == (3,) and (policies is None) != with_search
 
 

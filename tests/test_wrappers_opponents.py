@@ -71,3 +71,19 @@ def test_beats_random_play_against_the_versus_env():
 def test_refuses_a_wrong_board():
     with pytest.raises(ValueError, match="6, 7, 2"):
         ConnectFourNegamaxOpponent().act(np.zeros((3, 3, 2)), np.ones(9, dtype=bool))
+
+
+def test_every_opponent_is_exported_from_wrappers():
+    import wrappers
+    from wrappers.opponents import minimax, negamax, predictor, random
+
+    assert wrappers.ConnectFourNegamaxOpponent is negamax.ConnectFourNegamaxOpponent
+    assert wrappers.TicTacToeMinimaxOpponent is minimax.TicTacToeMinimaxOpponent
+    assert wrappers.RandomOpponent is random.RandomOpponent
+    assert wrappers.PolicyOpponent is predictor.PolicyOpponent
+    for opponent in (
+        negamax.ConnectFourNegamaxOpponent(),
+        minimax.TicTacToeMinimaxOpponent(),
+        random.RandomOpponent(),
+    ):
+        assert isinstance(opponent, wrappers.Opponent)

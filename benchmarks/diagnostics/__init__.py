@@ -1,6 +1,6 @@
 """Where a saved board-game MuZero goes wrong: learned rewards, values, missed tactics, losses.
 
-    python -m benchmarks.diagnostics.tictactoe_diagnostics MODEL.zip
-    python -m benchmarks.diagnostics.connect_four_diagnostics MODEL.zip
-    python -m benchmarks.diagnostics.connect_four_losses MODEL.zip
+Each module is a command: ``python -m benchmarks.diagnostics.tictactoe_diagnostics MODEL.zip``,
+``python -m benchmarks.diagnostics.connect_four_diagnostics MODEL.zip`` and
+``python -m benchmarks.diagnostics.connect_four_losses MODEL.zip``.
 """

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 _NO_BYTES = np.zeros((0, 0), dtype=np.uint8)
-_ALL = slice(None)
 
 
 def _is_torch(x: Any) -> bool:
@@ -77,19 +76,17 @@ class EmbeddingStore:
             return self._torch.inference_mode()
         return contextlib.nullcontext()
 
-    def write(self, node: int, embedding: Any, rows: slice = _ALL) -> None:
-        """Store ``embedding`` [B, *S] as node ``node`` of every tree (Python-side copy);
-        ``rows`` limits it to those trees (``embedding`` then has their count of rows)."""
-        self.check(embedding, rows)
+    def write(self, node: int, embedding: Any) -> None:
+        """Store ``embedding`` [B, *S] as node ``node`` of every tree (Python-side copy)."""
+        self.check(embedding)
         if self.is_torch:
-            self.nodes[rows, node].copy_(self._torch.as_tensor(embedding))
+            self.nodes[:, node].copy_(self._torch.as_tensor(embedding))
         else:
-            self.nodes[rows, node] = np.asarray(embedding)
+            self.nodes[:, node] = np.asarray(embedding)
 
-    def check(self, embedding: Any, rows: slice = _ALL) -> None:
+    def check(self, embedding: Any) -> None:
+        """Raise if ``embedding`` is not shaped [B, *S] like the root's hidden states."""
         expected = self.expected_shape
-        if rows is not _ALL:
-            expected = (len(range(self.batch)[rows]), *self.state_shape)
         if tuple(getattr(embedding, "shape", ())) != expected:
             raise ValueError(
                 f"recurrent_fn returned next_embedding of shape "
@@ -97,12 +94,12 @@ class EmbeddingStore:
                 "like root_embedding"
             )
 
-    def as_bytes(self, embedding: Any, rows: slice = _ALL) -> np.ndarray | None:
-        """A byte view [rows, bytes] of ``embedding`` for the kernels, or None if it needs a copy.
+    def as_bytes(self, embedding: Any) -> np.ndarray | None:
+        """A byte view [B, bytes] of ``embedding`` for the kernels, or None if it needs a copy.
 
         None where the store is on a GPU, or the array differs in type, dtype or layout.
         """
-        self.check(embedding, rows)
+        self.check(embedding)
         if not self.on_cpu or type(embedding) is not type(self.gathered):
             return None
         if embedding.dtype != self.dtype:
