@@ -15,6 +15,7 @@ from stable_baselines3.common.utils import FloatSchedule
 from stable_baselines3.common.vec_env import VecEnv
 
 from muzero_agents.augment import Symmetries
+from muzero_agents.env_checks import check_action_masks
 from muzero_agents.openings import RandomOpenings
 from muzero_agents.planning import Planner
 from muzero_agents.policies import MuZeroPolicy
@@ -198,11 +199,12 @@ def env_flag(env: VecEnv | None, name: str) -> bool:
     return all(bool(value) for value in env.get_attr(name))
 
 
-def env_action_masks(env: VecEnv) -> np.ndarray | None:
-    """The sub-envs' legal-action masks (sb3-contrib's ``action_masks()``), None if they have none."""
+def env_action_masks(env: VecEnv, action_count: int) -> np.ndarray | None:
+    """The sub-envs' legal-action masks (sb3-contrib's ``action_masks()``), checked; None if they
+    have none."""
     if not env.has_attr("action_masks"):
         return None
-    return np.stack(env.env_method("action_masks")).astype(bool)
+    return check_action_masks(np.stack(env.env_method("action_masks")), env.num_envs, action_count)
 
 
 def env_symmetries(env: VecEnv | None, observation_space, action_space, needed: bool) -> Symmetries | None:

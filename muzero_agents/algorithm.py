@@ -234,27 +234,16 @@ class MuZero(BaseAlgorithm):
         """Plan with the learned model for each observation: ``deterministic`` plays the most visited
         root action, else one sampled from the search's policy; ``action_masks`` restrict the root;
         ``play_kwargs`` sets the simulations and whether the weight average plays."""
-        n_actions = int(self.action_space.n)
-        batch, masks, vectorized = env_checks.predict_inputs(
-            observation, self.observation_space, action_masks, n_actions
-        )
+        space, n_actions = self.observation_space, int(self.action_space.n)
+        batch, masks, vectorized = env_checks.predict_inputs(observation, space, action_masks, n_actions)
         play = self.play_kwargs
         average = play["ema_decay"] is not None
         pause = self._loop.paused() if average and self._loop is not None else contextlib.nullcontext()
         network = self.learner.average() if average else self._acting_policy
-        simulations, temperature = (
-            play["num_simulations"] or self.num_simulations,
-            0.0 if deterministic else 1.0,
-        )
+        search = dict(num_simulations=play["num_simulations"] or self.num_simulations, explore=False)
         with pause:
             result = self.planner.plan(
-                network,
-                batch,
-                masks,
-                num_simulations=simulations,
-                explore=False,
-                temperature=temperature,
-                rng=self._rng,
+                network, batch, masks, temperature=0.0 if deterministic else 1.0, rng=self._rng, **search
             )
         return (result.action if vectorized else result.action[0]), state
 
@@ -280,6 +269,7 @@ class MuZero(BaseAlgorithm):
         total_timesteps, callback = self._setup_learn(
             total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
         )
+        env_checks.check_observations(self._last_obs, self.observation_space, where="the env's reset()")
         if self.actor.start(self.n_envs, self.self_play_kwargs, envs_will_reset):
             self.replay_buffer.truncate_running_episodes()  # stored episodes cannot go on
         callback.on_training_start(locals(), globals())
@@ -320,7 +310,7 @@ class MuZero(BaseAlgorithm):
     def _collect_step(self, callback: BaseCallback) -> bool:
         """Search in every env, step them once, store the transitions; False if a callback stops."""
         self._loop.before_env_step()
-        legal_mask = env_action_masks(self.env)
+        legal_mask = env_action_masks(self.env, int(self.action_space.n))
         temperature = self.actor.temperature(self._current_progress_remaining)
         started = time.perf_counter()
         record, new_obs, infos = self.actor.step(
@@ -476,9 +466,11 @@ def _weights_error(path, error: RuntimeError) -> ValueError | None:
 
 
 def _check_policy_class(path) -> None:
-    """Refuse a readable SB3 zip whose policy is not a MuZero policy, naming what it holds
-    (read without unpickling anything)."""
+    """Refuse a readable SB3 zip whose policy is not a MuZero policy, naming what it holds (read
+    by name without unpickling anything, unless its module must be imported to know)."""
     policy_class = files.saved_policy_class(path)
+    if isinstance(policy_class, str):  # a class from a module not imported yet: SB3 must import it
+        policy_class = (load_from_zip_file(path, load_data=True, device="cpu")[0] or {}).get("policy_class")
     if not (isinstance(policy_class, type) and issubclass(policy_class, MuZeroPolicy)):
         name = getattr(policy_class, "__qualname__", policy_class)
         raise ValueError(f"{path} is not a MuZero save: its policy is {name} (load it with that algorithm).")

@@ -57,6 +57,10 @@ class UntrustedPickleError(ValueError):
     """A pickle names a function or class outside the allow-list; nothing it names was run."""
 
 
+class _MissingClassError(ValueError):
+    """A pickle names a muzero_agents class this version does not define."""
+
+
 # ------------------------------------------------------------------ temporary files
 def _temporary_pattern(target: Path) -> re.Pattern:
     """Names of ``target``'s temporary files: this version's (with the writer's pid) and older
@@ -223,15 +227,15 @@ def _existing_file(path: str | os.PathLike, suffix: str, what: str) -> Path:
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(
             f"path must be a str, a pathlib.Path or an open binary file, got {type(path).__name__} "
-            f"{path!r}; pass the {what} file to load."
+            f"{path!r}; pass the path of the file to load as {what}."
         )
     candidates = [Path(path), Path(f"{os.fspath(path)}{suffix}")]
     for candidate in candidates:
         if candidate.is_file():
             return candidate
     raise FileNotFoundError(
-        f"No {what} file at {candidates[0]} nor at {candidates[1]}; check the path (and that the "
-        "save finished)."
+        f"Nothing to load as {what}: no file at {candidates[0]} nor at {candidates[1]}; check the "
+        "path (and that the save finished)."
     )
 
 
@@ -267,18 +271,23 @@ _ALLOWED_GLOBALS = {
 
 
 def _in_package(module: str) -> bool:
-    return module == "muzero_agents" or module.startswith("muzero_agents.")
+    """Whether ``module`` is part of muzero_agents (a ``__main__`` never: importing it runs it)."""
+    inside = module == "muzero_agents" or module.startswith("muzero_agents.")
+    return inside and not module.endswith("__main__")
 
 
-def _package_class(module: str, name: str) -> type | None:
+def _package_class(module: str, name: str, source: str) -> type | None:
     """The class ``module.name`` if ``muzero_agents`` defines it (an algorithm excepted: building
     one creates environments), else None."""
     try:
         value: Any = importlib.import_module(module)
         for part in name.split("."):
             value = getattr(value, part)
-    except (ImportError, AttributeError):
-        return None
+    except (ImportError, AttributeError) as error:
+        raise _MissingClassError(
+            f"{source} names {module}.{name}, which this version of muzero-agents does not define: "
+            "it was saved by another version; load it with that version."
+        ) from error
     if not isinstance(value, type) or not _in_package(getattr(value, "__module__", "")):
         return None  # a function, or a class another package defines and this one imports
     if any(base.__name__ == "BaseAlgorithm" for base in value.__mro__):
@@ -297,11 +306,11 @@ class _AllowListUnpickler(pickle.Unpickler):
         allowed = name in _ALLOWED_GLOBALS.get(module, ()) or (module == "numpy" and _numpy_scalar_type(name))
         if allowed:
             return super().find_class(module, name)
-        found = _package_class(module, name) if _in_package(module) else None
+        found = _package_class(module, name, self.source) if _in_package(module) else None
         if found is not None:
             return found
         raise UntrustedPickleError(
-            f"{self.source} was not loaded: it asks to run {module}.{name}, which a {self.what} "
+            f"{self.source} was not loaded: it asks to run {module}.{name}, which {self.what} "
             "never holds (allowed: numpy arrays, dtypes and random generators, builtin containers, "
             "classes defined in muzero_agents). A pickle can run any code when loaded: "
             f"{TRUSTED_SOURCES}."
@@ -311,13 +320,11 @@ class _AllowListUnpickler(pickle.Unpickler):
 def _unpickle(file, source: str, what: str) -> Any:
     try:
         return _AllowListUnpickler(file, source, what).load()
-    except UntrustedPickleError:
-        raise
-    except MemoryError:
+    except (UntrustedPickleError, _MissingClassError, MemoryError):
         raise
     except Exception as error:  # pickle raises assorted errors for damaged data
         raise ValueError(
-            f"{source} is truncated or corrupt, or not a {what} pickle "
+            f"{source} is truncated or corrupt, or not a pickle of {what} "
             f"({type(error).__name__}: {error}); load an earlier copy or save it again."
         ) from error
 
@@ -326,8 +333,8 @@ def load_pickle_checked(path: Any, expected_type: type | tuple[type, ...], what:
     """Unpickle a file with the allow-list and check that it holds an ``expected_type``.
 
     path: a file (tried with ``.pkl`` appended when it does not exist, as SB3's
-    ``load_from_pkl`` does) or an open binary file. what: the expected content in words, used
-    in errors (for example "MuZero replay buffer"). Raises FileNotFoundError naming both
+    ``load_from_pkl`` does) or an open binary file. what: the expected content in words with
+    its article, used in errors (for example "a MuZero replay buffer"). Raises FileNotFoundError naming both
     candidate paths; ValueError saying "truncated or corrupt" for damaged data;
     UntrustedPickleError (a ValueError) for a global outside the allow-list; ValueError naming
     what the file holds when it is not an ``expected_type``.
@@ -342,7 +349,7 @@ def load_pickle_checked(path: Any, expected_type: type | tuple[type, ...], what:
             obj = _unpickle(file, source, what)
     if not isinstance(obj, expected_type):
         held = f"{type(obj).__module__}.{type(obj).__qualname__}"
-        raise ValueError(f"{source} holds a {held}, not a {what}; pass a file saved as a {what}.")
+        raise ValueError(f"{source} holds a {held}, not {what}; pass a file that holds {what}.")
     return obj
 
 
@@ -384,7 +391,7 @@ def _model_data(path: Any) -> tuple[Any, dict]:
         data = _read_zip_data(path, str(getattr(path, "name", path)))
         path.seek(start)
         return path, data
-    file_path = _existing_file(path, ".zip", "model save (.zip)")
+    file_path = _existing_file(path, ".zip", "a model save (.zip)")
     return file_path, _read_zip_data(file_path, str(file_path))
 
 

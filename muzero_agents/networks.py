@@ -157,10 +157,8 @@ class ActionPlanes(nn.Module):
     one-hot spatial plane per square-block plus a constant pass plane; games whose actions are
     the board's columns (A = W, connect four) get one plane with the chosen column lit, so the
     convolutions see where the move lands; other action sets (Atari) get one constant plane per
-    action, or a single scaled plane when actions are many. With a constant plane per column,
-    nothing told a square which column it is in; the lit column raised connect four's learned
-    reward for winning moves after an hour from about +0.1 to +0.2-0.35 on two seeds, but not
-    the play (benchmarks/results/boardgames/connect-four-session5-2026-12-01.txt). Columns are
+    action, or a single scaled plane when actions are many. A lit column tells each square
+    whether the move lands in its column, which a constant plane per column cannot. Columns are
     inferred from the shapes alone: an undownsampled board with exactly W actions.
     """
 

@@ -34,8 +34,13 @@ def test_train_passes_the_loss_weights(monkeypatch):
 
     monkeypatch.setattr(algorithm, "muzero_loss", recording)
     model = MuZero(
-        "MlpPolicy", "CartPole-v1", learning_starts=32, value_loss_coef=0.5, seed=0, 
-    learner_kwargs=dict(reward_loss_coef=7.0))
+        "MlpPolicy",
+        "CartPole-v1",
+        learning_starts=32,
+        value_loss_coef=0.5,
+        seed=0,
+        learner_kwargs=dict(reward_loss_coef=7.0),
+    )
     model.learn(40)
     assert seen and all(weights == (0.5, 7.0, 0.0) for weights in seen)  # consistency off by default
 
@@ -54,7 +59,13 @@ def test_mixed_precision_trains_the_network_in_bfloat16(monkeypatch):
 
     monkeypatch.setattr(algorithm, "muzero_loss", recording)
     for enabled in (False, True):
-        model = MuZero("MlpPolicy", "CartPole-v1", learning_starts=32, seed=0, learner_kwargs=dict(mixed_precision=enabled))
+        model = MuZero(
+            "MlpPolicy",
+            "CartPole-v1",
+            learning_starts=32,
+            seed=0,
+            learner_kwargs=dict(mixed_precision=enabled),
+        )
         before = [p.detach().clone() for p in model.policy.parameters()]
         model.learn(40)
         assert all(p.dtype == torch.float32 for p in model.policy.parameters())

@@ -1,4 +1,4 @@
-"""Save/load contract: models saved by muzero-agents 0.1.0 still load, play and train."""
+"""Save/load: round trips, loads into other envs, refused files, and models saved by muzero-agents 0.1.0."""
 
 import pathlib
 
@@ -7,6 +7,8 @@ import pytest
 import torch
 
 from muzero_agents import MuZero
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3 import PPO
 
 DATA = pathlib.Path(__file__).parent / "data"
 
@@ -17,7 +19,9 @@ def test_a_cartpole_model_saved_by_0_1_0_loads_without_env_and_plays():
     assert model.policy_kwargs["support_size"] == 20 and model.policy.support_size == 20
     assert model.play_kwargs == {"num_simulations": None, "ema_decay": None}
     assert model.learner.weight_average is None
-    assert not any(hasattr(model, name) for name in ("pb_c_init", "cut_returns_at_exploration", "play_symmetries"))
+    assert not any(
+        hasattr(model, name) for name in ("pb_c_init", "cut_returns_at_exploration", "play_symmetries")
+    )
     action, _ = model.predict(np.zeros(4, dtype=np.float32), deterministic=True)
     assert 0 <= int(action) < 2
 
@@ -30,7 +34,9 @@ def test_a_board_game_model_saved_by_0_1_0_keeps_its_grouped_settings_and_trains
     model = MuZero.load(DATA / "tictactoe-cnn-v0.1.0.zip", env=env)
     assert model.search == "gumbel" and model.search_kwargs["pb_c_init"] == 1.3
     assert model.play_kwargs == {"num_simulations": 8, "ema_decay": 0.99}
-    assert model.self_play_kwargs["random_opening_moves"] == 2 and model.self_play_kwargs["sampling_moves"] == 3
+    assert (
+        model.self_play_kwargs["random_opening_moves"] == 2 and model.self_play_kwargs["sampling_moves"] == 3
+    )
     average, newest = model.learner.weight_average.state_dict(), model.policy.state_dict()
     assert any(not torch.equal(average[k], newest[k]) for k in newest)  # the saved average, not a copy
     obs, _ = env.reset(seed=0)
@@ -42,3 +48,90 @@ def test_a_board_game_model_saved_by_0_1_0_keeps_its_grouped_settings_and_trains
     model.save(tmp_path / "again")
     again = MuZero.load(tmp_path / "again", env=env)
     assert again.play_kwargs == model.play_kwargs and again.search_kwargs == model.search_kwargs
+
+
+def test_save_load_gives_identical_deterministic_actions(tmp_path, fast_kwargs):
+    model = MuZero("MlpPolicy", "CartPole-v1", seed=0, **fast_kwargs)
+    model.learn(total_timesteps=100)
+    obs = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32) * 0.1
+    before, _ = model.predict(obs, deterministic=True)
+    model.save(tmp_path / "model")
+    loaded = MuZero.load(tmp_path / "model.zip")
+    after, _ = loaded.predict(obs, deterministic=True)
+    np.testing.assert_array_equal(before, after)
+    single, _ = loaded.predict(obs[0], deterministic=True)
+    assert np.ndim(single) == 0 and single == before[0]
+
+
+def test_load_with_new_env_and_continue_training(tmp_path, fast_kwargs):
+    model = MuZero("MlpPolicy", "CartPole-v1", seed=0, **fast_kwargs)
+    model.learn(total_timesteps=80)
+    model.save(tmp_path / "model")
+    model.save_replay_buffer(tmp_path / "replay")
+    loaded = MuZero.load(tmp_path / "model", env=make_vec_env("CartPole-v1", n_envs=1, seed=3))
+    loaded.load_replay_buffer(tmp_path / "replay.pkl")
+    updates = loaded._n_updates
+    assert len(loaded.replay_buffer) == 80
+    loaded.learn(total_timesteps=40, reset_num_timesteps=False)
+    assert loaded.num_timesteps == 120 and loaded._n_updates > updates
+    assert len(loaded.replay_buffer) == 120
+
+
+def test_load_with_more_envs_continues_and_refuses_mismatched_replay(tmp_path, fast_kwargs):
+    model = MuZero("MlpPolicy", "CartPole-v1", seed=0, **fast_kwargs)
+    model.learn(total_timesteps=60)
+    model.save(tmp_path / "model")
+    model.save_replay_buffer(tmp_path / "replay")
+    loaded = MuZero.load(tmp_path / "model", env=make_vec_env("CartPole-v1", n_envs=2, seed=3))
+    with pytest.raises(ValueError, match="recorded with n_envs=1"):
+        loaded.load_replay_buffer(tmp_path / "replay.pkl")
+    loaded.learn(total_timesteps=40, reset_num_timesteps=False)
+    assert loaded.num_timesteps == 100
+
+
+def test_get_and_set_parameters_round_trip(fast_kwargs):
+    a = MuZero("MlpPolicy", "CartPole-v1", seed=0, **fast_kwargs)
+    b = MuZero("MlpPolicy", "CartPole-v1", seed=1, **fast_kwargs)
+    a.learn(total_timesteps=60)
+    b.set_parameters(a.get_parameters())
+    obs = np.random.default_rng(1).normal(size=(5, 4)).astype(np.float32) * 0.1
+    np.testing.assert_array_equal(
+        a.predict(obs, deterministic=True)[0], b.predict(obs, deterministic=True)[0]
+    )
+
+
+def test_loading_a_non_muzero_save_is_refused(tmp_path):
+    PPO("MlpPolicy", "CartPole-v1", n_steps=16).save(tmp_path / "ppo")
+    with pytest.raises(ValueError, match="not a MuZero save: its policy is ActorCriticPolicy"):
+        MuZero.load(tmp_path / "ppo.zip")
+
+
+def test_loading_a_corrupt_file_is_refused(tmp_path):
+    path = tmp_path / "broken.zip"
+    path.write_bytes(np.random.default_rng(0).bytes(256))
+    with pytest.raises(ValueError, match="truncated or corrupt"):
+        MuZero.load(path)
+
+
+def test_loading_weights_of_another_network_layout_names_the_cause(tmp_path):
+    import zipfile
+
+    import torch
+
+    small = MuZero("MlpPolicy", "CartPole-v1", policy_kwargs=dict(network_kwargs=dict(hidden_dim=8)))
+    other = MuZero("MlpPolicy", "CartPole-v1", policy_kwargs=dict(network_kwargs=dict(hidden_dim=16)))
+    small.save(tmp_path / "small")
+    torch.save(other.policy.state_dict(), tmp_path / "policy.pth")
+    with zipfile.ZipFile(tmp_path / "small.zip") as source:  # small's save with other's weights
+        parts = {name: source.read(name) for name in source.namelist() if name != "policy.pth"}
+    with zipfile.ZipFile(tmp_path / "mixed.zip", "w") as target:
+        for name, data in parts.items():
+            target.writestr(name, data)
+        target.write(tmp_path / "policy.pth", "policy.pth")
+    with pytest.raises(ValueError, match="do not fit the network these settings build"):
+        MuZero.load(tmp_path / "mixed.zip")
+
+
+def test_loading_a_missing_file_names_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        MuZero.load(tmp_path / "nowhere")

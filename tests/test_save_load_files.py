@@ -45,16 +45,19 @@ def _pickle_file(folder, name: str, obj) -> Path:
 
 
 def _replay(steps: int = 12, seed: int = 0) -> TrajectoryReplay:
+    """A replay with finished, truncated and running episodes, masks and random moves."""
     replay = TrajectoryReplay(
         capacity=64, n_envs=2, observation_shape=(4,), observation_dtype=np.float32, action_dim=3,
-        unroll_steps=3, td_steps=5, discount=0.99, seed=seed,
+        unroll_steps=3, td_steps=5, seed=seed,
     )  # fmt: skip
     rng = np.random.default_rng(seed)
     for t in range(steps):
-        done = np.array([t % 5 == 4, t % 7 == 6])
+        done, terminated = np.array([t % 5 == 4, t % 7 == 6]), np.array([t % 5 == 4, False])
+        finals = {1: rng.normal(size=4).astype(np.float32)} if done[1] else None
         replay.add(
             rng.normal(size=(2, 4)).astype(np.float32), rng.integers(0, 3, size=2), np.ones(2),
-            rng.normal(size=2), np.full((2, 3), 1 / 3), done, done,
+            rng.normal(size=2), np.full((2, 3), 1 / 3), done, terminated, final_observations=finals,
+            legal_masks=np.ones((2, 3), bool), random_moves=np.array([t == 1, False]),
         )  # fmt: skip
     return replay
 
@@ -67,18 +70,18 @@ def test_plain_data_round_trips_and_pkl_is_appended_when_missing(tmp_path):
         "rng": np.random.default_rng(3), "legacy_rng": np.random.RandomState(4), "bytes": b"\x00",
     }  # fmt: skip
     save_pickle_atomically(tmp_path / "data", obj)
-    loaded = load_pickle_checked(tmp_path / "data", dict, "test dict")
+    loaded = load_pickle_checked(tmp_path / "data", dict, "a test dict")
     assert loaded["array"].dtype == np.float16 and np.array_equal(loaded["array"], obj["array"])
     assert np.array_equal(loaded["strided"], [0, 2, 4, 6, 8]) and loaded["containers"] == obj["containers"]
     assert loaded["rng"].random() == np.random.default_rng(3).random()
     assert loaded["legacy_rng"].rand() == np.random.RandomState(4).rand()
     with open(tmp_path / "data.pkl", "rb") as file:
-        assert load_pickle_checked(file, dict, "test dict")["scalar"] == 2.5
+        assert load_pickle_checked(file, dict, "a test dict")["scalar"] == 2.5
 
 
 def test_a_missing_file_names_both_candidates(tmp_path):
     with pytest.raises(FileNotFoundError) as error:
-        load_pickle_checked(tmp_path / "buffer", dict, "replay buffer")
+        load_pickle_checked(tmp_path / "buffer", dict, "a replay buffer")
     assert str(tmp_path / "buffer") in str(error.value) and str(tmp_path / "buffer.pkl") in str(error.value)
 
 
@@ -88,7 +91,7 @@ def test_a_truncated_pickle_is_named_truncated_or_corrupt(tmp_path, keep):
     path = tmp_path / "buffer.pkl"
     path.write_bytes(raw[: int(len(raw) * keep)])
     with pytest.raises(ValueError, match="truncated or corrupt") as error:
-        load_pickle_checked(path, dict, "replay buffer")
+        load_pickle_checked(path, dict, "a replay buffer")
     assert str(path) in str(error.value)
 
 
@@ -96,20 +99,20 @@ def test_garbage_is_named_truncated_or_corrupt(tmp_path):
     path = tmp_path / "buffer.pkl"
     path.write_bytes(os.urandom(4096))
     with pytest.raises(ValueError, match=r"buffer\.pkl is truncated or corrupt"):
-        load_pickle_checked(path, dict, "replay buffer")
+        load_pickle_checked(path, dict, "a replay buffer")
 
 
 def test_another_type_is_refused_naming_what_the_file_holds(tmp_path):
     path = _pickle_file(tmp_path, "buffer.pkl", [1, 2, 3])
     with pytest.raises(ValueError, match=r"buffer\.pkl holds a builtins\.list, not a MuZero replay buffer"):
-        load_pickle_checked(path, TrajectoryReplay, "MuZero replay buffer")
+        load_pickle_checked(path, TrajectoryReplay, "a MuZero replay buffer")
 
 
 def test_a_pickle_that_would_run_a_shell_command_is_refused_before_running_it(tmp_path):
     marker = tmp_path / "pwned"
     path = _pickle_file(tmp_path, "buffer.pkl", _RunsOnLoad(os.system, f"touch {marker}"))
     with pytest.raises(UntrustedPickleError) as error:
-        load_pickle_checked(path, TrajectoryReplay, "MuZero replay buffer")
+        load_pickle_checked(path, TrajectoryReplay, "a MuZero replay buffer")
     message = str(error.value)
     assert str(path) in message and ".system" in message and "trusted sources" in message
     assert isinstance(error.value, ValueError) and "truncated" not in message
@@ -131,7 +134,7 @@ def test_other_globals_are_refused_naming_them(tmp_path, payload):
     path = _pickle_file(tmp_path, "buffer.pkl", payload)
     expected = f"{payload.function.__module__}.{payload.function.__qualname__}"
     with pytest.raises(UntrustedPickleError, match="trusted sources") as error:
-        load_pickle_checked(path, object, "MuZero replay buffer")
+        load_pickle_checked(path, object, "a MuZero replay buffer")
     assert expected in str(error.value) and str(path) in str(error.value)
 
 
@@ -141,13 +144,20 @@ def test_a_dotted_name_cannot_reach_a_function_through_a_package_module(tmp_path
     path = tmp_path / "buffer.pkl"
     path.write_bytes(raw)
     with pytest.raises(UntrustedPickleError, match=r"muzero_agents\.files\.os\.system"):
-        load_pickle_checked(path, object, "MuZero replay buffer")
+        load_pickle_checked(path, object, "a MuZero replay buffer")
+
+
+def test_a_class_this_version_lacks_is_named_as_saved_by_another_version(tmp_path):
+    path = tmp_path / "buffer.pkl"
+    path.write_bytes(b"\x80\x04\x8c\x14muzero_agents.replay\x8c\x0bNoSuchClass\x93)\x81.")
+    with pytest.raises(ValueError, match=r"NoSuchClass, which this version of muzero-agents does not define"):
+        load_pickle_checked(path, TrajectoryReplay, "a MuZero replay buffer")
 
 
 def test_a_replay_buffer_round_trips_through_the_checked_load(tmp_path):
     replay = _replay()
     path = save_pickle_atomically(tmp_path / "replay", replay)
-    loaded = load_pickle_checked(path, TrajectoryReplay, "MuZero replay buffer")
+    loaded = load_pickle_checked(path, TrajectoryReplay, "a MuZero replay buffer")
     assert isinstance(loaded, TrajectoryReplay) and loaded.num_episodes == replay.num_episodes
     for name, value in vars(replay).items():
         if isinstance(value, np.ndarray):

@@ -70,7 +70,6 @@ def test_sb3_contrib_masked_evaluation_accepts_muzero():
 
 def test_sampling_moves_play_the_most_visited_action_after_the_opening(monkeypatch):
     """The first ``sampling_moves`` moves keep the search's (sampled) action, later ones the argmax."""
-    import numpy as np
 
     from muzero_agents.search import SearchResult
 
@@ -91,7 +90,6 @@ def test_sampling_moves_play_the_most_visited_action_after_the_opening(monkeypat
 def test_sampling_moves_count_per_env_and_break_visit_ties_by_the_policy(monkeypatch):
     """Visits all tied (as after Gumbel's halving): the largest policy wins. X wins on ply 7
     (0, 8, 6, 4 against 1, 7, 5), and the next game samples its first two moves again."""
-    import numpy as np
 
     from muzero_agents.search import SearchResult
 

@@ -1,10 +1,39 @@
-"""play_kwargs num_simulations: predict searches with its own simulation count, self-play with num_simulations."""
+"""Predict: MuZero.predict's contract (batches, masks, images, the play settings)."""
 
+import gymnasium as gym
 import numpy as np
 import pytest
-
+from stable_baselines3.common.evaluation import evaluate_policy
 from muzero_agents import MuZero
 from muzero_agents import planning as planning_module
+
+
+def test_predict_honours_action_masks(fast_kwargs):
+    model = MuZero("MlpPolicy", "CartPole-v1", seed=0, **fast_kwargs)
+    obs = np.zeros((6, 4), np.float32)
+    masks = np.tile(np.array([False, True]), (6, 1))
+    actions, _ = model.predict(obs, action_masks=masks)
+    assert (actions == 1).all()
+
+
+def test_predict_accepts_channel_last_images_like_sb3(fast_kwargs):
+    class ChannelLastEnv(gym.Env):
+        observation_space = gym.spaces.Box(0, 255, (10, 10, 3), np.uint8)
+        action_space = gym.spaces.Discrete(2)
+
+        def reset(self, seed=None, options=None):
+            return self.observation_space.sample(), {}
+
+        def step(self, action):
+            return self.observation_space.sample(), 1.0, True, False, {}
+
+    kwargs = {**fast_kwargs, "policy_kwargs": dict(network_kwargs=dict(channels=8, num_blocks=1))}
+    model = MuZero("CnnPolicy", ChannelLastEnv(), seed=0, **kwargs)
+    raw = np.zeros((10, 10, 3), np.uint8)
+    action, _ = model.predict(raw, deterministic=True)
+    assert int(action) in (0, 1)
+    mean, _ = evaluate_policy(model, ChannelLastEnv(), n_eval_episodes=2)
+    assert mean == 1.0
 
 
 @pytest.fixture
@@ -34,7 +63,9 @@ def small_model(**kwargs) -> MuZero:
 
 @pytest.mark.parametrize("search", ["muzero", "gumbel"])
 def test_predict_plays_with_play_simulations_and_self_play_with_num_simulations(searched_simulations, search):
-    model = small_model(search=search, reanalyze_kwargs=dict(search=True), play_kwargs=dict(num_simulations=11))  # Reanalyze searches too
+    model = small_model(
+        search=search, reanalyze_kwargs=dict(search=True), play_kwargs=dict(num_simulations=11)
+    )  # Reanalyze searches too
     model.learn(12)
     assert searched_simulations and set(searched_simulations) == {3}
     searched_simulations.clear()

@@ -1,0 +1,84 @@
+"""Callbacks: SB3's callback contract during MuZero.learn (on_step per vectorized step, EvalCallback, CheckpointCallback, stopping, progress bar)."""
+
+import gymnasium as gym
+from stable_baselines3.common.callbacks import (
+    BaseCallback,
+    CallbackList,
+    CheckpointCallback,
+    EvalCallback,
+    StopTrainingOnRewardThreshold,
+)
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.evaluation import evaluate_policy
+from muzero_agents import MuZero
+
+
+class CountSteps(BaseCallback):
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def _on_step(self) -> bool:
+        self.calls += 1
+        return True
+
+
+def test_learn_with_env_id_calls_callback_once_per_vec_step(fast_kwargs):
+    model = MuZero("MlpPolicy", "CartPole-v1", seed=0, **fast_kwargs)
+    counter = CountSteps()
+    model.learn(total_timesteps=120, callback=counter)
+    assert model.num_timesteps == 120 and counter.calls == 120
+    assert model._n_updates > 0
+    assert len(model.replay_buffer) == 120
+
+
+def test_eval_callback_stop_on_threshold_and_callback_list(tmp_path, fast_kwargs):
+    eval_env = make_vec_env("CartPole-v1", n_envs=1, seed=1)
+    stop = StopTrainingOnRewardThreshold(reward_threshold=0.0, verbose=0)  # any return beats 0
+    eval_cb = EvalCallback(
+        eval_env,
+        callback_on_new_best=stop,
+        eval_freq=50,
+        n_eval_episodes=2,
+        log_path=str(tmp_path),
+        best_model_save_path=str(tmp_path),
+    )
+    counter = CountSteps()
+    model = MuZero("MlpPolicy", "CartPole-v1", seed=0, **fast_kwargs)
+    model.learn(total_timesteps=10_000, callback=CallbackList([counter, eval_cb]))
+    assert model.num_timesteps == 50 and counter.calls == 50  # stopped at the first evaluation
+    assert (tmp_path / "evaluations.npz").exists() and (tmp_path / "best_model.zip").exists()
+    MuZero.load(tmp_path / "best_model.zip")
+
+
+def test_checkpoint_callback_writes_loadable_saves(tmp_path, fast_kwargs):
+    model = MuZero("MlpPolicy", "CartPole-v1", seed=0, **fast_kwargs)
+    model.learn(
+        total_timesteps=60,
+        callback=CheckpointCallback(save_freq=30, save_path=str(tmp_path), save_replay_buffer=True),
+    )
+    saves = sorted(tmp_path.glob("rl_model_*_steps.zip"))
+    assert [p.name for p in saves] == ["rl_model_30_steps.zip", "rl_model_60_steps.zip"]
+    assert len(list(tmp_path.glob("rl_model_replay_buffer_*_steps.pkl"))) == 2
+    loaded = MuZero.load(saves[-1])
+    assert loaded.num_timesteps == 60
+
+
+def test_evaluate_policy_and_progress_bar(fast_kwargs):
+    model = MuZero("MlpPolicy", "CartPole-v1", seed=0, **fast_kwargs)
+    model.learn(total_timesteps=40, progress_bar=True)
+    env = gym.make("CartPole-v1")
+    mean, std = evaluate_policy(model, env, n_eval_episodes=2, deterministic=True)
+    assert 8 <= mean <= 500 and std >= 0
+
+
+def test_stopping_callback_still_stores_the_step_and_resumes(fast_kwargs):
+    class StopAtTen(BaseCallback):
+        def _on_step(self) -> bool:
+            return self.num_timesteps < 10
+
+    model = MuZero("MlpPolicy", "CartPole-v1", seed=0, **fast_kwargs)
+    model.learn(total_timesteps=100, callback=StopAtTen())
+    assert model.num_timesteps == 10 and len(model.replay_buffer) == 10
+    model.learn(total_timesteps=5, reset_num_timesteps=False)
+    assert model.num_timesteps == 15 and len(model.replay_buffer) == 15

@@ -1,0 +1,90 @@
+"""Learn and train: env ids, VecEnv, CNN policies, both searches, Reanalyze and the optimizer's arguments."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from stable_baselines3.common.env_util import make_vec_env
+
+from muzero_agents import MuZero
+from tests.test_callbacks import CountSteps
+from tests.conftest import sample_batch
+
+
+def test_make_vec_env_four_envs(fast_kwargs):
+    env = make_vec_env("CartPole-v1", n_envs=4, seed=0)
+    model = MuZero("MlpPolicy", env, seed=0, **fast_kwargs)
+    counter = CountSteps()
+    model.learn(total_timesteps=200, callback=counter)
+    assert model.num_timesteps == 200 and counter.calls == 50
+    actions, _ = model.predict(env.reset(), deterministic=True)
+    assert actions.shape == (4,)
+
+
+def test_cnn_policy_on_small_images(fast_kwargs):
+    class TinyImageEnv(gym.Env):
+        observation_space = gym.spaces.Box(0, 255, (12, 12, 3), np.uint8)
+        action_space = gym.spaces.Discrete(3)
+
+        def reset(self, seed=None, options=None):
+            super().reset(seed=seed)
+            self.t = 0
+            return self.observation_space.sample(), {}
+
+        def step(self, action):
+            self.t += 1
+            return self.observation_space.sample(), float(action == 1), self.t >= 10, False, {}
+
+    kwargs = {**fast_kwargs, "policy_kwargs": dict(network_kwargs=dict(channels=8, num_blocks=1))}
+    model = MuZero("CnnPolicy", TinyImageEnv(), seed=0, **kwargs)
+    model.learn(total_timesteps=60)
+    assert model.replay_buffer is not None and model._n_updates > 0
+    action, _ = model.predict(np.zeros((12, 12, 3), np.uint8).transpose(2, 0, 1), deterministic=True)
+    assert 0 <= int(action) < 3
+
+
+def test_gumbel_search_option_trains_and_plays(fast_kwargs):
+    model = MuZero("MlpPolicy", "CartPole-v1", search="gumbel", seed=0, **fast_kwargs)
+    model.learn(total_timesteps=80)
+    targets = sample_batch(model, 8).target_policies[:, 0]
+    assert np.allclose(targets.sum(-1), 1.0, atol=1e-4)
+    assert (targets > 0).all()  # completed-Q targets cover every legal action, visited or not
+    obs = np.zeros((3, 4), np.float32)
+    first, _ = model.predict(obs, deterministic=True)
+    second, _ = model.predict(obs, deterministic=True)
+    np.testing.assert_array_equal(first, second)
+
+
+@pytest.mark.parametrize("with_search", [True, False])
+def test_reanalyze_refreshes_targets_with_the_latest_network(fast_kwargs, with_search, monkeypatch):
+    import muzero_agents.algorithm as algorithm
+    from muzero_agents.reanalyze import network_evaluate
+
+    calls = []
+
+    def recording(policy, *args):
+        evaluate = network_evaluate(policy, *args)
+        return lambda observations, masks: (
+            calls.append((policy, len(observations))) or evaluate(observations, masks)
+        )
+
+    monkeypatch.setattr(algorithm, "network_evaluate", recording)
+    model = MuZero(
+        "MlpPolicy",
+        "CartPole-v1",
+        seed=0,
+        **fast_kwargs,
+        reanalyze_kwargs=dict(fraction=1.0, search=with_search),
+    )
+    model.learn(total_timesteps=80)
+    assert calls and model._n_updates == len(calls)
+    assert all(policy is model.policy for policy, _ in calls)  # the learner's newest network
+    evaluate = network_evaluate(model.policy, model.planner, 4, with_search, np.random.default_rng(0))
+    values, policies = evaluate(np.zeros((3, 4), np.float32), None)
+    assert values.shape == (3,) and (policies is None) != with_search
+
+
+def test_user_optimizer_kwargs_merge_with_weight_decay(fast_kwargs):
+    kwargs = {**fast_kwargs, "policy_kwargs": dict(optimizer_kwargs=dict(eps=1e-5))}
+    model = MuZero("MlpPolicy", "CartPole-v1", **kwargs, learner_kwargs=dict(weight_decay=0.01))
+    group = model.policy.optimizer.param_groups[0]
+    assert group["eps"] == 1e-5 and group["weight_decay"] == 0.01
