@@ -43,27 +43,21 @@ class SelfPlayActor:
 
     :param planner: runs the search
     :param num_simulations: simulations per decision
-    :param sampling_moves: moves of each episode sampled at the temperature; later ones play the
-        most visited action (None: every move is sampled)
-    :param random_opening_moves: each episode opens with 0..k uniformly random legal moves
     :param rng: the search's noise and the samples
+
+    ``start`` takes the self-play settings (``self_play_kwargs``): the temperature, the moves
+    sampled per episode (``sampling_moves``; later ones play the most visited action) and the
+    random opening moves.
     """
 
-    def __init__(
-        self,
-        planner: Planner,
-        num_simulations: int,
-        sampling_moves: int | None,
-        random_opening_moves: int,
-        rng: np.random.Generator,
-    ) -> None:
+    def __init__(self, planner: Planner, num_simulations: int, rng: np.random.Generator) -> None:
         self.planner = planner
         self.num_simulations = num_simulations
-        self.sampling_moves = sampling_moves
-        self.temperature_schedule = FloatSchedule(1.0)  # set by start()
         self.rng = rng
+        self.sampling_moves: int | None = None
+        self.temperature_schedule = FloatSchedule(1.0)
         self.episode_moves = np.zeros(0, dtype=np.int64)
-        self.openings = RandomOpenings(random_opening_moves, np.random.default_rng())
+        self.openings = RandomOpenings(0, np.random.default_rng())
 
     def start(self, n_envs: int, self_play_kwargs: Mapping[str, Any], envs_reset: bool) -> bool:
         """Take the self-play settings of now; after a reset (``envs_reset``, or another number of

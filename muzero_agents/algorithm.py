@@ -41,8 +41,15 @@ SelfMuZero = TypeVar("SelfMuZero", bound="MuZero")
 # settings the parts read, given to them again when set after construction (the others shape the
 # replay or the network, which a set after construction does not rebuild)
 PART_SETTINGS = frozenset(
-    ("search", "search_kwargs", "discount", "num_simulations", "td_lambda", "reanalyze_kwargs")
-    + ("value_loss_coef", "max_grad_norm", "learner_kwargs")
+    (
+        "search",
+        "search_kwargs",
+        "discount",
+        "num_simulations",
+        "value_loss_coef",
+        "max_grad_norm",
+        "learner_kwargs",
+    )
 )
 # the parts and state that _setup_model builds from the settings, not saved
 REBUILT_AT_LOAD = (
@@ -50,7 +57,6 @@ REBUILT_AT_LOAD = (
     "planner",
     "actor",
     "learner",
-    "reanalyzer",
     "_loop",
     "_reward_check",
 )
@@ -126,7 +132,9 @@ class MuZero(BaseAlgorithm):
         seed: int | None = None,
         device: torch.device | str = "auto",
         _init_setup_model: bool = True,
+        **unknown: Any,  # refused, naming where a 0.1.0 argument went
     ) -> None:
+        legacy.refuse_unknown_arguments(unknown)
         given = {name: value for name, value in locals().items() if name in settings.SETTINGS}
         for name, value in given.items():
             setattr(self, name, value)  # each checked by __setattr__
@@ -145,9 +153,10 @@ class MuZero(BaseAlgorithm):
             self._setup_model()
 
     def __setattr__(self, name: str, value: Any) -> None:
-        """Documented settings are checked whenever they are set (constructor, later, load)."""
+        """Settings are checked whenever they are set (constructor, later, load); 0.1.0's names point on."""
         if name in settings.SETTINGS:
-            value = settings.check_setting(name, value)
+            value = settings.check_setting(name, value, self.__dict__.get(name))
+        legacy.refuse_flat_name(name)
         super().__setattr__(name, value)
         if name in PART_SETTINGS and "learner" in self.__dict__:  # the parts exist: they take it now
             self._build_parts()
@@ -172,17 +181,16 @@ class MuZero(BaseAlgorithm):
         self._build_parts()
 
     def _build_parts(self) -> None:
-        """The parts over the settings of now: the planner and Reanalyze worker anew, the actor and
-        learner once (they keep their state), then given the settings they read."""
+        """The parts over the settings of now: the planner anew, the actor and learner once (they
+        keep their state) and then given the settings they read."""
         self.planner = Planner(self.search, self.search_kwargs, self.discount, self.two_player)
-        fraction, search = self.reanalyze_kwargs["fraction"], self.reanalyze_kwargs["search"]
-        self.reanalyzer = Reanalyzer(fraction, search, self.td_lambda)
         if "learner" not in self.__dict__:
-            openings = self.self_play_kwargs["sampling_moves"], self.self_play_kwargs["random_opening_moves"]
-            self.actor = SelfPlayActor(self.planner, self.num_simulations, *openings, self._rng)
+            self.actor = SelfPlayActor(self.planner, self.num_simulations, self._rng)
             self.learner = Learner(self.policy, self._make_policy, self.unroll_steps, self._symmetries)
             if self.play_kwargs["ema_decay"] is not None:
                 self.learner.average()  # starts at the initial weights
+            for group in settings.BUILD_ONLY:  # the replay, optimizer and network use them now
+                getattr(self, group).built = True
         self.actor.planner, self.actor.num_simulations = self.planner, self.num_simulations
         self.learner.configure(self.value_loss_coef, self.max_grad_norm, self.learner_kwargs)
 
@@ -238,14 +246,17 @@ class MuZero(BaseAlgorithm):
         batch, masks, vectorized = env_checks.predict_inputs(observation, space, action_masks, n_actions)
         play = self.play_kwargs
         average = play["ema_decay"] is not None
-        pause = self._loop.paused() if average and self._loop is not None else contextlib.nullcontext()
-        network = self.learner.average() if average else self._acting_policy
         search = dict(num_simulations=play["num_simulations"] or self.num_simulations, explore=False)
-        with pause:
+        with self._paused() if average else contextlib.nullcontext():  # the trainer moves the average
+            network = self.learner.average() if average else self._acting_policy
             result = self.planner.plan(
                 network, batch, masks, temperature=0.0 if deterministic else 1.0, rng=self._rng, **search
             )
         return (result.action if vectorized else result.action[0]), state
+
+    def _paused(self) -> contextlib.AbstractContextManager:
+        """Holds a background trainer between two gradient steps (nothing to hold otherwise)."""
+        return contextlib.nullcontext() if self._loop is None else self._loop.paused()
 
     @property
     def _acting_policy(self) -> MuZeroPolicy:
@@ -275,7 +286,7 @@ class MuZero(BaseAlgorithm):
         callback.on_training_start(locals(), globals())
         rng = self._rng.spawn(1)[0] if self.background_training else self._rng  # the trainer's own stream
         step = functools.partial(self._gradient_step, rng=rng)
-        self._loop = loops.make_loop(self.background_training, step, self.policy, self.learner.copy_weights)
+        self._loop = loops.make_loop(self.background_training, step, self.policy, self.learner.acting_copy)
         try:
             self._run(total_timesteps, callback, log_interval)
         except BaseException as error:  # (KeyboardInterrupt too) the loop ends; this exception goes on
@@ -302,10 +313,10 @@ class MuZero(BaseAlgorithm):
         """End the loop; one that did not stop in time is kept (``save`` still pauses it)."""
         if (loop := self._loop) is not None:
             try:
-                stopped = loop.stop(in_flight)
-            finally:
+                loop.stop(in_flight)
+            finally:  # a loop whose thread ended (even by failing) is done with
                 self._record_training(loop.drain_statistics(), loop.steps_owed)
-            self._loop = None if stopped else loop
+                self._loop = loop if loop.running else None
 
     def _collect_step(self, callback: BaseCallback) -> bool:
         """Search in every env, step them once, store the transitions; False if a callback stops."""
@@ -317,7 +328,7 @@ class MuZero(BaseAlgorithm):
             self.env, self._acting_policy, self._last_obs, legal_mask, temperature
         )
         self.logger.record_mean("search/ms_per_step", 1000.0 * (time.perf_counter() - started))
-        rewards, dones = record.rewards, record.dones
+        actions, rewards, dones = record.actions, record.rewards, record.dones  # callbacks' locals
         checks = (self.observation_space, self.policy.support_size, self.num_timesteps, self._reward_check)
         env_checks.check_step(new_obs, rewards, *checks)
         self.num_timesteps += self.env.num_envs
@@ -352,10 +363,11 @@ class MuZero(BaseAlgorithm):
     def _gradient_step(self, replay_lock, rng: np.random.Generator, batch_size: int | None = None) -> dict:
         """One gradient step on a window of the replay (``replay_lock`` held around the replay)."""
         progress, beta = self._current_progress_remaining, self.replay_buffer_kwargs["priority_beta"]
-        search = self.reanalyze_kwargs["search"]
+        fraction, search = self.reanalyze_kwargs["fraction"], self.reanalyze_kwargs["search"]
         evaluate = network_evaluate(self.policy, self.planner, self.num_simulations, search, rng)
         targets = dict(discount=self.discount, td_lambda=self.td_lambda, two_player=self.two_player)
-        source = ReplayStep(self.replay_buffer, self.reanalyzer, evaluate, targets)
+        reanalyzer = Reanalyzer(fraction, search, self.td_lambda)
+        source = ReplayStep(self.replay_buffer, reanalyzer, evaluate, targets)
         step_args = (self.lr_schedule(progress), self.play_kwargs["ema_decay"], rng)
         beta += (1.0 - beta) * (1.0 - progress)  # annealed to 1 over training
         scalars = gradient_step_on_replay(
@@ -403,12 +415,12 @@ class MuZero(BaseAlgorithm):
             params = load_from_zip_file(load_path_or_dict, load_data=False, device=device)[1]
         params = legacy.rename_saved_parameters(params)
         params = match_saved_average(self.learner, params, self.play_kwargs["ema_decay"])
-        super().set_parameters(params, exact_match=exact_match, device=device)
+        with self._paused():
+            super().set_parameters(params, exact_match=exact_match, device=device)
 
     def save(self, path: str | pathlib.Path | io.BufferedIOBase, exclude=None, include=None) -> None:
         """SB3's zip, written atomically (a crash never tears it), between two gradient steps."""
-        pause = contextlib.nullcontext() if self._loop is None else self._loop.paused()
-        with pause:
+        with self._paused():
             if isinstance(path, io.BufferedIOBase):
                 super().save(path, exclude, include)
             else:
@@ -419,6 +431,7 @@ class MuZero(BaseAlgorithm):
         """SB3's load, refusing with a clear message anything that is not a readable MuZero save."""
         path = files.check_model_zip(path)
         _check_policy_class(path)
+        _merge_saved_groups(path, kwargs)
         try:
             model = super().load(path, env=env, device=device, **kwargs)
         except RuntimeError as error:
@@ -426,8 +439,6 @@ class MuZero(BaseAlgorithm):
             if clear is None:
                 raise
             raise clear from error
-        model._rng = np.random.default_rng(model.seed)
-        model.actor.rng = model._rng
         return model
 
     def save_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
@@ -446,6 +457,15 @@ class MuZero(BaseAlgorithm):
         buffer.check_compatible(**self._replay_layout(), path=path)
         buffer.truncate_running_episodes()  # their envs are gone; keep the steps, end the episodes
         self.replay_buffer = buffer
+
+
+def _merge_saved_groups(path, kwargs: dict[str, Any]) -> None:
+    """Groups given to ``load`` change the keys they name; the save's other keys stay."""
+    given = {name: dict(kwargs[name]) for name in settings.GROUP_NAMES if kwargs.get(name) is not None}
+    if given:
+        saved = load_from_zip_file(path, load_data=True, device="cpu")[0] or {}
+        kwargs.update({name: {**(saved.get(name) or {}), **keys} for name, keys in given.items()})
+        kwargs["_load_overrides"] = {name: set(keys) for name, keys in given.items()}  # over 0.1.0's names
 
 
 def _weights_error(path, error: RuntimeError) -> ValueError | None:

@@ -24,7 +24,6 @@ __all__ = [
     "RewardScaleCheck",
     "check_action_masks",
     "check_action_space",
-    "check_actions",
     "check_not_dict",
     "check_observation_space",
     "check_observations",
@@ -290,18 +289,6 @@ def check_action_masks(
     return array
 
 
-def check_actions(actions: Any, action_count: int) -> np.ndarray:
-    """Actions as an int64 array, refusing non-integers and indices outside 0..action_count-1."""
-    array = np.asarray(actions)
-    if array.dtype.kind not in "iu":
-        raise TypeError(
-            f"actions must be integer indices in 0..{action_count - 1}, got dtype {array.dtype} ({array!r})."
-        )
-    inside = (array >= 0) & (array < action_count)
-    if not inside.all():
-        bad = array[~inside].reshape(-1)[:8].tolist()
-        raise ValueError(f"actions must be in 0..{action_count - 1}, got {bad}.")
-    return array.astype(np.int64)
 
 
 def predict_inputs(

@@ -46,6 +46,7 @@ class Learner:
         self.unroll_steps = unroll_steps
         self.symmetries = symmetries
         self.weight_average: MuZeroPolicy | None = None
+        self._acting: MuZeroPolicy | None = None
         self.value_loss_coef, self.max_grad_norm, self.settings = 0.25, 5.0, {}  # see configure()
 
     def configure(
@@ -76,6 +77,12 @@ class Learner:
         copy.load_state_dict(self.policy.state_dict())
         copy.set_training_mode(False)
         return copy
+
+    def acting_copy(self) -> MuZeroPolicy:
+        """A copy of the newest weights for self-play to play with beside training (kept and
+        reused from one call to the next)."""
+        self._acting = self.copy_weights(into=self._acting)
+        return self._acting
 
     def average(self) -> MuZeroPolicy:
         """The weight average, started at the weights of now if there is none yet."""

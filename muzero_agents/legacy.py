@@ -41,12 +41,19 @@ STALE_ATTRIBUTES = ("_search_seconds",)
 
 
 def migrate_flat_settings(attributes: dict[str, Any]) -> None:
-    """Move 0.1.0's flat settings in ``attributes`` (a model's ``__dict__``) into their groups."""
+    """Move 0.1.0's flat settings in ``attributes`` (a model's ``__dict__``) into their groups.
+
+    Keys that ``MuZero.load`` was given (``attributes["_load_overrides"]``: group -> keys) keep
+    the given value.
+    """
+    overrides = attributes.pop("_load_overrides", {})
     if "pb_c_init" in attributes:  # only 0.1.0 had it flat
         _keep_image_layout(attributes)
     for name, (group, key) in MOVED_SETTINGS.items():
         if name in attributes:
-            attributes[group] = {**(attributes.get(group) or {}), key: attributes.pop(name)}
+            flat = attributes.pop(name)
+            if key not in overrides.get(group, ()):
+                attributes[group] = {**(attributes.get(group) or {}), key: flat}
     if "support_size" in attributes:
         policy_kwargs = dict(attributes.get("policy_kwargs") or {})
         policy_kwargs.setdefault("support_size", attributes.pop("support_size"))
@@ -61,6 +68,30 @@ def migrate_flat_settings(attributes: dict[str, Any]) -> None:
             )
     for name in STALE_ATTRIBUTES:
         attributes.pop(name, None)
+
+
+def refuse_flat_name(name: str) -> None:
+    """Setting a 0.1.0 flat setting on a 0.2.0 model would do nothing: say where it went."""
+    if name in MOVED_SETTINGS:
+        group, key = MOVED_SETTINGS[name]
+        raise AttributeError(f'{name} moved to {group}["{key}"] in muzero-agents 0.2.0: set that instead.')
+    if name == "support_size":
+        raise AttributeError('support_size moved to policy_kwargs["support_size"] in muzero-agents 0.2.0.')
+    if name in REMOVED_OPTIONS:
+        raise AttributeError(f"{name} was removed in muzero-agents 0.2.0 (it measured no gain).")
+
+
+def refuse_unknown_arguments(arguments: dict[str, Any]) -> None:
+    """A TypeError for constructor arguments MuZero does not take, naming where 0.1.0's went."""
+    for name in arguments:
+        try:
+            refuse_flat_name(name)
+        except AttributeError as moved:
+            raise TypeError(
+                f"MuZero() got the argument {name!r}, which {str(moved).split(' ', 1)[1]}"
+            ) from None
+    if arguments:
+        raise TypeError(f"MuZero() got unexpected keyword arguments: {', '.join(sorted(arguments))}")
 
 
 def rename_saved_parameters(params: dict[str, Any]) -> dict[str, Any]:

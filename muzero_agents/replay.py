@@ -174,7 +174,8 @@ class TrajectoryReplay:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if capacity < n_envs:
             raise ValueError(
-                f"capacity ({capacity}) must be at least n_envs ({n_envs}): one row per env step"
+                f"capacity (MuZero's buffer_size) {capacity} must be at least the number of envs "
+                f"({n_envs}): the replay keeps one row per vectorized env step; raise buffer_size"
             )
         if not np.isfinite(priority_alpha) or priority_alpha < 0:
             raise ValueError(f"priority_alpha must be >= 0, got {priority_alpha!r}")
@@ -511,7 +512,10 @@ class TrajectoryReplay:
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         if self._num_valid == 0:
-            raise ValueError("the replay buffer is empty: add transitions before sampling")
+            raise ValueError(
+                "the replay buffer holds no transitions yet: call learn() (or load_replay_buffer()) "
+                "before train()"
+            )
         total = self._tree.total
         leaves = self._tree.find(self.rng.random(batch_size) * total)
         rows, cols = leaves // self.n_envs, leaves % self.n_envs

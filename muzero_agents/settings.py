@@ -352,17 +352,24 @@ def _check_device(label: str, value: Any) -> Any:
     return value
 
 
-def check_setting(name: str, value: Any) -> Any:
+def check_setting(name: str, value: Any, previous: Any = None) -> Any:
     """``value`` for the top-level setting ``name``, checked and normalised (numpy ints -> int).
 
     A group name (``search_kwargs``, ...) returns a :class:`SettingsGroup` with defaults filled;
-    ``policy_kwargs`` returns a checked dict (see :func:`check_policy_kwargs`).
+    when it replaces a group whose model is built (``previous``), the keys used only to build
+    the model must keep their values. ``policy_kwargs`` returns a checked dict (see
+    :func:`check_policy_kwargs`).
     """
     if name not in SETTINGS:
         raise KeyError(f"{name!r} is not a MuZero setting; known: {', '.join(SETTINGS)}.")
     setting = SETTINGS[name]
     if setting.kind == GROUP:
-        return SettingsGroup(name, value)
+        group = SettingsGroup(name, value)
+        if isinstance(previous, SettingsGroup) and previous.built:
+            for key in BUILD_ONLY.get(name, ()):
+                previous[key] = group[key]  # refused if it changes
+            group.built = True
+        return group
     if setting.kind == POLICY_KWARGS:
         return check_policy_kwargs(value)
     return _check_value(name, setting, value)
@@ -417,19 +424,45 @@ def check_policy_kwargs(policy_kwargs: Mapping | None, image_policy: bool | None
     return checked
 
 
+GROUP_NAMES = (
+    "search_kwargs",
+    "replay_buffer_kwargs",
+    "reanalyze_kwargs",
+    "self_play_kwargs",
+    "learner_kwargs",
+    "play_kwargs",
+)
+
+# keys used only when the model is built (the replay's sum tree, the optimizer, the network's
+# consistency head): once it is built, they cannot change
+BUILD_ONLY = {
+    "replay_buffer_kwargs": ("priority_alpha",),
+    "learner_kwargs": ("weight_decay", "consistency_loss_coef"),
+}
+
+
 class SettingsGroup(dict):
     """A ``*_kwargs`` group that checks each value as it is set, also after construction.
 
-    ``model.play_kwargs["num_simulations"] = 0`` raises at once. Keys cannot be removed. Pickles
+    ``model.play_kwargs["num_simulations"] = 0`` raises at once. Keys cannot be removed. Once
+    ``built`` (the model that reads it is built), keys in ``BUILD_ONLY`` cannot change. Pickles
     and copies as a plain dict's contents, so saved models do not depend on this class.
     """
 
     def __init__(self, group: str, given: Mapping | None = None) -> None:
         self.group = group
+        self.built = False
         super().__init__(resolve_group(group, given))
 
     def __setitem__(self, key: str, value: Any) -> None:
-        super().__setitem__(key, check_group_value(self.group, key, value))
+        value = check_group_value(self.group, key, value)
+        if self.built and key in BUILD_ONLY.get(self.group, ()) and value != self[key]:
+            raise ValueError(
+                f"{group_label(self.group, key)} is used when the model is built and cannot change "
+                f"afterwards (it is {self[key]!r}); pass it to the constructor, or to "
+                f"MuZero.load(path, {self.group}=dict({key}=...))."
+            )
+        super().__setitem__(key, value)
 
     def update(self, *args: Any, **kwargs: Any) -> None:
         for key, value in dict(*args, **kwargs).items():

@@ -1,9 +1,8 @@
 """The network's recurrent step, traced, for the search's once-per-simulation call.
 
 The search calls dynamics and prediction once per simulation. At small batches that call is
-mostly Python dispatching some sixty small torch ops (about 235 us at B = 1 for the default
-MLP on this project's CPU). ``torch.jit.trace`` records them once and replays them without
-the interpreter: 1.9x faster at B = 1 and 1.13x at B = 256 (measured 2026-12-01).
+mostly Python dispatching some sixty small torch ops. ``torch.jit.trace`` records them once
+and replays them without the interpreter, which pays most at small batches.
 
 The trace shares the network's parameters and buffers, so optimizer steps and in-place
 ``load_state_dict`` (what SB3's ``load`` and ``set_parameters`` do) are seen at once. It is

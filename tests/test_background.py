@@ -236,3 +236,22 @@ def test_a_trainer_that_outlived_its_learn_is_reaped_by_the_next(fast_kwargs):
     stale.stop()
     model.learn(total_timesteps=150, reset_num_timesteps=False)
     assert model._loop is None and not trainer_threads() and model._n_updates > 0
+
+
+def test_a_failed_trainer_does_not_block_the_next_learn(fast_kwargs, monkeypatch):
+    model = cartpole_model(fast_kwargs, background_training=True)
+    real_step = model._gradient_step
+    calls = []
+
+    def fails_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise FloatingPointError("loss is nan")
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(model, "_gradient_step", fails_once)
+    with pytest.raises(RuntimeError, match="loss is nan"):
+        model.learn(total_timesteps=400)
+    assert model._loop is None and not trainer_threads()
+    model.learn(total_timesteps=200)  # the failure is not raised again
+    assert model._n_updates > 0

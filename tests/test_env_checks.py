@@ -14,7 +14,6 @@ from muzero_agents.env_checks import (
     RewardScaleCheck,
     check_action_masks,
     check_action_space,
-    check_actions,
     check_not_dict,
     check_observation_space,
     check_observations,
@@ -206,12 +205,6 @@ def test_action_masks():
         check_action_masks(np.array([[True, False], [False, False]]), 2, 2)
 
 
-def test_actions():
-    assert check_actions(np.array([0, 2], np.int32), 3).dtype == np.int64
-    with pytest.raises(TypeError, match=r"actions must be integer indices in 0\.\.2, got dtype float64"):
-        check_actions(np.array([0.0, 1.5]), 3)
-    with pytest.raises(ValueError, match=r"actions must be in 0\.\.2, got \[3\]"):
-        check_actions([0, 3], 3)
 
 
 def test_dict_observation_at_predict_names_flatten_observation():

@@ -77,3 +77,16 @@ def test_settings_set_after_construction_are_checked_and_reach_the_parts():
 def test_unknown_search_name_rejected():
     with pytest.raises(ValueError, match="search"):
         MuZero("MlpPolicy", "CartPole-v1", search="alphazero")
+
+
+def test_settings_used_to_build_the_model_cannot_change_afterwards():
+    model = MuZero("MlpPolicy", "CartPole-v1", num_simulations=3, learner_kwargs=dict(weight_decay=0.01))
+    with pytest.raises(ValueError, match=r'learner_kwargs\["weight_decay"\] is used when the model is built'):
+        model.learner_kwargs["weight_decay"] = 0.1
+    with pytest.raises(ValueError, match=r'learner_kwargs\["consistency_loss_coef"\].*MuZero.load'):
+        model.learner_kwargs = dict(weight_decay=0.01, consistency_loss_coef=1.0)
+    with pytest.raises(ValueError, match=r'replay_buffer_kwargs\["priority_alpha"\]'):
+        model.replay_buffer_kwargs["priority_alpha"] = 0.5
+    model.learner_kwargs["weight_decay"] = 0.01  # the same value is fine
+    model.learner_kwargs = dict(weight_decay=0.01, reward_loss_coef=2.0)
+    assert model.learner.settings["reward_loss_coef"] == 2.0 and model.learner_kwargs.built

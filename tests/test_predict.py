@@ -62,7 +62,7 @@ def small_model(**kwargs) -> MuZero:
 
 
 @pytest.mark.parametrize("search", ["muzero", "gumbel"])
-def test_predict_plays_with_play_simulations_and_self_play_with_num_simulations(searched_simulations, search):
+def test_predict_plays_with_its_play_kwargs_simulations_and_self_play_with_num_simulations(searched_simulations, search):
     model = small_model(
         search=search, reanalyze_kwargs=dict(search=True), play_kwargs=dict(num_simulations=11)
     )  # Reanalyze searches too
@@ -75,7 +75,7 @@ def test_predict_plays_with_play_simulations_and_self_play_with_num_simulations(
     assert searched_simulations == [11, 11]
 
 
-def test_without_play_simulations_predict_uses_num_simulations(searched_simulations):
+def test_without_play_kwargs_simulations_predict_uses_num_simulations(searched_simulations):
     model = small_model()
     model.predict(np.zeros(4, dtype=np.float32), deterministic=True)
     model.play_kwargs["num_simulations"] = 7  # settable after training
@@ -83,7 +83,7 @@ def test_without_play_simulations_predict_uses_num_simulations(searched_simulati
     assert searched_simulations == [3, 7]
 
 
-def test_play_simulations_is_saved_and_overridable_at_load(tmp_path, searched_simulations):
+def test_play_kwargs_simulations_are_saved_and_overridable_at_load(tmp_path, searched_simulations):
     small_model(play_kwargs=dict(num_simulations=9)).save(tmp_path / "model")
     assert MuZero.load(tmp_path / "model").play_kwargs["num_simulations"] == 9
     loaded = MuZero.load(tmp_path / "model", play_kwargs=dict(num_simulations=5))
@@ -91,7 +91,7 @@ def test_play_simulations_is_saved_and_overridable_at_load(tmp_path, searched_si
     assert searched_simulations == [5]
 
 
-def test_an_old_save_without_play_simulations_plays_as_trained(tmp_path, searched_simulations):
+def test_a_save_without_play_kwargs_plays_as_trained(tmp_path, searched_simulations):
     small_model().save(tmp_path / "old", exclude=["play_kwargs"])
     loaded = MuZero.load(tmp_path / "old")
     assert loaded.play_kwargs["num_simulations"] is None
@@ -104,12 +104,12 @@ def test_numpy_integers_are_accepted():
 
 
 @pytest.mark.parametrize("bad", [0, -3, 2.5, "100", True])
-def test_bad_play_simulations_rejected(bad):
+def test_bad_play_kwargs_simulations_rejected(bad):
     with pytest.raises((TypeError, ValueError), match="num_simulations"):
         small_model(play_kwargs=dict(num_simulations=bad))
 
 
-def test_bad_play_simulations_set_in_place_rejected_at_predict():
+def test_bad_play_kwargs_simulations_set_in_place_rejected():
     model = small_model()
     with pytest.raises(ValueError, match="num_simulations"):  # refused where it is set
         model.play_kwargs["num_simulations"] = 0

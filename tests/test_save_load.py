@@ -135,3 +135,27 @@ def test_loading_weights_of_another_network_layout_names_the_cause(tmp_path):
 def test_loading_a_missing_file_names_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="nowhere"):
         MuZero.load(tmp_path / "nowhere")
+
+
+def test_a_group_given_to_load_changes_only_the_keys_it_names(tmp_path):
+    model = MuZero("MlpPolicy", "CartPole-v1", num_simulations=3, seed=0, play_kwargs=dict(ema_decay=0.9))
+    model.save(tmp_path / "model")
+    loaded = MuZero.load(tmp_path / "model", play_kwargs=dict(num_simulations=50))
+    assert loaded.play_kwargs == {"num_simulations": 50, "ema_decay": 0.9}
+    assert loaded.learner.weight_average is not None  # the saved average is kept
+    old = MuZero.load(DATA / "tictactoe-cnn-v0.1.0.zip", play_kwargs=dict(num_simulations=50))
+    assert old.play_kwargs == {"num_simulations": 50, "ema_decay": 0.99}  # over 0.1.0's flat names too
+    old = MuZero.load(DATA / "tictactoe-cnn-v0.1.0.zip", search_kwargs=dict(pb_c_init=2.0))
+    assert old.search_kwargs["pb_c_init"] == 2.0 and old.planner.search_kwargs["pb_c_init"] == 2.0
+
+
+def test_0_1_0_argument_names_point_to_their_new_place():
+    with pytest.raises(TypeError, match=r'ema_decay.*moved to play_kwargs\["ema_decay"\]'):
+        MuZero("MlpPolicy", "CartPole-v1", ema_decay=0.9)
+    with pytest.raises(TypeError, match="unexpected keyword arguments: not_a_setting"):
+        MuZero("MlpPolicy", "CartPole-v1", not_a_setting=1)
+    model = MuZero("MlpPolicy", "CartPole-v1", num_simulations=3)
+    with pytest.raises(AttributeError, match=r'play_simulations moved to play_kwargs\["num_simulations"\]'):
+        model.play_simulations = 100
+    with pytest.raises(AttributeError, match="play_symmetries was removed"):
+        model.play_symmetries = True
