@@ -201,7 +201,9 @@ class TrajectoryReplay:
         self._rewards = np.zeros(shape, dtype=np.float32)
         self._values = np.zeros(shape, dtype=np.float32)
         self._policies = np.zeros(shape + (self.action_dim,), dtype=self.policy_dtype)
-        self._legal: np.ndarray | None = None  # allocated at the first add that gives masks
+        # the illegal actions (True), allocated at the first add that gives masks; stored inverted so
+        # that the unwritten rows are zeros, whose memory the system commits only once written
+        self._illegal: np.ndarray | None = None
         # a random move off its stored policy's argmax; allocated at the first add that marks one
         self._random_move: np.ndarray | None = None
         self._step = np.zeros(shape, dtype=np.int64)  # t within the episode
@@ -244,7 +246,7 @@ class TrajectoryReplay:
     @property
     def has_legal_masks(self) -> bool:
         """True once masks were given to ``add`` (board games); Reanalyze should then use them."""
-        return self._legal is not None
+        return self._illegal is not None
 
     @property
     def num_finished_episodes(self) -> int:
@@ -358,7 +360,7 @@ class TrajectoryReplay:
         self._values[row] = vals
         self._policies[row] = pols
         if masks is not None:
-            self._legal[row] = masks
+            self._illegal[row] = ~masks
         if randoms is not None and randoms.any() and self._random_move is None:
             self._random_move = np.zeros((self.rows, self.n_envs), dtype=bool)
         if self._random_move is not None:
@@ -403,14 +405,14 @@ class TrajectoryReplay:
 
     def _check_legal(self, legal_masks) -> np.ndarray | None:
         if legal_masks is None:
-            if self._legal is not None:
+            if self._illegal is not None:
                 raise ValueError("legal_masks were given before: give them at every add")
             return None
         masks = self._check_array("legal_masks", legal_masks, (self.n_envs, self.action_dim))
-        if self._legal is None:
+        if self._illegal is None:
             if self._rows_written > 0:
                 raise ValueError("legal_masks must be given from the first add on, or never")
-            self._legal = np.ones((self.rows, self.n_envs, self.action_dim), dtype=bool)
+            self._illegal = np.zeros((self.rows, self.n_envs, self.action_dim), dtype=bool)
         return masks.astype(bool)
 
     def _check_finals(self, finals: dict | None, done: np.ndarray, name: str) -> dict:
@@ -553,7 +555,7 @@ class TrajectoryReplay:
             steps_left=left,
             handles=self._uid[wrows, wcols],
             weights=weights,
-            legal_masks=None if self._legal is None else self._legal[unroll],
+            legal_masks=None if self._illegal is None else ~self._illegal[unroll],
             random_cuts=None if self._random_move is None else inside & self._random_move[wrows, wcols],
             next_observations=self._obs[wrows[:, 1 : k + 1], wcols[:, 1 : k + 1]] if nexts else None,
         )
@@ -572,9 +574,9 @@ class TrajectoryReplay:
 
     def legal_masks_at(self, handles: np.ndarray) -> np.ndarray | None:
         """[*handles.shape, A] bool: a copy of the stored legal masks there (None if never given)."""
-        if self._legal is None:
+        if self._illegal is None:
             return None
-        return self._legal[self._locate(np.asarray(handles, dtype=np.int64))]
+        return ~self._illegal[self._locate(np.asarray(handles, dtype=np.int64))]
 
     def final_observation(self, handle: int) -> np.ndarray | None:
         """The observation after the episode's last step ``handle``, kept when that episode was
@@ -620,8 +622,8 @@ class TrajectoryReplay:
             if part is None:
                 continue
             shape = (self.rows,) + part.shape[1:]
-            if name in ("_ep_len", "_uid", "_legal"):
-                full = np.full(shape, True if name == "_legal" else -1, dtype=part.dtype)
+            if name in ("_ep_len", "_uid"):
+                full = np.full(shape, -1, dtype=part.dtype)
             else:  # zeros: pages of unused rows are never touched (observations can be GBs)
                 full = np.zeros(shape, dtype=part.dtype)
             full[:used] = part
@@ -635,7 +637,7 @@ class TrajectoryReplay:
             "_rewards",
             "_values",
             "_policies",
-            "_legal",
+            "_illegal",
             "_random_move",
             "_step",
             "_ep_len",

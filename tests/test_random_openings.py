@@ -70,7 +70,7 @@ def test_self_play_marks_its_random_opening_moves_in_the_replay():
     assert not flagged[steps == 0].all()  # some episodes open with the policy's own move
     # every stored move is legal: a random one too
     actions = buffer._actions[stored]
-    assert buffer._legal[stored][np.arange(actions.size), actions].all()
+    assert (~buffer._illegal[stored])[np.arange(actions.size), actions].all()
 
 
 def test_without_openings_nothing_is_marked():
@@ -136,7 +136,7 @@ def test_openings_come_before_greedy_play_and_count_toward_sampling_moves(monkey
     model.learn(200)
     buffer = model.replay_buffer
     stored = buffer._valid[:, 0]
-    actions, legal = buffer._actions[stored, 0], buffer._legal[stored, 0]
+    actions, legal = buffer._actions[stored, 0], ~buffer._illegal[stored, 0]
     greedy = actions == legal.shape[1] - 1 - np.argmax(legal[:, ::-1], axis=1)  # the highest legal
     flagged = buffer._random_move[stored, 0]
     assert flagged.any() and not greedy[flagged].any()  # random moves off the greedy choice
