@@ -77,6 +77,7 @@ class EngineGames:
     plies: list[int] = field(default_factory=list)
     capped: int = 0
     illegal: int = 0
+    engine_failures: int = 0  # games the engine ended by failing twice (not in the tally)
 
     @property
     def mean_plies(self) -> float:
@@ -182,7 +183,8 @@ def play_engine(model: Any, game: str, n_games: int, move_cap: int, seed: int) -
     """``n_games`` complete games against the game's engine, sides alternating (first, second, ...).
 
     A game ends by the rules or after ``move_cap`` plies (a draw). Illegal model moves are
-    counted (the env would end the game as a loss); an engine's illegal move raises in its adapter.
+    counted (the env would end the game as a loss). A game the engine cut short by failing (see
+    ``wrappers.VersusOpponentEnv``) is left out of the tally, counted and printed.
     """
     engine, engine_kwargs = ENGINES[game]
     env = make_board_game(game, opponent=engine, opponent_kwargs=engine_kwargs, **game_kwargs(game, move_cap))
@@ -197,6 +199,10 @@ def play_engine(model: Any, game: str, n_games: int, move_cap: int, seed: int) -
                 total += reward
                 result.illegal += bool(info.get("illegal_action"))
                 over = terminated or truncated
+            if "engine_error" in info:  # not a result of play: left out of the tally, and said
+                result.engine_failures += 1
+                print(f"game {index}: the engine failed and the game was cut short: {info['engine_error']}")
+                continue
             result.tally.add(total)
             result.plies.append(len(env.history))
             result.capped += int(total == 0 and len(env.history) >= move_cap)
