@@ -150,6 +150,7 @@ class MuZero(BaseAlgorithm):
         self.replay_buffer: TrajectoryReplay | None = None
         self.two_player, self._symmetries, self._grad_step_credit = False, None, 0.0
         if _init_setup_model:
+            self._save_format = legacy.SAVE_FORMAT  # a loaded model takes its save's (or none)
             self._setup_model()
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -166,6 +167,7 @@ class MuZero(BaseAlgorithm):
 
     def _setup_model(self) -> None:
         legacy.migrate_flat_settings(self.__dict__)  # a model saved by 0.1.0
+        legacy.keep_frame_stem(self.__dict__)  # a conv model saved before 0.3.0
         for name, value in self._settings().items():  # load's overrides bypass __setattr__
             setattr(self, name, value)
         settings.check_cross_settings(self._settings())

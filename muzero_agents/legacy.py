@@ -1,8 +1,11 @@
-"""Loading models saved by muzero-agents 0.1.0, whose settings were flat constructor arguments.
+"""Loading models saved by earlier muzero-agents versions.
 
-0.2.0 groups the settings of the parts (``search_kwargs``, ``replay_buffer_kwargs``, ...). A
-0.1.0 save restores its flat attributes onto the model; ``migrate_flat_settings`` moves each
-into its group before the model is built, and drops the options 0.2.0 no longer has.
+0.1.0's settings were flat constructor arguments; 0.2.0 groups the settings of the parts
+(``search_kwargs``, ``replay_buffer_kwargs``, ...). A 0.1.0 save restores its flat attributes
+onto the model; ``migrate_flat_settings`` moves each into its group before the model is built,
+and drops the options 0.2.0 no longer has. 0.3.0 reduces large frames with a cheaper stem
+(``downsampling="pool"``, to 6x6 for frames); ``keep_frame_stem`` gives the conv networks of
+earlier saves their own stem back.
 """
 
 from __future__ import annotations
@@ -11,6 +14,9 @@ import warnings
 from typing import Any
 
 from stable_baselines3.common.preprocessing import is_image_space_channels_first
+
+# saved as the model's ``_save_format``; saves before 0.3.0 have none
+SAVE_FORMAT = 3
 
 # 0.1.0 attribute -> (0.2.0 group, key)
 MOVED_SETTINGS: dict[str, tuple[str, str]] = {
@@ -68,6 +74,26 @@ def migrate_flat_settings(attributes: dict[str, Any]) -> None:
             )
     for name in STALE_ATTRIBUTES:
         attributes.pop(name, None)
+
+
+def keep_frame_stem(attributes: dict[str, Any]) -> None:
+    """A conv model saved before 0.3.0 reduced frames with a full-resolution conv and a strided conv
+    per halving, down to 12 on a side: give its network those settings back (unless given)."""
+    if attributes.get("_save_format") is not None:
+        return
+    attributes["_save_format"] = SAVE_FORMAT
+    from muzero_agents.policies import MuZeroCnnPolicy
+
+    policy_class = attributes.get("policy_class")
+    if not (isinstance(policy_class, type) and issubclass(policy_class, MuZeroCnnPolicy)):
+        return
+    policy_kwargs = dict(attributes.get("policy_kwargs") or {})
+    network_kwargs = {
+        "downsampling": "stride",
+        "downsample_to": 12,
+        **(policy_kwargs.get("network_kwargs") or {}),
+    }
+    attributes["policy_kwargs"] = {**policy_kwargs, "network_kwargs": network_kwargs}
 
 
 def refuse_flat_name(name: str) -> None:

@@ -27,10 +27,10 @@ class NetworkOutput(NamedTuple):
 
 def scale_hidden_state(hidden: torch.Tensor) -> torch.Tensor:
     """Min-max scale each sample's hidden state to [0, 1] (paper appendix G)."""
-    flat = hidden.flatten(1)
-    low = flat.min(dim=1, keepdim=True).values
-    high = flat.max(dim=1, keepdim=True).values
-    return ((flat - low) / (high - low + 1e-5)).view_as(hidden)
+    sample_dims = tuple(range(1, hidden.dim()))  # elementwise: keeps the memory format (channels-last)
+    low = hidden.amin(dim=sample_dims, keepdim=True)
+    high = hidden.amax(dim=sample_dims, keepdim=True)
+    return (hidden - low) / (high - low + 1e-5)
 
 
 def mlp(in_dim: int, hidden_sizes: list[int], out_dim: int, activation=nn.ELU) -> nn.Sequential:
@@ -200,6 +200,45 @@ class ActionPlanes(nn.Module):
         return planes.view(batch, self.num_planes, self.height, self.width)
 
 
+BOARD_SIDE = 32  # observations up to this side are boards (kept whole up to 12); larger ones are frames
+
+
+def latent_side(height: int, width: int, downsample_to: int | None) -> int:
+    """The largest side the representation reduces an observation to: ``downsample_to``, or by
+    default 12 for boards (no smaller board is reduced) and 6 for frames (the paper's Atari net)."""
+    if downsample_to is not None:
+        return downsample_to
+    return 12 if max(height, width) <= BOARD_SIDE else 6
+
+
+def pooled_stem(in_channels: int, channels: int, halvings: int) -> list[nn.Module]:
+    """Halve the map ``halvings`` times as EfficientZero does: strided convs for the first two
+    halvings (the first at half the channels), average pooling after that, each followed by a
+    residual block. Cheap at full resolution: no conv runs on the undownsampled frame."""
+    if halvings == 0:
+        return [conv_bn_relu(in_channels, channels)]
+    stem: list[nn.Module] = []
+    width = channels if halvings == 1 else max(1, channels // 2)
+    stem += [conv_bn_relu(in_channels, width, stride=2), ResidualBlock(width)]
+    if halvings >= 2:
+        stem += [conv_bn_relu(width, channels, stride=2), ResidualBlock(channels)]
+    for _ in range(halvings - 2):
+        stem += [nn.AvgPool2d(3, stride=2, padding=1), ResidualBlock(channels)]
+    return stem
+
+
+def strided_stem(in_channels: int, channels: int, halvings: int) -> list[nn.Module]:
+    """A conv at full resolution, then a strided conv and a residual block per halving (the
+    layout muzero-agents 0.2.0 built; its saved models keep it)."""
+    stem: list[nn.Module] = [conv_bn_relu(in_channels, channels)]
+    for _ in range(halvings):
+        stem += [conv_bn_relu(channels, channels, stride=2), ResidualBlock(channels)]
+    return stem
+
+
+STEMS = {"pool": pooled_stem, "stride": strided_stem}
+
+
 class ConvMuZeroNetwork(MuZeroNetwork):
     """Residual conv towers for (C, H, W) observations; large frames are downsampled first."""
 
@@ -214,21 +253,24 @@ class ConvMuZeroNetwork(MuZeroNetwork):
         num_blocks: int = 2,
         head_channels: int = 4,
         head_hidden: int = 64,
-        downsample_to: int = 12,
+        downsample_to: int | None = None,
+        downsampling: str = "pool",
     ) -> None:
         super().__init__()
         _check_sizes(action_dim=action_dim, support_size=support_size)
-        channels, num_blocks, head_channels, head_hidden, downsample_to = _checked_arguments(
-            self.settings_group, channels, num_blocks, head_channels, head_hidden, downsample_to
+        checked = _checked_arguments(
+            self.settings_group, channels, num_blocks, head_channels, head_hidden, downsample_to, downsampling
         )
+        channels, num_blocks, head_channels, head_hidden, downsample_to, downsampling = checked
         in_channels, height, width = obs_shape
         self.action_dim = action_dim
         support_dim = 2 * support_size + 1
-        stem: list[nn.Module] = [conv_bn_relu(in_channels, channels)]
-        board_grid = max(height, width) <= downsample_to
-        while max(height, width) > downsample_to:  # strided convs as in the paper's Atari net
-            stem += [conv_bn_relu(channels, channels, stride=2), ResidualBlock(channels)]
-            height, width = (height + 1) // 2, (width + 1) // 2
+        target = latent_side(height, width, downsample_to)
+        board_grid = max(height, width) <= target
+        halvings = 0
+        while max(height, width) > target:
+            height, width, halvings = (height + 1) // 2, (width + 1) // 2, halvings + 1
+        stem = STEMS[downsampling](in_channels, channels, halvings)
         self.representation = nn.Sequential(*stem, *[ResidualBlock(channels) for _ in range(num_blocks)])
         self.action_planes = ActionPlanes(action_dim, height, width, board_grid)
         self.dynamics_tower = nn.Sequential(

@@ -20,7 +20,7 @@ from stable_baselines3.common.type_aliases import Schedule
 
 from muzero_agents import env_checks
 from muzero_agents.consistency import ConsistencyHead
-from muzero_agents.networks import ConvMuZeroNetwork, MlpMuZeroNetwork, MuZeroNetwork
+from muzero_agents.networks import BOARD_SIDE, ConvMuZeroNetwork, MlpMuZeroNetwork, MuZeroNetwork
 from muzero_agents.settings import check_group_keys, check_group_value
 from muzero_agents.support import support_to_scalar
 from muzero_agents.traced import TracedRecurrent
@@ -77,7 +77,18 @@ class MuZeroPolicy(BasePolicy):
             else ConsistencyHead(self._hidden_size(), **self.consistency_kwargs)
         )
         self._recurrent = TracedRecurrent(self.network, self.support_size)
-        self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
+        self.optimizer = self.optimizer_class(
+            self.parameters(), lr=lr_schedule(1), **self._optimizer_arguments()
+        )
+
+    def _optimizer_arguments(self) -> dict[str, Any]:
+        """``optimizer_kwargs``, with Adam's and AdamW's fused kernel where none was chosen: one
+        kernel for all parameters, two to three times faster than a loop over them."""
+        arguments = dict(self.optimizer_kwargs)
+        fusable = self.optimizer_class in (torch.optim.Adam, torch.optim.AdamW)
+        if fusable and not {"fused", "foreach", "differentiable"} & arguments.keys():
+            arguments["fused"] = True
+        return arguments
 
     def _build_network(self) -> MuZeroNetwork:
         check_group_keys(MlpMuZeroNetwork.settings_group, self.network_kwargs)
@@ -173,11 +184,16 @@ class MuZeroCnnPolicy(MuZeroPolicy):
         if self.channels_last is None:
             self.channels_last = env_checks.infer_channels_last(self.observation_space)
         c, h, w = (shape[2], shape[0], shape[1]) if self.channels_last else shape
-        return ConvMuZeroNetwork((c, h, w), self.action_dim, self.support_size, **self.network_kwargs)
+        network = ConvMuZeroNetwork((c, h, w), self.action_dim, self.support_size, **self.network_kwargs)
+        # frames run faster with channels-last memory (oneDNN's native layout); small boards do not
+        is_frame = max(h, w) > BOARD_SIDE
+        self.memory_format = torch.channels_last if is_frame else torch.contiguous_format
+        return network.to(memory_format=self.memory_format)
 
     def preprocess(self, obs: torch.Tensor) -> torch.Tensor:
         obs = super().preprocess(obs)
-        return obs.permute(0, 3, 1, 2).contiguous() if self.channels_last else obs
+        obs = obs.permute(0, 3, 1, 2) if self.channels_last else obs
+        return obs.contiguous(memory_format=self.memory_format)
 
 
 MlpPolicy = MuZeroPolicy

@@ -186,7 +186,20 @@ GROUPS: dict[str, dict[str, Setting]] = {
         "num_blocks": _int(0, 2, "residual blocks per tower"),
         "head_channels": _int(1, 4, "channels of the heads' 1x1 convs"),
         "head_hidden": _int(1, 64, "hidden units of the heads' MLPs"),
-        "downsample_to": _int(1, 12, "largest side the representation downsamples frames to"),
+        "downsample_to": _int(
+            1,
+            None,
+            "largest side the representation reduces observations to (None: boards up to 32 on a side "
+            "keep up to 12, larger frames go down to 6)",
+            optional=True,
+        ),
+        "downsampling": Setting(
+            CHOICE,
+            "pool",
+            choices=("pool", "stride"),
+            doc="how frames are reduced: 'pool' (strided convs, then average pooling) or 'stride' "
+            "(a full-resolution conv, then a strided conv per halving: muzero-agents 0.2.0's layout)",
+        ),
     },
 }
 

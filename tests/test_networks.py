@@ -60,9 +60,10 @@ def test_action_planes_for_non_spatial_actions():
 
 def test_conv_network_uses_column_planes_only_on_an_undownsampled_board():
     board = ConvMuZeroNetwork((2, 6, 7), action_dim=7, support_size=5, channels=8, num_blocks=1)
-    frame = ConvMuZeroNetwork((4, 96, 96), action_dim=12, support_size=5, channels=8, num_blocks=1)
+    frame = ConvMuZeroNetwork((4, 96, 96), action_dim=6, support_size=5, channels=8, num_blocks=1)
     assert board.action_planes.columns and board.action_planes.num_planes == 1
-    assert frame.action_planes.width == 12 and not frame.action_planes.columns
+    # a 96x96 frame goes down to 6x6: six actions are not six columns there
+    assert frame.action_planes.width == 6 and not frame.action_planes.columns
 
 
 def test_scale_gradient_halves_gradient_only():

@@ -159,3 +159,50 @@ def test_0_1_0_argument_names_point_to_their_new_place():
         model.play_simulations = 100
     with pytest.raises(AttributeError, match="play_symmetries was removed"):
         model.play_symmetries = True
+
+
+class _FrameEnv(__import__("gymnasium").Env):
+    """36x36 single-channel frames: large enough to be downsampled as a frame."""
+
+    def __init__(self):
+        from gymnasium import spaces
+
+        self.observation_space = spaces.Box(0, 255, (1, 36, 36), np.uint8)
+        self.action_space = spaces.Discrete(3)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        return self.observation_space.sample(), 0.0, False, False, {}
+
+
+def test_a_frame_model_saved_before_0_3_0_keeps_its_downsampling_stem(tmp_path):
+    from stable_baselines3.common.save_util import load_from_zip_file, save_to_zip_file
+
+    network_kwargs = dict(channels=8, num_blocks=1, downsampling="stride", downsample_to=12)
+    old = MuZero("CnnPolicy", _FrameEnv(), seed=0, policy_kwargs=dict(network_kwargs=network_kwargs))
+    old.save(tmp_path / "new.zip")
+    data, params, variables = load_from_zip_file(tmp_path / "new.zip")
+    del data["_save_format"]  # as 0.2.0 wrote it: no format, only the keys the user gave
+    data["policy_kwargs"]["network_kwargs"] = dict(channels=8, num_blocks=1)
+    save_to_zip_file(tmp_path / "old.zip", data=data, params=params, pytorch_variables=variables)
+
+    loaded = MuZero.load(tmp_path / "old.zip")
+    assert loaded.policy_kwargs["network_kwargs"]["downsampling"] == "stride"
+    frame = _FrameEnv().observation_space.sample()[None]
+    with torch.no_grad():
+        expected = old.policy.network.initial_inference(old.policy.prepare_obs(frame)).policy_logits
+        got = loaded.policy.network.initial_inference(loaded.policy.prepare_obs(frame)).policy_logits
+    torch.testing.assert_close(got, expected)
+    loaded.save(tmp_path / "again.zip")  # saved again, it carries this version's format
+    assert load_from_zip_file(tmp_path / "again.zip")[0]["_save_format"] == 3
+    assert MuZero.load(tmp_path / "again.zip").policy.network.representation[0][0].stride == (1, 1)
+
+
+def test_new_frame_models_downsample_with_pooling_to_six():
+    model = MuZero("CnnPolicy", _FrameEnv(), policy_kwargs=dict(network_kwargs=dict(channels=8)))
+    hidden = model.policy.network.initial_inference(model.policy.prepare_obs(np.zeros((1, 1, 36, 36)))).hidden
+    assert tuple(hidden.shape[2:]) == (5, 5)  # 36 -> 18 -> 9 -> 5: the largest side at most 6
+    assert model.policy.network.representation[0][0].stride == (2, 2)
