@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from stable_baselines3.common.utils import FloatSchedule
-from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecFrameStack, VecTransposeImage
 
 from muzero_agents.augment import Symmetries
 from muzero_agents.env_checks import check_action_masks
@@ -231,3 +231,24 @@ def env_symmetries(env: VecEnv | None, observation_space, action_space, needed: 
         "VecFrameStack or VecTransposeImage reshaped them, or the sub-envs differ). Pass "
         "learner_kwargs=dict(augment_symmetries=False), or give MuZero the board env unwrapped."
     )
+
+
+def env_frame_stack(env: VecEnv | None, observation_space) -> tuple[int, int] | None:
+    """``(frames, axis)`` where SB3's ``VecFrameStack`` stacks the observations the model sees
+    (the axis as it is after any ``VecTransposeImage`` above the stacker), else None.
+
+    The replay stores each step's newest frame only and checks every step it is given, so a wrong
+    guess here costs memory, never correctness.
+    """
+    transposed, wrapper = False, env
+    while isinstance(wrapper, VecEnvWrapper) and not isinstance(wrapper, VecFrameStack):
+        transposed = transposed or isinstance(wrapper, VecTransposeImage)
+        wrapper = wrapper.venv
+    stacked = getattr(wrapper, "stacked_obs", None) if isinstance(wrapper, VecFrameStack) else None
+    shape = getattr(observation_space, "shape", None)
+    if stacked is None or getattr(stacked, "repeat_axis", None) is None or not shape:
+        return None
+    axis = stacked.repeat_axis % len(shape)
+    if transposed and len(shape) == 3:
+        axis = (axis + 1) % 3  # (H, W, C) -> (C, H, W): the stacked channels become axis 0
+    return int(stacked.n_stack), int(axis)

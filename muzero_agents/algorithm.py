@@ -26,7 +26,7 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from stable_baselines3.common.utils import safe_mean
 
 from muzero_agents import env_checks, files, legacy, loops, settings
-from muzero_agents.actor import SelfPlayActor, env_action_masks, env_flag, env_symmetries
+from muzero_agents.actor import SelfPlayActor, env_action_masks, env_flag, env_frame_stack, env_symmetries
 from muzero_agents.learner import Learner, ReplayStep, gradient_step_on_replay, match_saved_average
 from muzero_agents.loops import BackgroundLoop, SerialLoop
 from muzero_agents.planning import Planner
@@ -215,8 +215,13 @@ class MuZero(BaseAlgorithm):
 
     def _make_replay_buffer(self) -> TrajectoryReplay:
         seed = None if self.seed is None else self.seed + 1  # a stream apart from the search's
+        frame_stack = env_frame_stack(self.env, self.observation_space)  # frames stored once
         return TrajectoryReplay(
-            capacity=self.buffer_size, seed=seed, **self._replay_layout(), **self.replay_buffer_kwargs
+            capacity=self.buffer_size,
+            seed=seed,
+            frame_stack=frame_stack,
+            **self._replay_layout(),
+            **self.replay_buffer_kwargs,
         )
 
     def _env_symmetries(self):
@@ -456,7 +461,8 @@ class MuZero(BaseAlgorithm):
                 "load_replay_buffer cannot swap the buffer during learn(): load it before or after."
             )
         buffer = files.load_pickle_checked(path, TrajectoryReplay, "a MuZero replay buffer")
-        buffer.check_compatible(**self._replay_layout(), path=path)
+        # how it stores frames is its own business: it checks every step it stores either way
+        buffer.check_compatible(**self._replay_layout(), frame_stack=buffer.frame_stack, path=path)
         buffer.truncate_running_episodes()  # their envs are gone; keep the steps, end the episodes
         self.replay_buffer = buffer
 

@@ -21,6 +21,13 @@ Every stored step has a handle, an int64 that names it until its row is overwrit
 windows carry the handles of their steps, ``update_priorities`` takes them, and the read-only
 accessors Reanalyze uses (``holds``, ``observations_at``, ``legal_masks_at``,
 ``final_observation``) address stored data by them.
+
+Stacked frames (``frame_stack``): an observation made of the last S frames of a game (SB3's
+VecFrameStack) shares S-1 of them with the step before it, so the ring stores only each step's
+newest frame. A step whose older frames are not the previous step's newer ones (an episode's
+first step, or a wrapper that does not shift the stack) is a keyframe: its older frames are kept
+aside until its row is overwritten. So is the step at the oldest row, before the row behind it is
+overwritten. Whole observations are rebuilt wherever they leave the replay.
 """
 
 from __future__ import annotations
@@ -46,7 +53,8 @@ TERMINATED = 1  # a true terminal: absorbing, no bootstrap
 TRUNCATED = 2  # a time limit with a final value: bootstraps from it
 TRUNCATED_NO_VALUE = 3  # a time limit without one: like RUNNING
 _MIN_PRIORITY = 1e-8  # floor so that no stored transition becomes unsampleable
-_FORMAT_VERSION = 2  # of the pickled state; muzero-agents 0.1.0 wrote none
+_FORMAT_VERSION = 3  # of the pickled state; muzero-agents 0.1.0 wrote none
+_READABLE_VERSIONS = (2, 3)  # 2: whole observations only, before frame_stack
 
 
 @dataclass(frozen=True)
@@ -143,6 +151,10 @@ class TrajectoryReplay:
     importance weights (a settable attribute, for annealing).
     seed: of the rng that draws samples (and random actions past episode ends).
     policy_dtype: storage dtype of search policies (float16 halves memory for large actions).
+    frame_stack: ``(S, axis)`` when each observation stacks the last S frames along ``axis`` of
+    its shape, the newest last (SB3's VecFrameStack: ``(n_stack, 0)`` for channel-first images);
+    the ring then stores one frame per step instead of S, and gives back the same observations.
+    None stores observations whole.
 
     Moves ``add`` marks as random (``random_moves``: self-play's random openings) are flagged
     where the search would not have played them (not the argmax of their stored policy; a tie
@@ -162,6 +174,7 @@ class TrajectoryReplay:
         priority_beta: float = 1.0,
         seed: int | None = None,
         policy_dtype=np.float32,
+        frame_stack: tuple[int, int] | None = None,
     ) -> None:
         for name, value, low in (
             ("capacity", capacity, 1),
@@ -184,6 +197,7 @@ class TrajectoryReplay:
         self.capacity = self.rows * self.n_envs
         self.observation_shape = tuple(int(s) for s in observation_shape)
         self.observation_dtype = np.dtype(observation_dtype)
+        self.frame_stack = _check_frame_stack(frame_stack, self.observation_shape)
         self.action_dim = int(action_dim)
         self.unroll_steps = int(unroll_steps)
         self.td_steps = int(td_steps)
@@ -196,7 +210,15 @@ class TrajectoryReplay:
     # ------------------------------------------------------------------ storage
     def _allocate(self) -> None:
         shape = (self.rows, self.n_envs)
-        self._obs = np.zeros(shape + self.observation_shape, dtype=self.observation_dtype)
+        self._obs = np.zeros(shape + self._stored_shape(), dtype=self.observation_dtype)
+        # frame_stack only: per slot, 1 + the index of its older frames in _key_frames (0: none,
+        # not a keyframe); _key_frames grows on demand, its unused entries listed in _key_free
+        self._key_slot = None if self.frame_stack is None else np.zeros(shape, dtype=np.int32)
+        self._key_frames = None
+        self._key_free: list[int] = []
+        if self.frame_stack is not None:
+            older = (0, self.frame_stack[0] - 1, *self._stored_shape())
+            self._key_frames = np.zeros(older, dtype=self.observation_dtype)
         self._actions = np.zeros(shape, dtype=np.int64)
         self._rewards = np.zeros(shape, dtype=np.float32)
         self._values = np.zeros(shape, dtype=np.float32)
@@ -262,12 +284,15 @@ class TrajectoryReplay:
         action_dim: int,
         unroll_steps: int,
         td_steps: int,
+        frame_stack: tuple[int, int] | None = None,
         path=None,
     ) -> None:
         """Raise a ValueError when this buffer cannot feed a model with these settings.
 
         Names the first mismatched setting, the buffer's value, the model's value and the fix.
-        ``path``: where the buffer was loaded from, for the message.
+        ``frame_stack``: how the model's observations stack frames (see the constructor); a buffer
+        stored with another layout is refused. ``path``: where the buffer was loaded from, for the
+        message.
         """
         source = "the replay buffer" if path is None else f"the replay buffer in {path}"
         other_env = "load it into a model of the environment it was recorded in, or collect new data"
@@ -279,8 +304,12 @@ class TrajectoryReplay:
             ("action_dim", self.action_dim, int(action_dim), other_env),
             ("unroll_steps", self.unroll_steps, int(unroll_steps), rebuild),
             ("td_steps", self.td_steps, int(td_steps), rebuild),
-        )
+            # read only once the shapes match: the layout is checked against the shape
+            ("frame_stack", self.frame_stack, lambda: _check_frame_stack(frame_stack, observation_shape),
+             "load it into a model whose env stacks frames the same way ({0}={1}), or collect new data"),
+        )  # fmt: skip
         for name, mine, theirs, fix in checks:
+            theirs = theirs() if callable(theirs) else theirs
             if mine != theirs:
                 raise ValueError(
                     f"{source} was recorded with {name}={mine!r} but this model has "
@@ -354,7 +383,10 @@ class TrajectoryReplay:
         cols = np.arange(n)
         starting = self._cur_len == self._cur_first
         self._cur_start[starting] = row
-        self._obs[row] = obs
+        if self.frame_stack is None:
+            self._obs[row] = obs
+        else:
+            self._store_frames(row, obs)
         self._actions[row] = acts
         self._rewards[row] = rews
         self._values[row] = vals
@@ -375,6 +407,100 @@ class TrajectoryReplay:
         self._tree.set(row * n + cols, np.full(n, self._max_priority**self.alpha))
         self._num_valid += n
         self._cur_len += 1
+
+    # ------------------------------------------------------------------ stacked frames
+    def _stored_shape(self) -> tuple:
+        """The shape of what the ring stores per step: one frame with frame_stack, else the observation."""
+        if self.frame_stack is None:
+            return self.observation_shape
+        stack, axis = self.frame_stack
+        shape = list(self.observation_shape)
+        shape[axis] //= stack
+        return tuple(shape)
+
+    def _frames(self, observations: np.ndarray, lead: int) -> np.ndarray:
+        """A view of observations [*lead dims, *obs] as [*lead dims, S, *frame], oldest frame first."""
+        stack, axis = self.frame_stack
+        at = lead + axis
+        shape = observations.shape
+        split = shape[:at] + (stack, shape[at] // stack) + shape[at + 1 :]
+        return np.moveaxis(observations.reshape(split), at, lead)
+
+    def _store_frames(self, row: int, obs: np.ndarray) -> None:
+        """Write one step's newest frames to ``row``; keep the older frames of its keyframes."""
+        cols = np.arange(self.n_envs)
+        frames = self._frames(np.asarray(obs, dtype=self.observation_dtype), 1)
+        behind = (row - 1) % self.rows
+        if self.rows == 1:  # the previous step is in the row being overwritten
+            key = np.ones(self.n_envs, dtype=bool)
+        else:
+            ahead = (row + 1) % self.rows
+            if ahead < self._rows_written:  # the oldest row will lose the row behind it: pin it
+                self._make_keys(ahead, np.flatnonzero(self._key_slot[ahead] == 0))
+            key = self._cur_len == 0  # an episode's first step
+            if not key.all():
+                previous = self._frames(self._observations(np.full(self.n_envs, behind), cols), 1)
+                key |= ~_same_bytes(frames[:, :-1], previous[:, 1:])
+        self._free_keys(row)
+        self._obs[row] = frames[:, -1]
+        self._key_slot[row, key] = self._take_keys(frames[key, :-1])
+
+    def _make_keys(self, row: int, cols: np.ndarray) -> None:
+        """Make the steps stored at (row, cols) keyframes (their older frames read from the ring)."""
+        if cols.size:
+            older = self._frames(self._observations(np.full(cols.size, row), cols), 1)[:, :-1]
+            self._key_slot[row, cols] = self._take_keys(older)
+
+    def _take_keys(self, older: np.ndarray) -> np.ndarray:
+        """Store keyframes' older frames [m, S-1, *frame]; returns their _key_slot values."""
+        count = older.shape[0]
+        if len(self._key_free) < count:
+            size = len(self._key_frames)
+            grown = max(2 * size, size + count, 2 * self.n_envs)
+            frames = np.zeros((grown, *self._key_frames.shape[1:]), dtype=self._key_frames.dtype)
+            frames[:size] = self._key_frames
+            self._key_frames = frames
+            self._key_free.extend(range(grown - 1, size - 1, -1))  # the lowest index is taken first
+        entries = np.array([self._key_free.pop() for _ in range(count)], dtype=np.int64)
+        self._key_frames[entries] = older
+        return entries + 1
+
+    def _free_keys(self, row: int) -> None:
+        """Release the older frames kept for the keyframes of ``row`` (about to be overwritten)."""
+        slots = self._key_slot[row]
+        self._key_free.extend((slots[slots > 0] - 1).tolist())
+        slots[:] = 0
+
+    def _observations(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """A copy of the whole observations stored at (rows, cols), two int arrays of one shape.
+
+        With frame_stack, frame ``S-1-a`` (``a`` steps old) of a step is the newest frame of the
+        step ``a`` rows before it, unless a keyframe ``m < a`` steps back comes first: then it is
+        that keyframe's frame ``S-1-(a-m)``, kept aside. One gather from the ring, then the few
+        frames kept aside are patched in. Unwritten slots read as zeros, as without frame_stack.
+        """
+        if self.frame_stack is None:
+            return self._obs[rows, cols]
+        (stack, axis), lead = self.frame_stack, rows.ndim
+        ages = np.arange(stack - 1, -1, -1)  # of the frames, oldest first
+        back = (rows[..., None] - ages) % self.rows  # [*X, S]: the row each frame's step is in
+        ring = self._obs.reshape(self.rows * self.n_envs, *self._obs.shape[2:])
+        frames = ring[back * self.n_envs + cols[..., None]]  # [*X, S, *frame]
+        # keyframes 0..S-2 steps back ([..., m] is m steps back: back[..., S-1-m]), nearest first
+        keys = self._key_slot[back[..., :0:-1], cols[..., None]]
+        nearest = np.argmax(keys > 0, axis=-1)  # 0 where there is none: masked by the key's 0 below
+        entry = np.take_along_axis(keys, nearest[..., None], axis=-1)[..., 0].astype(np.int64) - 1
+        kept = (entry[..., None] >= 0) & (ages > nearest[..., None])  # [*X, S]: frames kept aside
+        if kept.any():
+            where = np.nonzero(kept)
+            at_key = where[:-1]
+            older = stack - 1 - ages[where[-1]] + nearest[at_key]
+            frames[where] = self._key_frames[entry[at_key], older]
+        if self._rows_written < self.rows:
+            frames[rows >= self._rows_written] = 0
+        if axis:  # frames [*X, S, *frame] -> the stack axis inside each frame
+            frames = np.moveaxis(frames, lead, lead + axis)
+        return frames.reshape(rows.shape + self.observation_shape)
 
     def _off_greedy(self, rows, cols) -> np.ndarray:
         """The stored moves at (rows, cols) were not the argmax of their stored search policy
@@ -546,7 +672,7 @@ class TrajectoryReplay:
         # drawn now, for the unroll steps past an episode's end
         random_actions = self.rng.integers(0, self.action_dim, size=(rows.shape[0], k))
         return ReplayWindow(
-            observations=self._obs[rows, cols],
+            observations=self._observations(rows, cols),
             actions=np.where(inside[:, :k], self._actions[wrows[:, :k], wcols[:, :k]], random_actions),
             rewards=np.where(inside, self._rewards[wrows, wcols], np.float32(0.0)),
             values=values,
@@ -557,7 +683,7 @@ class TrajectoryReplay:
             weights=weights,
             legal_masks=None if self._illegal is None else ~self._illegal[unroll],
             random_cuts=None if self._random_move is None else inside & self._random_move[wrows, wcols],
-            next_observations=self._obs[wrows[:, 1 : k + 1], wcols[:, 1 : k + 1]] if nexts else None,
+            next_observations=self._observations(wrows[:, 1 : k + 1], wcols[:, 1 : k + 1]) if nexts else None,
         )
 
     # ------------------------------------------------------------------ read-only access
@@ -570,7 +696,7 @@ class TrajectoryReplay:
 
     def observations_at(self, handles: np.ndarray) -> np.ndarray:
         """[*handles.shape, *obs]: a copy of the stored observations at these handles' slots."""
-        return self._obs[self._locate(np.asarray(handles, dtype=np.int64))]
+        return self._observations(*self._locate(np.asarray(handles, dtype=np.int64)))
 
     def legal_masks_at(self, handles: np.ndarray) -> np.ndarray | None:
         """[*handles.shape, A] bool: a copy of the stored legal masks there (None if never given)."""
@@ -607,12 +733,14 @@ class TrajectoryReplay:
                 "this replay buffer was saved by muzero-agents 0.1.0 and cannot be loaded by this "
                 "version; collect new data, or load it with muzero-agents 0.1.0"
             )
-        if version != _FORMAT_VERSION:
+        if version not in _READABLE_VERSIONS:
             raise ValueError(
                 f"this replay buffer has format version {version!r}, but this version of "
-                f"muzero-agents reads version {_FORMAT_VERSION}; load it with the muzero-agents "
+                f"muzero-agents reads versions {_READABLE_VERSIONS}; load it with the muzero-agents "
                 "that saved it, or collect new data"
             )
+        if version == 2:  # whole observations
+            state.update(frame_stack=None, _key_slot=None, _key_frames=None, _key_free=[])
         used = state.pop("_pickled_rows")
         leaves = state.pop("_tree")
         self.__dict__.update(state)
@@ -633,6 +761,7 @@ class TrajectoryReplay:
     def _row_arrays() -> tuple:
         return (
             "_obs",
+            "_key_slot",
             "_actions",
             "_rewards",
             "_values",
@@ -646,3 +775,47 @@ class TrajectoryReplay:
             "_valid",
             "_uid",
         )
+
+
+def _check_frame_stack(frame_stack, observation_shape: tuple) -> tuple[int, int] | None:
+    """The constructor's ``frame_stack`` as ``(S, axis >= 0)``, or None; a ValueError naming the fix."""
+    if frame_stack is None:
+        return None
+    shape = tuple(int(size) for size in observation_shape)
+    usage = (
+        "frame_stack must be None or (frames, axis): how many frames each observation stacks and "
+        "the axis of one observation they are stacked along, newest last (for SB3's "
+        "VecFrameStack(env, n_stack) on images: (n_stack, 0) channel-first, (n_stack, -1) channel-last)"
+    )
+    try:
+        stack, axis = frame_stack
+    except (TypeError, ValueError):
+        raise ValueError(f"{usage}; got {frame_stack!r}") from None
+    if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in (stack, axis)):
+        raise ValueError(f"{usage}; got {frame_stack!r}")
+    if stack < 2:
+        raise ValueError(
+            f"frame_stack's frame count must be at least 2, got {frame_stack!r}: with fewer there "
+            "is nothing to share between steps; pass frame_stack=None"
+        )
+    if not -len(shape) <= axis < len(shape):
+        raise ValueError(
+            f"frame_stack's axis {axis} is not an axis of the observation shape {shape}; pass an "
+            f"axis in [{-len(shape)}, {len(shape)})"
+        )
+    axis = int(axis) % len(shape)
+    if shape[axis] % stack:
+        raise ValueError(
+            f"frame_stack={frame_stack!r}: axis {axis} of the observation shape {shape} has size "
+            f"{shape[axis]}, which {stack} frames cannot share evenly; pass the number of stacked "
+            "frames and the axis they are stacked along"
+        )
+    return int(stack), axis
+
+
+def _same_bytes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """[n] bool: a[i] and b[i] hold the same bytes (exact, NaN payloads and signed zeros included)."""
+    count = a.shape[0]
+    a = np.ascontiguousarray(a).reshape(count, -1).view(np.uint8)
+    b = np.ascontiguousarray(b).reshape(count, -1).view(np.uint8)
+    return (a == b).all(axis=1)

@@ -88,3 +88,30 @@ def test_user_optimizer_kwargs_merge_with_weight_decay(fast_kwargs):
     model = MuZero("MlpPolicy", "CartPole-v1", **kwargs, learner_kwargs=dict(weight_decay=0.01))
     group = model.policy.optimizer.param_groups[0]
     assert group["eps"] == 1e-5 and group["weight_decay"] == 0.01
+
+
+def test_stacked_frames_are_stored_once_and_sampled_whole(fast_kwargs):
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack
+
+    class Frames(gym.Env):
+        observation_space = gym.spaces.Box(0, 255, (1, 8, 8), np.uint8)
+        action_space = gym.spaces.Discrete(2)
+
+        def reset(self, *, seed=None, options=None):
+            super().reset(seed=seed)
+            self.t = 0
+            return np.full((1, 8, 8), 1, np.uint8), {}
+
+        def step(self, action):
+            self.t += 1
+            return np.full((1, 8, 8), self.t + 1, np.uint8), 1.0, self.t >= 20, False, {}
+
+    env = VecFrameStack(DummyVecEnv([Frames, Frames]), 3, channels_order="first")
+    del fast_kwargs["policy_kwargs"]
+    model = MuZero("CnnPolicy", env, seed=0, **fast_kwargs).learn(60)
+    assert model.replay_buffer.frame_stack == (3, 0)
+    observations = model.replay_buffer.sample(16).observations
+    # each stack is the last three frames, oldest first: 0 before the episode, then t + 1
+    newest = observations[:, 2, 0, 0].astype(int)
+    expected = np.clip(newest[:, None] + np.array([-2, -1, 0]), 0, None)
+    assert (observations[:, :, 0, 0] == expected).all()
