@@ -17,10 +17,10 @@ transition, as ``num_timesteps`` counts). The share column is each part's share 
 run, so the parts add up to 100%. The network share is initial and recurrent inference, forward,
 backward and the optimizer: what a faster network or a GPU speeds up.
 
-Tasks: CartPole-v1 (MlpPolicy), tic-tac-toe and connect four (CnnPolicy), each with its
-``benchmarks/muzero.yml`` entry; MinAtar Breakout (CnnPolicy, default settings; needs
-``minatar``) and Atari Pong (8 envs, 4 stacked frames, CnnPolicy, default settings; needs
-``ale-py`` and OpenCV). A task whose package is missing is skipped with the reason. Every run uses
+Tasks: CartPole-v1 (MlpPolicy), tic-tac-toe, connect four and MinAtar Breakout (CnnPolicy),
+each with its ``benchmarks/muzero.yml`` entry (MinAtar's observations made uint8 channel-first
+by ``wrappers.minatar``; needs ``minatar``), and Atari Pong (8 envs, 4 stacked frames,
+CnnPolicy, default settings; needs ``ale-py`` and OpenCV). A task whose package is missing is skipped with the reason. Every run uses
 the serial loop (``background_training=False``, also where the entry turns it on) so that each
 part is timed alone, one torch thread, and a warm-up search before the timers start (Numba's
 cached kernels, the traced network).
@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import logging
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -220,22 +219,16 @@ def _board_game(game: str, env_id: str) -> Callable[[int, int | None], tuple[MuZ
 
 
 def build_breakout(seed: int, learning_starts: int | None) -> tuple[MuZero, list[str]]:
-    root_logger = logging.getLogger()
-    level = root_logger.level
-    root_logger.setLevel(logging.ERROR)  # MinAtar warns at import that it cannot render without seaborn
     try:
-        import gymnasium
-        import minatar.gym
+        from wrappers.minatar import make_minatar
     except ImportError as error:
         raise TaskSkipped(f"MinAtar is not installed ({error}): pip install minatar") from error
-    finally:
-        root_logger.setLevel(level)
-    minatar.gym.register_envs()
     env_id = "MinAtar/Breakout-v1"
-    env = make_vec_env(lambda: gymnasium.make(env_id), n_envs=1, seed=seed)
-    notes = ["settings: MuZero's defaults", "10x10x4 bool observations, read by CnnPolicy as they are"]
-    kwargs = _serial({}, learning_starts, notes)
-    return MuZero("CnnPolicy", env, seed=seed, verbose=0, **kwargs), notes
+    try:
+        make_minatar(env_id).close()
+    except ImportError as error:
+        raise TaskSkipped(str(error)) from error
+    return _from_yml(env_id, functools.partial(make_minatar, env_id), seed, learning_starts)
 
 
 def build_pong(seed: int, learning_starts: int | None) -> tuple[MuZero, list[str]]:
