@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[dev,games,bench,atari]"
+	$(PIP) install -q -e ".[dev,games,bench,atari,minatar]"
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

@@ -28,14 +28,15 @@ class MinAtarImage(gymnasium.ObservationWrapper):
 
 def make_minatar(env_id: str, **kwargs) -> gymnasium.Env:
     """``gymnasium.make(env_id)`` of a MinAtar game (``"MinAtar/Breakout-v1"``), wrapped in
-    :class:`MinAtarImage`. Raises an ImportError naming the package when MinAtar is missing."""
+    :class:`MinAtarImage`. Raises a ModuleNotFoundError naming the extra when MinAtar is missing."""
     root_logger = logging.getLogger()
     level = root_logger.level
     root_logger.setLevel(logging.ERROR)  # MinAtar warns at import that it cannot render without seaborn
     try:
         import minatar.gym
     except ImportError as error:
-        raise ImportError(f"MinAtar games need the minatar package ({error}): pip install minatar") from error
+        message = f"MinAtar games need the minatar package ({error}): pip install 'muzero-agents[minatar]'"
+        raise ModuleNotFoundError(message, name="minatar") from error
     finally:
         root_logger.setLevel(level)
     if env_id not in gymnasium.registry:
