@@ -25,7 +25,7 @@ from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import safe_mean
 
-from muzero_agents import env_checks, files, legacy, loops, settings
+from muzero_agents import distributed, env_checks, files, legacy, loops, settings
 from muzero_agents.actor import SelfPlayActor, env_action_masks, env_flag, env_frame_stack, env_symmetries
 from muzero_agents.learner import Learner, ReplayStep, gradient_step_on_replay, match_saved_average
 from muzero_agents.loops import BackgroundLoop, SerialLoop
@@ -95,6 +95,11 @@ class MuZero(BaseAlgorithm):
         (play a moving average of the weights); settable later: ``model.play_kwargs[...] = ...``
     :param background_training: gradient steps on a thread of their own beside self-play
         (``replay_ratio`` becomes a ceiling; runs are not reproducible step for step)
+    :param num_actors: self-play actors, each a Ray actor in a process of its own (on this machine or
+        a Ray cluster's) with its own copy of the env and a CPU copy of the network; the learner,
+        the replay, callbacks and the logger stay in this process. 0 (the default) plays here and
+        never imports Ray. Needs ``pip install 'muzero-agents[distributed]'`` and an env that can be
+        rebuilt elsewhere: an env id, or a function that returns the env (``lambda: make_vec_env(...)``)
     :param policy_kwargs: the policy's, e.g. ``support_size`` or ``network_kwargs=dict(hidden_dim=64)``
     """
 
@@ -125,6 +130,7 @@ class MuZero(BaseAlgorithm):
         learner_kwargs: dict[str, Any] | None = None,
         play_kwargs: dict[str, Any] | None = None,
         background_training: bool = False,
+        num_actors: int = 0,
         policy_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
@@ -135,6 +141,7 @@ class MuZero(BaseAlgorithm):
         **unknown: Any,  # refused, naming where a 0.1.0 argument went
     ) -> None:
         legacy.refuse_unknown_arguments(unknown)
+        env, env_source = distributed.open_env(env)  # an id or a function, which actors can rebuild
         given = {name: value for name, value in locals().items() if name in settings.SETTINGS}
         for name, value in given.items():
             setattr(self, name, value)  # each checked by __setattr__
@@ -144,6 +151,7 @@ class MuZero(BaseAlgorithm):
             tensorboard_log=tensorboard_log, verbose=verbose, device=device, seed=seed,
             support_multi_env=True, supported_action_spaces=None,  # checked below, naming the fix
         )  # fmt: skip
+        distributed.remember(self.env, env_source)
         if self.env is not None:
             env_checks.check_action_space(self.action_space)
             env_checks.check_observation_space(self.observation_space, self.policy_class)
@@ -283,6 +291,7 @@ class MuZero(BaseAlgorithm):
         env step (False stops); ``log_interval`` counts finished episodes between logger dumps."""
         loops.refuse_if_running(self._loop)
         self._stop_loop()
+        remote = distributed.prepare(self)  # None unless num_actors asks for Ray
         envs_will_reset = reset_num_timesteps or self._last_obs is None
         total_timesteps, callback = self._setup_learn(
             total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
@@ -295,7 +304,10 @@ class MuZero(BaseAlgorithm):
         step = functools.partial(self._gradient_step, rng=rng)
         self._loop = loops.make_loop(self.background_training, step, self.policy, self.learner.acting_copy)
         try:
-            self._run(total_timesteps, callback, log_interval)
+            if remote is None:
+                self._run(total_timesteps, callback, log_interval)
+            else:
+                remote.run(total_timesteps, callback, log_interval)
         except BaseException as error:  # (KeyboardInterrupt too) the loop ends; this exception goes on
             self._stop_loop(in_flight=error)
             raise

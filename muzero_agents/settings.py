@@ -119,6 +119,7 @@ SETTINGS: dict[str, Setting] = {
     "learner_kwargs": _group("settings of the loss and optimizer"),
     "play_kwargs": _group("settings of predict()"),
     "background_training": _flag(False, "train in a background thread while self-play runs"),
+    "num_actors": _int(0, 0, "self-play actors run by Ray in other processes (0: self-play in this one)"),
     "policy_kwargs": Setting(POLICY_KWARGS, None, optional=True, doc="arguments of the policy"),
     "stats_window_size": _int(1, 100, "episodes averaged in the logged statistics"),
     "tensorboard_log": Setting(PATH, None, optional=True, doc="tensorboard log folder"),

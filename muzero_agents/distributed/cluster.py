@@ -1,0 +1,79 @@
+"""Ray: importing it, finding or starting a cluster, and starting and stopping the actors.
+
+A cluster is found the way Ray finds one: ``ray.init()`` already called in this process, or
+the ``RAY_ADDRESS`` environment variable (``RAY_ADDRESS=auto`` for one started with ``ray start``
+on this machine). Otherwise a local cluster starts, sized to this machine's cores (and at least
+one core per actor), without a dashboard; it stays up for later ``learn`` calls and Ray shuts it
+down when this process exits.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any
+
+# restarts of one actor before it is given up for good (each crash, or failure of its env, is one)
+MAX_RESTARTS = 10
+INSTALL_HINT = "pip install 'muzero-agents[distributed]'"
+
+
+def import_ray():
+    """Ray, or an ImportError that names the extra to install."""
+    try:
+        import ray
+    except ImportError as error:
+        raise ImportError(
+            f"MuZero(num_actors=...) runs its actors with Ray, which is not "
+            f"installed: {INSTALL_HINT} (or pass num_actors=0 to run in "
+            "this process)."
+        ) from error
+    return ray
+
+
+def connect(workers: int) -> bool:
+    """Join the cluster Ray finds, else start a local one with room for ``workers`` one-core actors.
+    Returns True when this call started the cluster."""
+    ray = import_ray()
+    if ray.is_initialized():
+        return False
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(log_to_driver=False)
+        return False
+    ray.init(
+        num_cpus=max(os.cpu_count() or 1, workers),
+        include_dashboard=False,
+        log_to_driver=False,
+        configure_logging=False,
+    )
+    return True
+
+
+def start_workers(worker_class: type, specs: list[Any]) -> list[Any]:
+    """One Ray actor of ``worker_class`` per spec, each on one core, restarted by Ray when it dies.
+
+    The actors are named ``muzero-self-play-<run>-<index>`` (``ray.util.list_named_actors``) and
+    belong to this process: they end with it.
+    """
+    ray = import_ray()
+    remote = ray.remote(worker_class)
+    run = uuid.uuid4().hex[:8]
+    return [
+        remote.options(
+            num_cpus=1,
+            max_restarts=MAX_RESTARTS,
+            max_task_retries=0,  # a piece lost with its actor is not played again: the learner asks anew
+            name=f"muzero-self-play-{run}-{spec.index}",
+        ).remote(spec)
+        for spec in specs
+    ]
+
+
+def stop_workers(handles: list[Any]) -> None:
+    """End the actors for good (no restart); ones already gone are skipped."""
+    ray = import_ray()
+    for handle in handles:
+        try:
+            ray.kill(handle, no_restart=True)
+        except Exception:  # already dead, or the cluster went away: nothing left to stop
+            continue

@@ -1,0 +1,99 @@
+"""Envs that self-play actors can rebuild in their own processes.
+
+A live env (its sockets, emulators, open files) cannot travel to another process, so an actor
+builds its own copy from the env's *source*: the env id given to ``MuZero``, or a function that
+returns the env. ``MuZero`` records the source of the env it builds (``open_env``) beside that
+env, in a table keyed by the env itself, so nothing of it is saved and an env swapped in later
+with ``set_env`` has no source until one is given (``rebuildable_env``).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from stable_baselines3.common.vec_env import VecEnv
+
+EnvFactory = Callable[[], Any]  # returns a gymnasium Env or an SB3 VecEnv
+
+_SOURCES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # VecEnv -> EnvSource
+
+
+@dataclass(frozen=True)
+class EnvSource:
+    """How to build an env again: a gymnasium id (``env_id``) or a function (``factory``)."""
+
+    env_id: str | None = None
+    factory: EnvFactory | None = None
+
+    def build(self) -> Any:
+        """A fresh env: ``gym.make(env_id)`` or ``factory()`` (wrap it as ``MuZero`` does)."""
+        if self.env_id is not None:
+            import gymnasium as gym
+
+            return gym.make(self.env_id)
+        return self.factory()
+
+    def describe(self) -> str:
+        return (
+            repr(self.env_id) if self.env_id is not None else getattr(self.factory, "__name__", "a function")
+        )
+
+
+def open_env(env: Any) -> tuple[Any, EnvSource | None]:
+    """What ``MuZero`` hands to SB3 for ``env``, and how actors can rebuild it.
+
+    An id is handed on as it is; a function is called once for the env of this process (SB3
+    takes no functions); anything else (a live env) has no source.
+    """
+    if isinstance(env, str):
+        return env, EnvSource(env_id=env)
+    if callable(env) and not _is_env(env):
+        return env(), EnvSource(factory=env)
+    return env, None
+
+
+def remember(vec_env: VecEnv | None, source: EnvSource | None) -> None:
+    """Record that actors can rebuild ``vec_env`` from ``source``."""
+    if vec_env is not None and source is not None:
+        _SOURCES[vec_env] = source
+
+
+def rebuildable_env(factory: EnvFactory) -> VecEnv:
+    """Build an env with ``factory`` and remember the factory, so that ``num_actors`` can rebuild it.
+
+    For models whose env is given after construction::
+
+        model = MuZero.load("model.zip")
+        model.set_env(rebuildable_env(lambda: make_vec_env("CartPole-v1", n_envs=4)))
+    """
+    from stable_baselines3.common.base_class import BaseAlgorithm
+
+    vec_env = BaseAlgorithm._wrap_env(factory())
+    remember(vec_env, EnvSource(factory=factory))
+    return vec_env
+
+
+def source_of(vec_env: VecEnv | None) -> EnvSource:
+    """The source recorded for the model's env, or a ValueError saying what to pass instead."""
+    source = _SOURCES.get(vec_env) if vec_env is not None else None
+    if source is not None:
+        return source
+    what = "no env" if vec_env is None else f"a live {type(vec_env).__name__}"
+    raise ValueError(
+        f"MuZero(num_actors=...) rebuilds the env in each actor's process, but the model has {what}, "
+        "which cannot be copied there. Pass the env id (MuZero('MlpPolicy', 'CartPole-v1', ...)) or a "
+        "function that returns the env (env=lambda: make_vec_env('CartPole-v1', n_envs=4)); for a "
+        "loaded model, model.set_env(muzero_agents.distributed.rebuildable_env(that_function))."
+    )
+
+
+def _is_env(obj: Any) -> bool:
+    """Envs can be callable (a few wrappers are); functions and classes that build one are not envs."""
+    import gymnasium as gym
+
+    if isinstance(obj, type):
+        return False
+    return isinstance(obj, (gym.Env, VecEnv)) or (hasattr(obj, "step") and hasattr(obj, "reset"))

@@ -1,0 +1,214 @@
+"""The learner's view of its self-play actors: what each is doing, and what to do when one fails.
+
+Each actor has a slot that is ``running`` (it plays pieces), ``restarting`` (it failed; Ray is
+starting it again and the fleet probes it until it answers) or ``dead`` (Ray spent its
+``cluster.MAX_RESTARTS`` process restarts, or it failed that many times in a row without
+playing a piece). A failure is one of:
+
+- the actor's process died (killed, crashed, its node gone): Ray restarts it;
+- its env raised inside ``play``: the actor is alive but its envs are in an unknown state, so
+  the fleet has it rebuild them (``rebuild_envs``), or, if that fails too, restarts it through
+  Ray (``ray.kill(no_restart=False)``).
+
+Either way the slot's ``generation`` moves on, so that results of calls made before the failure
+are dropped, and the caller is told (``Failure``) so that it can end that actor's running
+episodes in the replay. At most the pieces in flight at the failure are lost.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from muzero_agents.distributed.cluster import MAX_RESTARTS, import_ray
+
+RUNNING, RESTARTING, DEAD = "running", "restarting", "dead"
+PROBE_INTERVAL_S = 0.5  # between two probes of a restarting actor
+START_TIMEOUT_S = 300.0  # longest wait for the actors' first answer (imports, Numba's cache)
+
+
+@dataclass
+class Slot:
+    """One actor: its handle, state, calls in flight and failures so far."""
+
+    index: int
+    handle: Any
+    n_envs: int = 0
+    state: str = RUNNING
+    generation: int = 0
+    in_flight: int = 0
+    restarts: int = 0
+    failures_in_row: int = 0  # failures since its last piece
+    probe_at: float = 0.0
+    probe: str = "describe"  # what a probe calls: "rebuild_envs" after an env's failure
+    node_id: str = ""
+    last_error: str = ""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An actor failed (``slot``); ``error`` says how."""
+
+    slot: Slot
+    error: str
+
+
+class Fleet:
+    """Calls to the actors and their answers (see the module docstring).
+
+    :param handles: the Ray actors, one per slot, in index order
+    """
+
+    def __init__(self, handles: list[Any]) -> None:
+        self.ray = import_ray()
+        self.slots = [Slot(index, handle) for index, handle in enumerate(handles)]
+        self._calls: dict[Any, tuple[Slot, int, str]] = {}  # ref -> (slot, generation, kind)
+        self.restarts = 0
+
+    @property
+    def alive(self) -> int:
+        return sum(slot.state == RUNNING for slot in self.slots)
+
+    def describe_all(self) -> list[dict[str, Any]]:
+        """Every actor's ``describe()``, once they have all started; a clear error if one cannot."""
+        refs = [slot.handle.describe.remote() for slot in self.slots]
+        ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=START_TIMEOUT_S)
+        if len(ready) < len(refs):
+            free = self.ray.available_resources().get("CPU", 0)
+            raise RuntimeError(
+                f"only {len(ready)} of {len(refs)} self-play actors started within {START_TIMEOUT_S:.0f} s; "
+                f"each needs one CPU and the Ray cluster has {free:g} free: lower num_actors or add nodes."
+            )
+        try:
+            answers = self.ray.get(refs)
+        except self.ray.exceptions.RayError as error:
+            raise RuntimeError(f"a self-play actor could not start: {_summary(error)}") from error
+        for slot, answer in zip(self.slots, answers):
+            slot.n_envs = answer["n_envs"]
+        return answers
+
+    def call(self, slot: Slot, method: str, *args) -> None:
+        """Call ``method`` of ``slot``'s actor; its answer comes back from ``poll``."""
+        ref = getattr(slot.handle, method).remote(*args)
+        self._calls[ref] = (slot, slot.generation, method)
+        slot.in_flight += method == "play"
+
+    def probe_due(self) -> None:
+        """Probe the restarting actors whose probe is due (one probe in flight each)."""
+        now = time.monotonic()
+        for slot in self.slots:
+            if slot.state == RESTARTING and slot.probe_at <= now:
+                slot.probe_at = float("inf")  # until this probe answers
+                self.call(slot, slot.probe)
+
+    def poll(self, timeout: float) -> tuple[list[tuple[Slot, Any]], list[Failure]]:
+        """Wait up to ``timeout`` s for answers; returns the pieces played (slot, piece), in the
+        order they came, and the failures seen."""
+        if not self._calls:
+            time.sleep(max(0.0, min(timeout, self._next_probe() - time.monotonic())))
+            return [], []
+        refs = list(self._calls)
+        ready, _ = self.ray.wait(refs, num_returns=1, timeout=timeout)
+        if ready:
+            ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=0)
+        pieces, failures = [], []
+        for ref in ready:
+            slot, generation, method = self._calls.pop(ref)
+            slot.in_flight -= method == "play"
+            try:
+                answer = self.ray.get(ref)
+            except self.ray.exceptions.RayError as error:
+                failure = self._failed(slot, generation, error)
+                failures.extend([failure] if failure else [])
+                continue
+            if generation != slot.generation or slot.state == DEAD:
+                continue  # an answer from before a failure: its envs' state is unknown
+            if method != "play":  # a probe answered: the actor plays again
+                slot.state = RUNNING
+            else:
+                slot.node_id, slot.failures_in_row = answer.node_id, 0
+                pieces.append((slot, answer))
+        return pieces, failures
+
+    def _failed(self, slot: Slot, generation: int, error: Exception) -> Failure | None:
+        """Handle a failed call: a running actor's failure restarts it (``Failure``); a failed probe
+        probes again, restarts the process, or gives the slot up."""
+        if slot.state == DEAD or generation != slot.generation:
+            return None  # already handled
+        if slot.state == RESTARTING:  # a probe failed
+            self._probe_failed(slot, error)
+            return None
+        return self._restart(slot, error)
+
+    def _probe_failed(self, slot: Slot, error: Exception) -> None:
+        """The actor is still restarting (probe again soon), could not rebuild its envs (restart
+        it through Ray), or is gone for good."""
+        exceptions = self.ray.exceptions
+        slot.probe_at = time.monotonic() + PROBE_INTERVAL_S
+        if isinstance(error, exceptions.RayTaskError):  # rebuild_envs raised: a fresh process then
+            slot.probe, slot.last_error = "describe", _summary(error)
+            self._kill_for_restart(slot)
+        elif isinstance(error, exceptions.ActorDiedError):  # Ray's restarts are spent
+            self._give_up(slot, _summary(error))
+
+    def _give_up(self, slot: Slot, error: str) -> None:
+        slot.state, slot.last_error = DEAD, error
+        warnings.warn(f"self-play actor {slot.index} is gone for good: {error}", RuntimeWarning, stacklevel=3)
+        try:
+            self.ray.kill(slot.handle, no_restart=True)  # its core goes back to the cluster
+        except Exception:  # already gone
+            pass
+
+    def _restart(self, slot: Slot, error: Exception) -> Failure:
+        """A running actor failed: its envs raised (rebuild them) or its process died (Ray restarts it)."""
+        slot.state, slot.generation, slot.last_error = RESTARTING, slot.generation + 1, _summary(error)
+        slot.restarts += 1
+        slot.failures_in_row += 1
+        self.restarts += 1
+        if slot.failures_in_row > MAX_RESTARTS:  # it fails again and again without playing a piece
+            self._give_up(slot, f"{MAX_RESTARTS + 1} failures in a row, the last: {slot.last_error}")
+            return Failure(slot, slot.last_error)
+        slot.probe_at = time.monotonic()
+        env_failed = isinstance(error, self.ray.exceptions.RayTaskError)
+        slot.probe = "rebuild_envs" if env_failed else "describe"
+        warnings.warn(
+            f"self-play actor {slot.index} failed ({slot.last_error}); restarting "
+            f"{'its envs' if env_failed else 'it'} (restart {slot.restarts} of at most {MAX_RESTARTS}); "
+            "learning goes on",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return Failure(slot, slot.last_error)
+
+    def _kill_for_restart(self, slot: Slot) -> None:
+        try:
+            self.ray.kill(slot.handle, no_restart=False)
+        except Exception:  # it died meanwhile: Ray restarts it anyway
+            pass
+
+    def _next_probe(self) -> float:
+        return min(
+            (slot.probe_at for slot in self.slots if slot.state == RESTARTING), default=time.monotonic()
+        )
+
+    def raise_if_all_dead(self) -> None:
+        if all(slot.state == DEAD for slot in self.slots):
+            errors = "; ".join(f"actor {slot.index}: {slot.last_error}" for slot in self.slots)
+            raise RuntimeError(f"every self-play actor failed for good, so learning cannot go on ({errors}).")
+
+    def close(self, stop: Callable[[list[Any]], None]) -> None:
+        """Stop every actor (``stop`` ends them) and forget the calls in flight."""
+        self._calls.clear()
+        stop([slot.handle for slot in self.slots])
+
+
+def _summary(error: Exception) -> str:
+    """One line for an actor's failure: the env's own exception where there is one."""
+    cause = getattr(error, "cause", None)
+    if isinstance(cause, BaseException):
+        return f"{type(cause).__name__}: {cause}"
+    first = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {first[0] if first else ''}"

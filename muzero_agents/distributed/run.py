@@ -1,0 +1,288 @@
+"""``MuZero.learn`` with self-play actors: the learner's side of a distributed run.
+
+The learner process keeps SB3's contract and everything that trains: the network, the
+optimizer, the replay (one shard per actor), callbacks, the logger and the progress bar. The
+actors play; each answer is a ``Piece`` of ``steps_per_piece`` vectorized steps, which the
+learner takes step by step as the in-process loop does (store, count, call the callbacks, take
+the gradient steps the replay ratio owes, log).
+
+Backpressure both ways: the learner waits for pieces when it has trained all the data owes, and
+asks an actor for a new piece only while that actor has fewer than ``in_flight`` pieces asked
+for and the trainer owes at most ``max_steps_owed`` steps, so actors never run ahead of the
+replay ratio by more than those pieces. Weights travel through Ray's object store: the
+learner puts a CPU copy every ``weight_interval`` gradient steps, and an actor fetches it with
+its next piece when the version (the learner's step count then) is newer than its own.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+
+from muzero_agents import env_checks
+from muzero_agents.actor import SelfPlayActor, env_action_masks
+from muzero_agents.distributed import cluster
+from muzero_agents.distributed.envs import EnvSource, source_of
+from muzero_agents.distributed.fleet import RUNNING, Fleet
+from muzero_agents.distributed.shards import ShardedReplay
+from muzero_agents.distributed.worker import Piece, PolicyRecipe, SelfPlayWorker, WorkerSpec
+from muzero_agents.policies import policy_arguments
+
+if TYPE_CHECKING:
+    from muzero_agents.algorithm import MuZero
+
+STEPS_PER_PIECE = 16  # vectorized env steps an actor plays per call
+IN_FLIGHT = 2  # pieces asked of one actor at a time: it plays the next while the learner takes one
+WEIGHT_INTERVAL = 4  # gradient steps between two weight publications
+POLL_S = 1.0  # longest wait for an answer before checking on restarting actors
+
+
+class DistributedRun:
+    """One ``learn`` call with ``model.num_actors`` self-play actors (see the module docstring).
+
+    :param model: the model that learns (its settings, parts and SB3 state)
+    :param steps_per_piece: vectorized env steps per piece
+    :param in_flight: pieces asked of one actor at a time
+    :param weight_interval: gradient steps between two weight publications
+    """
+
+    def __init__(
+        self,
+        model: MuZero,
+        steps_per_piece: int = STEPS_PER_PIECE,
+        in_flight: int = IN_FLIGHT,
+        weight_interval: int = WEIGHT_INTERVAL,
+    ) -> None:
+        self.model = model
+        self.source: EnvSource = source_of(model.env)  # refuses a live env before Ray starts
+        cluster.import_ray()
+        self.steps_per_piece, self.in_flight = steps_per_piece, in_flight
+        self.weight_interval = weight_interval
+        self.fleet: Fleet | None = None
+        self.version, self._weights = -1, None
+        self.env_steps, self.started = 0, time.perf_counter()
+        self.nodes: set[str] = set()
+        model.replay_buffer = self._replay(model)
+
+    # ------------------------------------------------------------------ set-up
+    def _replay(self, model: MuZero) -> ShardedReplay:
+        """The model's sharded replay when it fits these actors, else a new one (one shard each)."""
+        replay, count = model.replay_buffer, model.num_actors
+        layout = model._replay_layout()
+        n_envs = layout.pop("n_envs")
+        if isinstance(replay, ShardedReplay) and [s.n_envs for s in replay.shards] == [n_envs] * count:
+            for shard in replay.shards:
+                shard.check_compatible(n_envs=n_envs, frame_stack=shard.frame_stack, **layout)
+            return replay
+        frame_stack = getattr(model.replay_buffer, "frame_stack", None)
+        seed = None if model.seed is None else model.seed + 1
+        return ShardedReplay.build(
+            [n_envs] * count, seed, model.buffer_size, frame_stack=frame_stack, **layout,
+            **model.replay_buffer_kwargs,
+        )  # fmt: skip
+
+    def _specs(self) -> list[WorkerSpec]:
+        model = self.model
+        recipe = PolicyRecipe(
+            model.policy_class,
+            model.observation_space,
+            model.action_space,
+            policy_arguments(model.policy_kwargs, model.learner_kwargs),
+        )
+        planner = (model.search, dict(model.search_kwargs), model.discount, model.two_player)
+        return [
+            WorkerSpec(
+                self.source,
+                recipe,
+                planner,
+                model.num_simulations,
+                dict(model.self_play_kwargs),
+                model.seed,
+                i,
+            )
+            for i in range(model.num_actors)
+        ]
+
+    def _start(self) -> None:
+        """Join or start the cluster, start the actors, check that their envs match the model's."""
+        model = self.model
+        self._warm_up()
+        cluster.connect(model.num_actors)
+        self.fleet = Fleet(cluster.start_workers(SelfPlayWorker, self._specs()))
+        for index, answer in enumerate(self.fleet.describe_all()):
+            mismatch = [
+                f"{name} {answer[name]!r} (the model's: {ours!r})"
+                for name, ours in (
+                    ("n_envs", model.n_envs),
+                    ("observation_space", model.observation_space),
+                    ("action_space", model.action_space),
+                )
+                if answer[name] != ours
+            ]
+            if mismatch:
+                raise ValueError(
+                    f"self-play actor {index} built an env that differs from the model's: "
+                    f"{'; '.join(mismatch)}. The env id or function must build the same env every time."
+                )
+        self.started = time.perf_counter()
+
+    def _warm_up(self) -> None:
+        """One small search here first, so that Numba compiles the search's kernels once and caches
+        them for the actors on this machine, instead of each actor compiling them at once."""
+        model = self.model
+        observations = np.asarray(model._last_obs)[:1]
+        mask = env_action_masks(model.env, int(model.action_space.n))
+        rng = np.random.default_rng(0)
+        legal = None if mask is None else mask[:1]
+        model.planner.plan(
+            model.policy, observations, legal, num_simulations=2, explore=True, temperature=1.0, rng=rng
+        )
+
+    # ------------------------------------------------------------------ the loop
+    def run(self, total_timesteps: int, callback: BaseCallback, log_interval: int) -> None:
+        """Learn until ``num_timesteps`` reaches ``total_timesteps`` or a callback stops; the actors
+        end when it returns or raises (Ctrl-C included)."""
+        try:
+            self._start()
+            self._loop_until(total_timesteps, callback, log_interval)
+        finally:
+            if self.fleet is not None:
+                self.fleet.close(cluster.stop_workers)
+            self._record_monitoring()
+
+    def _loop_until(self, total_timesteps: int, callback: BaseCallback, log_interval: int) -> None:
+        model, fleet = self.model, self.fleet
+        dumped_at = model._episode_num
+        while model.num_timesteps < total_timesteps:
+            self._publish_weights()
+            self._ask(total_timesteps)
+            fleet.probe_due()
+            pieces, failures = fleet.poll(POLL_S)
+            for failure in failures:
+                with model._loop.replay_lock:  # its envs are gone: end their episodes
+                    model.replay_buffer.truncate_running_episodes(failure.slot.index)
+            fleet.raise_if_all_dead()
+            for slot, piece in pieces:
+                callback.on_rollout_start()
+                keep_going, dumped_at = self._take(slot.index, piece, callback, log_interval, dumped_at)
+                callback.on_rollout_end()
+                if not keep_going:
+                    return
+                if model.num_timesteps >= total_timesteps:
+                    break
+            self._record_monitoring()
+
+    def _ask(self, total_timesteps: int) -> None:
+        """Ask running actors for pieces while they have room, the data asked for stays within
+        ``total_timesteps`` and the trainer is not behind (backpressure)."""
+        model = self.model
+        asked = sum(slot.in_flight * slot.n_envs for slot in self.fleet.slots) * self.steps_per_piece
+        max_owed = max(
+            1, int(model.replay_ratio * model.n_envs * self.steps_per_piece * len(self.fleet.slots))
+        )
+        for slot in self.fleet.slots:
+            while (
+                slot.state == RUNNING
+                and slot.in_flight < self.in_flight
+                and model.num_timesteps + asked < total_timesteps
+                and model._loop.steps_owed <= max_owed
+            ):
+                progress = model._current_progress_remaining
+                self.fleet.call(slot, "play", [self._weights], self.version, progress, self.steps_per_piece)
+                asked += slot.n_envs * self.steps_per_piece
+
+    def _publish_weights(self) -> None:
+        """Put a CPU copy of the learner's weights in the object store, every ``weight_interval`` steps."""
+        model = self.model
+        if self._weights is not None and model._n_updates - self.version < self.weight_interval:
+            return
+        with model._paused():
+            weights = {
+                name: value.detach().to("cpu", copy=True) for name, value in model.policy.state_dict().items()
+            }
+            version = model._n_updates
+        self._weights, self.version = self.fleet.ray.put(weights), version
+
+    # ------------------------------------------------------------------ one piece
+    def _take(
+        self, shard: int, piece: Piece, callback: BaseCallback, log_interval: int, dumped_at: int
+    ) -> tuple[bool, int]:
+        """Store the piece step by step as the in-process loop does; returns whether to go on, and
+        the episode count at the last logger dump."""
+        model = self.model
+        model._loop.before_env_step()  # a background trainer's failure surfaces here
+        if piece.fresh:  # a new actor: the episodes its shard left running cannot go on
+            with model._loop.replay_lock:
+                model.replay_buffer.truncate_running_episodes(shard)
+        self.nodes.add(piece.node_id)
+        model.logger.record_mean("distributed/weight_lag", model._n_updates - piece.weights_version)
+        model.logger.record_mean("search/ms_per_step", 1000.0 * piece.step_seconds / len(piece.records))
+        for index in range(len(piece.records)):
+            if not self._take_step(shard, piece, index, callback):
+                return False, dumped_at
+            model._train_due()
+            if log_interval and model._episode_num - dumped_at >= log_interval:
+                dumped_at = model._episode_num
+                self._record_monitoring()
+                model.dump_logs()
+        return True, dumped_at
+
+    def _take_step(self, shard: int, piece: Piece, index: int, callback: BaseCallback) -> bool:
+        """One vectorized step of ``piece``: checked, stored, counted; False if a callback stops."""
+        model, record = self.model, piece.records[index]
+        new_obs = (
+            piece.records[index + 1].observations
+            if index + 1 < len(piece.records)
+            else piece.last_observations
+        )
+        checks = (
+            model.observation_space,
+            model.policy.support_size,
+            model.num_timesteps,
+            model._reward_check,
+        )
+        env_checks.check_step(new_obs, record.rewards, *checks)
+        infos = _infos_with_terminal_observations(piece.infos[index], record.final_observations)
+        with model._loop.replay_lock:
+            model.replay_buffer.add(shard, **record._asdict())
+        model.num_timesteps += len(record.actions)
+        self.env_steps += len(record.actions)
+        model._update_info_buffer(infos, record.dones)
+        model._episode_num += int(np.sum(record.dones))
+        model._update_current_progress_remaining(model.num_timesteps, model._total_timesteps)
+        for name, value in SelfPlayActor.statistics(record).items():
+            model.logger.record_mean(f"search/{name}", value)
+        actions, rewards, dones = record.actions, record.rewards, record.dones
+        callback.update_locals(
+            dict(
+                self=model,
+                actions=actions,
+                rewards=rewards,
+                dones=dones,
+                infos=infos,
+                new_obs=new_obs,
+                record=record,
+            )
+        )
+        return callback.on_step()
+
+    def _record_monitoring(self) -> None:
+        model, fleet = self.model, self.fleet
+        if fleet is None:
+            return
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        model.logger.record("distributed/actors_alive", fleet.alive)
+        model.logger.record("distributed/actor_restarts", fleet.restarts)
+        model.logger.record("distributed/env_steps_per_s", self.env_steps / elapsed)
+        model.logger.record("distributed/nodes", len(self.nodes))
+
+
+def _infos_with_terminal_observations(infos: list[dict], finals: dict[int, np.ndarray]) -> list[dict]:
+    """The envs' infos as a VecEnv gives them: a done env's holds its ``terminal_observation``."""
+    return [
+        ({**info, "terminal_observation": finals[env]} if env in finals else info)
+        for env, info in enumerate(infos)
+    ]

@@ -1,0 +1,291 @@
+"""MuZero(num_actors=...): self-play actors run by Ray, the learner and SB3's contract here.
+
+The tests share one local Ray cluster, started by the first distributed learn() as a user's
+would be and shut down by the last test, which checks that no Ray process is left. Without Ray
+installed they skip; the refusals that need no Ray run either way.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.logger import configure
+
+from muzero_agents import MuZero
+from muzero_agents.distributed.shards import ShardedReplay
+from muzero_agents.replay import TRUNCATED_NO_VALUE
+
+ROOT = Path(__file__).resolve().parent.parent
+HAS_RAY = importlib.util.find_spec("ray") is not None
+needs_ray = pytest.mark.skipif(
+    not HAS_RAY, reason="Ray is not installed (pip install 'muzero-agents[distributed]')"
+)
+MONITORING = (
+    "distributed/actors_alive",
+    "distributed/actor_restarts",
+    "distributed/env_steps_per_s",
+    "distributed/weight_lag",
+)
+
+
+def two_cartpoles():
+    return make_vec_env("CartPole-v1", n_envs=2)
+
+
+def csv_rows(folder: Path) -> list[dict[str, str]]:
+    lines = (folder / "progress.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    return [dict(zip(header, line.split(","))) for line in lines[1:]]
+
+
+class Counting(BaseCallback):
+    """Counts the callback calls and the env steps the locals report."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls, self.steps, self.started, self.ended = 0, 0, 0, 0
+
+    def _on_training_start(self) -> None:
+        self.started += 1
+
+    def _on_step(self) -> bool:
+        self.calls += 1
+        self.steps += len(self.locals["dones"])
+        assert self.locals["new_obs"].shape == (len(self.locals["dones"]), 4)
+        return True
+
+    def _on_training_end(self) -> None:
+        self.ended += 1
+
+
+class KillActor(BaseCallback):
+    """At step ``at``, kills self-play actor ``index`` through Ray (which restarts it), then stops
+    learning once the restarted actor's pieces reach the replay: more steps in its shard than the
+    kill found there plus the pieces it may have had in flight."""
+
+    def __init__(self, at: int, index: int = 0) -> None:
+        super().__init__()
+        self.at, self.index, self.stored_at_kill = at, index, None
+
+    def _on_step(self) -> bool:
+        shard = self.model.replay_buffer.shards[self.index]
+        if self.n_calls == self.at:
+            import ray
+
+            names = [name for name in ray.util.list_named_actors() if name.startswith("muzero-self-play-")]
+            handle = ray.get_actor(next(name for name in names if name.endswith(f"-{self.index}")))
+            ray.kill(handle, no_restart=False)
+            self.stored_at_kill = len(shard)
+        in_flight = 2 * 16 * shard.n_envs  # IN_FLIGHT pieces of STEPS_PER_PIECE steps
+        return self.stored_at_kill is None or len(shard) <= self.stored_at_kill + in_flight
+
+
+class Interrupt(BaseCallback):
+    """Raises KeyboardInterrupt (Ctrl-C) at step ``at``, noting the actors' processes first."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__()
+        self.at, self.pids = at, []
+
+    def _on_step(self) -> bool:
+        if self.n_calls == self.at:
+            import psutil
+
+            self.pids = [
+                p.pid for p in psutil.Process().children(recursive=True) if "SelfPlayWorker" in _cmd(p)
+            ]
+            raise KeyboardInterrupt
+        return True
+
+
+def _cmd(process) -> str:
+    try:
+        return " ".join(process.cmdline())
+    except Exception:
+        return ""
+
+
+def failing_cartpole_factory(marker: Path, fail_at: int):
+    """A CartPole whose first env to reach step ``fail_at`` raises in step() (once: ``marker``
+    records it). Defined inside a function so that Ray ships the class by value."""
+    import gymnasium as gym
+
+    class FailingOnce(gym.Wrapper):
+        def __init__(self) -> None:
+            super().__init__(gym.make("CartPole-v1"))
+            self.count = 0
+
+        def step(self, action):
+            self.count += 1
+            if self.count == fail_at and not marker.exists():
+                marker.write_text("failed")
+                raise RuntimeError("the simulator crashed")
+            return self.env.step(action)
+
+    return FailingOnce
+
+
+# ---------------------------------------------------------------------------- no Ray needed
+
+
+def test_a_live_env_is_refused_with_what_to_pass(fast_kwargs):
+    model = MuZero("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2), num_actors=1, **fast_kwargs)
+    with pytest.raises(ValueError, match=r"env id .*function that returns the env"):
+        model.learn(64)
+
+
+def test_a_missing_ray_names_the_extra(fast_kwargs, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    model = MuZero("MlpPolicy", "CartPole-v1", num_actors=1, **fast_kwargs)
+    with pytest.raises(ImportError, match=r"pip install 'muzero-agents\[distributed\]'"):
+        model.learn(64)
+
+
+def test_settings_are_checked():
+    with pytest.raises(ValueError, match="num_actors"):
+        MuZero("MlpPolicy", "CartPole-v1", num_actors=-1)
+    with pytest.raises(TypeError, match="num_actors"):
+        MuZero("MlpPolicy", "CartPole-v1", num_actors=1.5)
+
+
+def test_an_env_function_builds_the_env_here_too(fast_kwargs):
+    model = MuZero("MlpPolicy", two_cartpoles, **fast_kwargs)
+    assert model.n_envs == 2
+    model.learn(64)
+    assert model.num_timesteps == 64
+
+
+def test_without_actors_ray_is_never_imported():
+    script = textwrap.dedent(
+        """
+        import sys
+        sys.path.insert(0, "tests")
+        from conftest import FAST_MUZERO
+        from muzero_agents import MuZero
+        MuZero("MlpPolicy", "CartPole-v1", **FAST_MUZERO).learn(64)
+        print("ray imported:", "ray" in sys.modules)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert "ray imported: False" in done.stdout
+
+
+# ---------------------------------------------------------------------------- with Ray
+
+
+@pytest.fixture(scope="module")
+def ray_processes():
+    """The Ray processes that the tests leave running (the cluster the first learn() starts)."""
+    if not HAS_RAY:
+        pytest.skip("Ray is not installed (pip install 'muzero-agents[distributed]')")
+    yield
+    import ray
+
+    ray.shutdown()
+
+
+@needs_ray
+def test_two_actors_learn_with_sb3s_contract(tmp_path, fast_kwargs, ray_processes):
+    model = MuZero("MlpPolicy", two_cartpoles, num_actors=2, seed=0, **fast_kwargs)
+    model.set_logger(configure(str(tmp_path), ["csv"]))
+    counting = Counting()
+    model.learn(400, callback=counting, log_interval=2, progress_bar=True)
+    assert model.num_timesteps >= 400  # every actor's env steps, two per vectorized step
+    assert counting.steps == model.num_timesteps and counting.calls == model.num_timesteps // 2
+    assert (counting.started, counting.ended) == (1, 1)
+    assert isinstance(model.replay_buffer, ShardedReplay) and len(model.replay_buffer) == model.num_timesteps
+    assert all(len(shard) > 0 for shard in model.replay_buffer.shards)  # both actors played
+    assert model._n_updates > 0
+    rows = csv_rows(tmp_path)
+    for key in (*MONITORING, "train/value_loss", "rollout/ep_rew_mean", "search/root_value"):
+        assert key in rows[-1], key
+    assert float(rows[-1]["distributed/actors_alive"]) == 2
+    assert float(rows[-1]["distributed/actor_restarts"]) == 0
+    assert float(rows[-1]["distributed/env_steps_per_s"]) > 0
+
+    model.save(tmp_path / "model.zip")
+    loaded = MuZero.load(tmp_path / "model.zip")
+    assert loaded.num_actors == 2 and loaded.num_timesteps == model.num_timesteps
+    observations = np.zeros((3, 4), dtype=np.float32)
+    np.testing.assert_array_equal(
+        loaded.predict(observations, deterministic=True)[0],
+        model.predict(observations, deterministic=True)[0],
+    )
+    model.train(2, batch_size=8)  # the sharded replay feeds train() as one replay does
+
+
+@needs_ray
+def test_a_killed_actor_is_restarted_and_learning_completes(tmp_path, fast_kwargs, ray_processes):
+    fast_kwargs["buffer_size"] = 50_000  # nothing evicted: every step received stays
+    model = MuZero("MlpPolicy", two_cartpoles, num_actors=2, seed=1, **fast_kwargs)
+    model.set_logger(configure(str(tmp_path), ["csv"]))
+    kill = KillActor(at=40, index=0)
+    with pytest.warns(RuntimeWarning, match="self-play actor 0 failed"):
+        model.learn(20_000, callback=kill, log_interval=1)
+    assert model.num_timesteps < 20_000, "the restarted actor never played"
+    rows = csv_rows(tmp_path)
+    assert float(rows[-1]["distributed/actor_restarts"]) == 1
+    assert float(rows[-1]["distributed/actors_alive"]) == 2  # it came back
+    # its running episodes were ended (no value to bootstrap from), the other actor's were not
+    killed, other = (shard.sample(2000) for shard in model.replay_buffer.shards)
+    assert (killed.episode_end == TRUNCATED_NO_VALUE).any()
+    assert not (other.episode_end == TRUNCATED_NO_VALUE).any()
+    # every step received was stored; what the kill lost was never counted
+    assert len(model.replay_buffer) == model.num_timesteps
+
+
+@needs_ray
+def test_an_env_that_raises_in_an_actor_restarts_it(tmp_path, fast_kwargs, ray_processes):
+    env_class = failing_cartpole_factory(tmp_path / "failed", fail_at=40)
+    model = MuZero("MlpPolicy", env_class, num_actors=1, **fast_kwargs)
+    model.set_logger(configure(str(tmp_path), ["csv"]))
+    with pytest.warns(RuntimeWarning, match="RuntimeError: the simulator crashed"):
+        model.learn(200, log_interval=1)
+    assert (tmp_path / "failed").exists()  # it did fail, in the actor's process
+    assert model.num_timesteps >= 200
+    assert float(csv_rows(tmp_path)[-1]["distributed/actor_restarts"]) == 1
+
+
+@needs_ray
+def test_ctrl_c_in_the_learner_stops_the_actors(fast_kwargs, ray_processes):
+    import psutil
+
+    model = MuZero("MlpPolicy", "CartPole-v1", num_actors=1, **fast_kwargs)
+    interrupt = Interrupt(at=20)
+    with pytest.raises(KeyboardInterrupt):
+        model.learn(10_000, callback=interrupt)
+    assert interrupt.pids, "no actor process found"
+    _, alive = psutil.wait_procs(
+        [psutil.Process(pid) for pid in interrupt.pids if psutil.pid_exists(pid)], 20
+    )
+    assert not alive
+    import ray
+
+    assert not [name for name in ray.util.list_named_actors() if name.startswith("muzero-self-play-")]
+
+
+@needs_ray
+def test_zz_ray_shutdown_leaves_no_ray_process(ray_processes):
+    """Last: the cluster the tests started goes away with ray.shutdown(), and nothing of it stays."""
+    import psutil
+    import ray
+
+    ours = [p for p in psutil.Process().children(recursive=True) if "ray" in _cmd(p)]
+    assert ours, "the tests' Ray cluster is not a child of this process"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ray.shutdown()
+    _, alive = psutil.wait_procs(ours, timeout=30)
+    assert not alive, [_cmd(p)[:80] for p in alive]
