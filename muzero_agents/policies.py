@@ -134,7 +134,7 @@ class MuZeroPolicy(BasePolicy):
         self, hidden: torch.Tensor, action: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, torch.Tensor]:
         """The search's ``recurrent_fn``: (hidden, actions) -> (reward, value, logits, next hidden)."""
-        action_tensor = torch.as_tensor(action, device=self.device)
+        action_tensor = torch.as_tensor(action, device=hidden.device)  # (SB3's self.device walks the parameters)
         step = self._recurrent if self.trace_recurrent else self._recurrent.step
         reward, value, logits, next_hidden = step(hidden, action_tensor)
         return (

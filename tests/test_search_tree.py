@@ -15,13 +15,14 @@ def test_fields_have_the_documented_shapes_and_dtypes():
     batch, nodes, actions = 3, 5, 7
     tree = new_tree(batch, nodes, actions)
     expected = {
-        "ints": ((6, batch, nodes), np.int32),
-        "floats": ((3, batch, nodes), np.float64),
+        "nodes": ((batch, nodes), _tree.NODE),
+        "children": ((batch, nodes, 4), np.int32),  # min(A, N - 1) children per node at most
         "children_index": ((batch, nodes, actions), np.int32),
         "children_prior": ((batch, nodes, actions), np.float32),
+        "path": ((batch, nodes), np.int32),
         "minmax": ((batch, 2), np.float64),
         "scratch": ((batch, actions), np.float64),
-        "leaf": ((3, batch), np.int64),
+        "leaf": ((4, batch), np.int64),
     }
     assert [field.name for field in dataclasses.fields(Tree)] == list(expected)
     for name, (shape, dtype) in expected.items():
@@ -32,21 +33,31 @@ def test_fields_have_the_documented_shapes_and_dtypes():
     assert tree.nbytes == sum(getattr(tree, name).nbytes for name in expected)
 
 
-def test_named_node_views_alias_the_slabs():
+def test_node_records_fill_cache_lines():
+    """One node is one 64-byte record, and a tree's records start on a cache line."""
+    tree = new_tree(2, 9, 3)
+    assert _tree.NODE.itemsize == 64
+    assert tree.nodes.ctypes.data % 64 == 0 and tree.nodes.flags.c_contiguous
+    assert set(_tree.NODE.names) >= {"value_sum", "reward", "q", "raw_value", "visits", "parent", "action"}
+    for name in _tree.NODE.names:
+        assert f"``{name}``" in Tree.__doc__, name
+
+
+def test_named_node_views_alias_the_records():
     tree = new_tree(2, 4, 3)
     views = {
-        "visit_count": (tree.ints, _tree.VISITS),
-        "parent": (tree.ints, _tree.PARENT),
-        "action_from_parent": (tree.ints, _tree.ACTION),
-        "value_sum": (tree.floats, _tree.VALUE_SUM),
-        "reward": (tree.floats, _tree.REWARD),
-        "raw_value": (tree.floats, _tree.RAW_VALUE),
+        "visit_count": "visits",
+        "parent": "parent",
+        "action_from_parent": "action",
+        "value_sum": "value_sum",
+        "reward": "reward",
+        "raw_value": "raw_value",
     }
-    for name, (slab, row) in views.items():
+    for name, field in views.items():
         view = getattr(tree, name)
         assert view.shape == (2, 4)
         view[1, 2] = 7
-        assert slab[row, 1, 2] == 7, name
+        assert tree.nodes[1, 2][field] == 7, name
 
 
 def test_fields_cannot_be_rebound_and_trees_are_cached_per_shape():

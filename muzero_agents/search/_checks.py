@@ -30,9 +30,12 @@ def all_finite(logits: np.ndarray, value: np.ndarray) -> bool:
     return True
 
 
+_FLOAT32 = np.dtype(np.float32)
+
+
 def _float32(x: Any, name: str) -> np.ndarray:
     """``x`` as C-contiguous float32; the common case (already so) costs no conversion."""
-    if type(x) is np.ndarray and x.dtype == np.float32 and x.flags.c_contiguous:
+    if type(x) is np.ndarray and x.dtype is _FLOAT32 and x.flags.c_contiguous:
         return x
     return to_numpy(x, np.float32, name)
 

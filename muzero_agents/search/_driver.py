@@ -1,9 +1,10 @@
-"""The simulation loop shared by both searches: one select, one network call, one expand.
+"""The simulation loop shared by both searches: one network call and one Numba call per simulation.
 
-Per simulation (``simulate`` then ``expand``): one Numba call selects an edge in all B trees
-and gathers the B parents' hidden states, ``recurrent_fn`` runs once for all B trees, and one
-Numba call attaches the new nodes and backs their values up. Nothing is allocated per
-simulation beyond what ``recurrent_fn`` itself returns.
+``recurrent_fn`` runs once for all B trees on the edges the previous kernel call selected, then
+one Numba call (``_engine.step``) attaches the new nodes, backs their values up, selects the next
+edges in all B trees and gathers the B parents' hidden states. Nothing is allocated per
+simulation beyond what ``recurrent_fn`` itself returns, and the kernel's arrays are gathered
+once per search (``kernel_arrays``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ from muzero_agents.search._tree import (
 RecurrentFn = Callable[[Any, np.ndarray], tuple]
 
 _NO_BYTES = np.zeros((0, 0), dtype=np.uint8)
+# Placeholders for the network outputs of the first kernel call, which expands nothing.
+_NO_OUTPUT = np.zeros(0, dtype=np.float32)
+_NO_LOGITS = np.zeros((0, 0), dtype=np.float32)
 # Placeholders for the inputs that only one rule, or only root noise, reads.
 _NO_NOISE = np.zeros((1, 1), dtype=np.float64)
 _NO_SCHEDULE = np.zeros((1, 1), dtype=np.int32)
@@ -140,9 +144,11 @@ def search(roots: Roots, recurrent_fn: RecurrentFn, num_simulations: int, rule: 
     store = get_store(roots.embedding, num_simulations + 1)
     with store.context():
         initialise(tree, store, roots)
-        for simulation in range(num_simulations):
-            simulate(tree, store, rule, roots.legal, simulation)
-            expand(tree, store, rule, roots.legal, recurrent_fn, simulation + 1)
+        arrays = kernel_arrays(tree, store, rule, roots.legal)
+        engine.step(rule.kind, 0, True, _NO_OUTPUT, _NO_OUTPUT, _NO_LOGITS, _NO_BYTES, *arrays)
+        for simulation in range(1, num_simulations + 1):
+            outputs = evaluate(tree, store, roots.legal, recurrent_fn, simulation)
+            engine.step(rule.kind, simulation, simulation < num_simulations, *outputs, *arrays)
     return tree
 
 
@@ -155,43 +161,40 @@ def initialise(tree: Tree, store: EmbeddingStore, roots: Roots) -> None:
         roots.legal,
         roots.noise,
         roots.noise_fraction,
+        tree.nodes,
         tree.children_index,
         tree.children_prior,
-        tree.ints,
-        tree.floats,
         tree.minmax,
         tree.scratch,
     )
 
 
-def simulate(tree: Tree, store: EmbeddingStore, rule: Rule, legal: np.ndarray, simulation: int) -> None:
-    """Descend every tree to an unexpanded edge (into ``tree.leaf``) and gather the parents'
-    hidden states into ``store.gathered`` (on a GPU ``expand`` gathers them)."""
-    engine.select_leaves(
-        rule.kind,
-        simulation,
+def kernel_arrays(tree: Tree, store: EmbeddingStore, rule: Rule, legal: np.ndarray) -> tuple:
+    """The arrays every ``_engine.step`` call of a search takes after the network's outputs."""
+    return (
+        tree.nodes,
+        tree.children,
         tree.children_index,
         tree.children_prior,
-        tree.ints,
-        tree.floats,
+        tree.path,
         tree.minmax,
+        tree.leaf,
+        tree.scratch,
         rule.params,
         legal,
         rule.root_score,
         rule.schedule,
         rule.num_considered,
-        tree.scratch,
-        tree.leaf,
         store.nodes_bytes,
         store.gathered_bytes,
     )
 
 
-def expand(
-    tree: Tree, store: EmbeddingStore, rule: Rule, legal: np.ndarray, recurrent_fn: RecurrentFn, new_node: int
-) -> None:
-    """Run ``recurrent_fn`` on the selected edges, attach its outputs as node ``new_node`` of
-    every tree and back the new values up to the roots."""
+def evaluate(
+    tree: Tree, store: EmbeddingStore, legal: np.ndarray, recurrent_fn: RecurrentFn, new_node: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Run ``recurrent_fn`` on the selected edges: (reward, value, logits, next hidden state as
+    bytes for the kernel, or no rows once stored here as node ``new_node``)."""
     embedding = store.gathered if store.on_cpu else store.gather(tree.leaf[LEAF_FLAT])
     outputs = recurrent_fn(embedding, tree.leaf[LEAF_ACTION].copy())
     reward, value, logits, next_embedding = check_step(outputs, *legal.shape)
@@ -199,29 +202,14 @@ def expand(
     if next_bytes is None:  # a copy the kernel cannot make (GPU, or another dtype or layout)
         store.write(new_node, next_embedding)
         next_bytes = _NO_BYTES
-    engine.expand_and_backup(
-        new_node,
-        tree.leaf,
-        reward,
-        value,
-        logits,
-        tree.children_index,
-        tree.children_prior,
-        tree.ints,
-        tree.floats,
-        tree.minmax,
-        legal,
-        rule.params,
-        next_bytes,
-        store.nodes_bytes,
-    )
+    return reward, value, logits, next_bytes
 
 
-def read_root(tree: Tree, disc: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def read_root(tree: Tree) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(visit counts int32 [B, A], Q float32 [B, A], root value float32 [B]) of the roots."""
     batch, _, num_actions = tree.shape
     visits = np.empty((batch, num_actions), dtype=np.int32)
     q_values = np.empty((batch, num_actions), dtype=np.float32)
     root_value = np.empty(batch, dtype=np.float32)
-    engine.read_root(tree.children_index, tree.ints, tree.floats, disc, visits, q_values, root_value)
+    engine.read_root(tree.nodes, tree.children_index, visits, q_values, root_value)
     return visits, q_values, root_value

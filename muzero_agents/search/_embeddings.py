@@ -99,18 +99,17 @@ class EmbeddingStore:
 
         None where the store is on a GPU, or the array differs in type, dtype or layout.
         """
-        self.check(embedding)
-        if not self.on_cpu or type(embedding) is not type(self.gathered):
-            return None
-        if embedding.dtype != self.dtype:
+        if getattr(embedding, "shape", None) != self.expected_shape:
+            self.check(embedding)  # raises unless the shape merely has another type
+        if not self.on_cpu or type(embedding) is not type(self.gathered) or embedding.dtype != self.dtype:
             return None
         if self.is_torch:
-            if embedding.device.type != "cpu" or not embedding.is_contiguous():
+            if not embedding.is_cpu or not embedding.is_contiguous():
                 return None
             embedding = embedding.numpy()
         elif not embedding.flags.c_contiguous:
             return None
-        return embedding.reshape(embedding.shape[0], -1).view(np.uint8)
+        return embedding.reshape(self.batch, -1).view(np.uint8)
 
     def gather(self, flat_index: np.ndarray) -> Any:
         """Hidden states of nodes ``flat_index`` (= b * N + node) into the reused buffer.

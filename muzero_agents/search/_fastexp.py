@@ -20,6 +20,8 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
+from muzero_agents.search._minmax import larger
+
 _INV_LN2 = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01  # low bits zero: k * _LN2_HI is exact for |k| < 2**20
 _LN2_LO = 1.90821492927058770002e-10
@@ -41,7 +43,7 @@ def _bits_to_float(typingctx, bits):
 @njit(cache=True, inline="always")
 def exp_nonpositive(x: float) -> float:
     """e^x for x <= 0 (x below -110 is taken as -110), branch-free and vectorizable."""
-    x = max(x, -110.0)
+    x = larger(x, -110.0)
     k = math.floor(x * _INV_LN2 + 0.5)
     r = (x - k * _LN2_HI) - k * _LN2_LO
     p = _C13

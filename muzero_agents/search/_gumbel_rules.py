@@ -14,7 +14,8 @@ range floored at 1e-8, and transformed by sigma(q) = (c_visit + max_a N(a)) * c_
 
 Unvisited children share one completed value, so among them the largest prior wins: the rules
 walk only the expanded children plus the node's best unexpanded child, never all A actions
-(the sum of pi' over unvisited children is their prior mass times one factor).
+(the sum of pi' over unvisited children is their prior mass times one factor). Sums over the
+children run from the latest expanded to the first.
 """
 
 from __future__ import annotations
@@ -24,31 +25,22 @@ import math
 import numpy as np
 from numba import njit
 
+from muzero_agents.search._minmax import larger, smaller
+from muzero_agents.search._numba_cache import NO_REFCOUNTING
+
 from muzero_agents.search._puct import better
-from muzero_agents.search._tree import (
-    ACTION,
-    BEST_UNEXPANDED,
-    C_SCALE,
-    C_VISIT,
-    DISC,
-    FIRST_CHILD,
-    NEXT_SIBLING,
-    RAW_VALUE,
-    REWARD,
-    VALUE_SUM,
-    VISITS,
-)
+from muzero_agents.search._tree import C_SCALE, C_VISIT
 
 RESCALE_EPS = 1e-8
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def completed_q_stats(
     b: int,
     node: int,
+    nodes: np.ndarray,
+    children: np.ndarray,
     children_prior: np.ndarray,
-    ints: np.ndarray,
-    floats: np.ndarray,
     params: np.ndarray,
     num_actions: int,
 ) -> tuple[float, float, float, float, float]:
@@ -58,131 +50,125 @@ def completed_q_stats(
     whether any unvisited child (valued v_mix) takes part in the min-max range. A completed
     value q maps to sigma = sigma_factor * (q - low) / scale.
     """
-    disc = params[DISC]
     sum_n = 0
     max_n = 0
-    count = 0
+    count = nodes[b, node].num_children
     sum_p = 0.0
     sum_pq = 0.0
     sum_q = 0.0
     lo = np.inf
     hi = -np.inf
-    child = ints[FIRST_CHILD, b, node]
-    while child >= 0:
-        n = ints[VISITS, b, child]
-        q = floats[REWARD, b, child] + disc * (floats[VALUE_SUM, b, child] / n)
-        p = np.float64(children_prior[b, node, ints[ACTION, b, child]])
+    for k in range(count - 1, -1, -1):
+        child = children[b, node, k]
+        n = nodes[b, child].visits
+        q = nodes[b, child].q
+        p = np.float64(children_prior[b, node, nodes[b, child].action])
         sum_n += n
-        max_n = max(max_n, n)
-        count += 1
+        max_n = larger(max_n, n)
         sum_p += p
         sum_pq += p * q
         sum_q += q
-        lo = min(lo, q)
-        hi = max(hi, q)
-        child = ints[NEXT_SIBLING, b, child]
-    v_mix = floats[RAW_VALUE, b, node]
+        lo = smaller(lo, q)
+        hi = larger(hi, q)
+    v_mix = nodes[b, node].raw_value
     if sum_n > 0:
         # Prior-weighted mean of the visited Q (plain mean if their priors all underflowed).
         mean_q = sum_pq / sum_p if sum_p > 0.0 else sum_q / count
         v_mix = (v_mix + sum_n * mean_q) / (1.0 + sum_n)
     if count < num_actions:
-        lo = min(lo, v_mix)
-        hi = max(hi, v_mix)
-    scale = max(hi - lo, RESCALE_EPS)
+        lo = smaller(lo, v_mix)
+        hi = larger(hi, v_mix)
+    scale = larger(hi - lo, RESCALE_EPS)
     sigma_factor = (params[C_VISIT] + max_n) * params[C_SCALE]
     return v_mix, lo, scale, sigma_factor, sum_p
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def gumbel_interior_action(
     b: int,
     node: int,
+    nodes: np.ndarray,
+    children: np.ndarray,
     children_prior: np.ndarray,
-    ints: np.ndarray,
-    floats: np.ndarray,
     params: np.ndarray,
-) -> int:
-    """argmax_a pi'(a) - N(a) / (1 + sum N) at an interior node (all actions allowed)."""
+    scratch: np.ndarray,
+) -> tuple[int, int]:
+    """argmax_a pi'(a) - N(a) / (1 + sum N) at an interior node (all actions allowed):
+    (action, child node or -1 if unexpanded). ``scratch[b, k]`` keeps child k's exponential."""
     num_actions = children_prior.shape[2]
-    disc = params[DISC]
     v_mix, lo, scale, factor, sum_p = completed_q_stats(
-        b, node, children_prior, ints, floats, params, num_actions
+        b, node, nodes, children, children_prior, params, num_actions
     )
     # pi'(a) = p(a) exp(sigma(a) - factor) / z; sigma <= factor keeps the exponents <= 0.
     # Unvisited children (if any) share the weight of v_mix and hold the rest of the prior.
-    unexpanded = ints[BEST_UNEXPANDED, b, node]
+    unexpanded = nodes[b, node].best_unexpanded
     mix_weight = 0.0
     if unexpanded >= 0:
         mix_weight = math.exp(factor * (v_mix - lo) / scale - factor)
-    z = max(1.0 - sum_p, 0.0) * mix_weight
-    child = ints[FIRST_CHILD, b, node]
-    while child >= 0:
-        q = floats[REWARD, b, child] + disc * (floats[VALUE_SUM, b, child] / ints[VISITS, b, child])
-        p = np.float64(children_prior[b, node, ints[ACTION, b, child]])
-        z += p * math.exp(factor * (q - lo) / scale - factor)
-        child = ints[NEXT_SIBLING, b, child]
-    total_n = 1.0 + (ints[VISITS, b, node] - 1)
+    z = larger(1.0 - sum_p, 0.0) * mix_weight
+    count = nodes[b, node].num_children
+    for k in range(count - 1, -1, -1):
+        child = children[b, node, k]
+        weight = math.exp(factor * (nodes[b, child].q - lo) / scale - factor)
+        scratch[b, k] = weight
+        z += np.float64(children_prior[b, node, nodes[b, child].action]) * weight
+    total_n = 1.0 + (nodes[b, node].visits - 1)
     best = -1
+    best_child = -1
     best_score = -np.inf
-    child = ints[FIRST_CHILD, b, node]
-    while child >= 0:
-        a = ints[ACTION, b, child]
-        n = ints[VISITS, b, child]
-        q = floats[REWARD, b, child] + disc * (floats[VALUE_SUM, b, child] / n)
+    for k in range(count - 1, -1, -1):
+        child = children[b, node, k]
+        a = nodes[b, child].action
         p = np.float64(children_prior[b, node, a])
-        score = p * math.exp(factor * (q - lo) / scale - factor) / z - n / total_n
+        score = p * scratch[b, k] / z - nodes[b, child].visits / total_n
         if better(score, a, best_score, best):
             best = a
+            best_child = child
             best_score = score
-        child = ints[NEXT_SIBLING, b, child]
     a = unexpanded
     if a >= 0:
         score = np.float64(children_prior[b, node, a]) * mix_weight / z
         if better(score, a, best_score, best):
             best = a
-    return best
+            best_child = -1
+    return best, best_child
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _best_root_child(
     b: int,
     target_visits: int,
-    ints: np.ndarray,
-    floats: np.ndarray,
-    params: np.ndarray,
+    nodes: np.ndarray,
+    children: np.ndarray,
     root_score: np.ndarray,
     lo: float,
     scale: float,
     factor: float,
 ) -> int:
     """Best g + logits + sigma(q) among visited root children with N = target (any N if < 0)."""
-    disc = params[DISC]
     best = -1
     best_score = -np.inf
-    child = ints[FIRST_CHILD, b, 0]
-    while child >= 0:
-        n = ints[VISITS, b, child]
+    for k in range(nodes[b, 0].num_children):
+        child = children[b, 0, k]
+        n = nodes[b, child].visits
         if target_visits < 0 or n == target_visits:
-            a = ints[ACTION, b, child]
-            q = floats[REWARD, b, child] + disc * (floats[VALUE_SUM, b, child] / n)
-            score = root_score[b, a] + factor * (q - lo) / scale
+            a = nodes[b, child].action
+            score = root_score[b, a] + factor * (nodes[b, child].q - lo) / scale
             if better(score, a, best_score, best):
                 best = a
                 best_score = score
-        child = ints[NEXT_SIBLING, b, child]
     return best
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def gumbel_root_action(
     b: int,
     target_visits: int,
     num_legal: int,
+    nodes: np.ndarray,
+    children: np.ndarray,
     children_index: np.ndarray,
     children_prior: np.ndarray,
-    ints: np.ndarray,
-    floats: np.ndarray,
     params: np.ndarray,
     root_score: np.ndarray,
     legal: np.ndarray,
@@ -193,10 +179,10 @@ def gumbel_root_action(
     for target 0 the best unvisited legal action by g + logits is taken. Should no action
     have the target count, the best unvisited and then the best visited action is taken.
     """
-    _v_mix, lo, scale, factor, _ = completed_q_stats(b, 0, children_prior, ints, floats, params, num_legal)
+    _v_mix, lo, scale, factor, _ = completed_q_stats(b, 0, nodes, children, children_prior, params, num_legal)
     best = -1
     if target_visits > 0:
-        best = _best_root_child(b, target_visits, ints, floats, params, root_score, lo, scale, factor)
+        best = _best_root_child(b, target_visits, nodes, children, root_score, lo, scale, factor)
     if best < 0:
         best_score = -np.inf
         for a in range(children_index.shape[2]):
@@ -206,16 +192,16 @@ def gumbel_root_action(
                     best = a
                     best_score = score
     if best < 0:
-        best = _best_root_child(b, -1, ints, floats, params, root_score, lo, scale, factor)
+        best = _best_root_child(b, -1, nodes, children, root_score, lo, scale, factor)
     return best
 
 
-@njit(cache=True)
+@njit(cache=True, **NO_REFCOUNTING)
 def improved_policy_and_action(
+    nodes: np.ndarray,
+    children: np.ndarray,
     children_index: np.ndarray,
     children_prior: np.ndarray,
-    ints: np.ndarray,
-    floats: np.ndarray,
     params: np.ndarray,
     root_logits: np.ndarray,
     root_score: np.ndarray,
@@ -232,16 +218,13 @@ def improved_policy_and_action(
       (the survivor of sequential halving).
     """
     batch, _, num_actions = children_index.shape
-    disc = params[DISC]
     for b in range(batch):
         v_mix, lo, scale, factor, _ = completed_q_stats(
-            b, 0, children_prior, ints, floats, params, num_legal[b]
+            b, 0, nodes, children, children_prior, params, num_legal[b]
         )
         max_n = 0
-        child = ints[FIRST_CHILD, b, 0]
-        while child >= 0:
-            max_n = max(max_n, ints[VISITS, b, child])
-            child = ints[NEXT_SIBLING, b, child]
+        for k in range(nodes[b, 0].num_children):
+            max_n = larger(max_n, nodes[b, children[b, 0, k]].visits)
         top = -np.inf
         best = -1
         best_score = -np.inf
@@ -253,12 +236,12 @@ def improved_policy_and_action(
             q = v_mix
             n = 0
             if child >= 0:
-                n = ints[VISITS, b, child]
-                q = floats[REWARD, b, child] + disc * (floats[VALUE_SUM, b, child] / n)
+                n = nodes[b, child].visits
+                q = nodes[b, child].q
             sigma = factor * (q - lo) / scale
             x = np.float64(root_logits[b, a]) + sigma
             scratch[b, a] = x
-            top = max(top, x)
+            top = larger(top, x)
             if n == max_n and better(root_score[b, a] + sigma, a, best_score, best):
                 best = a
                 best_score = root_score[b, a] + sigma

@@ -43,3 +43,17 @@ def drop_stale_cache(package: Path = _PACKAGE) -> bool:
     except OSError:
         return False
     return True
+
+
+def _refcount_free_flag() -> dict:
+    """``{"_nrt": False}`` where this Numba takes it (compile without reference counting), else {}."""
+    try:
+        from numba.core.cpu import CPUTargetOptions
+    except ImportError:
+        return {}
+    return {"_nrt": False} if hasattr(CPUTargetOptions, "_nrt") else {}
+
+
+# for kernels that allocate nothing: Numba's reference counting is an internal option, so a Numba
+# without it compiles them with counting (slower, same results)
+NO_REFCOUNTING = _refcount_free_flag()

@@ -6,7 +6,7 @@ with N the node's visits (its own first visit included), Q(a) = reward + disc * 
 child, min-max normalized over the values seen in the tree (raw while max <= min), and
 Qnorm = 0 for unvisited children. Ties go to the lowest action.
 
-Only expanded children (the node's sibling list) and the best unexpanded child are scored:
+Only expanded children (the node's ``children`` list) and the best unexpanded child are scored:
 every unexpanded child scores ``c * prior`` with the same c > 0, so the one with the largest
 prior (lowest action on ties) beats all others. This makes selection O(expanded children)
 instead of O(A), with exactly the same choice as scoring all A actions.
@@ -19,19 +19,7 @@ import math
 import numpy as np
 from numba import njit
 
-from muzero_agents.search._tree import (
-    ACTION,
-    BEST_UNEXPANDED,
-    DISC,
-    FIRST_CHILD,
-    NEXT_SIBLING,
-    NUM_PARAMS,
-    PB_C_BASE,
-    PB_C_INIT,
-    REWARD,
-    VALUE_SUM,
-    VISITS,
-)
+from muzero_agents.search._tree import NUM_PARAMS, PB_C_BASE, PB_C_INIT
 
 
 @njit(cache=True, inline="always")
@@ -43,28 +31,21 @@ def better(score: float, action: int, best_score: float, best: int) -> bool:
 
 
 @njit(cache=True, inline="always")
-def normalized(value: float, minmax: np.ndarray, b: int) -> float:
-    """Min-max normalize ``value`` with tree ``b``'s stats; the raw value while max <= min."""
-    lo = minmax[b, 0]
-    hi = minmax[b, 1]
-    if hi > lo:
-        return (value - lo) / (hi - lo)
-    return value
-
-
-@njit(cache=True)
 def puct_action(
     b: int,
     node: int,
+    nodes: np.ndarray,
+    children: np.ndarray,
     children_prior: np.ndarray,
-    ints: np.ndarray,
-    floats: np.ndarray,
     minmax: np.ndarray,
     params: np.ndarray,
-) -> int:
-    """The pUCT choice at ``node`` of tree ``b`` (see the module docstring)."""
-    disc = params[DISC]
-    parent_visits = ints[VISITS, b, node]
+) -> tuple[int, int]:
+    """The pUCT choice at ``node`` of tree ``b``: (action, child node or -1 if unexpanded).
+
+    Reads each child's Q as its backup stored it, so a child costs two divisions; the min-max
+    range is read once per node.
+    """
+    parent_visits = nodes[b, node].visits
     entry = NUM_PARAMS + 2 * parent_visits
     if entry + 1 < params.shape[0]:  # precomputed (make_params)
         pb_c = params[entry]
@@ -73,22 +54,27 @@ def puct_action(
         pb_c_base = params[PB_C_BASE]
         pb_c = math.log((parent_visits + pb_c_base + 1.0) / pb_c_base) + params[PB_C_INIT]
         sqrt_parent = math.sqrt(parent_visits)
-    best = -1
+    lo = minmax[b, 0]
+    hi = minmax[b, 1]
+    spread = hi > lo
+    width = hi - lo
+    # The best unexpanded child first (it scores c * prior + Q 0), then the expanded ones.
+    best = nodes[b, node].best_unexpanded
+    best_child = -1
     best_score = -np.inf
-    child = ints[FIRST_CHILD, b, node]
-    while child >= 0:
-        a = ints[ACTION, b, child]
-        n = ints[VISITS, b, child]
-        q = floats[REWARD, b, child] + disc * (floats[VALUE_SUM, b, child] / n)
-        score = pb_c * (sqrt_parent / (n + 1)) * np.float64(children_prior[b, node, a])
-        score = score + normalized(q, minmax, b)
-        if better(score, a, best_score, best):
+    if best >= 0:
+        best_score = pb_c * (sqrt_parent / 1) * np.float64(children_prior[b, node, best]) + 0.0
+    for k in range(nodes[b, node].num_children):
+        child = children[b, node, k]
+        a = nodes[b, child].action
+        q = nodes[b, child].q
+        if spread:
+            q = (q - lo) / width
+        score = (
+            pb_c * (sqrt_parent / (nodes[b, child].visits + 1)) * np.float64(children_prior[b, node, a]) + q
+        )
+        if score > best_score or (score == best_score and a < best) or best < 0:
             best = a
+            best_child = child
             best_score = score
-        child = ints[NEXT_SIBLING, b, child]
-    a = ints[BEST_UNEXPANDED, b, node]
-    if a >= 0:
-        score = pb_c * (sqrt_parent / 1) * np.float64(children_prior[b, node, a]) + 0.0
-        if better(score, a, best_score, best):
-            best = a
-    return best
+    return best, best_child

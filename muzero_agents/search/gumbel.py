@@ -23,7 +23,7 @@ from muzero_agents.search._driver import RecurrentFn, Roots, Rule
 from muzero_agents.search._engine import GUMBEL
 from muzero_agents.search._gumbel_rules import improved_policy_and_action
 from muzero_agents.search._result import SearchResult
-from muzero_agents.search._tree import DISC, Tree
+from muzero_agents.search._tree import Tree
 
 
 def halving_targets(num_considered: int, num_simulations: int) -> list[int]:
@@ -93,7 +93,7 @@ def gumbel_muzero_search(
     params = _driver.make_params(discount, two_player, c_visit=c_visit, c_scale=c_scale)
     rule = gumbel_rule(params, logits, legal, max_num_considered_actions, gumbel_scale, num_simulations, rng)
     tree = _driver.search(Roots(logits, values, legal, root_embedding), recurrent_fn, num_simulations, rule)
-    visits, q_values, root_values = _driver.read_root(tree, params[DISC])
+    visits, q_values, root_values = _driver.read_root(tree)
     policy, action = improved_policy(tree, rule, logits, legal)
     return SearchResult(action, visits, policy, root_values, q_values)
 
@@ -140,10 +140,10 @@ def improved_policy(
     policy = np.empty((batch, num_actions), dtype=np.float32)
     action = np.empty(batch, dtype=np.int64)
     improved_policy_and_action(
+        tree.nodes,
+        tree.children,
         tree.children_index,
         tree.children_prior,
-        tree.ints,
-        tree.floats,
         rule.params,
         logits,
         rule.root_score,

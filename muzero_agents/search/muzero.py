@@ -48,7 +48,6 @@ from muzero_agents.search._checks import check_root, check_settings
 from muzero_agents.search._driver import RecurrentFn, Roots, Rule
 from muzero_agents.search._engine import PUCT
 from muzero_agents.search._result import SearchResult, policy_and_action_from_visits
-from muzero_agents.search._tree import DISC
 
 
 def muzero_search(
@@ -79,7 +78,7 @@ def muzero_search(
     if dirichlet_fraction > 0:
         roots = dirichlet_roots(roots, dirichlet_alpha, float(dirichlet_fraction), rng)
     tree = _driver.search(roots, recurrent_fn, num_simulations, Rule(PUCT, params))
-    visits, q_values, root_values = _driver.read_root(tree, params[DISC])
+    visits, q_values, root_values = _driver.read_root(tree)
     policy, action = policy_and_action_from_visits(visits, temperature, rng)
     return SearchResult(action, visits, policy, root_values, q_values)
 
