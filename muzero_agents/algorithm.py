@@ -15,6 +15,8 @@ import io
 import pathlib
 import sys
 import time
+
+from collections.abc import Iterator
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -95,11 +97,9 @@ class MuZero(BaseAlgorithm):
         (play a moving average of the weights); settable later: ``model.play_kwargs[...] = ...``
     :param background_training: gradient steps on a thread of their own beside self-play
         (``replay_ratio`` becomes a ceiling; runs are not reproducible step for step)
-    :param num_actors: self-play actors, each a Ray actor in a process of its own (on this machine or
-        a Ray cluster's) with its own copy of the env and a CPU copy of the network; the learner,
-        the replay, callbacks and the logger stay in this process. 0 (the default) plays here and
-        never imports Ray. Needs ``pip install 'muzero-agents[distributed]'`` and an env that can be
-        rebuilt elsewhere: an env id, or a function that returns the env (``lambda: make_vec_env(...)``)
+    :param num_actors: self-play actors on Ray, each in a process with its own envs and network copy
+        (0: self-play here, no Ray). Needs the ``distributed`` extra and an env id or a function that
+        returns the env (``lambda: make_vec_env(...)``), which actors can rebuild
     :param policy_kwargs: the policy's, e.g. ``support_size`` or ``network_kwargs=dict(hidden_dim=64)``
     """
 
@@ -451,14 +451,8 @@ class MuZero(BaseAlgorithm):
         path = files.check_model_zip(path)
         _check_policy_class(path)
         _merge_saved_groups(path, kwargs)
-        try:
-            model = super().load(path, env=env, device=device, **kwargs)
-        except RuntimeError as error:
-            clear = _weights_error(path, error)
-            if clear is None:
-                raise
-            raise clear from error
-        return model
+        with _clear_weights_errors(path):
+            return super().load(path, env=env, device=device, **kwargs)
 
     def save_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
         """Pickle the replay atomically (adds .pkl when no suffix is given); a crash never tears it."""
@@ -486,6 +480,18 @@ def _merge_saved_groups(path, kwargs: dict[str, Any]) -> None:
         saved = load_from_zip_file(path, load_data=True, device="cpu")[0] or {}
         kwargs.update({name: {**(saved.get(name) or {}), **keys} for name, keys in given.items()})
         kwargs["_load_overrides"] = {name: set(keys) for name, keys in given.items()}  # over 0.1.0's names
+
+
+@contextlib.contextmanager
+def _clear_weights_errors(path) -> Iterator[None]:
+    """PyTorch's errors for saved weights that do not fit the network, made clear."""
+    try:
+        yield
+    except RuntimeError as error:
+        clear = _weights_error(path, error)
+        if clear is None:
+            raise
+        raise clear from error
 
 
 def _weights_error(path, error: RuntimeError) -> ValueError | None:
