@@ -17,10 +17,17 @@ def _ids(pairs):
 
 
 def test_the_suites_exist_with_their_algorithms():
-    assert set(SUITES) == {"smoke", "classic", "boardgames", "go9x9", "atari100k"}
+    assert set(SUITES) == {"smoke", "classic", "boardgames", "go9x9", "atari100k", "minatar"}
     assert set(get_suite("smoke").algos) == {"muzero", "ppo"}
     assert set(get_suite("classic").algos) == {"muzero", "ppo", "dqn", "a2c"}
     assert set(get_suite("boardgames").algos) == {"muzero", "maskable_ppo"}
+    assert set(get_suite("minatar").algos) == {"muzero", "dqn", "ppo"}
+    assert [t.name for t in get_suite("minatar").tasks] == [
+        "MinAtar/Breakout-v1",
+        "MinAtar/Asterix-v1",
+        "MinAtar/Freeway-v1",
+    ]
+    assert {t.budget for t in get_suite("minatar").tasks} == {100_000} and get_suite("minatar").seeds == 3
     (go,) = get_suite("go9x9").tasks
     assert (go.env_id, zoo_key(go)) == ("go", "BoardGame/Go9x9-v0")
     assert go.game_kwargs == {"board_size": 9, "pass_when_settled": True}
@@ -55,6 +62,10 @@ def test_every_env_is_known(suite_name, task: Task):
     if task.kind == "atari":
         ale_py = pytest.importorskip("ale_py")
         gymnasium.register_envs(ale_py)
+    if task.kind == "minatar":
+        minatar_gym = pytest.importorskip("minatar.gym")
+        if task.env_id not in gymnasium.registry:
+            minatar_gym.register_envs()
     assert gymnasium.spec(task.env_id) is not None
 
 

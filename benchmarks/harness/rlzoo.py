@@ -14,6 +14,18 @@ Zoo's own command line::
     python -m benchmarks.harness.rlzoo train --algo muzero --env BoardGame/TicTacToe-v0 --gym-packages wrappers
     python -m benchmarks.harness.rlzoo train --algo muzero --env CartPole-v1 --conf-file benchmarks/muzero.yml
 
+Hyperparameter optimization (the Zoo's ``-optimize``, with Optuna) samples MuZero's settings
+from ``benchmarks.harness.muzero_sampler`` on top of the env's ``muzero.yml`` entry; each trial
+trains for ``--n-timesteps`` env steps and is scored by its last evaluation (``--eval-episodes``
+episodes, ``--n-evaluations`` evaluations per trial). The Zoo prints the best trial and writes
+the trials to ``logs/muzero/report_<env>_...csv``::
+
+    python -m benchmarks.harness.rlzoo train --algo muzero --env CartPole-v1 -optimize \
+        --n-trials 20 --n-timesteps 20000 --n-jobs 1 --sampler tpe --pruner median -f logs
+
+Grouped settings are written ``group.key``, in the trial parameters and on the command line
+(``-params learner_kwargs.reward_loss_coef:10``); ``ZooMuZero`` merges them into their group.
+
 Other algorithms (``--algo ppo``) behave exactly as with ``python -m rl_zoo3.cli``.
 """
 
@@ -22,7 +34,14 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from muzero_agents import MuZero
+
 from benchmarks.harness.muzero_config import muzero_hyperparams
+from benchmarks.harness.muzero_sampler import (
+    convert_muzero_params,
+    fold_grouped_settings,
+    sample_muzero_params,
+)
 from benchmarks.harness.zoo import NOT_CONSTRUCTOR_ARGS, convert_zoo_value
 
 CONF_MODULE = "benchmarks.harness.rlzoo"
@@ -40,21 +59,36 @@ def zoo_ready(entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-hyperparams: dict[str, dict[str, Any]] = {
-    env_id: zoo_ready(entry) for env_id, entry in muzero_hyperparams().items()
-}
-"""Env id -> MuZero's settings, for the Zoo's ``--conf-file benchmarks.harness.rlzoo``."""
+def zoo_table() -> dict[str, dict[str, Any]]:
+    """Env id -> MuZero's settings from ``muzero.yml``, each entry made ready for the Zoo."""
+    return {env_id: zoo_ready(entry) for env_id, entry in muzero_hyperparams().items()}
+
+
+hyperparams: dict[str, dict[str, Any]] = zoo_table()
+"""Env id -> MuZero's settings, for the Zoo's ``--conf-file benchmarks.harness.rlzoo`` (``main``
+puts a fresh table here for every run: the Zoo edits the entry it reads in place)."""
+
+
+class ZooMuZero(MuZero):
+    """MuZero as the Zoo builds it: it also takes grouped settings written ``group.key``
+    (``learner_kwargs.reward_loss_coef=10.0``, from the optimizer's samples or ``-params``), each
+    merged into its group with the group's other keys kept. Saves load with ``MuZero.load``."""
+
+    def __init__(self, policy: Any, env: Any, **kwargs: Any) -> None:
+        super().__init__(policy, env, **fold_grouped_settings(kwargs))
 
 
 def register() -> None:
-    """Add MuZero to the Zoo's algorithm table (``rl_zoo3.ALGOS["muzero"]``)."""
+    """Add MuZero to the Zoo's algorithm table (``rl_zoo3.ALGOS["muzero"]``, as :class:`ZooMuZero`)
+    and its sampler to the Zoo's hyperparameter optimization (``HYPERPARAMS_SAMPLER``)."""
     try:
         from rl_zoo3 import ALGOS
+        from rl_zoo3.hyperparams_opt import HYPERPARAMS_CONVERTER, HYPERPARAMS_SAMPLER
     except ImportError as error:
         raise ImportError("The RL Zoo is not installed: pip install 'muzero-agents[bench]'") from error
-    from muzero_agents import MuZero
-
-    ALGOS.setdefault("muzero", MuZero)
+    ALGOS["muzero"] = ZooMuZero
+    HYPERPARAMS_SAMPLER["muzero"] = sample_muzero_params
+    HYPERPARAMS_CONVERTER["muzero"] = convert_muzero_params
 
 
 def _with_muzero_config(args: list[str]) -> list[str]:
@@ -74,6 +108,8 @@ def main(argv: list[str] | None = None) -> None:
             f"usage: python -m benchmarks.harness.rlzoo {{{','.join(SCRIPTS)}}} [RL Zoo options]"
         )
     register()
+    global hyperparams
+    hyperparams = zoo_table()  # a second run in this process must not see the first run's edits
     script, rest = args[0], args[1:]
     if script == "train":
         from rl_zoo3.train import train as run

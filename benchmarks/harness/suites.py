@@ -7,8 +7,9 @@ games, whose learners are trained once and measured against each opponent.
 
 Each evaluation names a threshold ("solved", for the steps- and seconds-to-threshold columns)
 and two reference scores, ``low`` (a uniformly random policy, measured here over 100 episodes)
-and ``high`` (the threshold, or the best possible score), which normalize returns so envs can
-be aggregated (the report's "all envs" IQM).
+and ``high`` (the threshold, the best possible score, or a published score: Atari's human
+scores, MinAtar's DQN), which normalize returns so envs can be aggregated (the report's "all
+envs" IQM).
 
 Budgets are the same for every algorithm of a task. Board-game steps are the learner's own
 decisions: MuZero's self-play counts both sides' moves (it decides both), MaskablePPO's versus
@@ -20,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-TaskKind = Literal["gym", "atari", "board"]
+TaskKind = Literal["gym", "atari", "minatar", "board"]
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class Evaluation:
 
 @dataclass(frozen=True)
 class Task:
-    """One training set-up; ``env_id`` is a Gymnasium id (gym, atari) or a board-game name."""
+    """One training set-up; ``env_id`` is a Gymnasium id (gym, atari, minatar) or a board-game name."""
 
     name: str
     kind: TaskKind
@@ -47,8 +48,10 @@ class Task:
     evaluations: tuple[Evaluation, ...]
     # settings for algorithms the RL Zoo has no entry for, and documented departures from it
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # board games: make_board_game's settings (Go's board_size)
+    # board games: make_board_game's settings (Go's board_size); minatar: gymnasium.make's (the step cap)
     game_kwargs: dict[str, Any] = field(default_factory=dict)
+    # the hyperparameter entry to use where the tables have none for env_id (MinAtar: "atari")
+    zoo_fallback: str | None = None
 
     def sliced(
         self, max_steps: int | None = None, eval_every: int | None = None, eval_episodes: int | None = None
@@ -100,6 +103,56 @@ def atari_task(env_id: str, random_score: float, human_score: float, budget: int
     )
 
 
+# MinAtar (Young & Tian, 2019): MuZero takes its muzero.yml entries. The RL Zoo has no MinAtar
+# entries, so DQN and PPO take the Zoo's shared Atari entry (``zoo_fallback="atari"``) with
+# these departures, which the report lists as task overrides:
+# - policy_kwargs: SB3's NatureCNN needs frames of 36 pixels or more, so both read MinAtar's
+#   10x10 grids with benchmarks.harness.minatar_cnn.MinAtarCNN (conv 3x3 of 16 channels, ReLU,
+#   linear 128, ReLU: the MinAtar paper's DQN network); PPO's heads read its features directly
+#   (net_arch=[]), as they read NatureCNN's in the Zoo's Atari set-up.
+# - frame_stack: none (the Zoo stacks 4 Atari frames): MinAtar's trail channels show where objects
+#   move, as in the MinAtar paper and MuZero's entries. The Zoo's AtariWrapper (frame skip,
+#   84x84 grey frames, episodic life) is for the ALE's frames and is not applied either.
+# - DQN's learning_starts: the Zoo's 100,000 steps are 1% of its 10M-step Atari budget; 1% of
+#   100k is 1,000. Its other numbers already fit 100k: exploration_fraction (0.1) is a fraction of
+#   the run, so epsilon anneals over the first 10k steps; buffer_size (100k) holds the whole run;
+#   target_update_interval (1,000 steps) updates the target 100 times; train_freq 4 gives 25k
+#   gradient steps.
+# - PPO keeps the Zoo's Atari numbers: 8 envs x 128 steps per rollout (97 updates in 100k), 4
+#   epochs of batch 256; its linear schedules run over the task's budget.
+MINATAR_CNN = "dict(features_extractor_class=MinAtarCNN)"
+MINATAR_OVERRIDES: dict[str, dict[str, Any]] = {
+    "dqn": {"frame_stack": None, "learning_starts": 1_000, "policy_kwargs": MINATAR_CNN},
+    "ppo": {"frame_stack": None, "policy_kwargs": "dict(features_extractor_class=MinAtarCNN, net_arch=[])"},
+}
+# MinAtar has no step limit besides Freeway's 2,500 frames; a deterministic policy can keep a
+# Breakout ball in play without scoring, so every episode is cut at 10,000 steps (random play
+# lasts 10 steps in Breakout and 70 in Asterix).
+MINATAR_MAX_EPISODE_STEPS = 10_000
+
+
+def minatar_task(game: str, low: float, high: float, budget: int = 100_000) -> Task:
+    """MinAtar ``game`` (``"Breakout"``, the env ``MinAtar/Breakout-v1``: minimal action set, sticky
+    actions 0.1) for ``budget`` env steps, evaluated every 10k steps on 10 episodes.
+
+    ``low`` and ``high`` are the reference scores of the normalization; the threshold is half of
+    ``high``. Needs ``pip install minatar``.
+    """
+    env_id = f"MinAtar/{game}-v1"
+    return Task(
+        env_id,
+        "minatar",
+        env_id,
+        budget,
+        eval_every=10_000,
+        eval_episodes=10,
+        evaluations=(Evaluation(env_id, high / 2, low, high),),
+        overrides=MINATAR_OVERRIDES,
+        game_kwargs={"max_episode_steps": MINATAR_MAX_EPISODE_STEPS},
+        zoo_fallback="atari",
+    )
+
+
 def board_task(
     game: str,
     opponents: dict[str, float],
@@ -133,6 +186,15 @@ CARTPOLE = gym_task("CartPole-v1", 20_000, 1_000, threshold=475, low=23.7, high=
 ACROBOT = gym_task("Acrobot-v1", 30_000, 1_500, threshold=-100, low=-497.1, high=-100)
 MOUNTAINCAR = gym_task("MountainCar-v0", 40_000, 2_000, threshold=-110, low=-200, high=-110)
 LUNARLANDER = gym_task("LunarLander-v3", 60_000, 3_000, threshold=200, low=-192.0, high=200)
+
+# MinAtar's reference scores. ``low``: a uniformly random policy (``env.action_space.sample()``),
+# 100 episodes on env seeds 0-99, sticky actions on, mean return: Breakout 0.43, Asterix 0.49,
+# Freeway 0.31 (standard errors 0.07, 0.08, 0.05). ``high``: the MinAtar paper's DQN after 5M
+# frames (Young & Tian, 2019), read off the learning curves in MinAtar's README and rounded
+# (that DQN played the full set of 6 actions; the -v1 envs here have the minimal set).
+MINATAR_BREAKOUT = minatar_task("Breakout", low=0.43, high=10.0)
+MINATAR_ASTERIX = minatar_task("Asterix", low=0.49, high=17.0)
+MINATAR_FREEWAY = minatar_task("Freeway", low=0.31, high=50.0)
 
 SUITES: dict[str, Suite] = {
     suite.name: suite
@@ -199,6 +261,13 @@ SUITES: dict[str, Suite] = {
                 atari_task("BreakoutNoFrameskip-v4", random_score=1.7, human_score=30.5),
             ),
             ("muzero", "ppo", "dqn"),
+        ),
+        Suite(
+            "minatar",
+            "MinAtar Breakout, Asterix and Freeway at 100k env steps: MuZero (muzero.yml) against DQN "
+            "and PPO (the RL Zoo's Atari settings, MinAtarCNN features, no frame stack; see suites.py).",
+            (MINATAR_BREAKOUT, MINATAR_ASTERIX, MINATAR_FREEWAY),
+            ("muzero", "dqn", "ppo"),
         ),
     )
 }

@@ -5,7 +5,8 @@ with ``s`` (sub-env ``i`` with ``s + i``) and the eval envs with ``10_000 + s``,
 never replay training episodes and every algorithm is measured on the same episodes.
 
 Hyperparameters: the RL Zoo's entry for the algorithm and env (``benchmarks.harness.zoo``; MuZero's
-from ``benchmarks/muzero.yml``), then the task's overrides (``benchmarks.harness.suites``).
+from ``benchmarks/muzero.yml``), or where the Zoo has none the task's ``zoo_fallback`` entry
+(MinAtar: the Zoo's Atari entry), then the task's overrides (``benchmarks.harness.suites``).
 """
 
 from __future__ import annotations
@@ -70,25 +71,39 @@ def algo_config(algo: str, task: Task) -> ZooConfig:
     """The Zoo's settings for ``algo`` on the task, with the task's overrides applied (grouped
     ``*_kwargs`` settings merge key by key: an override of one key keeps the group's others)."""
     overrides = {key: convert_zoo_value(key, value) for key, value in task.overrides.get(algo, {}).items()}
-    try:
-        config = zoo_config(algo, zoo_key(task))
-    except KeyError:
-        if algo not in task.overrides:
-            raise KeyError(
-                f"No hyperparameters for {algo} on {task.name}: the RL Zoo has none; add them to "
-                f"the task's overrides in benchmarks/harness/suites.py (or benchmarks/muzero.yml for MuZero)."
-            ) from None
-        config = ZooConfig(
-            n_envs=1, n_timesteps=task.budget, policy="MlpPolicy", kwargs={}, source="library defaults"
-        )
+    config = _base_config(algo, task)
     if not overrides:
         return config
     return replace(
         config,
         n_envs=int(overrides.pop("n_envs", config.n_envs)),
         policy=str(overrides.pop("policy", config.policy)),
+        frame_stack=overrides.pop("frame_stack", config.frame_stack) or None,
         kwargs=merge_settings(config.kwargs, overrides),
         source=f"{config.source} + task overrides {sorted(task.overrides[algo])}",
+    )
+
+
+def _base_config(algo: str, task: Task) -> ZooConfig:
+    """The table's entry for the task's env, else its ``zoo_fallback`` entry, else library defaults
+    (for algorithms the task's overrides configure)."""
+    keys = [task.zoo_fallback] if task.zoo_fallback else []
+    try:
+        keys.insert(0, zoo_key(task))
+    except KeyError:  # a board game without a Gymnasium id: only the task's overrides configure it
+        pass
+    for key in keys:
+        try:
+            return zoo_config(algo, key)
+        except KeyError:
+            pass
+    if algo not in task.overrides:
+        raise KeyError(
+            f"No hyperparameters for {algo} on {task.name}: the RL Zoo has none; add them to "
+            f"the task's overrides in benchmarks/harness/suites.py (or benchmarks/muzero.yml for MuZero)."
+        )
+    return ZooConfig(
+        n_envs=1, n_timesteps=task.budget, policy="MlpPolicy", kwargs={}, source="library defaults"
     )
 
 
@@ -135,6 +150,12 @@ def _make_envs(
         _register_atari()
         env = make_atari_env(task.env_id, n_envs=n_envs, seed=seed)
         return VecFrameStack(env, config.frame_stack or 4)
+    if task.kind == "minatar":
+        from wrappers.minatar import make_minatar
+
+        factory = functools.partial(make_minatar, task.env_id, **task.game_kwargs)
+        env = make_vec_env(factory, n_envs=n_envs, seed=seed)
+        return VecFrameStack(env, config.frame_stack) if config.frame_stack else env
     if task.kind == "board":
         if evaluation:
             factory = functools.partial(make_versus_env, task.env_id, opponent, seed, **task.game_kwargs)

@@ -291,11 +291,14 @@ def merge_settings(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str,
 
 
 def _known_names() -> dict[str, Any]:
-    """Names the Zoo's ``dict(...)`` strings use (activations, the TF-like RMSprop)."""
+    """Names the Zoo's ``dict(...)`` strings use (activations, the TF-like RMSprop), and the
+    MinAtar suite's features extractor (``MinAtarCNN``)."""
     from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
     from torch import nn
 
-    names: dict[str, Any] = {"RMSpropTFLike": RMSpropTFLike}
+    from benchmarks.harness.minatar_cnn import MinAtarCNN
+
+    names: dict[str, Any] = {"RMSpropTFLike": RMSpropTFLike, "MinAtarCNN": MinAtarCNN}
     for activation in ("ReLU", "Tanh", "ELU", "LeakyReLU", "SiLU", "GELU"):
         names[f"nn.{activation}"] = getattr(nn, activation)
     return names
