@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import nn
 
 from muzero_agents.consistency import negative_cosine
-from muzero_agents.networks import scale_hidden_state
+from muzero_agents.networks import MuZeroNetwork, scale_hidden_state
 from muzero_agents.policies import MuZeroPolicy
 from muzero_agents.targets import ReplayBatch
 from muzero_agents.support import scalar_to_support, support_to_scalar
@@ -27,7 +28,7 @@ def scale_gradient(tensor: torch.Tensor, scale: float) -> torch.Tensor:
 
 
 def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy against a target distribution, per sample: [B, C] -> [B].
+    """Cross-entropy against a target distribution, per sample: [..., C] -> [...].
 
     Computed in float32 even when the network ran under bfloat16 autocast (``mixed_precision``).
     """
@@ -70,32 +71,90 @@ def muzero_loss(
     ``next_observations=True``.
     """
     targets = _Targets.of(batch, policy.device, support_size)
-    out = policy.network.initial_inference(policy.prepare_obs(batch.observations))
-    first_value = support_to_scalar(out.value_logits.detach().float(), support_size)
-    losses = targets.step_losses(out, 0, 1.0)
+    unroll = _Unroll(policy.network, policy.prepare_obs(batch.observations))
     consistency = ConsistencyTerm.start(policy, batch, consistency_loss_coef)
-    hidden = out.hidden
     for k in range(1, unroll_steps + 1):
-        out = policy.network.recurrent_inference(scale_gradient(hidden, 0.5), targets.actions[:, k - 1])
-        hidden = out.hidden
-        losses = [
-            total + step for total, step in zip(losses, targets.step_losses(out, k, 1.0 / unroll_steps))
-        ]
+        hidden = unroll.step(targets.actions[:, k - 1])
         if consistency is not None:
             consistency.add_step(hidden, k, 1.0 / unroll_steps)
-    value_loss, reward_loss, policy_loss = losses
+    reward_logits, value_logits, policy_logits = unroll.logits()
+    # per sample and step [B, K+1] (rewards [B, K]): one cross-entropy call per head for all steps
+    steps = torch.full((unroll_steps + 1,), 1.0 / unroll_steps, device=targets.values.device)
+    steps[0] = 1.0  # the unrolled steps' losses are scaled by 1/K, the first step's is not
+    value_loss = (soft_cross_entropy(value_logits, targets.value_support) * targets.value_mask * steps).sum(1)
+    policy_loss = (soft_cross_entropy(policy_logits, targets.policies) * targets.policy_mask * steps).sum(1)
+    reward_loss = (
+        soft_cross_entropy(reward_logits, targets.reward_support[:, 1:]) * targets.reward_mask[:, 1:]
+    ).sum(1) / unroll_steps  # step 0 has no reward (its mask is 0)
     per_sample = value_loss_coef * value_loss + reward_loss_coef * reward_loss + policy_loss
     if consistency is not None:
         per_sample = per_sample + consistency_loss_coef * consistency.loss
     total = (targets.weights * per_sample).mean()
+    first_value = support_to_scalar(value_logits[:, 0].detach().float(), support_size)
     priorities = (first_value - targets.values[:, 0]).abs().cpu().numpy() + 1e-6
+    means = torch.stack([value_loss.mean(), reward_loss.mean(), policy_loss.mean()]).tolist()
     return MuZeroLosses(
         total=total,
-        value=float(value_loss.detach().mean()),
-        reward=float(reward_loss.detach().mean()),
-        policy=float(policy_loss.detach().mean()),
+        value=means[0],
+        reward=means[1],
+        policy=means[2],
         priorities=priorities,
         consistency=None if consistency is None else float(consistency.loss.detach().mean()),
+    )
+
+
+class _Unroll:
+    """The representation, then one dynamics step per ``step`` (its input gradient halved), and
+    the logits of every step (``logits``).
+
+    The prediction function runs once on all steps' hidden states where that computes the same
+    as once per step: the network composes the base class's inference from ``represent``,
+    ``dynamics`` and ``predict_heads`` and has no batch norm (whose statistics would mix steps).
+    """
+
+    def __init__(self, network: MuZeroNetwork, observations: torch.Tensor) -> None:
+        self.network = network
+        self.together = _predicts_steps_together(network)
+        if self.together:
+            self.hidden = scale_hidden_state(network.represent(observations))
+            self.values, self.policies = [], []
+        else:
+            out = network.initial_inference(observations)
+            self.hidden, self.values, self.policies = out.hidden, [out.value_logits], [out.policy_logits]
+        self.hiddens, self.rewards = [self.hidden], []
+
+    def step(self, action: torch.Tensor) -> torch.Tensor:
+        """One dynamics step with ``action`` [B]; returns the new (scaled) hidden state."""
+        if self.together:
+            hidden, reward = self.network.dynamics(scale_gradient(self.hidden, 0.5), action)
+            self.hidden = scale_hidden_state(hidden)
+            self.hiddens.append(self.hidden)
+        else:
+            out = self.network.recurrent_inference(scale_gradient(self.hidden, 0.5), action)
+            self.hidden, reward = out.hidden, out.reward_logits
+            self.values.append(out.value_logits)
+            self.policies.append(out.policy_logits)
+        self.rewards.append(reward)
+        return self.hidden
+
+    def logits(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(reward logits [B, K, C], value logits [B, K+1, C], policy logits [B, K+1, A])."""
+        rewards = torch.stack(self.rewards, 1)
+        if not self.together:
+            return rewards, torch.stack(self.values, 1), torch.stack(self.policies, 1)
+        policies, values = self.network.predict_heads(torch.cat(self.hiddens))  # step-major [(K+1)B, ..]
+        steps, size = len(self.hiddens), self.hidden.shape[0]
+        samples_first = lambda logits: logits.view(steps, size, -1).transpose(0, 1)
+        return rewards, samples_first(values), samples_first(policies)
+
+
+def _predicts_steps_together(network: MuZeroNetwork) -> bool:
+    """Whether one prediction call on all steps' hidden states equals one call per step."""
+    kind = type(network)
+    return (
+        kind.initial_inference is MuZeroNetwork.initial_inference
+        and kind.recurrent_inference is MuZeroNetwork.recurrent_inference
+        and not any(isinstance(module, nn.modules.batchnorm._BatchNorm) for module in network.modules())
     )
 
 
@@ -117,10 +176,12 @@ class _Targets:
     def of(cls, batch: ReplayBatch, device: torch.device, support_size: int) -> _Targets:
         as_tensor = lambda array: torch.as_tensor(array, device=device)
         values = as_tensor(batch.target_values)
+        # one projection for the values and the rewards
+        supports = scalar_to_support(torch.stack([values, as_tensor(batch.target_rewards)]), support_size)
         return cls(
             values=values,
-            value_support=scalar_to_support(values, support_size),
-            reward_support=scalar_to_support(as_tensor(batch.target_rewards), support_size),
+            value_support=supports[0],
+            reward_support=supports[1],
             policies=as_tensor(batch.target_policies),
             actions=as_tensor(batch.actions),
             value_mask=as_tensor(batch.value_mask),
@@ -128,19 +189,6 @@ class _Targets:
             policy_mask=as_tensor(batch.policy_mask),
             weights=as_tensor(batch.weights),
         )
-
-    def step_losses(self, out, k: int, scale: float) -> list[torch.Tensor]:
-        """Per-sample value, reward and policy losses of unroll step ``k``, times ``scale``.
-
-        Step 0 has no reward (its mask is 0).
-        """
-        value = soft_cross_entropy(out.value_logits, self.value_support[:, k]) * self.value_mask[:, k]
-        policy = soft_cross_entropy(out.policy_logits, self.policies[:, k]) * self.policy_mask[:, k]
-        if k == 0:
-            reward = torch.zeros_like(value)
-        else:
-            reward = soft_cross_entropy(out.reward_logits, self.reward_support[:, k]) * self.reward_mask[:, k]
-        return [scale * value, scale * reward, scale * policy]
 
 
 class ConsistencyTerm:

@@ -37,7 +37,11 @@ def mlp(in_dim: int, hidden_sizes: list[int], out_dim: int, activation=nn.ELU) -
     """A plain MLP; LayerNorm after each hidden layer keeps small-batch training stable."""
     layers: list[nn.Module] = []
     for size in hidden_sizes:
-        layers += [nn.Linear(in_dim, size), nn.LayerNorm(size), activation()]
+        layers += [
+            nn.Linear(in_dim, size),
+            nn.LayerNorm(size),
+            activation(inplace=True),
+        ]  # in place: its backward reuses the output
         in_dim = size
     layers.append(nn.Linear(in_dim, out_dim))
     return nn.Sequential(*layers)
@@ -107,7 +111,9 @@ class MlpMuZeroNetwork(MuZeroNetwork):
         self.representation = mlp(obs_dim, net_arch, hidden_dim)
         self.dynamics_state = mlp(hidden_dim + action_dim, net_arch, hidden_dim)
         self.dynamics_reward = mlp(hidden_dim, net_arch[-1:], support_dim)
-        self.prediction_trunk = nn.Sequential(mlp(hidden_dim, net_arch[:-1], net_arch[-1]), nn.ELU())
+        self.prediction_trunk = nn.Sequential(
+            mlp(hidden_dim, net_arch[:-1], net_arch[-1]), nn.ELU(inplace=True)
+        )
         self.policy_head = nn.Linear(net_arch[-1], action_dim)
         self.value_head = nn.Linear(net_arch[-1], support_dim)
         for head in (self.policy_head, self.value_head, self.dynamics_reward[-1]):

@@ -72,3 +72,41 @@ def test_mixed_precision_trains_the_network_in_bfloat16(monkeypatch):
         assert any(not torch.equal(a, b) for a, b in zip(before, model.policy.parameters()))
         assert all(torch.isfinite(p).all() for p in model.policy.parameters())
         assert dtypes[-1] == (torch.bfloat16 if enabled else torch.float32)
+
+
+def _loss_and_gradients(model, batch):
+    model.policy.optimizer.zero_grad(set_to_none=True)
+    losses = muzero_loss(model.policy, batch, model.unroll_steps, model.policy.support_size)
+    losses.total.backward()
+    return losses, [p.grad.clone() for p in model.policy.parameters() if p.grad is not None]
+
+
+def test_predicting_all_steps_at_once_equals_one_step_at_a_time(monkeypatch):
+    """The MLP's prediction function runs once on the K+1 steps' hidden states: the same loss,
+    gradients and priorities as one call per step (the path of networks with batch norm)."""
+    import muzero_agents.losses as losses_module
+
+    model = MuZero("MlpPolicy", "CartPole-v1", learning_starts=10_000, seed=0)
+    model.learn(200)
+    torch.manual_seed(0)
+    for p in model.policy.parameters():  # the heads start at zero: give every output something to show
+        torch.nn.init.normal_(p, std=0.1)
+    batch = sample_batch(model, 32)
+    assert losses_module._predicts_steps_together(model.policy.network)
+    together, together_grads = _loss_and_gradients(model, batch)
+    monkeypatch.setattr(losses_module, "_predicts_steps_together", lambda network: False)
+    per_step, per_step_grads = _loss_and_gradients(model, batch)
+    torch.testing.assert_close(together.total, per_step.total)
+    for name in ("value", "reward", "policy"):
+        assert abs(getattr(together, name) - getattr(per_step, name)) < 1e-5
+    assert abs(together.priorities - per_step.priorities).max() < 1e-5
+    for a, b in zip(together_grads, per_step_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_networks_with_batch_norm_predict_one_step_at_a_time():
+    from muzero_agents.losses import _predicts_steps_together
+    from muzero_agents.networks import ConvMuZeroNetwork, MlpMuZeroNetwork
+
+    assert _predicts_steps_together(MlpMuZeroNetwork(4, 2, 5))
+    assert not _predicts_steps_together(ConvMuZeroNetwork((2, 3, 3), 5, 4, channels=8, num_blocks=1))
