@@ -58,6 +58,7 @@ class SelfPlayActor:
         self.temperature_schedule = FloatSchedule(1.0)
         self.episode_moves = np.zeros(0, dtype=np.int64)
         self.openings = RandomOpenings(0, np.random.default_rng())
+        self.last_prior_logits: np.ndarray | None = None  # the network's at the last search's roots
 
     def start(self, n_envs: int, self_play_kwargs: Mapping[str, Any], envs_reset: bool) -> bool:
         """Take the self-play settings of now; after a reset (``envs_reset``, or another number of
@@ -98,6 +99,7 @@ class SelfPlayActor:
             rng=self.rng,
         )
         result = self._greedy_after_sampling_moves(result)
+        self.last_prior_logits = result.prior_logits  # for statistics()
         action_count = result.policy.shape[1]
         actions, random_moves = self.openings.choose(result.action, legal_mask, action_count)
         return result._replace(action=actions), random_moves
@@ -164,11 +166,26 @@ class SelfPlayActor:
         self.openings.advance(dones)
 
     @staticmethod
-    def statistics(record: StepRecord) -> dict[str, float]:
-        """The search's mean root value and visit-policy entropy over a step's envs."""
-        policy = np.clip(record.search_policies, 1e-12, 1.0)
-        entropy = float(-(record.search_policies * np.log(policy)).sum(axis=1).mean())
-        return {"root_value": float(np.mean(record.root_values)), "visit_entropy": entropy}
+    def statistics(record: StepRecord, prior_logits: np.ndarray | None = None) -> dict[str, float]:
+        """Over a step's envs: the search's mean root value and visit-policy entropy and, given
+        the network's ``prior_logits`` at the roots, the prior's entropy and the KL divergence of
+        the search's policy from it (how much the search changed the network's policy)."""
+        policy = record.search_policies
+        log_policy = np.log(np.clip(policy, 1e-12, 1.0))
+        scalars = {
+            "root_value": float(np.mean(record.root_values)),
+            "visit_entropy": float(-(policy * log_policy).sum(axis=1).mean()),
+        }
+        if prior_logits is not None:
+            legal = np.ones_like(policy, dtype=bool) if record.legal_masks is None else record.legal_masks
+            logits = np.where(legal, prior_logits, -np.inf)
+            log_prior = logits - logits.max(axis=1, keepdims=True)
+            log_prior = log_prior - np.log(np.exp(log_prior).sum(axis=1, keepdims=True))
+            prior = np.exp(log_prior)
+            scalars["prior_entropy"] = float(-(prior * np.where(legal, log_prior, 0.0)).sum(axis=1).mean())
+            kl = np.where(policy > 0, policy * (log_policy - np.where(legal, log_prior, 0.0)), 0.0)
+            scalars["policy_kl"] = float(kl.sum(axis=1).mean())
+        return scalars
 
     def step(
         self,

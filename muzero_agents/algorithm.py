@@ -357,7 +357,7 @@ class MuZero(BaseAlgorithm):
         self._last_obs, self._last_episode_starts = new_obs, dones
         self._episode_num += int(np.sum(dones))
         self._update_current_progress_remaining(self.num_timesteps, self._total_timesteps)
-        for name, value in self.actor.statistics(record).items():
+        for name, value in self.actor.statistics(record, self.actor.last_prior_logits).items():
             self.logger.record_mean(f"search/{name}", value)
         callback.update_locals(locals())
         return callback.on_step()  # after storing, so a stop loses nothing and resumes cleanly

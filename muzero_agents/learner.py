@@ -18,6 +18,7 @@ from stable_baselines3.common.utils import update_learning_rate
 
 from muzero_agents.augment import Symmetries, augment
 from muzero_agents.averaging import update_average
+from muzero_agents.diagnostics import priority_diagnostics
 from muzero_agents.losses import muzero_loss
 from muzero_agents.policies import MuZeroPolicy
 from muzero_agents.reanalyze import Evaluate, Reanalyzer
@@ -153,7 +154,7 @@ def gradient_step_on_replay(
     keep = batch.priority_mask  # the newest steps of running episodes keep their priority
     with replay_lock:
         replay.update_priorities(batch.indices[keep], priorities[keep])
-    return scalars
+    return {**scalars, **priority_diagnostics(priorities[keep])}
 
 
 def match_saved_average(learner: Learner, params: dict[str, Any], ema_decay: float | None) -> dict[str, Any]:

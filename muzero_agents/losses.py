@@ -9,13 +9,14 @@ temporal consistency term (muzero_agents/consistency.py), weighted by consistenc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
 from muzero_agents.consistency import negative_cosine
+from muzero_agents.diagnostics import unroll_diagnostics
 from muzero_agents.networks import MuZeroNetwork, scale_hidden_state
 from muzero_agents.policies import MuZeroPolicy
 from muzero_agents.targets import ReplayBatch
@@ -43,6 +44,7 @@ class MuZeroLosses:
     policy: float
     priorities: np.ndarray  # |v_0 - z_0| per sample, for prioritized replay
     consistency: float | None = None  # batch mean of ConsistencyTerm.loss, when the term is on
+    diagnostics: dict[str, float] = field(default_factory=dict)  # see muzero_agents.diagnostics
 
     def scalars(self) -> dict[str, float]:
         scalars = {
@@ -53,7 +55,7 @@ class MuZeroLosses:
         }
         if self.consistency is not None:
             scalars["consistency_loss"] = self.consistency
-        return scalars
+        return {**scalars, **self.diagnostics}
 
 
 def muzero_loss(
@@ -93,6 +95,10 @@ def muzero_loss(
     first_value = support_to_scalar(value_logits[:, 0].detach().float(), support_size)
     priorities = (first_value - targets.values[:, 0]).abs().cpu().numpy() + 1e-6
     means = torch.stack([value_loss.mean(), reward_loss.mean(), policy_loss.mean()]).tolist()
+    logits = (reward_logits, value_logits, policy_logits)
+    hiddens = (unroll.hiddens[0], unroll.hidden)
+    rewards = torch.as_tensor(batch.target_rewards, device=targets.values.device)
+    diagnostics = unroll_diagnostics(logits, hiddens, targets, rewards, support_size)
     return MuZeroLosses(
         total=total,
         value=means[0],
@@ -100,6 +106,7 @@ def muzero_loss(
         policy=means[2],
         priorities=priorities,
         consistency=None if consistency is None else float(consistency.loss.detach().mean()),
+        diagnostics=diagnostics,
     )
 
 

@@ -61,7 +61,7 @@ class Planner:
         )
         settings = self.search_kwargs
         if self.search == "gumbel":
-            return gumbel_muzero_search(
+            result = gumbel_muzero_search(
                 logits,
                 value,
                 hidden,
@@ -70,7 +70,8 @@ class Planner:
                 gumbel_scale=1.0 if explore or temperature > 0 else 0.0,
                 **common,
             )
-        return muzero_search(
+            return result._replace(prior_logits=logits)
+        result = muzero_search(
             logits,
             value,
             hidden,
@@ -82,3 +83,4 @@ class Planner:
             temperature=temperature,
             **common,
         )
+        return result._replace(prior_logits=logits)  # for the search's statistics

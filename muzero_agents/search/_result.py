@@ -19,6 +19,8 @@ class SearchResult(NamedTuple):
       network value counted as one visit).
     - ``q_values`` [B, A] float32: Q of the root's children from the root player's perspective,
       ``reward + disc * child value``; 0 for unvisited children.
+    - ``prior_logits`` [B, A] float32: the network's policy logits at the roots, where the caller
+      attached them (MuZero's planner does); None otherwise.
     """
 
     action: np.ndarray
@@ -26,6 +28,7 @@ class SearchResult(NamedTuple):
     policy: np.ndarray
     root_value: np.ndarray
     q_values: np.ndarray
+    prior_logits: np.ndarray | None = None
 
 
 @njit(cache=True)
