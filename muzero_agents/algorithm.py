@@ -237,10 +237,15 @@ class MuZero(BaseAlgorithm):
         return env_symmetries(self.env, self.observation_space, self.action_space, augment)
 
     def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
-        """SB3's set_env; a different number of envs or kind of game gets a fresh replay buffer."""
+        """SB3's set_env; a different number of envs or kind of game gets a fresh replay buffer, and
+        an empty one is made anew for the env's frame stacking."""
         super().set_env(env, force_reset)
         two_player = env_flag(self.env, "is_two_player_zero_sum")
-        if self.replay_buffer.n_envs != self.n_envs or self.two_player != two_player:
+        replay = self.replay_buffer
+        envs_differ = getattr(replay, "shards", [replay])[0].n_envs != self.n_envs  # per shard after Ray
+        stacking = env_frame_stack(self.env, self.observation_space)
+        stacking_differs = not len(replay) and getattr(replay, "frame_stack", None) != stacking
+        if envs_differ or stacking_differs or self.two_player != two_player:
             self.two_player = two_player
             self.replay_buffer = self._make_replay_buffer()
         self._symmetries = self.learner.symmetries = self._env_symmetries()

@@ -289,8 +289,6 @@ def check_action_masks(
     return array
 
 
-
-
 def predict_inputs(
     observation: Any, space: spaces.Space, action_masks: Any, action_count: int
 ) -> tuple[np.ndarray, np.ndarray | None, bool]:

@@ -260,7 +260,7 @@ class ConvMuZeroNetwork(MuZeroNetwork):
         head_channels: int = 4,
         head_hidden: int = 64,
         downsample_to: int | None = None,
-        downsampling: str = "pool",
+        downsampling: str | None = None,
     ) -> None:
         super().__init__()
         _check_sizes(action_dim=action_dim, support_size=support_size)
@@ -276,6 +276,8 @@ class ConvMuZeroNetwork(MuZeroNetwork):
         halvings = 0
         while max(height, width) > target:
             height, width, halvings = (height + 1) // 2, (width + 1) // 2, halvings + 1
+        if downsampling is None:  # frames the EfficientZero way; boards (up to 32) as before
+            downsampling = "pool" if max(obs_shape[1:]) > BOARD_SIDE else "stride"
         stem = STEMS[downsampling](in_channels, channels, halvings)
         self.representation = nn.Sequential(*stem, *[ResidualBlock(channels) for _ in range(num_blocks)])
         self.action_planes = ActionPlanes(action_dim, height, width, board_grid)

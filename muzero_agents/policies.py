@@ -82,8 +82,8 @@ class MuZeroPolicy(BasePolicy):
         )
 
     def _optimizer_arguments(self) -> dict[str, Any]:
-        """``optimizer_kwargs``, with Adam's and AdamW's fused kernel where none was chosen: one
-        kernel for all parameters, two to three times faster than a loop over them."""
+        """``optimizer_kwargs``, with Adam's and AdamW's fused kernel (one kernel for all
+        parameters) where ``optimizer_kwargs`` chooses no implementation."""
         arguments = dict(self.optimizer_kwargs)
         fusable = self.optimizer_class in (torch.optim.Adam, torch.optim.AdamW)
         if fusable and not {"fused", "foreach", "differentiable"} & arguments.keys():
@@ -134,7 +134,9 @@ class MuZeroPolicy(BasePolicy):
         self, hidden: torch.Tensor, action: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, torch.Tensor]:
         """The search's ``recurrent_fn``: (hidden, actions) -> (reward, value, logits, next hidden)."""
-        action_tensor = torch.as_tensor(action, device=hidden.device)  # (SB3's self.device walks the parameters)
+        action_tensor = torch.as_tensor(
+            action, device=hidden.device
+        )  # (SB3's self.device walks the parameters)
         step = self._recurrent if self.trace_recurrent else self._recurrent.step
         reward, value, logits, next_hidden = step(hidden, action_tensor)
         return (

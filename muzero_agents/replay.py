@@ -456,7 +456,8 @@ class TrajectoryReplay:
         count = older.shape[0]
         if len(self._key_free) < count:
             size = len(self._key_frames)
-            grown = max(2 * size, size + count, 2 * self.n_envs)
+            # doubling, but never past one entry per slot (every step a keyframe)
+            grown = max(size + count, min(max(2 * size, 2 * self.n_envs), self.capacity))
             frames = np.zeros((grown, *self._key_frames.shape[1:]), dtype=self._key_frames.dtype)
             frames[:size] = self._key_frames
             self._key_frames = frames

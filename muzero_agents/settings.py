@@ -196,10 +196,12 @@ GROUPS: dict[str, dict[str, Setting]] = {
         ),
         "downsampling": Setting(
             CHOICE,
-            "pool",
+            None,
             choices=("pool", "stride"),
-            doc="how frames are reduced: 'pool' (strided convs, then average pooling) or 'stride' "
-            "(a full-resolution conv, then a strided conv per halving: muzero-agents 0.2.0's layout)",
+            optional=True,
+            doc="how observations are reduced: 'pool' (strided convs, then average pooling), 'stride' "
+            "(a full-resolution conv, then a strided conv per halving), or None: 'pool' for frames "
+            "larger than 32 on a side, 'stride' for boards",
         ),
     },
 }

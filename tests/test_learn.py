@@ -90,7 +90,7 @@ def test_user_optimizer_kwargs_merge_with_weight_decay(fast_kwargs):
     assert group["eps"] == 1e-5 and group["weight_decay"] == 0.01
 
 
-def test_stacked_frames_are_stored_once_and_sampled_whole(fast_kwargs):
+def test_stacked_frames_are_stored_once_and_sampled_whole(fast_kwargs, tmp_path):
     from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack
 
     class Frames(gym.Env):
@@ -110,6 +110,10 @@ def test_stacked_frames_are_stored_once_and_sampled_whole(fast_kwargs):
     del fast_kwargs["policy_kwargs"]
     model = MuZero("CnnPolicy", env, seed=0, **fast_kwargs).learn(60)
     assert model.replay_buffer.frame_stack == (3, 0)
+    model.save(tmp_path / "model.zip")
+    loaded = MuZero.load(tmp_path / "model.zip")  # without an env: no stacking known yet
+    loaded.set_env(env)
+    assert loaded.replay_buffer.frame_stack == (3, 0)
     observations = model.replay_buffer.sample(16).observations
     # each stack is the last three frames, oldest first: 0 before the episode, then t + 1
     newest = observations[:, 2, 0, 0].astype(int)

@@ -124,3 +124,12 @@ def test_valid_network_kwargs_build():
     assert policy.network.value_head.out_features == 11
     conv = _policy(CnnPolicy, network_kwargs={"channels": 4, "num_blocks": 0})
     assert conv.network.representation[0][0].out_channels == 4
+
+
+def test_boards_keep_their_stem_and_frames_get_the_pooled_one():
+    go = ConvMuZeroNetwork((17, 19, 19), action_dim=362, support_size=5, channels=8, num_blocks=1)
+    frame = ConvMuZeroNetwork((4, 84, 84), action_dim=6, support_size=5, channels=8, num_blocks=1)
+    assert go.representation[0][0].stride == (1, 1) and go.action_planes.height == 10  # 19 -> 10
+    assert frame.representation[0][0].stride == (2, 2) and frame.action_planes.height == 6
+    assert not any(isinstance(m, torch.nn.AvgPool2d) for m in go.modules())
+    assert any(isinstance(m, torch.nn.AvgPool2d) for m in frame.modules())

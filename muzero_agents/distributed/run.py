@@ -17,13 +17,14 @@ its next piece when the version (the learner's step count then) is newer than it
 from __future__ import annotations
 
 import time
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
 from muzero_agents import env_checks
-from muzero_agents.actor import SelfPlayActor, env_action_masks
+from muzero_agents.actor import SelfPlayActor, env_action_masks, env_frame_stack
 from muzero_agents.distributed import cluster
 from muzero_agents.distributed.envs import EnvSource, source_of
 from muzero_agents.distributed.fleet import RUNNING, Fleet
@@ -77,7 +78,14 @@ class DistributedRun:
             for shard in replay.shards:
                 shard.check_compatible(n_envs=n_envs, frame_stack=shard.frame_stack, **layout)
             return replay
-        frame_stack = getattr(model.replay_buffer, "frame_stack", None)
+        if len(replay):
+            warnings.warn(
+                f"num_actors={count}: the replay's {len(replay)} stored steps do not fit one shard per actor "
+                "of this run, so learning starts with a new replay buffer.",
+                UserWarning,
+                stacklevel=4,
+            )
+        frame_stack = env_frame_stack(model.env, model.observation_space)
         seed = None if model.seed is None else model.seed + 1
         return ShardedReplay.build(
             [n_envs] * count, seed, model.buffer_size, frame_stack=frame_stack, **layout,
