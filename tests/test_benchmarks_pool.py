@@ -78,6 +78,8 @@ def _assert_all_end(process: subprocess.Popen, workers: list[int]) -> None:
 
 
 def _start(args: list[str]) -> subprocess.Popen:
+    """The harness as a user's shell starts it: Ctrl-C (SIGINT) at its default, even where the tests
+    themselves run with SIGINT ignored (a job a non-interactive shell put in the background)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
         [sys.executable, *args],
@@ -86,6 +88,7 @@ def _start(args: list[str]) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
