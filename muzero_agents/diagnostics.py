@@ -25,23 +25,22 @@ def masked_step_means(errors: torch.Tensor, mask: torch.Tensor) -> list[float]:
 
 @torch.no_grad()
 def unroll_diagnostics(
-    logits: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    values: torch.Tensor,
+    reward_logits: torch.Tensor,
+    policy_logits: torch.Tensor,
     hiddens: tuple[torch.Tensor, torch.Tensor],
     targets,
-    target_rewards: torch.Tensor,
     support_size: int,
 ) -> dict[str, float]:
     """The per-step prediction errors, policy entropy, hidden-state spread and value-target spread.
 
-    ``logits``: (reward [B, K, C], value [B, K+1, C], policy [B, K+1, A]); ``hiddens``: the
-    first and last scaled hidden states; ``targets``: the loss's targets (``values`` [B, K+1] and
-    the masks); ``target_rewards`` [B, K+1] (index 0 unused).
+    ``values`` [B, K+1]: the predicted values as scalars; ``reward_logits`` [B, K, C];
+    ``policy_logits`` [B, K+1, A]; ``hiddens``: the first and last scaled hidden states;
+    ``targets``: the loss's targets (``values``, ``rewards`` [B, K+1] and the masks).
     """
-    reward_logits, value_logits, policy_logits = logits
-    values = support_to_scalar(value_logits.float(), support_size)
     rewards = support_to_scalar(reward_logits.float(), support_size)
     value_errors = masked_step_means((values - targets.values).abs(), targets.value_mask)
-    reward_errors = masked_step_means((rewards - target_rewards[:, 1:]).abs(), targets.reward_mask[:, 1:])
+    reward_errors = masked_step_means((rewards - targets.rewards[:, 1:]).abs(), targets.reward_mask[:, 1:])
     first_policy = torch.log_softmax(policy_logits[:, 0].float(), dim=-1)
     scalars = {f"value_error_k{k}": error for k, error in enumerate(value_errors)}
     scalars.update({f"reward_error_k{k}": error for k, error in enumerate(reward_errors, start=1)})

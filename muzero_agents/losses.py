@@ -92,13 +92,11 @@ def muzero_loss(
     if consistency is not None:
         per_sample = per_sample + consistency_loss_coef * consistency.loss
     total = (targets.weights * per_sample).mean()
-    first_value = support_to_scalar(value_logits[:, 0].detach().float(), support_size)
-    priorities = (first_value - targets.values[:, 0]).abs().cpu().numpy() + 1e-6
+    values = support_to_scalar(value_logits.detach().float(), support_size)  # [B, K+1]
+    priorities = (values[:, 0] - targets.values[:, 0]).abs().cpu().numpy() + 1e-6
     means = torch.stack([value_loss.mean(), reward_loss.mean(), policy_loss.mean()]).tolist()
-    logits = (reward_logits, value_logits, policy_logits)
     hiddens = (unroll.hiddens[0], unroll.hidden)
-    rewards = torch.as_tensor(batch.target_rewards, device=targets.values.device)
-    diagnostics = unroll_diagnostics(logits, hiddens, targets, rewards, support_size)
+    diagnostics = unroll_diagnostics(values, reward_logits, policy_logits, hiddens, targets, support_size)
     return MuZeroLosses(
         total=total,
         value=means[0],
@@ -170,6 +168,7 @@ class _Targets:
     """A batch's targets and masks as tensors on the network's device."""
 
     values: torch.Tensor  # [B, K+1]
+    rewards: torch.Tensor  # [B, K+1], index 0 unused
     value_support: torch.Tensor  # [B, K+1, 2S+1]
     reward_support: torch.Tensor  # [B, K+1, 2S+1]
     policies: torch.Tensor  # [B, K+1, A]
@@ -182,11 +181,11 @@ class _Targets:
     @classmethod
     def of(cls, batch: ReplayBatch, device: torch.device, support_size: int) -> _Targets:
         as_tensor = lambda array: torch.as_tensor(array, device=device)
-        values = as_tensor(batch.target_values)
-        # one projection for the values and the rewards
-        supports = scalar_to_support(torch.stack([values, as_tensor(batch.target_rewards)]), support_size)
+        values, rewards = as_tensor(batch.target_values), as_tensor(batch.target_rewards)
+        supports = scalar_to_support(torch.stack([values, rewards]), support_size)  # one projection
         return cls(
             values=values,
+            rewards=rewards,
             value_support=supports[0],
             reward_support=supports[1],
             policies=as_tensor(batch.target_policies),
