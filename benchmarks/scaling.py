@@ -1,16 +1,20 @@
-"""MuZero's speed against the number of self-play actors (Ray), on CartPole-v1.
+"""MuZero's speed against the number of self-play actors and Reanalyze workers (Ray), on CartPole-v1.
 
-    python -m benchmarks.scaling [--actors 0 1 2] [--steps 3000] [--to-threshold --budget 20000]
+    python -m benchmarks.scaling [--actors 0 1 2] [--reanalyze-workers 0 1] [--steps 3000]
+                                 [--to-threshold --budget 20000]
 
-For each actor count, in one process and one run (0: the in-process loop), it trains MuZero with
-its CartPole-v1 entry of ``benchmarks/muzero.yml`` and prints env steps/s and gradient steps/s,
-both measured from the first env step to the last (actor start-up excluded, evaluations
-excluded), and the start-up seconds. ``--self-play-only`` takes no gradient steps, so it measures
-what the actors alone play (with training, the replay ratio holds env steps/s to the learner's
-gradient steps/s divided by ``replay_ratio``). With ``--to-threshold`` each run instead goes on until 20
+For each actor count and each Reanalyze worker count, in one process (0 actors: the in-process
+loop; 0 workers: Reanalyze in the learner), it trains MuZero with its CartPole-v1 entry of
+``benchmarks/muzero.yml`` and prints env steps/s and gradient steps/s, both measured from the
+first env step to the last (actor start-up excluded, evaluations excluded), and the start-up
+seconds. ``--self-play-only`` takes no gradient steps, so it measures what the actors alone
+play (with training, the replay ratio holds env steps/s to the learner's gradient steps/s
+divided by ``replay_ratio``). With ``--to-threshold`` each run instead goes on until 20
 deterministic evaluation episodes average 475 (``benchmarks.cartpole``'s protocol, evaluated
-every ``--eval-every`` env steps) or ``--budget`` env steps, and the wall-clock to the threshold is
-printed too. Needs ``pip install 'muzero-agents[distributed]'`` for actor counts above 0.
+every ``--eval-every`` env steps) or ``--budget`` env steps, and the wall-clock seconds to the
+threshold (from the start of ``learn``, start-up included, evaluations excluded) are printed
+beside the speeds of the same run. Needs ``pip install 'muzero-agents[distributed]'`` for actor
+or worker counts above 0.
 """
 
 from __future__ import annotations
@@ -62,12 +66,16 @@ def env_for(n_envs: int, seed: int):
     return lambda: make_vec_env(ENV_ID, n_envs=n_envs, seed=seed)
 
 
-def run(actors: int, args: argparse.Namespace) -> dict[str, Any]:
-    """One training run with ``actors`` self-play actors; its speeds (and threshold time)."""
+def run(actors: int, workers: int, args: argparse.Namespace) -> dict[str, Any]:
+    """One training run with ``actors`` self-play actors and ``workers`` Reanalyze workers; its
+    speeds (and threshold time)."""
     n_envs, kwargs = muzero_settings(args.muzero_kwargs, args.envs)
     if args.self_play_only:  # no gradient step: what the actors alone can play
         kwargs["learning_starts"] = 10 * args.steps
-    model = MuZero("MlpPolicy", env_for(n_envs, args.seed), num_actors=actors, seed=args.seed, **kwargs)
+    env = env_for(n_envs, args.seed)
+    model = MuZero(
+        "MlpPolicy", env, num_actors=actors, num_reanalyze_workers=workers, seed=args.seed, **kwargs
+    )
     evaluation, history = None, EvalHistory()
     if args.to_threshold:
         eval_env = make_vec_env(ENV_ID, n_envs=20, seed=10_000 + args.seed)
@@ -80,6 +88,7 @@ def run(actors: int, args: argparse.Namespace) -> dict[str, Any]:
     hit = history.first_reaching(THRESHOLD)
     return {
         "actors": actors,
+        "reanalyze_workers": workers,
         "env_steps_per_s": env_rate,
         "grad_steps_per_s": grad_rate,
         "startup_s": speed.first[0] - started,
@@ -90,18 +99,21 @@ def run(actors: int, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def format_table(results: list[dict[str, Any]]) -> str:
-    base = next((r["env_steps_per_s"] for r in results if r["actors"] == 1), None)
+    """One row per run; "vs 1 actor" compares env steps/s with the run of 1 actor and as many
+    Reanalyze workers."""
+    base = {r["reanalyze_workers"]: r["env_steps_per_s"] for r in results if r["actors"] == 1}
     lines = [
-        f"{'actors':>6} {'env steps/s':>12} {'vs 1 actor':>10} {'grad steps/s':>12} {'start-up s':>10} "
-        f"{'env steps':>9} {'s to 475':>9} {'steps to 475':>12}"
+        f"{'actors':>6} {'reanalyze':>9} {'env steps/s':>12} {'vs 1 actor':>10} {'grad steps/s':>12} "
+        f"{'start-up s':>10} {'env steps':>9} {'s to 475':>9} {'steps to 475':>12}"
     ]
     for r in results:
-        ratio = "-" if not base else f"{r['env_steps_per_s'] / base:.2f}x"
+        one_actor = base.get(r["reanalyze_workers"])
+        ratio = "-" if not one_actor else f"{r['env_steps_per_s'] / one_actor:.2f}x"
         secs = "-" if r["seconds_to_threshold"] is None else f"{r['seconds_to_threshold']:.0f}"
         steps = "-" if r["steps_to_threshold"] is None else str(r["steps_to_threshold"])
         lines.append(
-            f"{r['actors']:>6} {r['env_steps_per_s']:>12.1f} {ratio:>10} {r['grad_steps_per_s']:>12.1f} "
-            f"{r['startup_s']:>10.1f} {r['env_steps']:>9} {secs:>9} {steps:>12}"
+            f"{r['actors']:>6} {r['reanalyze_workers']:>9} {r['env_steps_per_s']:>12.1f} {ratio:>10} "
+            f"{r['grad_steps_per_s']:>12.1f} {r['startup_s']:>10.1f} {r['env_steps']:>9} {secs:>9} {steps:>12}"
         )
     return "\n".join(lines)
 
@@ -111,6 +123,9 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--actors", type=int, nargs="+", default=[0, 1, 2], help="actor counts to compare")
+    parser.add_argument(
+        "--reanalyze-workers", type=int, nargs="+", default=[0], help="Reanalyze worker counts to compare"
+    )
     parser.add_argument("--steps", type=int, default=3000, help="env steps per run (speed only)")
     parser.add_argument("--to-threshold", action="store_true", help="train each run to 475 (or the budget)")
     parser.add_argument("--budget", type=int, default=20_000, help="env-step budget with --to-threshold")
@@ -128,9 +143,19 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--self-play-only takes no gradient steps, so it cannot reach a threshold")
     torch.set_num_threads(1)
     results = []
-    for actors in args.actors:
-        results.append(run(actors, args))
-        print(f"done: {actors} actors: {results[-1]['env_steps_per_s']:.1f} env steps/s", flush=True)
+    for workers in args.reanalyze_workers:
+        for actors in args.actors:
+            results.append(run(actors, workers, args))
+            done = results[-1]
+            print(
+                f"done: {actors} actors, {workers} Reanalyze workers: {done['env_steps_per_s']:.1f} env steps/s"
+                + (
+                    ""
+                    if done["seconds_to_threshold"] is None
+                    else f", 475 in {done['seconds_to_threshold']:.0f} s"
+                ),
+                flush=True,
+            )
     print(format_table(results))
 
 

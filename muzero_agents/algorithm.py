@@ -29,6 +29,7 @@ from stable_baselines3.common.utils import safe_mean
 
 from muzero_agents import distributed, env_checks, files, legacy, loops, settings
 from muzero_agents.actor import SelfPlayActor, env_action_masks, env_flag, env_frame_stack, env_symmetries
+from muzero_agents.distributed.shards import ShardedReplay
 from muzero_agents.learner import Learner, ReplayStep, gradient_step_on_replay, match_saved_average
 from muzero_agents.loops import BackgroundLoop, SerialLoop
 from muzero_agents.planning import Planner
@@ -100,6 +101,10 @@ class MuZero(BaseAlgorithm):
     :param num_actors: self-play actors on Ray, each in a process with its own envs and network copy
         (0: self-play here, no Ray). Needs the ``distributed`` extra and an env id or a function that
         returns the env (``lambda: make_vec_env(...)``), which actors can rebuild
+    :param num_reanalyze_workers: Reanalyze workers on Ray, each a process with a CPU copy of the
+        network that evaluates Reanalyze's values (and searches, with ``reanalyze_kwargs["search"]``)
+        for windows the learner samples ahead (0: Reanalyze here). Needs the ``distributed`` extra
+        and ``reanalyze_kwargs["fraction"]`` above 0; works with or without ``num_actors``
     :param policy_kwargs: the policy's, e.g. ``support_size`` or ``network_kwargs=dict(hidden_dim=64)``
     """
 
@@ -131,6 +136,7 @@ class MuZero(BaseAlgorithm):
         play_kwargs: dict[str, Any] | None = None,
         background_training: bool = False,
         num_actors: int = 0,
+        num_reanalyze_workers: int = 0,
         policy_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
@@ -146,6 +152,7 @@ class MuZero(BaseAlgorithm):
         for name, value in given.items():
             setattr(self, name, value)  # each checked by __setattr__
         self._loop: SerialLoop | BackgroundLoop | None = None  # while learn() runs
+        self._remote_reanalyze = None  # while learn() runs with Reanalyze workers: the windows' source
         super().__init__(
             policy, env, learning_rate, policy_kwargs=policy_kwargs, stats_window_size=stats_window_size,
             tensorboard_log=tensorboard_log, verbose=verbose, device=device, seed=seed,
@@ -296,7 +303,7 @@ class MuZero(BaseAlgorithm):
         env step (False stops); ``log_interval`` counts finished episodes between logger dumps."""
         loops.refuse_if_running(self._loop)
         self._stop_loop()
-        remote = distributed.prepare(self)  # None unless num_actors asks for Ray
+        remote = distributed.prepare(self)  # None unless num_actors or num_reanalyze_workers asks for Ray
         envs_will_reset = reset_num_timesteps or self._last_obs is None
         total_timesteps, callback = self._setup_learn(
             total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
@@ -391,7 +398,7 @@ class MuZero(BaseAlgorithm):
         evaluate = network_evaluate(self.policy, self.planner, self.num_simulations, search, rng)
         targets = dict(discount=self.discount, td_lambda=self.td_lambda, two_player=self.two_player)
         reanalyzer = Reanalyzer(fraction, search, self.td_lambda)
-        source = ReplayStep(self.replay_buffer, reanalyzer, evaluate, targets)
+        source = ReplayStep(self.replay_buffer, reanalyzer, evaluate, targets, self._remote_reanalyze)
         step_args = (self.lr_schedule(progress), self.play_kwargs["ema_decay"], rng)
         beta += (1.0 - beta) * (1.0 - progress)  # annealed to 1 over training
         scalars = gradient_step_on_replay(
@@ -423,7 +430,7 @@ class MuZero(BaseAlgorithm):
         self.logger.dump(step=self.num_timesteps)
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), *REBUILT_AT_LOAD]
+        return [*super()._excluded_save_params(), *REBUILT_AT_LOAD, "_remote_reanalyze"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         keeps_average = self.play_kwargs["ema_decay"] is not None and self.learner.weight_average is not None
@@ -466,14 +473,17 @@ class MuZero(BaseAlgorithm):
             files.save_pickle_atomically(path, self.replay_buffer)
 
     def load_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
-        """Load a replay saved by ``save_replay_buffer``, refusing one recorded with other settings."""
+        """Load a replay saved by ``save_replay_buffer``, refusing one recorded with other settings
+        (a distributed run's, one shard per actor, needs as many ``num_actors``)."""
         if self._loop is not None:
             raise RuntimeError(
                 "load_replay_buffer cannot swap the buffer during learn(): load it before or after."
             )
-        buffer = files.load_pickle_checked(path, TrajectoryReplay, "a MuZero replay buffer")
-        # how it stores frames is its own business: it checks every step it stores either way
-        buffer.check_compatible(**self._replay_layout(), frame_stack=buffer.frame_stack, path=path)
+        buffer = files.load_pickle_checked(path, (TrajectoryReplay, ShardedReplay), "a MuZero replay buffer")
+        # a distributed run's replay (one shard per actor) fits a model with as many actors
+        for replay in distributed.check_loadable_replay(buffer, self.num_actors, path):
+            # how it stores frames is its own business: it checks every step it stores either way
+            replay.check_compatible(**self._replay_layout(), frame_stack=replay.frame_stack, path=path)
         buffer.truncate_running_episodes()  # their envs are gone; keep the steps, end the episodes
         self.replay_buffer = buffer
 

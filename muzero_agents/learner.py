@@ -22,8 +22,11 @@ from muzero_agents.diagnostics import priority_diagnostics
 from muzero_agents.losses import muzero_loss
 from muzero_agents.policies import MuZeroPolicy
 from muzero_agents.reanalyze import Evaluate, Reanalyzer
-from muzero_agents.replay import TrajectoryReplay
+from muzero_agents.replay import ReplayWindow, TrajectoryReplay
 from muzero_agents.targets import ReplayBatch, make_batch
+
+# (source, batch_size, beta, next_observations, replay_lock) -> a sampled window, refreshed by Reanalyze
+WindowSource = Callable[["ReplayStep", int, float, bool, contextlib.AbstractContextManager], ReplayWindow]
 
 
 class Learner:
@@ -125,12 +128,15 @@ class ReplayStep:
     :param reanalyzer: refreshes the window's stored search results (``evaluate``)
     :param evaluate: the newest network's values (and policies), for Reanalyze
     :param targets: ``make_batch``'s settings (``discount``, ``td_lambda``, ``two_player``)
+    :param windows: gives the refreshed window instead (None: sampled and refreshed here); the
+        Reanalyze workers' source samples windows ahead and has them evaluated elsewhere
     """
 
     replay: TrajectoryReplay
     reanalyzer: Reanalyzer
     evaluate: Evaluate
     targets: Mapping[str, Any]
+    windows: WindowSource | None = None
 
 
 def gradient_step_on_replay(
@@ -145,10 +151,13 @@ def gradient_step_on_replay(
     take one learner step (``step_args``: learning rate, ema decay, rng) and write the priorities
     back. ``replay_lock`` is held around every read and write of the replay."""
     replay = source.replay
-    with replay_lock:
-        replay.beta = beta
-        window = replay.sample(batch_size, next_observations=learner.wants_next_observations)
-    window = source.reanalyzer.refresh(window, replay, source.evaluate, replay_lock)
+    if source.windows is not None:  # sampled ahead, refreshed by Reanalyze workers
+        window = source.windows(source, batch_size, beta, learner.wants_next_observations, replay_lock)
+    else:
+        with replay_lock:
+            replay.beta = beta
+            window = replay.sample(batch_size, next_observations=learner.wants_next_observations)
+        window = source.reanalyzer.refresh(window, replay, source.evaluate, replay_lock)
     batch = make_batch(window, **source.targets)
     scalars, priorities = learner.step(batch, *step_args)
     keep = batch.priority_mask  # the newest steps of running episodes keep their priority

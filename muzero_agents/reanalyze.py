@@ -40,7 +40,7 @@ class _Reads(NamedTuple):
     finals: np.ndarray  # [F] samples whose truncated episode's final value is read
 
 
-class _Inputs(NamedTuple):
+class ReanalyzeInputs(NamedTuple):
     """The evaluation's inputs, copied out of the replay, and where its outputs go."""
 
     observations: np.ndarray  # [M, *obs]: distinct stored observations, then final observations
@@ -96,16 +96,27 @@ class Reanalyzer:
         ``evaluate`` may return None policies to keep the stored ones. ``replay_lock`` (a
         context manager, or None) is held while the replay is read and released for ``evaluate``.
         """
+        inputs = self.inputs(window, replay, replay_lock)
+        if inputs is None:
+            return window
+        values, policies = evaluate(inputs.observations, inputs.legal_masks)
+        return self.apply(window, inputs, values, policies)
+
+    def inputs(
+        self,
+        window: ReplayWindow,
+        replay: TrajectoryReplay,
+        replay_lock: contextlib.AbstractContextManager | None = None,
+    ) -> ReanalyzeInputs | None:
+        """What ``refresh`` evaluates for ``window``, copied out of the replay under ``replay_lock``
+        (None: nothing to evaluate). With :meth:`apply`, the evaluation can run elsewhere."""
         count = round(self.fraction * window.batch_size)
         if count == 0:
-            return window
+            return None
         reads = self._reads(window, count)
         with contextlib.nullcontext() if replay_lock is None else replay_lock:
             inputs = _copy_inputs(window, replay, reads)
-        if inputs.observations.shape[0] == 0:
-            return window
-        values, policies = evaluate(inputs.observations, inputs.legal_masks)
-        return self._apply(window, inputs, values, policies)
+        return inputs if inputs.observations.shape[0] else None
 
     def _reads(self, window: ReplayWindow, count: int) -> _Reads:
         """Which stored steps (and final observations) the first ``count`` samples' targets read."""
@@ -130,7 +141,7 @@ class Reanalyzer:
         finals = np.flatnonzero((kind == TRUNCATED) & (left < inside.shape[1]))
         return _Reads(samples, steps, finals[needs_value[finals, left[finals]]])
 
-    def _apply(self, window: ReplayWindow, inputs: _Inputs, new_values, new_policies) -> ReplayWindow:
+    def apply(self, window: ReplayWindow, inputs: ReanalyzeInputs, new_values, new_policies) -> ReplayWindow:
         """The window with ``evaluate``'s outputs in place of the stored values (and policies)."""
         size, actions = inputs.observations.shape[0], window.policies.shape[2]
         new_values = np.asarray(new_values, dtype=np.float64).reshape(-1)
@@ -160,7 +171,7 @@ class Reanalyzer:
         return dataclasses.replace(window, values=values, policies=policies)
 
 
-def _copy_inputs(window: ReplayWindow, replay: TrajectoryReplay, reads: _Reads) -> _Inputs:
+def _copy_inputs(window: ReplayWindow, replay: TrajectoryReplay, reads: _Reads) -> ReanalyzeInputs:
     """Copy the observations (and legal masks) ``reads`` names out of the replay (call it under
     the replay's lock). Steps overwritten since the sampling, and final observations not kept,
     are left out."""
@@ -181,7 +192,9 @@ def _copy_inputs(window: ReplayWindow, replay: TrajectoryReplay, reads: _Reads) 
         legal = np.ones((observations.shape[0], window.policies.shape[2]), dtype=bool)
         legal[: unique.size] = replay.legal_masks_at(unique)
     final_rows = unique.size + final_rows.reshape(-1)
-    return _Inputs(observations, legal, samples, steps, rows.reshape(-1), reads.finals[kept], final_rows)
+    return ReanalyzeInputs(
+        observations, legal, samples, steps, rows.reshape(-1), reads.finals[kept], final_rows
+    )
 
 
 def network_evaluate(

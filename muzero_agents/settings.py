@@ -120,6 +120,9 @@ SETTINGS: dict[str, Setting] = {
     "play_kwargs": _group("settings of predict()"),
     "background_training": _flag(False, "train in a background thread while self-play runs"),
     "num_actors": _int(0, 0, "self-play actors run by Ray in other processes (0: self-play in this one)"),
+    "num_reanalyze_workers": _int(
+        0, 0, "Reanalyze workers run by Ray in other processes (0: Reanalyze in the learner's)"
+    ),
     "policy_kwargs": Setting(POLICY_KWARGS, None, optional=True, doc="arguments of the policy"),
     "stats_window_size": _int(1, 100, "episodes averaged in the logged statistics"),
     "tensorboard_log": Setting(PATH, None, optional=True, doc="tensorboard log folder"),
@@ -525,6 +528,12 @@ def check_cross_settings(values: Mapping[str, Any]) -> None:
         raise ValueError(
             f"learning_starts ({get('learning_starts')}) must not exceed buffer_size "
             f"({get('buffer_size')}): training could never start; lower learning_starts or raise buffer_size."
+        )
+    if get("num_reanalyze_workers") and not _group_value(values, "reanalyze_kwargs", "fraction"):
+        raise ValueError(
+            f"num_reanalyze_workers={get('num_reanalyze_workers')} needs Reanalyze, but "
+            'reanalyze_kwargs["fraction"] is 0: set reanalyze_kwargs["fraction"] above 0, or '
+            "num_reanalyze_workers=0."
         )
     if _group_value(values, "learner_kwargs", "consistency_loss_coef") > 0 and get("batch_size") < 2:
         raise ValueError(

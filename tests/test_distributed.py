@@ -1,13 +1,15 @@
 """MuZero(num_actors=...): self-play actors run by Ray, the learner and SB3's contract here.
 
 The tests share one local Ray cluster, started by the first distributed learn() as a user's
-would be and shut down by the last test, which checks that no Ray process is left. Without Ray
-installed they skip; the refusals that need no Ray run either way.
+would be and shut down at the end of the module (test_distributed_reanalyze.py checks that a
+shutdown leaves no Ray process). Without Ray installed they skip; the refusals that need no Ray
+run either way.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
 import sys
 import textwrap
@@ -155,6 +157,79 @@ def test_settings_are_checked():
         MuZero("MlpPolicy", "CartPole-v1", num_actors=-1)
     with pytest.raises(TypeError, match="num_actors"):
         MuZero("MlpPolicy", "CartPole-v1", num_actors=1.5)
+    with pytest.raises(ValueError, match="num_reanalyze_workers"):
+        MuZero("MlpPolicy", "CartPole-v1", num_reanalyze_workers=-1)
+    fraction = re.escape('reanalyze_kwargs["fraction"]')
+    with pytest.raises(ValueError, match=rf"num_reanalyze_workers=2 needs Reanalyze.*{fraction} is 0"):
+        MuZero("MlpPolicy", "CartPole-v1", num_reanalyze_workers=2, reanalyze_kwargs={"fraction": 0.0})
+
+
+def test_a_fraction_set_to_0_later_is_refused_when_learn_starts(fast_kwargs):
+    model = MuZero("MlpPolicy", "CartPole-v1", num_reanalyze_workers=1, **fast_kwargs)
+    model.reanalyze_kwargs["fraction"] = 0.0
+    with pytest.raises(ValueError, match=re.escape('reanalyze_kwargs["fraction"] is 0')):
+        model.learn(64)
+
+
+def worker_spec(fast_kwargs, seed, index):
+    """Actor ``index``'s spec, as a distributed run over CartPole seeded with ``seed`` builds it."""
+    from muzero_agents.distributed.run import DistributedRun
+
+    model = MuZero("MlpPolicy", "CartPole-v1", num_actors=3, seed=seed, **fast_kwargs)
+    return DistributedRun(model)._specs()[index]
+
+
+@needs_ray
+def test_actor_seeds_come_from_the_seed_the_index_and_the_restarts_only(fast_kwargs):
+    from muzero_agents.distributed.worker import SelfPlayWorker
+
+    def first_draws(worker):
+        return np.concatenate([worker.observations.ravel(), worker.actor.rng.random(3)])
+
+    spec = worker_spec(fast_kwargs, seed=5, index=1)
+    first, again = SelfPlayWorker(spec), SelfPlayWorker(spec)
+    np.testing.assert_array_equal(first_draws(first), first_draws(again))
+    other_index = SelfPlayWorker(worker_spec(fast_kwargs, seed=5, index=2))
+    assert not np.array_equal(first.observations, other_index.observations)
+    # a restarted process is told its restart count, and seeds from it as every run does
+    first.describe(restarts=1)
+    again.rebuild_envs(restarts=1)
+    assert not np.array_equal(first.observations, SelfPlayWorker(spec).observations)
+    np.testing.assert_array_equal(first_draws(first), first_draws(again))
+    unseeded = worker_spec(fast_kwargs, seed=None, index=1)
+    assert not np.array_equal(SelfPlayWorker(unseeded).observations, SelfPlayWorker(unseeded).observations)
+
+
+@needs_ray
+def test_a_probe_that_dies_while_ray_restarts_the_actor_waits_for_it(monkeypatch):
+    """Ray raises ActorDiedError for a call in flight at any death of the actor's process, also
+    when it restarts the actor: the slot is given up only when Ray's record says it is dead."""
+    import ray
+
+    from muzero_agents.distributed import cluster
+    from muzero_agents.distributed.fleet import DEAD, RESTARTING, Fleet
+
+    fleet = Fleet([object()])
+    slot = fleet.slots[0]
+    slot.state = RESTARTING
+    for state in ("RESTARTING", "ALIVE"):
+        monkeypatch.setattr(cluster, "actor_state", lambda handle, state=state: state)
+        fleet._failed(slot, slot.generation, ray.exceptions.ActorDiedError())
+        assert slot.state == RESTARTING  # probed again
+    monkeypatch.setattr(cluster, "actor_state", lambda handle: None)  # no record: its deaths are counted
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        while slot.deaths < cluster.MAX_RESTARTS:
+            fleet._failed(slot, slot.generation, ray.exceptions.ActorDiedError())
+            assert slot.state == RESTARTING
+    with pytest.warns(RuntimeWarning, match="self-play actor 0 is gone for good"):
+        fleet._failed(slot, slot.generation, ray.exceptions.ActorDiedError())
+    assert slot.state == DEAD
+    slot.state = RESTARTING
+    monkeypatch.setattr(cluster, "actor_state", lambda handle: "DEAD")
+    with pytest.warns(RuntimeWarning, match="gone for good"):
+        fleet._failed(slot, slot.generation, ray.exceptions.ActorDiedError())
+    assert slot.state == DEAD
 
 
 def test_an_env_function_builds_the_env_here_too(fast_kwargs):
@@ -198,7 +273,7 @@ def ray_processes():
 
 @needs_ray
 def test_two_actors_learn_with_sb3s_contract(tmp_path, fast_kwargs, ray_processes):
-    model = MuZero("MlpPolicy", two_cartpoles, num_actors=2, seed=0, **fast_kwargs)
+    model = MuZero("MlpPolicy", two_cartpoles, num_actors=2, num_reanalyze_workers=1, seed=0, **fast_kwargs)
     model.set_logger(configure(str(tmp_path), ["csv"]))
     counting = Counting()
     model.learn(400, callback=counting, log_interval=2, progress_bar=True)
@@ -214,6 +289,15 @@ def test_two_actors_learn_with_sb3s_contract(tmp_path, fast_kwargs, ray_processe
     assert float(rows[-1]["distributed/actors_alive"]) == 2
     assert float(rows[-1]["distributed/actor_restarts"]) == 0
     assert float(rows[-1]["distributed/env_steps_per_s"]) > 0
+    # the Reanalyze worker read the weights the actors read, and evaluated every window
+    assert float(rows[-1]["distributed/reanalyze_workers_alive"]) == 1
+    assert float(rows[-1]["distributed/reanalyze_fallbacks"]) == 0
+    lags = [
+        float(row["distributed/reanalyze_weight_lag"])
+        for row in rows
+        if row["distributed/reanalyze_weight_lag"]
+    ]
+    assert lags and max(lags) <= 8  # published every 4 steps
 
     model.save(tmp_path / "model.zip")
     loaded = MuZero.load(tmp_path / "model.zip")
@@ -224,6 +308,10 @@ def test_two_actors_learn_with_sb3s_contract(tmp_path, fast_kwargs, ray_processe
         model.predict(observations, deterministic=True)[0],
     )
     model.train(2, batch_size=8)  # the sharded replay feeds train() as one replay does
+    model.save_replay_buffer(tmp_path / "replay.pkl")
+    loaded.load_replay_buffer(tmp_path / "replay.pkl")  # a model with as many actors takes it
+    assert isinstance(loaded.replay_buffer, ShardedReplay)
+    assert len(loaded.replay_buffer) == len(model.replay_buffer)
 
 
 @needs_ray
@@ -274,18 +362,3 @@ def test_ctrl_c_in_the_learner_stops_the_actors(fast_kwargs, ray_processes):
     import ray
 
     assert not [name for name in ray.util.list_named_actors() if name.startswith("muzero-self-play-")]
-
-
-@needs_ray
-def test_zz_ray_shutdown_leaves_no_ray_process(ray_processes):
-    """Last: the cluster the tests started goes away with ray.shutdown(), and nothing of it stays."""
-    import psutil
-    import ray
-
-    ours = [p for p in psutil.Process().children(recursive=True) if "ray" in _cmd(p)]
-    assert ours, "the tests' Ray cluster is not a child of this process"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ray.shutdown()
-    _, alive = psutil.wait_procs(ours, timeout=30)
-    assert not alive, [_cmd(p)[:80] for p in alive]

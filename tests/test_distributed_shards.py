@@ -127,3 +127,49 @@ def test_a_window_from_one_shard_is_that_shards_window():
         if tuple(obs) in by_obs:
             assert by_obs[tuple(obs)] == (end, left)
     np.testing.assert_allclose(window.weights, 1.0)  # uniform priorities: equal weights
+
+
+def cartpole_shards(model, steps: int) -> ShardedReplay:
+    """A distributed run's replay for ``model`` (one shard per actor), with ``steps`` steps in each."""
+    layout = model._replay_layout()
+    n_envs = layout.pop("n_envs")
+    replay = ShardedReplay.build([n_envs] * model.num_actors, seed=0, capacity=model.buffer_size, **layout)
+    for shard in range(model.num_actors):
+        for t in range(steps):
+            replay.add(
+                shard,
+                observations=np.full((n_envs, 4), t, dtype=np.float32),
+                actions=np.zeros(n_envs, dtype=np.int64),
+                rewards=np.ones(n_envs, dtype=np.float32),
+                root_values=np.zeros(n_envs, dtype=np.float32),
+                search_policies=np.full((n_envs, 2), 0.5, dtype=np.float32),
+                dones=np.zeros(n_envs, dtype=bool),
+                terminated=np.zeros(n_envs, dtype=bool),
+            )
+    return replay
+
+
+def test_a_saved_sharded_replay_loads_into_a_model_with_as_many_actors(tmp_path, fast_kwargs):
+    from stable_baselines3.common.logger import configure
+
+    from muzero_agents import MuZero
+
+    saver = MuZero("MlpPolicy", "CartPole-v1", num_actors=2, **fast_kwargs)
+    saver.replay_buffer = cartpole_shards(saver, steps=20)
+    saver.save_replay_buffer(tmp_path / "replay.pkl")
+
+    model = MuZero("MlpPolicy", "CartPole-v1", num_actors=2, **fast_kwargs)
+    model.load_replay_buffer(tmp_path / "replay.pkl")
+    assert isinstance(model.replay_buffer, ShardedReplay) and len(model.replay_buffer) == 40
+    window = model.replay_buffer.sample(200)  # the running episodes were ended: their envs are gone
+    assert (window.episode_end == TRUNCATED_NO_VALUE).all()
+    model.set_logger(configure(str(tmp_path), []))
+    model.train(1, batch_size=8)
+
+    for actors in (0, 3):
+        other = MuZero("MlpPolicy", "CartPole-v1", num_actors=actors, **fast_kwargs)
+        with pytest.raises(ValueError, match=r"2 self-play actors.*set model\.num_actors = 2"):
+            other.load_replay_buffer(tmp_path / "replay.pkl")
+    longer = MuZero("MlpPolicy", "CartPole-v1", num_actors=2, **{**fast_kwargs, "unroll_steps": 4})
+    with pytest.raises(ValueError, match="unroll_steps=3"):
+        longer.load_replay_buffer(tmp_path / "replay.pkl")

@@ -1,10 +1,13 @@
-"""Self-play actors in other processes or machines, run by Ray (``MuZero(num_actors=...)``).
+"""Self-play actors and Reanalyze workers in other processes or machines, run by Ray
+(``MuZero(num_actors=..., num_reanalyze_workers=...)``).
 
 The roles, one per module: ``envs`` (the env sources actors rebuild their envs from),
 ``cluster`` (importing Ray, joining or starting a cluster, starting and stopping actors),
-``worker`` (an actor's process: its envs, a CPU copy of the network, the search), ``fleet`` (the
-learner's view of the actors: calls, answers, failures and restarts), ``shards`` (the replay,
-one shard per actor) and ``run`` (``learn``'s loop on the learner's side).
+``worker`` (a self-play actor's process: its envs, a CPU copy of the network, the search),
+``fleet`` (the learner's view of the actors: calls, answers, failures and restarts), ``shards``
+(the replay, one shard per actor), ``weights`` (the learner's weights as the workers read them),
+``reanalyze`` (Reanalyze workers, and the windows the learner samples ahead for them) and ``run``
+(``learn``'s loop on the learner's side).
 
 Importing this package does not import Ray; ``run`` imports it when a distributed ``learn``
 starts, and says which extra to install when it is missing.
@@ -16,22 +19,44 @@ __all__ = ["EnvSource", "open_env", "prepare", "rebuildable_env", "remember"]
 
 
 def prepare(model):
-    """The distributed run ``model.learn`` asks for (``num_actors`` above 0), or None: learning
-    stays in this process and Ray is not imported."""
+    """The distributed run ``model.learn`` asks for (``num_actors`` or ``num_reanalyze_workers``
+    above 0), or None: learning stays in this process and Ray is not imported."""
     from muzero_agents.distributed.shards import ShardedReplay
 
-    if not model.num_actors:
-        if isinstance(model.replay_buffer, ShardedReplay):  # left by a distributed run
-            import warnings
+    if not model.num_actors and isinstance(model.replay_buffer, ShardedReplay):  # left by a distributed run
+        import warnings
 
-            warnings.warn(
-                "num_actors is 0 now: the replay of the earlier distributed learn() (one shard per actor) "
-                "cannot take this process's steps, so learning starts with a new replay buffer.",
-                UserWarning,
-                stacklevel=3,
-            )
-            model.replay_buffer = model._make_replay_buffer()
+        warnings.warn(
+            "num_actors is 0 now: the replay of the earlier distributed learn() (one shard per actor) "
+            "cannot take this process's steps, so learning starts with a new replay buffer.",
+            UserWarning,
+            stacklevel=3,
+        )
+        model.replay_buffer = model._make_replay_buffer()
+    if model.num_reanalyze_workers:  # reanalyze_kwargs may have changed since the constructor
+        from muzero_agents import settings
+
+        settings.check_cross_settings(model._settings())
+    if not model.num_actors and not model.num_reanalyze_workers:
         return None
-    from muzero_agents.distributed.run import DistributedRun
+    from muzero_agents.distributed import run
 
-    return DistributedRun(model)
+    return run.DistributedRun(model) if model.num_actors else run.LocalRun(model)
+
+
+def check_loadable_replay(replay, num_actors: int, path) -> list:
+    """The replays inside ``replay`` that a model with ``num_actors`` actors would train on (each
+    shard of a distributed run's replay, else the replay itself); a ValueError naming the fix
+    when the replay does not fit that count of actors."""
+    from muzero_agents.distributed.shards import ShardedReplay
+
+    if not isinstance(replay, ShardedReplay):
+        return [replay]
+    count = len(replay.shards)
+    if num_actors != count:
+        raise ValueError(
+            f"{path} holds the replay of a distributed run with {count} self-play actors (one shard "
+            f"each), but this model has num_actors={num_actors}: set model.num_actors = {count} before "
+            "load_replay_buffer (learn() then runs that many actors), or collect new data."
+        )
+    return replay.shards

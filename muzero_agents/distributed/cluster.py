@@ -24,9 +24,9 @@ def import_ray():
         import ray
     except ImportError as error:
         raise ImportError(
-            f"MuZero(num_actors=...) runs its actors with Ray, which is not "
-            f"installed: {INSTALL_HINT} (or pass num_actors=0 to run in "
-            "this process)."
+            f"MuZero(num_actors=...) and MuZero(num_reanalyze_workers=...) run their actors and "
+            f"workers with Ray, which is not installed: {INSTALL_HINT} (or set both num_actors and "
+            "num_reanalyze_workers to 0 to run everything in this process)."
         ) from error
     return ray
 
@@ -49,11 +49,11 @@ def connect(workers: int) -> bool:
     return True
 
 
-def start_workers(worker_class: type, specs: list[Any]) -> list[Any]:
+def start_workers(worker_class: type, specs: list[Any], role: str = "self-play") -> list[Any]:
     """One Ray actor of ``worker_class`` per spec, each on one core, restarted by Ray when it dies.
 
-    The actors are named ``muzero-self-play-<run>-<index>`` (``ray.util.list_named_actors``) and
-    belong to this process: they end with it.
+    The actors are named ``muzero-<role>-<run>-<index>`` (``ray.util.list_named_actors``; the
+    roles are ``self-play`` and ``reanalyze``) and belong to this process: they end with it.
     """
     ray = import_ray()
     remote = ray.remote(worker_class)
@@ -62,16 +62,40 @@ def start_workers(worker_class: type, specs: list[Any]) -> list[Any]:
         remote.options(
             num_cpus=1,
             max_restarts=MAX_RESTARTS,
-            max_task_retries=0,  # a piece lost with its actor is not played again: the learner asks anew
-            name=f"muzero-self-play-{run}-{spec.index}",
+            max_task_retries=0,  # work lost with its actor is not done again: the learner asks anew
+            name=f"muzero-{role}-{run}-{spec.index}",
         ).remote(spec)
         for spec in specs
     ]
 
 
+def actor_state(handle: Any) -> str | None:
+    """Ray's record of an actor's state (``ALIVE``, ``RESTARTING``, ``DEAD``, ...), or None when it
+    cannot be read. Read from the cluster's control store, which needs no dashboard."""
+    try:
+        from ray._private.state import actors  # Ray's public state API needs the dashboard
+
+        return str(actors(handle._actor_id.hex())["State"])
+    except Exception:  # another Ray version, or the cluster went away
+        return None
+
+
+def restarts_spent(handle: Any, error: Exception, deaths: int) -> bool:
+    """Whether an actor whose call raised ``ActorDiedError`` is gone for good. Ray raises it for
+    calls in flight when the process dies, also when Ray restarts it: so the actor is gone only
+    when Ray's record says ``DEAD``. Without a record: when its constructor raised, or when it
+    died (``deaths``, as the caller counted them) more often than Ray restarts it."""
+    state = actor_state(handle)
+    if state is not None:
+        return state == "DEAD"
+    return bool(getattr(error, "actor_init_failed", False)) or deaths > MAX_RESTARTS
+
+
 def stop_workers(handles: list[Any]) -> None:
     """End the actors for good (no restart); ones already gone are skipped."""
     ray = import_ray()
+    if not ray.is_initialized():  # the cluster is gone, and its actors with it (and ray.kill would start one)
+        return
     for handle in handles:
         try:
             ray.kill(handle, no_restart=True)

@@ -3,7 +3,9 @@
 Each actor has a slot that is ``running`` (it plays pieces), ``restarting`` (it failed; Ray is
 starting it again and the fleet probes it until it answers) or ``dead`` (Ray spent its
 ``cluster.MAX_RESTARTS`` process restarts, or it failed that many times in a row without
-playing a piece). A failure is one of:
+playing a piece). A probe that fails while Ray still restarts the actor (Ray raises
+``ActorDiedError`` for a call in flight at any death, restarts left or not) is sent again; the
+slot is given up only once Ray's record of the actor says it is dead for good. A failure is one of:
 
 - the actor's process died (killed, crashed, its node gone): Ray restarts it;
 - its env raised inside ``play``: the actor is alive but its envs are in an unknown state, so
@@ -12,7 +14,8 @@ playing a piece). A failure is one of:
 
 Either way the slot's ``generation`` moves on, so that results of calls made before the failure
 are dropped, and the caller is told (``Failure``) so that it can end that actor's running
-episodes in the replay. At most the pieces in flight at the failure are lost.
+episodes in the replay. At most the pieces in flight at the failure are lost. Probes carry the
+slot's ``restarts``, from which the actor seeds its envs and search afresh (``worker.py``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from muzero_agents.distributed.cluster import MAX_RESTARTS, import_ray
+from muzero_agents.distributed.cluster import MAX_RESTARTS, import_ray, restarts_spent, stop_workers
 
 RUNNING, RESTARTING, DEAD = "running", "restarting", "dead"
 PROBE_INTERVAL_S = 0.5  # between two probes of a restarting actor
@@ -41,6 +44,7 @@ class Slot:
     generation: int = 0
     in_flight: int = 0
     restarts: int = 0
+    deaths: int = 0  # process deaths seen (Ray restarts the process after each, up to MAX_RESTARTS)
     failures_in_row: int = 0  # failures since its last piece
     probe_at: float = 0.0
     probe: str = "describe"  # what a probe calls: "rebuild_envs" after an env's failure
@@ -85,7 +89,7 @@ class Fleet:
         try:
             answers = self.ray.get(refs)
         except self.ray.exceptions.RayError as error:
-            raise RuntimeError(f"a self-play actor could not start: {_summary(error)}") from error
+            raise RuntimeError(f"a self-play actor could not start: {error_summary(error)}") from error
         for slot, answer in zip(self.slots, answers):
             slot.n_envs = answer["n_envs"]
         return answers
@@ -102,7 +106,7 @@ class Fleet:
         for slot in self.slots:
             if slot.state == RESTARTING and slot.probe_at <= now:
                 slot.probe_at = float("inf")  # until this probe answers
-                self.call(slot, slot.probe)
+                self.call(slot, slot.probe, slot.restarts)
 
     def poll(self, timeout: float) -> tuple[list[tuple[Slot, Any]], list[Failure]]:
         """Wait up to ``timeout`` s for answers; returns the pieces played (slot, piece), in the
@@ -145,27 +149,27 @@ class Fleet:
 
     def _probe_failed(self, slot: Slot, error: Exception) -> None:
         """The actor is still restarting (probe again soon), could not rebuild its envs (restart
-        it through Ray), or is gone for good."""
+        it through Ray), or is gone for good (Ray's restarts are spent)."""
         exceptions = self.ray.exceptions
         slot.probe_at = time.monotonic() + PROBE_INTERVAL_S
         if isinstance(error, exceptions.RayTaskError):  # rebuild_envs raised: a fresh process then
-            slot.probe, slot.last_error = "describe", _summary(error)
+            slot.probe, slot.last_error = "describe", error_summary(error)
             self._kill_for_restart(slot)
-        elif isinstance(error, exceptions.ActorDiedError):  # Ray's restarts are spent
-            self._give_up(slot, _summary(error))
+        elif isinstance(error, exceptions.ActorDiedError):  # it died again, or for good
+            slot.deaths += 1
+            if restarts_spent(slot.handle, error, slot.deaths):
+                self._give_up(slot, error_summary(error))
 
     def _give_up(self, slot: Slot, error: str) -> None:
         slot.state, slot.last_error = DEAD, error
         warnings.warn(f"self-play actor {slot.index} is gone for good: {error}", RuntimeWarning, stacklevel=3)
-        try:
-            self.ray.kill(slot.handle, no_restart=True)  # its core goes back to the cluster
-        except Exception:  # already gone
-            pass
+        stop_workers([slot.handle])  # its core goes back to the cluster
 
     def _restart(self, slot: Slot, error: Exception) -> Failure:
         """A running actor failed: its envs raised (rebuild them) or its process died (Ray restarts it)."""
-        slot.state, slot.generation, slot.last_error = RESTARTING, slot.generation + 1, _summary(error)
+        slot.state, slot.generation, slot.last_error = RESTARTING, slot.generation + 1, error_summary(error)
         slot.restarts += 1
+        slot.deaths += isinstance(error, self.ray.exceptions.RayActorError)
         slot.failures_in_row += 1
         self.restarts += 1
         if slot.failures_in_row > MAX_RESTARTS:  # it fails again and again without playing a piece
@@ -184,6 +188,7 @@ class Fleet:
         return Failure(slot, slot.last_error)
 
     def _kill_for_restart(self, slot: Slot) -> None:
+        slot.deaths += 1
         try:
             self.ray.kill(slot.handle, no_restart=False)
         except Exception:  # it died meanwhile: Ray restarts it anyway
@@ -205,7 +210,7 @@ class Fleet:
         stop([slot.handle for slot in self.slots])
 
 
-def _summary(error: Exception) -> str:
+def error_summary(error: Exception) -> str:
     """One line for an actor's failure: the env's own exception where there is one."""
     cause = getattr(error, "cause", None)
     if isinstance(cause, BaseException):

@@ -9,9 +9,14 @@ the gradient steps the replay ratio owes, log).
 Backpressure both ways: the learner waits for pieces when it has trained all the data owes, and
 asks an actor for a new piece only while that actor has fewer than ``in_flight`` pieces asked
 for and the trainer owes at most ``max_steps_owed`` steps, so actors never run ahead of the
-replay ratio by more than those pieces. Weights travel through Ray's object store: the
-learner puts a CPU copy every ``weight_interval`` gradient steps, and an actor fetches it with
-its next piece when the version (the learner's step count then) is newer than its own.
+replay ratio by more than those pieces. Weights travel through Ray's object store
+(``weights.py``): the learner puts a CPU copy every ``weight_interval`` gradient steps, and an
+actor fetches it with its next piece when the version (the learner's step count then) is newer
+than its own.
+
+With ``num_reanalyze_workers`` the gradient steps take their windows from the Reanalyze workers
+(``reanalyze.py``), which read the same weights; ``LocalRun`` runs them beside self-play in this
+process (``num_actors=0``).
 """
 
 from __future__ import annotations
@@ -25,10 +30,11 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from muzero_agents import env_checks
 from muzero_agents.actor import SelfPlayActor, env_action_masks, env_frame_stack
-from muzero_agents.distributed import cluster
+from muzero_agents.distributed import cluster, reanalyze
 from muzero_agents.distributed.envs import EnvSource, source_of
 from muzero_agents.distributed.fleet import RUNNING, Fleet
 from muzero_agents.distributed.shards import ShardedReplay
+from muzero_agents.distributed.weights import WEIGHT_INTERVAL, PublishedWeights
 from muzero_agents.distributed.worker import Piece, PolicyRecipe, SelfPlayWorker, WorkerSpec
 from muzero_agents.policies import policy_arguments
 
@@ -37,7 +43,6 @@ if TYPE_CHECKING:
 
 STEPS_PER_PIECE = 16  # vectorized env steps an actor plays per call
 IN_FLIGHT = 2  # pieces asked of one actor at a time: it plays the next while the learner takes one
-WEIGHT_INTERVAL = 4  # gradient steps between two weight publications
 POLL_S = 1.0  # longest wait for an answer before checking on restarting actors
 
 
@@ -61,9 +66,9 @@ class DistributedRun:
         self.source: EnvSource = source_of(model.env)  # refuses a live env before Ray starts
         cluster.import_ray()
         self.steps_per_piece, self.in_flight = steps_per_piece, in_flight
-        self.weight_interval = weight_interval
+        self.weights = PublishedWeights(weight_interval)
         self.fleet: Fleet | None = None
-        self.version, self._weights = -1, None
+        self.reanalyze: reanalyze.RemoteReanalyze | None = None
         self.env_steps, self.started = 0, time.perf_counter()
         self.nodes: set[str] = set()
         model.replay_buffer = self._replay(model)
@@ -94,12 +99,7 @@ class DistributedRun:
 
     def _specs(self) -> list[WorkerSpec]:
         model = self.model
-        recipe = PolicyRecipe(
-            model.policy_class,
-            model.observation_space,
-            model.action_space,
-            policy_arguments(model.policy_kwargs, model.learner_kwargs),
-        )
+        recipe = policy_recipe(model)
         planner = (model.search, dict(model.search_kwargs), model.discount, model.two_player)
         return [
             WorkerSpec(
@@ -117,9 +117,10 @@ class DistributedRun:
     def _start(self) -> None:
         """Join or start the cluster, start the actors, check that their envs match the model's."""
         model = self.model
-        self._warm_up()
-        cluster.connect(model.num_actors)
+        warm_up(model)
+        cluster.connect(model.num_actors + model.num_reanalyze_workers)
         self.fleet = Fleet(cluster.start_workers(SelfPlayWorker, self._specs()))
+        self.reanalyze = start_reanalyze(model, self.weights)  # starts while the actors do
         for index, answer in enumerate(self.fleet.describe_all()):
             mismatch = [
                 f"{name} {answer[name]!r} (the model's: {ours!r})"
@@ -135,19 +136,8 @@ class DistributedRun:
                     f"self-play actor {index} built an env that differs from the model's: "
                     f"{'; '.join(mismatch)}. The env id or function must build the same env every time."
                 )
+        attach_reanalyze(model, self.reanalyze)
         self.started = time.perf_counter()
-
-    def _warm_up(self) -> None:
-        """One small search here first, so that Numba compiles the search's kernels once and caches
-        them for the actors on this machine, instead of each actor compiling them at once."""
-        model = self.model
-        observations = np.asarray(model._last_obs)[:1]
-        mask = env_action_masks(model.env, int(model.action_space.n))
-        rng = np.random.default_rng(0)
-        legal = None if mask is None else mask[:1]
-        model.planner.plan(
-            model.policy, observations, legal, num_simulations=2, explore=True, temperature=1.0, rng=rng
-        )
 
     # ------------------------------------------------------------------ the loop
     def run(self, total_timesteps: int, callback: BaseCallback, log_interval: int) -> None:
@@ -157,6 +147,7 @@ class DistributedRun:
             self._start()
             self._loop_until(total_timesteps, callback, log_interval)
         finally:
+            detach_reanalyze(self.model, self.reanalyze)
             if self.fleet is not None:
                 self.fleet.close(cluster.stop_workers)
             self._record_monitoring()
@@ -199,20 +190,17 @@ class DistributedRun:
                 and model._loop.steps_owed <= max_owed
             ):
                 progress = model._current_progress_remaining
-                self.fleet.call(slot, "play", [self._weights], self.version, progress, self.steps_per_piece)
+                weights, version = self.weights.current()
+                self.fleet.call(slot, "play", weights, version, progress, self.steps_per_piece)
                 asked += slot.n_envs * self.steps_per_piece
 
     def _publish_weights(self) -> None:
         """Put a CPU copy of the learner's weights in the object store, every ``weight_interval`` steps."""
         model = self.model
-        if self._weights is not None and model._n_updates - self.version < self.weight_interval:
-            return
-        with model._paused():
-            weights = {
-                name: value.detach().to("cpu", copy=True) for name, value in model.policy.state_dict().items()
-            }
-            version = model._n_updates
-        self._weights, self.version = self.fleet.ray.put(weights), version
+        if self.weights.due(model._n_updates):
+            with model._paused():  # between two gradient steps (which may publish too)
+                if self.weights.due(model._n_updates):
+                    self.weights.publish(model.policy, model._n_updates)
 
     # ------------------------------------------------------------------ one piece
     def _take(
@@ -286,6 +274,90 @@ class DistributedRun:
         model.logger.record("distributed/actor_restarts", fleet.restarts)
         model.logger.record("distributed/env_steps_per_s", self.env_steps / elapsed)
         model.logger.record("distributed/nodes", len(self.nodes))
+        if self.reanalyze is not None:
+            self.reanalyze.record(model.logger)
+
+
+class LocalRun:
+    """``MuZero.learn`` with self-play in this process (``num_actors=0``) and Reanalyze workers on
+    Ray: the in-process loop, whose gradient steps take their windows from the workers."""
+
+    def __init__(self, model: MuZero) -> None:
+        self.model = model
+        cluster.import_ray()
+        self.reanalyze: reanalyze.RemoteReanalyze | None = None
+
+    def run(self, total_timesteps: int, callback: BaseCallback, log_interval: int) -> None:
+        """The in-process loop; the workers end when it returns or raises."""
+        model = self.model
+        try:
+            warm_up(model)
+            cluster.connect(model.num_reanalyze_workers)
+            self.reanalyze = start_reanalyze(model, PublishedWeights())
+            attach_reanalyze(model, self.reanalyze)
+            model._run(total_timesteps, _Recording(callback, self.reanalyze, model.logger), log_interval)
+        finally:
+            detach_reanalyze(model, self.reanalyze)
+
+
+class _Recording:
+    """A learner's callback that records the workers' monitoring into the logger first, at each
+    env step (in the thread that dumps the logs); everything else goes to the callback."""
+
+    def __init__(self, callback: BaseCallback, remote: reanalyze.RemoteReanalyze, logger) -> None:
+        self._callback, self._remote, self._logger = callback, remote, logger
+
+    def on_step(self) -> bool:
+        self._remote.record(self._logger)
+        return self._callback.on_step()
+
+    def __getattr__(self, name: str):
+        return getattr(self._callback, name)
+
+
+def policy_recipe(model: MuZero) -> PolicyRecipe:
+    """How workers build the model's network on their CPU."""
+    return PolicyRecipe(
+        model.policy_class,
+        model.observation_space,
+        model.action_space,
+        policy_arguments(model.policy_kwargs, model.learner_kwargs),
+    )
+
+
+def start_reanalyze(model: MuZero, weights: PublishedWeights) -> reanalyze.RemoteReanalyze | None:
+    """Start the model's Reanalyze workers (None without any); Ray is connected."""
+    if not model.num_reanalyze_workers:
+        return None
+    return reanalyze.start(model, weights, policy_recipe(model))
+
+
+def attach_reanalyze(model: MuZero, remote: reanalyze.RemoteReanalyze | None) -> None:
+    """Once the workers answer, the gradient steps take their windows from them."""
+    if remote is not None:
+        remote.wait_started()
+        model._remote_reanalyze = remote
+
+
+def detach_reanalyze(model: MuZero, remote: reanalyze.RemoteReanalyze | None) -> None:
+    """The gradient steps refresh their windows themselves again; the workers end."""
+    if remote is None:
+        return
+    with model._paused():  # a background trainer finishes the step that uses them
+        model._remote_reanalyze = None
+    remote.close()
+
+
+def warm_up(model: MuZero) -> None:
+    """One small search here first, so that Numba compiles the search's kernels once and caches
+    them for the workers on this machine, instead of each worker compiling them at once."""
+    observations = np.asarray(model._last_obs)[:1]
+    mask = env_action_masks(model.env, int(model.action_space.n))
+    rng = np.random.default_rng(0)
+    legal = None if mask is None else mask[:1]
+    model.planner.plan(
+        model.policy, observations, legal, num_simulations=2, explore=True, temperature=1.0, rng=rng
+    )
 
 
 def _infos_with_terminal_observations(infos: list[dict], finals: dict[int, np.ndarray]) -> list[dict]:

@@ -6,6 +6,11 @@
 ``StepRecord``s that ``TrajectoryReplay.add`` takes, in order. A restarted actor builds its envs
 afresh, and so does an actor whose env raised (``rebuild_envs``); the first piece after either
 says so (``fresh``), and the learner ends the episodes the old envs left running.
+
+Seeds: an actor's envs and search draw from the model's seed, the actor's index and its
+restart count (the learner's count of its failures, sent with ``describe`` and
+``rebuild_envs``) and nothing else, so a seeded run seeds its envs the same way every time.
+Without a seed each actor draws fresh entropy.
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ class WorkerSpec:
     :param planner: ``Planner``'s arguments (search, search_kwargs, discount, two_player)
     :param num_simulations: simulations per move
     :param self_play_kwargs: the model's self-play settings
-    :param seed: the model's seed (None: unseeded); each actor and each restart draws its own
+    :param seed: the model's seed (None: unseeded); each actor and each restart seeds from it
     :param index: the actor's number, 0 to ``num_actors - 1``
     """
 
@@ -97,41 +102,56 @@ class SelfPlayWorker:
     def __init__(self, spec: WorkerSpec) -> None:
         torch.set_num_threads(1)  # one core per actor
         self.spec = spec
-        entropy = None if spec.seed is None else [spec.seed, spec.index, os.getpid(), time.time_ns()]
-        self.seeds = np.random.SeedSequence(entropy)
         self.policy = spec.policy.build()
-        rng = np.random.default_rng(self.seeds.spawn(1)[0])
-        self.actor = SelfPlayActor(Planner(*spec.planner), spec.num_simulations, rng)
+        self.actor = SelfPlayActor(Planner(*spec.planner), spec.num_simulations, np.random.default_rng())
         self.version = -1
         self.env = None
-        self.rebuild_envs()
+        self.rebuild_envs(restarts=0)  # a process Ray restarts starts here too; describe() reseeds it
 
-    def rebuild_envs(self) -> dict[str, Any]:
-        """Close the envs (after one of them failed) and build them afresh; the next piece is
-        ``fresh``. Returns ``describe()``."""
+    def rebuild_envs(self, restarts: int | None = None) -> dict[str, Any]:
+        """Close the envs (after one of them failed) and build them afresh, seeded for restart
+        ``restarts`` (None: the next seeds of the current restart); the next piece is ``fresh``.
+        Returns ``describe()``."""
         from stable_baselines3.common.base_class import BaseAlgorithm
 
+        if restarts is not None:
+            self._seed(restarts)
         if self.env is not None:
             try:
                 self.env.close()
             except Exception:  # a broken env may fail to close too: it is dropped either way
                 pass
         self.env = BaseAlgorithm._wrap_env(self.spec.env.build())
-        self.env.seed(int(self.seeds.spawn(1)[0].generate_state(1)[0]))
-        self.observations = self.env.reset()
-        check_observations(self.observations, self.policy.observation_space, where="the env's reset()")
-        self.actor.start(self.env.num_envs, self.spec.self_play_kwargs, envs_reset=True)
-        self.fresh = True
+        self._reset_envs()
         return self.describe()
 
-    def describe(self) -> dict[str, Any]:
-        """The envs' count and spaces, for the learner to check against its own."""
+    def describe(self, restarts: int | None = None) -> dict[str, Any]:
+        """The envs' count and spaces, for the learner to check against its own. A ``restarts``
+        other than the actor's own (Ray restarted its process) reseeds it and resets its envs."""
+        if restarts is not None and restarts != self.restarts:
+            self._seed(restarts)
+            self._reset_envs()
         return dict(
             n_envs=self.env.num_envs,
             observation_space=self.env.observation_space,
             action_space=self.env.action_space,
             pid=os.getpid(),
         )
+
+    def _seed(self, restarts: int) -> None:
+        """Seeds from the model's seed, the actor's index and ``restarts`` only (no seed: fresh entropy)."""
+        spec = self.spec
+        entropy = None if spec.seed is None else [spec.seed, spec.index, restarts]
+        self.seeds, self.restarts = np.random.SeedSequence(entropy), restarts
+        self.actor.rng = np.random.default_rng(self.seeds.spawn(1)[0])
+
+    def _reset_envs(self) -> None:
+        """Seed and reset the envs; every env starts a new episode and the next piece is ``fresh``."""
+        self.env.seed(int(self.seeds.spawn(1)[0].generate_state(1)[0]))
+        self.observations = self.env.reset()
+        check_observations(self.observations, self.policy.observation_space, where="the env's reset()")
+        self.actor.start(self.env.num_envs, self.spec.self_play_kwargs, envs_reset=True)
+        self.fresh = True
 
     def play(self, weights: list, version: int, progress_remaining: float, steps: int) -> Piece:
         """Play ``steps`` env steps with the weights of ``version`` (``weights[0]`` is their Ray
