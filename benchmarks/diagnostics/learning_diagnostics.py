@@ -67,6 +67,7 @@ def run(task_name: str, out: Path, seed: int, max_steps: int | None, overrides: 
     )
     built = build_run("muzero", task, seed, device="cpu")
     out.mkdir(parents=True, exist_ok=True)
+    (out / "settings.json").write_text(json.dumps({"task": task_name, "seed": seed, "overrides": overrides}))
     built.model.set_logger(configure(str(out), ["csv"]))
     history = EvalHistory()
     evaluator = PeriodicEval(
@@ -77,7 +78,6 @@ def run(task_name: str, out: Path, seed: int, max_steps: int | None, overrides: 
         writer = csv.writer(file)
         writer.writerow(["env_steps", "eval_mean", "eval_std"])
         writer.writerows((r.env_steps, r.eval_mean, r.eval_std) for r in history.records)
-    (out / "settings.json").write_text(json.dumps({"task": task_name, "seed": seed, "overrides": overrides}))
     print(f"{task_name} seed {seed}: {[round(r.eval_mean, 1) for r in history.records]}")
 
 
