@@ -79,17 +79,7 @@ class Fleet:
     def describe_all(self) -> list[dict[str, Any]]:
         """Every actor's ``describe()``, once they have all started; a clear error if one cannot."""
         refs = [slot.handle.describe.remote() for slot in self.slots]
-        ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=START_TIMEOUT_S)
-        if len(ready) < len(refs):
-            free = self.ray.available_resources().get("CPU", 0)
-            raise RuntimeError(
-                f"only {len(ready)} of {len(refs)} self-play actors started within {START_TIMEOUT_S:.0f} s; "
-                f"each needs one CPU and the Ray cluster has {free:g} free: lower num_actors or add nodes."
-            )
-        try:
-            answers = self.ray.get(refs)
-        except self.ray.exceptions.RayError as error:
-            raise RuntimeError(f"a self-play actor could not start: {error_summary(error)}") from error
+        answers = answers_once_started(self.ray, refs, "self-play actor", "num_actors")
         for slot, answer in zip(self.slots, answers):
             slot.n_envs = answer["n_envs"]
         return answers
@@ -208,6 +198,22 @@ class Fleet:
         """Stop every actor (``stop`` ends them) and forget the calls in flight."""
         self._calls.clear()
         stop([slot.handle for slot in self.slots])
+
+
+def answers_once_started(ray, refs: list, role: str, setting: str, timeout: float = START_TIMEOUT_S) -> list:
+    """The answers of every ``role`` (their first calls ``refs``), or a clear error naming
+    ``setting`` when one has not started within ``timeout`` seconds or failed to start."""
+    ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout)
+    if len(ready) < len(refs):
+        free = ray.available_resources().get("CPU", 0)
+        raise RuntimeError(
+            f"only {len(ready)} of {len(refs)} {role}s started within {timeout:.0f} s; each needs one "
+            f"CPU and the Ray cluster has {free:g} free: lower {setting} or add nodes."
+        )
+    try:
+        return ray.get(refs)
+    except ray.exceptions.RayError as error:
+        raise RuntimeError(f"a {role} could not start: {error_summary(error)}") from error
 
 
 def error_summary(error: Exception) -> str:

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from muzero_agents.distributed import cluster
-from muzero_agents.distributed.fleet import START_TIMEOUT_S, error_summary
+from muzero_agents.distributed.fleet import START_TIMEOUT_S, answers_once_started, error_summary
 from muzero_agents.distributed.weights import PublishedWeights
 from muzero_agents.distributed.worker import PolicyRecipe
 from muzero_agents.planning import Planner
@@ -168,17 +168,7 @@ class RemoteReanalyze:
     def wait_started(self, timeout: float = START_TIMEOUT_S) -> None:
         """Wait until every worker answers; a clear error if one cannot start."""
         refs = [worker.handle.ping.remote() for worker in self.workers]
-        ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=timeout)
-        if len(ready) < len(refs):
-            free = self.ray.available_resources().get("CPU", 0)
-            raise RuntimeError(
-                f"only {len(ready)} of {len(refs)} Reanalyze workers started within {timeout:.0f} s; each "
-                f"needs one CPU and the Ray cluster has {free:g} free: lower num_reanalyze_workers or add nodes."
-            )
-        try:
-            self.ray.get(refs)
-        except self.ray.exceptions.RayError as error:
-            raise RuntimeError(f"a Reanalyze worker could not start: {error_summary(error)}") from error
+        answers_once_started(self.ray, refs, "Reanalyze worker", "num_reanalyze_workers", timeout)
 
     # ------------------------------------------------------------------ the gradient step's side
     def __call__(
