@@ -5,13 +5,16 @@ and ``<run>.json`` (its protocol, settings and timings), written atomically, the
 A run whose JSON exists is finished and is skipped next time, provided it was run under the
 same protocol (budget, evaluation schedule); a different protocol is refused rather than mixed.
 ``OUT/results.csv`` is rebuilt from every finished run in the folder after each invocation.
+An unfinished run keeps a checkpoint after each evaluation in ``OUT/partial/<run>/`` and goes on
+from it next time (``benchmarks.harness.checkpoints``), so a run longer than one sitting still
+finishes.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import os
+import shutil
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import as_completed
@@ -21,10 +24,17 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from benchmarks.harness.checkpoints import (
+    CheckpointAfterEval,
+    RunState,
+    read_state,
+    restore,
+    write_text_atomically,
+)
 from benchmarks.harness.pool import SPAWN, worker_pool
 from benchmarks.harness.suites import Suite, Task
-from muzero_agents.files import replace_atomically, temporary_file
 
+PARTIAL = "partial"  # OUT/partial/<run>/: the checkpoints of unfinished runs
 CSV_COLUMNS = ("algo", "env", "seed", "env_steps", "wall_s", "eval_mean", "eval_std")
 
 
@@ -63,18 +73,26 @@ def run_id(algo: str, task_name: str, seed: int) -> str:
 # ---------------------------------------------------------------------------------- one run
 
 
-def run_job(job: Job, position: int = 0, progress: bool | None = None) -> dict[str, Any]:
-    """Train one run to its budget under the shared protocol; returns its rows and timings."""
+def run_job(
+    job: Job, position: int = 0, progress: bool | None = None, partial: Path | None = None
+) -> dict[str, Any]:
+    """Train one run to its budget under the shared protocol; returns its rows and timings.
+
+    With ``partial`` (the run's checkpoint folder) the run saves a checkpoint after each
+    evaluation and resumes from the newest one made under the same protocol
+    (``benchmarks.harness.checkpoints``); the folder is deleted when the run finishes.
+    """
     import torch
 
-    from benchmarks.harness.evaluation import EvalHistory, PeriodicEval, StepBudget
+    from benchmarks.harness.evaluation import PeriodicEval, StepBudget
     from benchmarks.harness.progress import RunProgress
     from benchmarks.harness.tasks import build_run
 
     torch.set_num_threads(1)
     started = time.perf_counter()
     built = build_run(job.algo, job.task, job.seed, job.device)
-    history = EvalHistory()
+    state = _resume(job, built, partial)
+    history = state.history()
     evaluator = PeriodicEval(
         built.eval_envs,
         job.task.eval_every,
@@ -83,6 +101,7 @@ def run_job(job: Job, position: int = 0, progress: bool | None = None) -> dict[s
         use_masks=built.use_masks,
         final_eval=True,
     )
+    evaluator.continue_from(state.env_steps, state.train_s, state.eval_s)
     bar = RunProgress(
         f"{job.algo} {job.task.name} s{job.seed}",
         job.task.budget,
@@ -90,8 +109,36 @@ def run_job(job: Job, position: int = 0, progress: bool | None = None) -> dict[s
         position,
         disable=None if progress is None else not progress,
     )
-    built.model.learn(total_timesteps=job.task.budget, callback=[evaluator, StepBudget(job.task.budget), bar])
-    rows = [
+    callbacks = [evaluator, StepBudget(job.task.budget), bar]
+    if partial is not None:
+        callbacks.append(CheckpointAfterEval(partial, job.protocol(), evaluator, state.resumed_at))
+    built.model.learn(
+        total_timesteps=job.task.budget - state.env_steps,
+        callback=callbacks,
+        reset_num_timesteps=state.env_steps == 0,
+    )
+    for env in built.eval_envs.values():
+        env.close()
+    built.model.get_env().close()
+    record = {
+        "algo": job.algo,
+        "task": job.task.name,
+        "seed": job.seed,
+        "protocol": job.protocol(),
+        "settings": built.settings(),
+        "env_steps": int(built.model.num_timesteps),
+        "train_s": round(evaluator.train_seconds(), 3),
+        "eval_s": round(evaluator.eval_seconds(), 3),
+        "total_s": round(time.perf_counter() - started, 3),
+        "rows": _rows(job, history),
+    }
+    if state.resumed_at:
+        record["resumed_at"] = state.resumed_at
+    return record
+
+
+def _rows(job: Job, history: Any) -> list[dict[str, Any]]:
+    return [
         {
             "algo": job.algo,
             "env": r.label,
@@ -103,31 +150,27 @@ def run_job(job: Job, position: int = 0, progress: bool | None = None) -> dict[s
         }
         for r in history.records
     ]
-    for env in built.eval_envs.values():
-        env.close()
-    built.model.get_env().close()
-    return {
-        "algo": job.algo,
-        "task": job.task.name,
-        "seed": job.seed,
-        "protocol": job.protocol(),
-        "settings": built.settings(),
-        "env_steps": int(built.model.num_timesteps),
-        "train_s": round(evaluator.train_seconds(), 3),
-        "eval_s": round(evaluator.eval_seconds(), 3),
-        "total_s": round(time.perf_counter() - started, 3),
-        "rows": rows,
-    }
+
+
+def _resume(job: Job, built: Any, partial: Path | None) -> RunState:
+    """The state the run starts from: a fresh one, or its newest checkpoint under this protocol
+    (``built.model`` is then replaced by the checkpointed model)."""
+    fresh = RunState(job.protocol(), env_steps=0, train_s=0.0, eval_s=0.0, records=[])
+    found = read_state(partial) if partial is not None else None
+    if found is None:
+        return fresh
+    step_dir, state = found
+    if state.protocol != job.protocol():
+        tqdm.write(f"{job.run_id}: its checkpoint was made under another protocol; starting over.")
+        return fresh
+    built.model = restore(step_dir, built.model, job.device)
+    built.model.set_random_seed(job.seed + state.env_steps)  # new streams, not the first leg's again
+    state.resumed_at.append(state.env_steps)
+    tqdm.write(f"{job.run_id}: resumed from its checkpoint at {state.env_steps:,} env steps.")
+    return state
 
 
 # ---------------------------------------------------------------------------------- files
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = temporary_file(path)
-    with os.fdopen(fd, "w", newline="") as handle:
-        handle.write(text)
-    replace_atomically(tmp, path)
 
 
 def rows_to_csv(rows: Iterable[dict[str, Any]]) -> str:
@@ -164,14 +207,21 @@ def read_csv(path: Path) -> list[dict[str, Any]]:
         ]
 
 
+def partial_folder(out: Path, job: Job) -> Path:
+    """Where an unfinished run keeps its checkpoints."""
+    return out / PARTIAL / job.run_id
+
+
 def save_run(out: Path, record: dict[str, Any]) -> None:
-    """Write a finished run's CSV, then its JSON (the JSON marks it finished)."""
+    """Write a finished run's CSV, then its JSON (the JSON marks it finished), then delete its
+    checkpoints."""
     runs = out / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     name = run_id(record["algo"], record["task"], record["seed"])
-    _write_atomic(runs / f"{name}.csv", rows_to_csv(record["rows"]))
+    write_text_atomically(runs / f"{name}.csv", rows_to_csv(record["rows"]))
     meta = {key: value for key, value in record.items() if key != "rows"}
-    _write_atomic(runs / f"{name}.json", json.dumps(meta, indent=2, default=str) + "\n")
+    write_text_atomically(runs / f"{name}.json", json.dumps(meta, indent=2, default=str) + "\n")
+    shutil.rmtree(out / PARTIAL / name, ignore_errors=True)
 
 
 def finished_runs(out: Path) -> dict[str, dict[str, Any]]:
@@ -194,7 +244,7 @@ def collect_results(out: Path) -> Path:
     rows.sort(key=lambda r: (r["env"], r["algo"], r["seed"], r["env_steps"]))
     path = out / "results.csv"
     out.mkdir(parents=True, exist_ok=True)
-    _write_atomic(path, rows_to_csv(rows))
+    write_text_atomically(path, rows_to_csv(rows))
     return path
 
 
@@ -264,10 +314,10 @@ def _init_worker(lock: Any, slots: Any) -> None:
 _SLOTS: Any = None
 
 
-def _run_in_worker(job: Job, progress: bool | None) -> dict[str, Any]:
+def _run_in_worker(job: Job, progress: bool | None, partial: Path) -> dict[str, Any]:
     slot = _SLOTS.get()
     try:
-        return run_job(job, position=slot, progress=progress)
+        return run_job(job, position=slot, progress=progress, partial=partial)
     finally:
         _SLOTS.put(slot)
 
@@ -292,7 +342,7 @@ def execute(
     records = []
     if n_jobs <= 1 or len(jobs) <= 1:
         for job in jobs:
-            record = run_job(job, progress=progress)
+            record = run_job(job, progress=progress, partial=partial_folder(out, job))
             save_run(out, record)
             tqdm.write(_describe(record))
             records.append(record)
@@ -301,7 +351,7 @@ def execute(
     for slot in range(n_jobs):
         slots.put(slot)
     with worker_pool(n_jobs, _init_worker, (SPAWN.RLock(), slots)) as pool:
-        futures = {pool.submit(_run_in_worker, job, progress): job for job in jobs}
+        futures = {pool.submit(_run_in_worker, job, progress, partial_folder(out, job)): job for job in jobs}
         for future in as_completed(futures):
             record = future.result()
             save_run(out, record)
