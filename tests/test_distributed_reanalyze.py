@@ -100,11 +100,12 @@ class FakeWorker:
     computed at once by a real ``ReanalyzeWorker``)."""
 
     def __init__(self, worker) -> None:
-        self.worker, self.answers, self.pings = worker, [], []
+        self.worker, self.answers, self.pings, self.settings = worker, [], [], []
         self.evaluate = type("Method", (), {"remote": self._evaluate})()
         self.ping = type("Method", (), {"remote": self._ping})()
 
     def _evaluate(self, weights, version, observations, legal_masks, settings):
+        self.settings.append(settings)
         if self.answers:
             return self.answers.pop(0)
         self.worker.set_weights(weights[0], version)
@@ -198,6 +199,7 @@ def test_a_late_or_dead_worker_costs_speed_only(fast_kwargs, monkeypatch):
     late.ready = True  # the late answer serves as the probe: the worker gets work again
     step()
     assert remote.alive == 1 and remote.fallbacks == 2 and len(remote._lags) == 1
+    assert remote.workers[0].slowest_s > 0  # the late answer's time counts towards the next wait
 
     died = remote.ray.exceptions.ActorDiedError()
     handle.answers += [FakeRef(error=died), FakeRef(error=died)]
@@ -216,6 +218,35 @@ def test_a_late_or_dead_worker_costs_speed_only(fast_kwargs, monkeypatch):
     fallbacks = remote.fallbacks
     step()
     assert remote.fallbacks == fallbacks and not remote._ahead
+
+
+def test_a_slow_worker_is_waited_for_longer_after_its_first_late_answer():
+    from muzero_agents.distributed import reanalyze
+
+    worker = reanalyze._Worker(0, handle=None)
+    assert worker.timeout() == reanalyze.RESULT_TIMEOUT_S
+    worker.answered(time.monotonic() - 5.0)  # quick answers keep the shortest wait
+    assert worker.timeout() == reanalyze.RESULT_TIMEOUT_S
+    worker.answered(time.monotonic() - 100.0)
+    assert worker.timeout() >= reanalyze.TIMEOUT_MARGIN * 100.0
+
+
+def test_windows_sampled_ahead_follow_a_change_of_the_search_settings(fast_kwargs):
+    model = played_model(fast_kwargs)
+    remote, handle = fake_remote(model)
+    source = step_source(model, remote, search=True)
+
+    def step():
+        return remote(source, 8, 1.0, False, contextlib.nullcontext())
+
+    step()
+    assert {settings[1] for settings in handle.settings} == {model.num_simulations}
+    sent = len(handle.settings)
+    model.num_simulations = model.num_simulations + 3  # e.g. by a callback during learn
+    step()
+    # every window queued under the old settings was dropped and sampled anew, under the new ones
+    assert len(handle.settings) - sent == len(remote._ahead) + 1
+    assert {settings[1] for settings in handle.settings[sent:]} == {model.num_simulations}
 
 
 # ---------------------------------------------------------------------------- with Ray

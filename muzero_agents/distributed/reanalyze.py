@@ -19,9 +19,13 @@ search when ``reanalyze_kwargs["search"]``). The logger records
 ``distributed/reanalyze_workers_alive``, ``distributed/reanalyze_failures`` and
 ``distributed/reanalyze_fallbacks``.
 
-A worker that fails, or has not answered within ``RESULT_TIMEOUT_S``, costs speed only: that
-window is evaluated in the learner's process (a fallback), and the worker gets no work until it
-answers a probe (Ray restarts a dead one up to ``cluster.MAX_RESTARTS`` times).
+A worker that fails, or has not answered in time, costs speed only: that window is evaluated in
+the learner's process (a fallback), and the worker gets no work until it answers a probe (Ray
+restarts a dead one up to ``cluster.MAX_RESTARTS`` times). "In time" is ``RESULT_TIMEOUT_S``, or
+``TIMEOUT_MARGIN`` times the slowest answer seen from that worker (a late answer included) when
+that is longer, so a worker whose windows simply take long (large batches, searches) is waited
+for after its first late answer. A change of the search settings during ``learn`` drops the
+windows sampled ahead under the old ones.
 """
 
 from __future__ import annotations
@@ -49,7 +53,8 @@ if TYPE_CHECKING:
     from muzero_agents.learner import ReplayStep
 
 RUNNING, RESTARTING, DEAD = "running", "restarting", "dead"
-RESULT_TIMEOUT_S = 60.0  # longest wait for one window's evaluation before the learner does it
+RESULT_TIMEOUT_S = 60.0  # shortest wait for one window's evaluation before the learner does it
+TIMEOUT_MARGIN = 4.0  # the wait is at least this times the worker's slowest answer so far
 PROBE_INTERVAL_S = 0.5  # between two probes of a restarting worker
 
 
@@ -129,6 +134,15 @@ class _Worker:
     deaths: int = 0
     probe: Any = None  # the call whose answer brings a restarting worker back
     probe_at: float = 0.0
+    probe_sent: float | None = None  # when the probe was sent, if it is a late evaluation
+    slowest_s: float = 0.0  # the longest an evaluation took, from its sending to its answer seen
+
+    def timeout(self) -> float:
+        """How long the learner waits for this worker's evaluation."""
+        return max(RESULT_TIMEOUT_S, TIMEOUT_MARGIN * self.slowest_s)
+
+    def answered(self, sent: float) -> None:
+        self.slowest_s = max(self.slowest_s, time.monotonic() - sent)
 
 
 @dataclass
@@ -142,6 +156,7 @@ class _Ahead:
     worker: _Worker | None = None
     generation: int = 0
     ref: Any = None
+    sent: float = 0.0  # time.monotonic() when it was sent
 
 
 class RemoteReanalyze:
@@ -186,7 +201,7 @@ class RemoteReanalyze:
             self.weights.publish(model.policy, model._n_updates)
         self._check_probes()
         reanalyzer = source.reanalyzer
-        settings = (reanalyzer.fraction, reanalyzer.search, reanalyzer.td_lambda)
+        settings = (reanalyzer.fraction, reanalyzer.search, reanalyzer.td_lambda, self._search_settings())
         key = (batch_size, next_observations, id(source.replay), settings)
         if self._ahead and self._ahead[0].key != key:  # train(batch_size=...), or settings changed
             self._ahead.clear()
@@ -207,16 +222,25 @@ class RemoteReanalyze:
             return ahead
         busy = collections.Counter(id(item.worker) for item in self._ahead)
         worker = min((w for w in self.workers if w.state == RUNNING), key=lambda w: busy[id(w)])
-        model = self.model
-        planner = (model.search, dict(model.search_kwargs), model.discount, model.two_player)
-        settings = (reanalyzer.search, model.num_simulations, planner)
+        num_simulations, planner = self._search_settings()
+        settings = (reanalyzer.search, num_simulations, planner)
         weights, version = self.weights.current()
         inputs = ahead.inputs
-        ahead.worker, ahead.generation = worker, worker.generation
+        ahead.worker, ahead.generation, ahead.sent = worker, worker.generation, time.monotonic()
         ahead.ref = worker.handle.evaluate.remote(
             weights, version, inputs.observations, inputs.legal_masks, settings
         )
         return ahead
+
+    def _search_settings(self) -> tuple:
+        """(num_simulations, ``Planner``'s arguments): what a worker's search uses, the learner's of now."""
+        model = self.model
+        return model.num_simulations, (
+            model.search,
+            dict(model.search_kwargs),
+            model.discount,
+            model.two_player,
+        )
 
     def _refreshed(self, ahead: _Ahead, source: ReplayStep) -> ReplayWindow:
         """``ahead``'s window refreshed with its worker's evaluation, or evaluated here if the
@@ -237,12 +261,13 @@ class RemoteReanalyze:
         worker = ahead.worker
         if worker.state != RUNNING or worker.generation != ahead.generation:
             return None
-        ready, _ = self.ray.wait([ahead.ref], timeout=RESULT_TIMEOUT_S)
+        timeout = worker.timeout()
+        ready, _ = self.ray.wait([ahead.ref], timeout=timeout)
         if not ready:  # no new work until this answer comes (it serves as the probe)
-            worker.state, worker.probe = RESTARTING, ahead.ref
+            worker.state, worker.probe, worker.probe_sent = RESTARTING, ahead.ref, ahead.sent
             worker.generation += 1
             warnings.warn(
-                f"Reanalyze worker {worker.index} did not answer within {RESULT_TIMEOUT_S:.0f} s; "
+                f"Reanalyze worker {worker.index} did not answer within {timeout:.0f} s; "
                 "the learner refreshes that window itself, and the worker gets no work until it answers",
                 RuntimeWarning,
                 stacklevel=2,
@@ -254,6 +279,7 @@ class RemoteReanalyze:
             self._failed(worker, error)
             return None
         worker.failures_in_row = 0
+        worker.answered(ahead.sent)
         return evaluation
 
     # ------------------------------------------------------------------ failures
@@ -285,7 +311,7 @@ class RemoteReanalyze:
                 continue
             if worker.probe is None:
                 if worker.probe_at <= now:
-                    worker.probe = worker.handle.ping.remote()
+                    worker.probe, worker.probe_sent = worker.handle.ping.remote(), None
                 continue
             ready, _ = self.ray.wait([worker.probe], timeout=0)
             if not ready:
@@ -299,6 +325,8 @@ class RemoteReanalyze:
                 if died and cluster.restarts_spent(worker.handle, error, worker.deaths):
                     self._give_up(worker, error_summary(error))
                 continue
+            if worker.probe_sent is not None:  # a late evaluation: wait that long next time
+                worker.answered(worker.probe_sent)
             worker.state, worker.probe = RUNNING, None
 
     def _give_up(self, worker: _Worker, error: str) -> None:
