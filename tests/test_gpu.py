@@ -1,6 +1,8 @@
 """The CUDA path end to end: acting, training, Reanalyze with search, save and load. Skipped
 without a CUDA device (the CPU path is covered everywhere else)."""
 
+import importlib.util
+
 import numpy as np
 import pytest
 import torch
@@ -51,3 +53,32 @@ def test_cnn_on_stacked_frames_learns_saves_and_loads_on_cuda(fast_kwargs, tmp_p
     )
     assert model.replay_buffer.frame_stack == (2, 0)
     _train_save_load(model, tmp_path, env.reset())
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="needs Ray (the distributed extra)")
+def test_a_cuda_learner_trains_with_actors_and_a_reanalyze_worker_on_the_cpu(fast_kwargs, tmp_path):
+    import ray
+
+    model = MuZero(
+        "MlpPolicy",
+        "CartPole-v1",
+        device="cuda",
+        num_actors=1,
+        num_reanalyze_workers=1,
+        seed=0,
+        **fast_kwargs,
+    )
+    try:
+        model.learn(300)
+        assert model.policy.device.type == "cuda" and model._n_updates > 0
+        assert model.num_timesteps >= 300 and model._remote_reanalyze is None  # ended with learn
+        # a save of the CUDA learner loads on the CPU and plays the same moves
+        model.save(tmp_path / "model.zip")
+        loaded = MuZero.load(tmp_path / "model.zip", device="cpu")
+        observation = np.zeros((2, 4), dtype=np.float32)
+        assert (
+            loaded.predict(observation, deterministic=True)[0]
+            == model.predict(observation, deterministic=True)[0]
+        ).all()
+    finally:
+        ray.shutdown()
