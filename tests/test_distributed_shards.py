@@ -57,6 +57,33 @@ def test_handles_name_their_shard_and_step():
     assert not replay.holds(np.array([-1]))[0]
 
 
+def test_legal_masks_are_read_across_shards_even_for_no_position():
+    """Board games store legal masks; Reanalyze may ask for none (no bootstrap inside the games)."""
+    replay = two_shards()
+    for shard, start in ((0, 0.0), (1, 100.0)):
+        n_envs = replay.shards[shard].n_envs
+        masks = np.ones((n_envs, ACTIONS), dtype=bool)
+        masks[:, shard] = False  # shard 0 forbids action 0, shard 1 action 1
+        replay.add(
+            shard,
+            observations=np.full((n_envs, 2), start, dtype=np.float32),
+            actions=np.full(n_envs, 2),
+            rewards=np.zeros(n_envs, dtype=np.float32),
+            root_values=np.zeros(n_envs, dtype=np.float32),
+            search_policies=np.full((n_envs, ACTIONS), 1.0 / ACTIONS, dtype=np.float32),
+            dones=np.zeros(n_envs, dtype=bool),
+            terminated=np.zeros(n_envs, dtype=bool),
+            legal_masks=masks,
+        )
+    window = replay.sample(16)
+    masks = replay.legal_masks_at(window.indices)
+    from_shard_1 = window.observations[:, 0] >= 100.0
+    assert masks.shape == (16, ACTIONS) and set(from_shard_1) == {False, True}
+    np.testing.assert_array_equal(masks[:, 0], from_shard_1)
+    np.testing.assert_array_equal(masks[:, 1], ~from_shard_1)
+    assert replay.legal_masks_at(np.zeros(0, dtype=np.int64)).shape == (0, ACTIONS)
+
+
 def test_sampling_follows_priorities_over_all_shards_with_their_weights():
     """Shard 0 holds 10 steps, shard 1 20; one step of shard 1 gets priority 31 (the others 1):
     it is drawn with probability 31 / 60, and its importance weight is the smallest."""

@@ -147,12 +147,13 @@ class ShardedReplay:
         if not self.has_legal_masks:
             return None
         handles = np.asarray(handles, dtype=np.int64)
-        out = np.ones((handles.size, self.shards[0].action_dim), dtype=bool)
+        action_dim = self.shards[0].action_dim
+        out = np.ones((handles.size, action_dim), dtype=bool)
         for shard, where, local in self._per_shard(handles):
             masks = shard.legal_masks_at(local)
             if masks is not None:
                 out[where] = masks
-        return out.reshape(*handles.shape, -1)
+        return out.reshape(*handles.shape, action_dim)  # (0, A) for no handles
 
     def final_observation(self, handle: int) -> np.ndarray | None:
         local, shard = self._decode(np.array([handle]))
