@@ -8,8 +8,9 @@
 ``run`` trains what is not yet finished in DIR (default: benchmarks/results/<suite>), then writes
 DIR/results.csv, DIR/report.md and DIR/plots/*.png and prints the table. Suites are declared in
 benchmarks/harness/suites.py. Run from the repository root (the benchmarks are not installed).
-Ctrl-C or SIGTERM ends the run and its worker processes; the finished runs stay saved, and the
-same command resumes from them.
+Ctrl-C or SIGTERM ends the run and its worker processes; the finished runs stay saved, each
+unfinished one keeps a checkpoint from its last evaluation, and the same command resumes from
+them.
 """
 
 from __future__ import annotations
@@ -106,7 +107,9 @@ def run(args: argparse.Namespace) -> None:
         raise SystemExit(f"error: {error}") from None
     except KeyboardInterrupt:
         print(
-            f"\ninterrupted: the finished runs are saved in {out}; the same command resumes", file=sys.stderr
+            f"\ninterrupted: the finished runs and the checkpoints of the others are saved in {out}; "
+            "the same command resumes",
+            file=sys.stderr,
         )
         raise SystemExit(130) from None
     path, table = write_report(out, title=f"Benchmark report: {suite.name} suite")

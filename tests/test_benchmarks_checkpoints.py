@@ -78,12 +78,69 @@ def test_the_resumed_model_is_the_checkpointed_one(tmp_path, monkeypatch):
 
     built = build_run(job.algo, job.task, job.seed)
     fresh_weights = [p.detach().clone() for p in built.model.policy.parameters()]
-    restored = checkpoints.restore(step_dir, built.model, "auto")
+    fresh_stream = built.model._rng.bit_generator.state
+    restored = checkpoints.restore(step_dir, built.model, "auto", seed=job.seed + state.env_steps)
     assert restored.num_timesteps == state.env_steps
     assert len(restored.replay_buffer) > 0
+    assert restored._rng.bit_generator.state != fresh_stream  # search noise does not replay the first leg
     assert any(  # not a fresh model's weights: it trained before the checkpoint
         not torch.equal(a, b) for a, b in zip(fresh_weights, restored.policy.parameters(), strict=True)
     )
+
+
+def test_observation_normalization_is_restored(tmp_path, monkeypatch):
+    task = gym_task("MountainCar-v0", budget=512, eval_every=256, threshold=0, low=0, high=1, eval_episodes=2)
+    job = runner.Job("ppo", task, seed=0)  # the Zoo's PPO entry normalizes MountainCar's observations
+    partial = runner.partial_folder(tmp_path, job)
+    _interrupt_after_first_checkpoint(monkeypatch)
+    with pytest.raises(Interrupted):
+        runner.run_job(job, progress=False, partial=partial)
+    step_dir, _ = checkpoints.read_state(partial)
+    from benchmarks.harness.tasks import build_run
+
+    built = build_run(job.algo, job.task, job.seed)
+    assert built.model.get_vec_normalize_env().obs_rms.count < 2  # fresh statistics
+    restored = checkpoints.restore(step_dir, built.model, "auto", seed=1)
+    statistics = restored.get_vec_normalize_env().obs_rms
+    assert statistics.count >= 256 and np.abs(statistics.mean).sum() > 0
+
+
+def test_no_checkpoint_is_written_at_the_budget(tmp_path):
+    task = gym_task("CartPole-v1", budget=128, eval_every=64, threshold=0, low=0, high=1, eval_episodes=2)
+    job = runner.Job("ppo", task, seed=0)
+    partial = runner.partial_folder(tmp_path, job)
+    record = runner.run_job(job, progress=False, partial=partial)
+    assert [row["env_steps"] for row in record["rows"]] == [64, 128]
+    assert checkpoints.read_state(partial)[1].env_steps == 64  # the finished run's files replace it
+
+
+def test_checkpoint_seconds_are_not_training_seconds():
+    from benchmarks.harness.evaluation import PeriodicEval
+
+    evaluator = PeriodicEval({"": None}, every=10)
+    evaluator._on_training_start()
+    before = evaluator.train_seconds()
+    evaluator.exclude(100.0)
+    assert evaluator.train_seconds() < before - 99.0 and evaluator.excluded_seconds() == 100.0
+    evaluator.continue_from(env_steps=10, train_s=5.0, eval_s=2.0, excluded_s=3.0)
+    evaluator._on_training_start()
+    assert 5.0 <= evaluator.train_seconds() < 6.0 and evaluator.eval_seconds() == 2.0
+
+
+def test_a_checkpoint_under_other_settings_is_not_resumed(tmp_path, monkeypatch, capsys):
+    from benchmarks.harness import tasks
+
+    task = gym_task("CartPole-v1", budget=128, eval_every=64, threshold=0, low=0, high=1, eval_episodes=2)
+    job = runner.Job("ppo", task, seed=0)
+    partial = runner.partial_folder(tmp_path, job)
+    _interrupt_after_first_checkpoint(monkeypatch)
+    with pytest.raises(Interrupted):
+        runner.run_job(job, progress=False, partial=partial)
+    settings = tasks.BuiltRun.settings
+    monkeypatch.setattr(tasks.BuiltRun, "settings", lambda self: {**settings(self), "n_envs": 99})
+    record = runner.run_job(job, progress=False, partial=partial)
+    assert "resumed_at" not in record and "another protocol or settings" in capsys.readouterr().out
+    assert record["rows"][0]["env_steps"] == 64  # trained from the start again
 
 
 def test_a_checkpoint_under_another_protocol_is_not_resumed(tmp_path, monkeypatch, capsys):
@@ -103,7 +160,7 @@ def test_an_unreadable_or_incomplete_checkpoint_is_ignored(tmp_path):
     assert checkpoints.read_state(tmp_path / "none") is None
     (tmp_path / checkpoints.LATEST).write_text("{not json")
     assert checkpoints.read_state(tmp_path) is None
-    state = checkpoints.RunState({"budget": 1}, env_steps=5, train_s=1.0, eval_s=0.5, records=[])
+    state = checkpoints.RunState({"budget": 1}, {}, env_steps=5, train_s=1.0, eval_s=0.5, records=[])
     latest = {"folder": "step-5", **state.__dict__}
     (tmp_path / checkpoints.LATEST).write_text(json.dumps(latest))
     assert checkpoints.read_state(tmp_path) is None  # the folder it names was never completed

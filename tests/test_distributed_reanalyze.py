@@ -187,7 +187,7 @@ def test_a_late_or_dead_worker_costs_speed_only(fast_kwargs, monkeypatch):
     def step():
         return remote(source, 8, 1.0, False, contextlib.nullcontext())
 
-    late = FakeRef(ready=False)
+    late = FakeRef(reanalyze.Evaluation(np.zeros(8), None, version=0, seconds=30.0), ready=False)
     handle.answers.append(late)
     with pytest.warns(RuntimeWarning, match="Reanalyze worker 0 did not answer"):
         step()
@@ -199,7 +199,7 @@ def test_a_late_or_dead_worker_costs_speed_only(fast_kwargs, monkeypatch):
     late.ready = True  # the late answer serves as the probe: the worker gets work again
     step()
     assert remote.alive == 1 and remote.fallbacks == 2 and len(remote._lags) == 1
-    assert remote.workers[0].slowest_s > 0  # the late answer's time counts towards the next wait
+    assert remote.workers[0].slowest_s == 30.0  # the late evaluation's time sets the next wait
 
     died = remote.ray.exceptions.ActorDiedError()
     handle.answers += [FakeRef(error=died), FakeRef(error=died)]
@@ -223,12 +223,16 @@ def test_a_late_or_dead_worker_costs_speed_only(fast_kwargs, monkeypatch):
 def test_a_slow_worker_is_waited_for_longer_after_its_first_late_answer():
     from muzero_agents.distributed import reanalyze
 
+    def took(seconds):
+        return reanalyze.Evaluation(np.zeros(1), None, version=0, seconds=seconds)
+
     worker = reanalyze._Worker(0, handle=None)
     assert worker.timeout() == reanalyze.RESULT_TIMEOUT_S
-    worker.answered(time.monotonic() - 5.0)  # quick answers keep the shortest wait
+    worker.answered(took(5.0))  # quick evaluations keep the shortest wait
     assert worker.timeout() == reanalyze.RESULT_TIMEOUT_S
-    worker.answered(time.monotonic() - 100.0)
-    assert worker.timeout() >= reanalyze.TIMEOUT_MARGIN * 100.0
+    worker.answered(took(100.0))
+    worker.answered(took(1.0))
+    assert worker.timeout() == reanalyze.TIMEOUT_MARGIN * 100.0
 
 
 def test_windows_sampled_ahead_follow_a_change_of_the_search_settings(fast_kwargs):
@@ -247,6 +251,13 @@ def test_windows_sampled_ahead_follow_a_change_of_the_search_settings(fast_kwarg
     # every window queued under the old settings was dropped and sampled anew, under the new ones
     assert len(handle.settings) - sent == len(remote._ahead) + 1
     assert {settings[1] for settings in handle.settings[sent:]} == {model.num_simulations}
+
+    value_only = step_source(model, remote, search=False)
+    remote(value_only, 8, 1.0, False, contextlib.nullcontext())
+    sent = len(handle.settings)
+    model.num_simulations += 3  # a value-only Reanalyze does not search: its queue is kept
+    remote(value_only, 8, 1.0, False, contextlib.nullcontext())
+    assert len(handle.settings) - sent == 1
 
 
 # ---------------------------------------------------------------------------- with Ray

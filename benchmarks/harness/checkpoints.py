@@ -8,10 +8,14 @@ it, and only then are older folders removed, so an interruption at any moment le
 checkpoint. A finished run deletes its partial folder.
 
 A resumed run goes on from the checkpoint's env steps with the saved weights, optimizer and
-replay, under the same budget and evaluation schedule. Its envs start new episodes (the episodes
-unfinished at the checkpoint are lost) and its random streams are reseeded from the run's seed
-and the step count, so it is a run of the same protocol but not bit-identical to an uninterrupted
-one; the run's record lists the env steps at which it resumed.
+replay, under the same budget and evaluation schedule. Its training envs start new episodes
+(the episodes unfinished at the checkpoint are lost; on-policy algorithms also lose the part of a
+rollout collected before it) and its random streams are reseeded from the run's seed and the
+step count. Its eval envs start again from their first seeds. So a resumed run is a run of the
+same protocol but not bit-identical to an uninterrupted one; its record lists the env steps at
+which it resumed. A checkpoint made under another protocol or other settings, or one that cannot
+be read, is set aside and the run starts over. Seconds spent writing checkpoints are counted
+apart (``checkpoint_s``), not as training time.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import json
 import os
 import pickle
 import shutil
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,10 +46,13 @@ class RunState:
     """What a checkpoint holds besides the model's own files."""
 
     protocol: dict[str, Any]
+    settings: dict[str, Any]
     env_steps: int
     train_s: float
     eval_s: float
     records: list[dict[str, Any]]
+    checkpoint_s: float = 0.0
+    total_s: float = 0.0  # wall-clock seconds of the run up to the checkpoint, every leg
     resumed_at: list[int] = field(default_factory=list)
 
     def history(self) -> EvalHistory:
@@ -87,18 +95,19 @@ def read_state(folder: Path) -> tuple[Path, RunState] | None:
     """The newest complete checkpoint in ``folder`` (its files' folder and state), if any."""
     try:
         latest = json.loads((folder / LATEST).read_text())
-    except (OSError, ValueError):
+        step_dir = folder / latest.pop("folder")
+        state = RunState(**latest)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):  # unreadable, or another layout
         return None
-    step_dir = folder / latest.pop("folder")
-    if not (step_dir / MODEL).exists():
-        return None
-    return step_dir, RunState(**latest)
+    return (step_dir, state) if (step_dir / MODEL).exists() else None
 
 
-def restore(step_dir: Path, model: BaseAlgorithm, device: str) -> BaseAlgorithm:
-    """The checkpointed model, on ``model``'s envs (normalization statistics and replay restored)."""
+def restore(step_dir: Path, model: BaseAlgorithm, device: str, seed: int) -> BaseAlgorithm:
+    """The checkpointed model, on ``model``'s envs (normalization statistics and replay restored),
+    its random streams seeded with ``seed``."""
     env = model.get_env()
-    loaded = type(model).load(step_dir / MODEL, env=env, device=device)
+    loaded = type(model).load(step_dir / MODEL, env=env, device=device, seed=seed)
+    loaded.set_random_seed(seed)
     if (step_dir / REPLAY).exists():
         loaded.load_replay_buffer(step_dir / REPLAY)
     normalization = loaded.get_vec_normalize_env()
@@ -110,34 +119,40 @@ def restore(step_dir: Path, model: BaseAlgorithm, device: str) -> BaseAlgorithm:
 
 
 class CheckpointAfterEval(BaseCallback):
-    """Save a checkpoint after every evaluation ``evaluator`` records (not after the final one:
-    the finished run's files replace the checkpoint then).
+    """Save a checkpoint after every evaluation ``evaluator`` records before the budget (at the
+    budget the run is finished, and its result files replace the checkpoint).
 
     :param folder: the run's partial folder
-    :param protocol: the run's protocol (a checkpoint made under another one is not resumed)
-    :param evaluator: the run's periodic evaluation, whose records and seconds are saved
-    :param resumed_at: env steps at which earlier legs of this run resumed
+    :param start: the state the run started from (its protocol, settings, resumptions, seconds)
+    :param evaluator: the run's periodic evaluation, whose records and seconds are saved; the
+        seconds spent saving are excluded from its training time
+    :param budget: the run's env-step budget
     """
 
-    def __init__(
-        self, folder: Path, protocol: dict[str, Any], evaluator: PeriodicEval, resumed_at: list[int]
-    ) -> None:
+    def __init__(self, folder: Path, start: RunState, evaluator: PeriodicEval, budget: int) -> None:
         super().__init__()
-        self.folder, self.protocol, self.evaluator = folder, protocol, evaluator
-        self.resumed_at = resumed_at
+        self.folder, self.start, self.evaluator, self.budget = folder, start, evaluator, budget
         self._saved_records = len(evaluator.history.records)
+        self._leg_started = time.perf_counter()
 
     def _on_step(self) -> bool:
         records = self.evaluator.history.records
-        if len(records) > self._saved_records:
+        if len(records) > self._saved_records and self.num_timesteps < self.budget:
             self._saved_records = len(records)
-            state = RunState(
-                protocol=self.protocol,
-                env_steps=int(self.num_timesteps),
-                train_s=self.evaluator.train_seconds(),
-                eval_s=self.evaluator.eval_seconds(),
-                records=[asdict(record) for record in records],
-                resumed_at=list(self.resumed_at),
-            )
-            save_checkpoint(self.folder, self.model, state)
+            started = time.perf_counter()
+            save_checkpoint(self.folder, self.model, self._state(records))
+            self.evaluator.exclude(time.perf_counter() - started)
         return True
+
+    def _state(self, records: list[EvalRecord]) -> RunState:
+        return RunState(
+            protocol=self.start.protocol,
+            settings=self.start.settings,
+            env_steps=int(self.num_timesteps),
+            train_s=self.evaluator.train_seconds(),
+            eval_s=self.evaluator.eval_seconds(),
+            records=[asdict(record) for record in records],
+            checkpoint_s=self.evaluator.excluded_seconds(),
+            total_s=self.start.total_s + time.perf_counter() - self._leg_started,
+            resumed_at=list(self.start.resumed_at),
+        )

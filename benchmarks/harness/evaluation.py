@@ -75,23 +75,32 @@ class PeriodicEval(BaseCallback):
         self._next_eval = every
         self._eval_seconds = 0.0
         self._start = 0.0
-        self._seconds_before = 0.0  # training and evaluation seconds of earlier legs of a resumed run
+        self._excluded_seconds = 0.0  # other seconds that are not training (see ``exclude``)
+        self._seconds_before = 0.0  # seconds of earlier legs of a resumed run
         self._last_eval_step = -1
 
-    def continue_from(self, env_steps: int, train_s: float, eval_s: float) -> None:
-        """Count on from a resumed run's checkpoint: ``train_s`` and ``eval_s`` seconds were spent
-        before it, and its last evaluation was at ``env_steps`` (0: a fresh run, nothing to do)."""
+    def continue_from(self, env_steps: int, train_s: float, eval_s: float, excluded_s: float = 0.0) -> None:
+        """Count on from a resumed run's checkpoint: ``train_s``, ``eval_s`` and ``excluded_s``
+        seconds were spent before it, and its last evaluation was at ``env_steps`` (0: a fresh
+        run, nothing to do)."""
         if env_steps > 0:
-            self._seconds_before = train_s + eval_s
-            self._eval_seconds = eval_s
+            self._seconds_before = train_s + eval_s + excluded_s
+            self._eval_seconds, self._excluded_seconds = eval_s, excluded_s
             self._last_eval_step = env_steps
+
+    def exclude(self, seconds: float) -> None:
+        """Do not count ``seconds`` just spent (a checkpoint's writing) as training time."""
+        self._excluded_seconds += seconds
+
+    def excluded_seconds(self) -> float:
+        return self._excluded_seconds
 
     def _on_training_start(self) -> None:
         self._start = time.perf_counter() - self._seconds_before
         self._next_eval = (self.num_timesteps // self.every + 1) * self.every
 
     def train_seconds(self) -> float:
-        return time.perf_counter() - self._start - self._eval_seconds
+        return time.perf_counter() - self._start - self._eval_seconds - self._excluded_seconds
 
     def eval_seconds(self) -> float:
         """Seconds spent in evaluations so far (excluded from ``train_seconds``)."""

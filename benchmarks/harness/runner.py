@@ -79,44 +79,18 @@ def run_job(
     """Train one run to its budget under the shared protocol; returns its rows and timings.
 
     With ``partial`` (the run's checkpoint folder) the run saves a checkpoint after each
-    evaluation and resumes from the newest one made under the same protocol
-    (``benchmarks.harness.checkpoints``); the folder is deleted when the run finishes.
+    evaluation and resumes from the newest one made under the same protocol and settings
+    (``benchmarks.harness.checkpoints``); the folder is deleted when the run's files are saved.
     """
     import torch
 
-    from benchmarks.harness.evaluation import PeriodicEval, StepBudget
-    from benchmarks.harness.progress import RunProgress
     from benchmarks.harness.tasks import build_run
 
     torch.set_num_threads(1)
     started = time.perf_counter()
     built = build_run(job.algo, job.task, job.seed, job.device)
     state = _resume(job, built, partial)
-    history = state.history()
-    evaluator = PeriodicEval(
-        built.eval_envs,
-        job.task.eval_every,
-        n_episodes=job.task.eval_episodes,
-        history=history,
-        use_masks=built.use_masks,
-        final_eval=True,
-    )
-    evaluator.continue_from(state.env_steps, state.train_s, state.eval_s)
-    bar = RunProgress(
-        f"{job.algo} {job.task.name} s{job.seed}",
-        job.task.budget,
-        history,
-        position,
-        disable=None if progress is None else not progress,
-    )
-    callbacks = [evaluator, StepBudget(job.task.budget), bar]
-    if partial is not None:
-        callbacks.append(CheckpointAfterEval(partial, job.protocol(), evaluator, state.resumed_at))
-    built.model.learn(
-        total_timesteps=job.task.budget - state.env_steps,
-        callback=callbacks,
-        reset_num_timesteps=state.env_steps == 0,
-    )
+    evaluator = _train(job, built, state, partial, position, progress)
     for env in built.eval_envs.values():
         env.close()
     built.model.get_env().close()
@@ -129,12 +103,41 @@ def run_job(
         "env_steps": int(built.model.num_timesteps),
         "train_s": round(evaluator.train_seconds(), 3),
         "eval_s": round(evaluator.eval_seconds(), 3),
-        "total_s": round(time.perf_counter() - started, 3),
-        "rows": _rows(job, history),
+        "total_s": round(state.total_s + time.perf_counter() - started, 3),
+        "rows": _rows(job, evaluator.history),
     }
     if state.resumed_at:
         record["resumed_at"] = state.resumed_at
+        record["checkpoint_s"] = round(evaluator.excluded_seconds(), 3)
     return record
+
+
+def _train(job: Job, built: Any, state: RunState, partial: Path | None, position: int, progress) -> Any:
+    """``built.model.learn`` from ``state`` to the budget under the protocol's evaluations; returns
+    the evaluation callback (its history and seconds)."""
+    from benchmarks.harness.evaluation import PeriodicEval, StepBudget
+    from benchmarks.harness.progress import RunProgress
+
+    budget = job.task.budget
+    evaluator = PeriodicEval(
+        built.eval_envs,
+        job.task.eval_every,
+        n_episodes=job.task.eval_episodes,
+        history=state.history(),
+        use_masks=built.use_masks,
+        final_eval=True,
+    )
+    evaluator.continue_from(state.env_steps, state.train_s, state.eval_s, state.checkpoint_s)
+    label = f"{job.algo} {job.task.name} s{job.seed}"
+    hidden = None if progress is None else not progress
+    bar = RunProgress(label, budget, evaluator.history, position, disable=hidden)
+    callbacks = [evaluator, StepBudget(budget), bar]
+    if partial is not None:
+        callbacks.append(CheckpointAfterEval(partial, state, evaluator, budget))
+    built.model.learn(
+        total_timesteps=budget - state.env_steps, callback=callbacks, reset_num_timesteps=state.env_steps == 0
+    )
+    return evaluator
 
 
 def _rows(job: Job, history: Any) -> list[dict[str, Any]]:
@@ -153,18 +156,24 @@ def _rows(job: Job, history: Any) -> list[dict[str, Any]]:
 
 
 def _resume(job: Job, built: Any, partial: Path | None) -> RunState:
-    """The state the run starts from: a fresh one, or its newest checkpoint under this protocol
-    (``built.model`` is then replaced by the checkpointed model)."""
-    fresh = RunState(job.protocol(), env_steps=0, train_s=0.0, eval_s=0.0, records=[])
+    """The state the run starts from: a fresh one, or its newest checkpoint made under this
+    protocol and these settings (``built.model`` is then replaced by the checkpointed model)."""
+    settings = json.loads(json.dumps(built.settings(), default=str))  # as a checkpoint reads it back
+    fresh = RunState(job.protocol(), settings, env_steps=0, train_s=0.0, eval_s=0.0, records=[])
     found = read_state(partial) if partial is not None else None
     if found is None:
         return fresh
     step_dir, state = found
-    if state.protocol != job.protocol():
-        tqdm.write(f"{job.run_id}: its checkpoint was made under another protocol; starting over.")
+    if (state.protocol, state.settings) != (fresh.protocol, fresh.settings):
+        tqdm.write(
+            f"{job.run_id}: its checkpoint was made under another protocol or settings; starting over."
+        )
         return fresh
-    built.model = restore(step_dir, built.model, job.device)
-    built.model.set_random_seed(job.seed + state.env_steps)  # new streams, not the first leg's again
+    try:  # new random streams, not the first leg's again
+        built.model = restore(step_dir, built.model, job.device, seed=job.seed + state.env_steps)
+    except Exception as error:  # e.g. saved by another version of a library
+        tqdm.write(f"{job.run_id}: its checkpoint could not be loaded ({error!r}); starting over.")
+        return fresh
     state.resumed_at.append(state.env_steps)
     tqdm.write(f"{job.run_id}: resumed from its checkpoint at {state.env_steps:,} env steps.")
     return state
@@ -299,6 +308,9 @@ def pending(jobs: Sequence[Job], out: Path) -> list[Job]:
             + "\nUse another --out, repeat the earlier --max-steps/--eval-every/--eval-episodes, "
             "or delete those runs' files in runs/."
         )
+    for job in jobs:  # a run finished just before its checkpoints were deleted
+        if job.run_id in done:
+            shutil.rmtree(partial_folder(out, job), ignore_errors=True)
     return [job for job in jobs if job.run_id not in done]
 
 

@@ -22,10 +22,10 @@ search when ``reanalyze_kwargs["search"]``). The logger records
 A worker that fails, or has not answered in time, costs speed only: that window is evaluated in
 the learner's process (a fallback), and the worker gets no work until it answers a probe (Ray
 restarts a dead one up to ``cluster.MAX_RESTARTS`` times). "In time" is ``RESULT_TIMEOUT_S``, or
-``TIMEOUT_MARGIN`` times the slowest answer seen from that worker (a late answer included) when
-that is longer, so a worker whose windows simply take long (large batches, searches) is waited
-for after its first late answer. A change of the search settings during ``learn`` drops the
-windows sampled ahead under the old ones.
+``TIMEOUT_MARGIN`` times the longest evaluation that worker has reported (a late one included)
+when that is longer, so a worker whose windows simply take long (large batches, searches) is
+waited for after its first late answer. A change of the search settings during ``learn`` drops
+the windows sampled ahead under the old ones when Reanalyze searches.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import collections
 import contextlib
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 
 RUNNING, RESTARTING, DEAD = "running", "restarting", "dead"
 RESULT_TIMEOUT_S = 60.0  # shortest wait for one window's evaluation before the learner does it
-TIMEOUT_MARGIN = 4.0  # the wait is at least this times the worker's slowest answer so far
+TIMEOUT_MARGIN = 4.0  # the wait is at least this times the worker's longest evaluation so far
 PROBE_INTERVAL_S = 0.5  # between two probes of a restarting worker
 
 
@@ -69,12 +69,13 @@ class ReanalyzeSpec:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Reanalyze's evaluation of one window: values [M], policies [M, A] (None: value-only) and
-    the version of the weights that computed them."""
+    """Reanalyze's evaluation of one window: values [M], policies [M, A] (None: value-only), the
+    version of the weights that computed them, and the seconds the worker spent on it."""
 
     values: np.ndarray
     policies: np.ndarray | None
     version: int
+    seconds: float = 0.0
 
 
 class ReanalyzeWorker:
@@ -106,9 +107,11 @@ class ReanalyzeWorker:
         fetched only when the version changed)."""
         import ray
 
+        started = time.perf_counter()
         if version != self.version:
             self.set_weights(ray.get(weights[0]), version)
-        return self.evaluate_now(observations, legal_masks, settings)
+        evaluation = self.evaluate_now(observations, legal_masks, settings)
+        return replace(evaluation, seconds=time.perf_counter() - started)
 
     def evaluate_now(self, observations: np.ndarray, legal_masks, settings: tuple) -> Evaluation:
         """Reanalyze's ``evaluate`` with the weights held. ``settings``: (search, num_simulations,
@@ -134,15 +137,15 @@ class _Worker:
     deaths: int = 0
     probe: Any = None  # the call whose answer brings a restarting worker back
     probe_at: float = 0.0
-    probe_sent: float | None = None  # when the probe was sent, if it is a late evaluation
-    slowest_s: float = 0.0  # the longest an evaluation took, from its sending to its answer seen
+    probe_is_evaluation: bool = False  # the probe is a late evaluation (else a ping)
+    slowest_s: float = 0.0  # the longest evaluation the worker reported
 
     def timeout(self) -> float:
         """How long the learner waits for this worker's evaluation."""
         return max(RESULT_TIMEOUT_S, TIMEOUT_MARGIN * self.slowest_s)
 
-    def answered(self, sent: float) -> None:
-        self.slowest_s = max(self.slowest_s, time.monotonic() - sent)
+    def answered(self, evaluation: Evaluation) -> None:
+        self.slowest_s = max(self.slowest_s, evaluation.seconds)
 
 
 @dataclass
@@ -156,7 +159,6 @@ class _Ahead:
     worker: _Worker | None = None
     generation: int = 0
     ref: Any = None
-    sent: float = 0.0  # time.monotonic() when it was sent
 
 
 class RemoteReanalyze:
@@ -201,7 +203,8 @@ class RemoteReanalyze:
             self.weights.publish(model.policy, model._n_updates)
         self._check_probes()
         reanalyzer = source.reanalyzer
-        settings = (reanalyzer.fraction, reanalyzer.search, reanalyzer.td_lambda, self._search_settings())
+        searches = self._search_settings() if reanalyzer.search else None
+        settings = (reanalyzer.fraction, reanalyzer.search, reanalyzer.td_lambda, searches)
         key = (batch_size, next_observations, id(source.replay), settings)
         if self._ahead and self._ahead[0].key != key:  # train(batch_size=...), or settings changed
             self._ahead.clear()
@@ -226,7 +229,7 @@ class RemoteReanalyze:
         settings = (reanalyzer.search, num_simulations, planner)
         weights, version = self.weights.current()
         inputs = ahead.inputs
-        ahead.worker, ahead.generation, ahead.sent = worker, worker.generation, time.monotonic()
+        ahead.worker, ahead.generation = worker, worker.generation
         ahead.ref = worker.handle.evaluate.remote(
             weights, version, inputs.observations, inputs.legal_masks, settings
         )
@@ -264,7 +267,7 @@ class RemoteReanalyze:
         timeout = worker.timeout()
         ready, _ = self.ray.wait([ahead.ref], timeout=timeout)
         if not ready:  # no new work until this answer comes (it serves as the probe)
-            worker.state, worker.probe, worker.probe_sent = RESTARTING, ahead.ref, ahead.sent
+            worker.state, worker.probe, worker.probe_is_evaluation = RESTARTING, ahead.ref, True
             worker.generation += 1
             warnings.warn(
                 f"Reanalyze worker {worker.index} did not answer within {timeout:.0f} s; "
@@ -279,7 +282,7 @@ class RemoteReanalyze:
             self._failed(worker, error)
             return None
         worker.failures_in_row = 0
-        worker.answered(ahead.sent)
+        worker.answered(evaluation)
         return evaluation
 
     # ------------------------------------------------------------------ failures
@@ -311,13 +314,13 @@ class RemoteReanalyze:
                 continue
             if worker.probe is None:
                 if worker.probe_at <= now:
-                    worker.probe, worker.probe_sent = worker.handle.ping.remote(), None
+                    worker.probe, worker.probe_is_evaluation = worker.handle.ping.remote(), False
                 continue
             ready, _ = self.ray.wait([worker.probe], timeout=0)
             if not ready:
                 continue
             try:
-                self.ray.get(worker.probe)
+                answer = self.ray.get(worker.probe)
             except self.ray.exceptions.RayError as error:
                 worker.probe, worker.probe_at = None, now + PROBE_INTERVAL_S
                 died = isinstance(error, self.ray.exceptions.ActorDiedError)
@@ -325,8 +328,8 @@ class RemoteReanalyze:
                 if died and cluster.restarts_spent(worker.handle, error, worker.deaths):
                     self._give_up(worker, error_summary(error))
                 continue
-            if worker.probe_sent is not None:  # a late evaluation: wait that long next time
-                worker.answered(worker.probe_sent)
+            if worker.probe_is_evaluation:  # a late evaluation: wait that long next time
+                worker.answered(answer)
             worker.state, worker.probe = RUNNING, None
 
     def _give_up(self, worker: _Worker, error: str) -> None:
