@@ -9,6 +9,7 @@ run either way.
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -265,10 +266,17 @@ def ray_processes():
     """The Ray processes that the tests leave running (the cluster the first learn() starts)."""
     if not HAS_RAY:
         pytest.skip("Ray is not installed (pip install 'muzero-agents[distributed]')")
+    # Ray runs its workers at niceness 15; on a busy machine, restarted actors would start slowly.
+    niceness = os.environ.get("RAY_worker_niceness")
+    os.environ["RAY_worker_niceness"] = "0"
     yield
     import ray
 
     ray.shutdown()
+    if niceness is None:
+        os.environ.pop("RAY_worker_niceness")
+    else:
+        os.environ["RAY_worker_niceness"] = niceness
 
 
 @needs_ray

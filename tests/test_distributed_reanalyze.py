@@ -306,12 +306,19 @@ def ray_children() -> list:
 
 
 @needs_ray
-def test_a_killed_worker_does_not_stop_learning_and_shutdown_leaves_no_ray_process(tmp_path, fast_kwargs):
+def test_a_killed_worker_does_not_stop_learning_and_shutdown_leaves_no_ray_process(
+    tmp_path, fast_kwargs, monkeypatch
+):
     """Self-play in this process, Reanalyze on one worker, which is killed: the window it had in
     flight is refreshed by the learner, and the worker gets windows again once Ray restarted it.
     learn() started a local cluster; ray.shutdown() ends every process of it."""
     import psutil
     import ray
+
+    # Ray runs its workers at niceness 15: on a machine busy with other work, the restarted
+    # worker's start-up (imports, network) could then take minutes. The cluster this test starts
+    # runs them at the test's own priority.
+    monkeypatch.setenv("RAY_worker_niceness", "0")
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
