@@ -31,11 +31,17 @@ def _interrupt_after_first_checkpoint(monkeypatch):
     monkeypatch.setattr(checkpoints.CheckpointAfterEval, "_on_step", on_step)
 
 
-def _interrupted_then_resumed(job, tmp_path, monkeypatch):
+def _interrupted(job, tmp_path, monkeypatch):
+    """Run ``job`` until its first checkpoint (then it is interrupted); returns its partial folder."""
     partial = runner.partial_folder(tmp_path, job)
     _interrupt_after_first_checkpoint(monkeypatch)
     with pytest.raises(Interrupted):
         runner.run_job(job, progress=False, partial=partial)
+    return partial
+
+
+def _interrupted_then_resumed(job, tmp_path, monkeypatch):
+    partial = _interrupted(job, tmp_path, monkeypatch)
     step_dir, state = checkpoints.read_state(partial)
     assert state.env_steps >= job.task.eval_every and len(state.records) == len(job.task.evaluations)
     assert state.train_s > 0 and step_dir.name == f"step-{state.env_steps}"
@@ -69,10 +75,7 @@ def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path, monkeypatch, a
 def test_the_resumed_model_is_the_checkpointed_one(tmp_path, monkeypatch):
     task = gym_task("CartPole-v1", budget=640, eval_every=320, threshold=0, low=0, high=1, eval_episodes=2)
     job = runner.Job("muzero", task, seed=1)  # trains from step 256 on
-    partial = runner.partial_folder(tmp_path, job)
-    _interrupt_after_first_checkpoint(monkeypatch)
-    with pytest.raises(Interrupted):
-        runner.run_job(job, progress=False, partial=partial)
+    partial = _interrupted(job, tmp_path, monkeypatch)
     step_dir, state = checkpoints.read_state(partial)
     from benchmarks.harness.tasks import build_run
 
@@ -91,10 +94,7 @@ def test_the_resumed_model_is_the_checkpointed_one(tmp_path, monkeypatch):
 def test_observation_normalization_is_restored(tmp_path, monkeypatch):
     task = gym_task("MountainCar-v0", budget=512, eval_every=256, threshold=0, low=0, high=1, eval_episodes=2)
     job = runner.Job("ppo", task, seed=0)  # the Zoo's PPO entry normalizes MountainCar's observations
-    partial = runner.partial_folder(tmp_path, job)
-    _interrupt_after_first_checkpoint(monkeypatch)
-    with pytest.raises(Interrupted):
-        runner.run_job(job, progress=False, partial=partial)
+    partial = _interrupted(job, tmp_path, monkeypatch)
     step_dir, _ = checkpoints.read_state(partial)
     from benchmarks.harness.tasks import build_run
 
@@ -132,10 +132,7 @@ def test_a_checkpoint_under_other_settings_is_not_resumed(tmp_path, monkeypatch,
 
     task = gym_task("CartPole-v1", budget=128, eval_every=64, threshold=0, low=0, high=1, eval_episodes=2)
     job = runner.Job("ppo", task, seed=0)
-    partial = runner.partial_folder(tmp_path, job)
-    _interrupt_after_first_checkpoint(monkeypatch)
-    with pytest.raises(Interrupted):
-        runner.run_job(job, progress=False, partial=partial)
+    partial = _interrupted(job, tmp_path, monkeypatch)
     settings = tasks.BuiltRun.settings
     monkeypatch.setattr(tasks.BuiltRun, "settings", lambda self: {**settings(self), "n_envs": 99})
     record = runner.run_job(job, progress=False, partial=partial)
@@ -146,10 +143,7 @@ def test_a_checkpoint_under_other_settings_is_not_resumed(tmp_path, monkeypatch,
 def test_a_checkpoint_under_another_protocol_is_not_resumed(tmp_path, monkeypatch, capsys):
     task = gym_task("CartPole-v1", budget=128, eval_every=64, threshold=0, low=0, high=1, eval_episodes=2)
     job = runner.Job("ppo", task, seed=0)
-    partial = runner.partial_folder(tmp_path, job)
-    _interrupt_after_first_checkpoint(monkeypatch)
-    with pytest.raises(Interrupted):
-        runner.run_job(job, progress=False, partial=partial)
+    partial = _interrupted(job, tmp_path, monkeypatch)
     other = runner.Job("ppo", task.sliced(eval_every=32), seed=0)
     record = runner.run_job(other, progress=False, partial=partial)
     assert "resumed_at" not in record and "another protocol" in capsys.readouterr().out
