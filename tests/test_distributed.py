@@ -274,7 +274,7 @@ def ray_processes():
 
     ray.shutdown()
     if niceness is None:
-        os.environ.pop("RAY_worker_niceness")
+        os.environ.pop("RAY_worker_niceness", None)
     else:
         os.environ["RAY_worker_niceness"] = niceness
 
