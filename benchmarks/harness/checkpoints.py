@@ -104,10 +104,9 @@ def read_state(folder: Path) -> tuple[Path, RunState] | None:
 
 def restore(step_dir: Path, model: BaseAlgorithm, device: str, seed: int) -> BaseAlgorithm:
     """The checkpointed model, on ``model``'s envs (normalization statistics and replay restored),
-    its random streams seeded with ``seed``."""
+    its random streams seeded with ``seed`` (``load`` sets the model up, and seeds it, with it)."""
     env = model.get_env()
     loaded = type(model).load(step_dir / MODEL, env=env, device=device, seed=seed)
-    loaded.set_random_seed(seed)
     if (step_dir / REPLAY).exists():
         loaded.load_replay_buffer(step_dir / REPLAY)
     normalization = loaded.get_vec_normalize_env()
