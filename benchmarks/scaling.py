@@ -223,7 +223,8 @@ def run(task: ScalingTask, actors: int, workers: int, args: argparse.Namespace) 
     if args.self_play_only:  # no gradient step: what the actors alone can play
         kwargs["learning_starts"] = 10 * args.steps
     env = task.env_source(n_envs, args.seed)
-    model = MuZero(policy, env, num_actors=actors, num_reanalyze_workers=workers, seed=args.seed, **kwargs)
+    kwargs["reanalyze_kwargs"] = {**(kwargs.get("reanalyze_kwargs") or {}), "num_workers": workers}
+    model = MuZero(policy, env, num_actors=actors, seed=args.seed, **kwargs)
     evaluation = None
     if args.to_threshold:
         evaluation = task.evaluation(args.eval_every, args.eval_episodes, args.seed)

@@ -13,7 +13,6 @@ import contextlib
 import functools
 import io
 import pathlib
-import sys
 import time
 
 from collections.abc import Iterator
@@ -25,9 +24,8 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.utils import safe_mean
 
-from muzero_agents import distributed, env_checks, files, legacy, loops, settings
+from muzero_agents import distributed, env_checks, files, legacy, logs, loops, settings
 from muzero_agents.actor import SelfPlayActor, env_action_masks, env_flag, env_frame_stack, env_symmetries
 from muzero_agents.distributed.shards import ShardedReplay
 from muzero_agents.learner import Learner, ReplayStep, gradient_step_on_replay, match_saved_average
@@ -89,7 +87,8 @@ class MuZero(BaseAlgorithm):
         (root noise; 0: off), ``max_considered_actions`` (Gumbel's m)
     :param replay_buffer_kwargs: ``priority_alpha`` (0: uniform), ``priority_beta`` (annealed to 1)
     :param reanalyze_kwargs: ``fraction`` of each batch the newest network refreshes, ``search``
-        (re-run the search there; else one value-only network call)
+        (re-run the search there; else one value-only network call), ``num_workers`` (Ray workers
+        doing that work for windows sampled ahead; 0: here; needs the ``distributed`` extra)
     :param self_play_kwargs: ``temperature`` (float or schedule), ``sampling_moves`` (later moves
         greedy; None: all sampled), ``random_opening_moves`` (open with 0..k random legal moves)
     :param learner_kwargs: ``reward_loss_coef``, ``consistency_loss_coef`` (EfficientZero's; 0:
@@ -101,10 +100,6 @@ class MuZero(BaseAlgorithm):
     :param num_actors: self-play actors on Ray, each in a process with its own envs and network copy
         (0: self-play here, no Ray). Needs the ``distributed`` extra and an env id or a function that
         returns the env (``lambda: make_vec_env(...)``), which actors can rebuild
-    :param num_reanalyze_workers: Reanalyze workers on Ray, each a process with a CPU copy of the
-        network that evaluates Reanalyze's values (and searches, with ``reanalyze_kwargs["search"]``)
-        for windows the learner samples ahead (0: Reanalyze here). Needs the ``distributed`` extra
-        and ``reanalyze_kwargs["fraction"]`` above 0; works with or without ``num_actors``
     :param policy_kwargs: the policy's, e.g. ``support_size`` or ``network_kwargs=dict(hidden_dim=64)``
     """
 
@@ -136,7 +131,6 @@ class MuZero(BaseAlgorithm):
         play_kwargs: dict[str, Any] | None = None,
         background_training: bool = False,
         num_actors: int = 0,
-        num_reanalyze_workers: int = 0,
         policy_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
@@ -303,7 +297,7 @@ class MuZero(BaseAlgorithm):
         env step (False stops); ``log_interval`` counts finished episodes between logger dumps."""
         loops.refuse_if_running(self._loop)
         self._stop_loop()
-        remote = distributed.prepare(self)  # None unless num_actors or num_reanalyze_workers asks for Ray
+        remote = distributed.prepare(self)  # None unless num_actors or Reanalyze workers ask for Ray
         envs_will_reset = reset_num_timesteps or self._last_obs is None
         total_timesteps, callback = self._setup_learn(
             total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
@@ -385,11 +379,8 @@ class MuZero(BaseAlgorithm):
 
     def train(self, gradient_steps: int, batch_size: int = 128) -> None:
         """Take ``gradient_steps`` gradient steps now, on batches of ``batch_size`` (SB3's train)."""
-        steps = [
-            self._gradient_step(contextlib.nullcontext(), self._rng, batch_size)
-            for _ in range(gradient_steps)
-        ]
-        self._record_training(steps)
+        lock, rng = contextlib.nullcontext(), self._rng
+        self._record_training([self._gradient_step(lock, rng, batch_size) for _ in range(gradient_steps)])
 
     def _gradient_step(self, replay_lock, rng: np.random.Generator, batch_size: int | None = None) -> dict:
         """One gradient step on a window of the replay (``replay_lock`` held around the replay)."""
@@ -408,26 +399,11 @@ class MuZero(BaseAlgorithm):
         return scalars
 
     def _record_training(self, statistics: list[dict[str, float]], steps_owed: int | None = None) -> None:
-        for scalars in statistics:
-            for name, value in scalars.items():
-                self.logger.record_mean(f"train/{name}", value)
-        if self.background_training and steps_owed is not None:
-            self.logger.record("train/steps_owed", steps_owed)
-        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/learning_rate", self.lr_schedule(self._current_progress_remaining))
+        logs.record_training(self, statistics, steps_owed)
 
     def dump_logs(self) -> None:
         """Write SB3's standard time/rollout keys plus MuZero's search and train statistics."""
-        elapsed = max((time.time_ns() - self.start_time) / 1e9, sys.float_info.epsilon)
-        fps = int((self.num_timesteps - self._num_timesteps_at_start) / elapsed)
-        self.logger.record("time/episodes", self._episode_num, exclude="tensorboard")
-        if self.ep_info_buffer:
-            self.logger.record("rollout/ep_rew_mean", safe_mean([ep["r"] for ep in self.ep_info_buffer]))
-            self.logger.record("rollout/ep_len_mean", safe_mean([ep["l"] for ep in self.ep_info_buffer]))
-        self.logger.record("time/fps", fps)
-        self.logger.record("time/time_elapsed", int(elapsed), exclude="tensorboard")
-        self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
-        self.logger.dump(step=self.num_timesteps)
+        logs.dump(self)
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), *REBUILT_AT_LOAD, "_remote_reanalyze"]

@@ -120,9 +120,6 @@ SETTINGS: dict[str, Setting] = {
     "play_kwargs": _group("settings of predict()"),
     "background_training": _flag(False, "train in a background thread while self-play runs"),
     "num_actors": _int(0, 0, "self-play actors run by Ray in other processes (0: self-play in this one)"),
-    "num_reanalyze_workers": _int(
-        0, 0, "Reanalyze workers run by Ray in other processes (0: Reanalyze in the learner's)"
-    ),
     "policy_kwargs": Setting(POLICY_KWARGS, None, optional=True, doc="arguments of the policy"),
     "stats_window_size": _int(1, 100, "episodes averaged in the logged statistics"),
     "tensorboard_log": Setting(PATH, None, optional=True, doc="tensorboard log folder"),
@@ -146,6 +143,9 @@ GROUPS: dict[str, dict[str, Setting]] = {
     "reanalyze_kwargs": {
         "fraction": _unit(1.0, "share of sampled positions whose targets are recomputed"),
         "search": _flag(False, "recompute policy targets with a fresh search too"),
+        "num_workers": _int(
+            0, 0, "Reanalyze workers run by Ray in other processes (0: Reanalyze in the learner's)"
+        ),
     },
     "self_play_kwargs": {
         "temperature": Setting(SCHEDULE, default_temperature, low=0.0, doc="visit-count temperature"),
@@ -529,11 +529,11 @@ def check_cross_settings(values: Mapping[str, Any]) -> None:
             f"learning_starts ({get('learning_starts')}) must not exceed buffer_size "
             f"({get('buffer_size')}): training could never start; lower learning_starts or raise buffer_size."
         )
-    if get("num_reanalyze_workers") and not _group_value(values, "reanalyze_kwargs", "fraction"):
+    workers = _group_value(values, "reanalyze_kwargs", "num_workers")
+    if workers and not _group_value(values, "reanalyze_kwargs", "fraction"):
         raise ValueError(
-            f"num_reanalyze_workers={get('num_reanalyze_workers')} needs Reanalyze, but "
-            'reanalyze_kwargs["fraction"] is 0: set reanalyze_kwargs["fraction"] above 0, or '
-            "num_reanalyze_workers=0."
+            f'reanalyze_kwargs["num_workers"]={workers} needs Reanalyze, but reanalyze_kwargs["fraction"] '
+            'is 0: set reanalyze_kwargs["fraction"] above 0, or reanalyze_kwargs["num_workers"] to 0.'
         )
     if _group_value(values, "learner_kwargs", "consistency_loss_coef") > 0 and get("batch_size") < 2:
         raise ValueError(

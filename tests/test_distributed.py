@@ -158,15 +158,15 @@ def test_settings_are_checked():
         MuZero("MlpPolicy", "CartPole-v1", num_actors=-1)
     with pytest.raises(TypeError, match="num_actors"):
         MuZero("MlpPolicy", "CartPole-v1", num_actors=1.5)
-    with pytest.raises(ValueError, match="num_reanalyze_workers"):
-        MuZero("MlpPolicy", "CartPole-v1", num_reanalyze_workers=-1)
-    fraction = re.escape('reanalyze_kwargs["fraction"]')
-    with pytest.raises(ValueError, match=rf"num_reanalyze_workers=2 needs Reanalyze.*{fraction} is 0"):
-        MuZero("MlpPolicy", "CartPole-v1", num_reanalyze_workers=2, reanalyze_kwargs={"fraction": 0.0})
+    with pytest.raises(ValueError, match="num_workers"):
+        MuZero("MlpPolicy", "CartPole-v1", reanalyze_kwargs={"num_workers": -1})
+    workers, fraction = re.escape('reanalyze_kwargs["num_workers"]=2'), re.escape('reanalyze_kwargs["fraction"]')
+    with pytest.raises(ValueError, match=rf"{workers} needs Reanalyze.*{fraction} is 0"):
+        MuZero("MlpPolicy", "CartPole-v1", reanalyze_kwargs={"num_workers": 2, "fraction": 0.0})
 
 
 def test_a_fraction_set_to_0_later_is_refused_when_learn_starts(fast_kwargs):
-    model = MuZero("MlpPolicy", "CartPole-v1", num_reanalyze_workers=1, **fast_kwargs)
+    model = MuZero("MlpPolicy", "CartPole-v1", reanalyze_kwargs={"num_workers": 1}, **fast_kwargs)
     model.reanalyze_kwargs["fraction"] = 0.0
     with pytest.raises(ValueError, match=re.escape('reanalyze_kwargs["fraction"] is 0')):
         model.learn(64)
@@ -281,7 +281,8 @@ def ray_processes():
 
 @needs_ray
 def test_two_actors_learn_with_sb3s_contract(tmp_path, fast_kwargs, ray_processes):
-    model = MuZero("MlpPolicy", two_cartpoles, num_actors=2, num_reanalyze_workers=1, seed=0, **fast_kwargs)
+    workers = {"num_workers": 1}
+    model = MuZero("MlpPolicy", two_cartpoles, num_actors=2, reanalyze_kwargs=workers, seed=0, **fast_kwargs)
     model.set_logger(configure(str(tmp_path), ["csv"]))
     counting = Counting()
     model.learn(400, callback=counting, log_interval=2, progress_bar=True)

@@ -1,4 +1,4 @@
-"""MuZero(num_reanalyze_workers=...): Reanalyze's evaluations in Ray actors, for windows the
+"""MuZero(reanalyze_kwargs=dict(num_workers=...)): Reanalyze's evaluations in Ray actors, for windows the
 learner samples ahead.
 
 A worker's evaluation is tested on its own, and the learner's side over workers that a fake Ray
@@ -324,7 +324,7 @@ def test_a_killed_worker_does_not_stop_learning_and_shutdown_leaves_no_ray_proce
         warnings.simplefilter("ignore")
         ray.shutdown()  # a cluster other tests left: this test starts its own
     psutil.wait_procs(ray_children(), timeout=30)
-    model = MuZero("MlpPolicy", "CartPole-v1", num_reanalyze_workers=1, seed=0, **fast_kwargs)
+    model = MuZero("MlpPolicy", "CartPole-v1", reanalyze_kwargs={"num_workers": 1}, seed=0, **fast_kwargs)
     model.set_logger(configure(str(tmp_path), ["csv"]))
     kill = KillReanalyzeWorker(at=60, save_path=tmp_path / "checkpoint.zip")
     with pytest.warns(RuntimeWarning, match="Reanalyze worker 0 failed"):
@@ -348,4 +348,4 @@ def test_a_killed_worker_does_not_stop_learning_and_shutdown_leaves_no_ray_proce
         assert key in row, key
     assert float(row["distributed/reanalyze_failures"]) >= 1
     model.train(1, batch_size=8)  # after learn(), in this process
-    assert MuZero.load(tmp_path / "checkpoint.zip").num_reanalyze_workers == 1
+    assert MuZero.load(tmp_path / "checkpoint.zip").reanalyze_kwargs["num_workers"] == 1

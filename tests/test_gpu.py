@@ -64,7 +64,7 @@ def test_a_cuda_learner_trains_with_actors_and_a_reanalyze_worker_on_the_cpu(fas
         "CartPole-v1",
         device="cuda",
         num_actors=1,
-        num_reanalyze_workers=1,
+        reanalyze_kwargs={"num_workers": 1},
         seed=0,
         **fast_kwargs,
     )

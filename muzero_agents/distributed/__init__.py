@@ -1,5 +1,5 @@
 """Self-play actors and Reanalyze workers in other processes or machines, run by Ray
-(``MuZero(num_actors=..., num_reanalyze_workers=...)``).
+(``MuZero(num_actors=..., reanalyze_kwargs=dict(num_workers=...))``).
 
 The roles, one per module: ``envs`` (the env sources actors rebuild their envs from),
 ``cluster`` (importing Ray, joining or starting a cluster, starting and stopping actors),
@@ -19,7 +19,7 @@ __all__ = ["EnvSource", "open_env", "prepare", "rebuildable_env", "remember"]
 
 
 def prepare(model):
-    """The distributed run ``model.learn`` asks for (``num_actors`` or ``num_reanalyze_workers``
+    """The distributed run ``model.learn`` asks for (``num_actors`` or ``reanalyze_kwargs["num_workers"]``
     above 0), or None: learning stays in this process and Ray is not imported."""
     from muzero_agents.distributed.shards import ShardedReplay
 
@@ -33,11 +33,12 @@ def prepare(model):
             stacklevel=3,
         )
         model.replay_buffer = model._make_replay_buffer()
-    if model.num_reanalyze_workers:  # reanalyze_kwargs may have changed since the constructor
+    workers = model.reanalyze_kwargs["num_workers"]
+    if workers:  # reanalyze_kwargs may have changed since the constructor
         from muzero_agents import settings
 
         settings.check_cross_settings(model._settings())
-    if not model.num_actors and not model.num_reanalyze_workers:
+    if not model.num_actors and not workers:
         return None
     from muzero_agents.distributed import run
 

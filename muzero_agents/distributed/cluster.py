@@ -24,9 +24,9 @@ def import_ray():
         import ray
     except ImportError as error:
         raise ImportError(
-            f"MuZero(num_actors=...) and MuZero(num_reanalyze_workers=...) run their actors and "
-            f"workers with Ray, which is not installed: {INSTALL_HINT} (or set both num_actors and "
-            "num_reanalyze_workers to 0 to run everything in this process)."
+            f"MuZero(num_actors=...) and MuZero(reanalyze_kwargs=dict(num_workers=...)) run their actors "
+            f"and workers with Ray, which is not installed: {INSTALL_HINT} (or set both num_actors and "
+            'reanalyze_kwargs["num_workers"] to 0 to run everything in this process).'
         ) from error
     return ray
 

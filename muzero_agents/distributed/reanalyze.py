@@ -1,4 +1,4 @@
-"""Reanalyze workers (``MuZero(num_reanalyze_workers=M)``): Reanalyze's network calls and
+"""Reanalyze workers (``MuZero(reanalyze_kwargs=dict(num_workers=M))``): Reanalyze's network calls and
 searches in Ray actors, for windows the learner samples ahead.
 
 Each gradient step trains on one window of the replay whose targets Reanalyze refreshed. With
@@ -8,7 +8,7 @@ Reanalyze evaluates for each (the stored observations its targets read, and thei
 and sends that to a worker. The step then takes the oldest window, waits for its evaluation and
 refreshes it as ``Reanalyzer.refresh`` does; its own Reanalyze forward pass or search is
 skipped. So while the learner trains on one window, the workers evaluate the next ones. A
-window is used up to ``num_reanalyze_workers`` gradient steps after it was sampled: its
+window is used up to ``num_workers`` gradient steps after it was sampled: its
 priorities and importance weights (``beta``) are those of then.
 
 A worker (``ReanalyzeWorker``) holds a CPU copy of the network, loaded from the weights the
@@ -185,7 +185,7 @@ class RemoteReanalyze:
     def wait_started(self, timeout: float = START_TIMEOUT_S) -> None:
         """Wait until every worker answers; a clear error if one cannot start."""
         refs = [worker.handle.ping.remote() for worker in self.workers]
-        answers_once_started(self.ray, refs, "Reanalyze worker", "num_reanalyze_workers", timeout)
+        answers_once_started(self.ray, refs, "Reanalyze worker", 'reanalyze_kwargs["num_workers"]', timeout)
 
     # ------------------------------------------------------------------ the gradient step's side
     def __call__(
@@ -362,8 +362,9 @@ class RemoteReanalyze:
 
 
 def start(model: MuZero, weights: PublishedWeights, recipe: PolicyRecipe) -> RemoteReanalyze:
-    """Start ``model.num_reanalyze_workers`` workers (Ray is connected) and their learner's side."""
-    specs = [ReanalyzeSpec(recipe, model.seed, index) for index in range(model.num_reanalyze_workers)]
+    """Start ``reanalyze_kwargs["num_workers"]`` workers (Ray is connected) and their learner's side."""
+    count = model.reanalyze_kwargs["num_workers"]
+    specs = [ReanalyzeSpec(recipe, model.seed, index) for index in range(count)]
     return RemoteReanalyze(model, cluster.start_workers(ReanalyzeWorker, specs, role="reanalyze"), weights)
 
 

@@ -14,7 +14,7 @@ replay ratio by more than those pieces. Weights travel through Ray's object stor
 actor fetches it with its next piece when the version (the learner's step count then) is newer
 than its own.
 
-With ``num_reanalyze_workers`` the gradient steps take their windows from the Reanalyze workers
+With Reanalyze workers (``reanalyze_kwargs["num_workers"]``) the gradient steps take their windows from the Reanalyze workers
 (``reanalyze.py``), which read the same weights; ``LocalRun`` runs them beside self-play in this
 process (``num_actors=0``).
 """
@@ -118,7 +118,7 @@ class DistributedRun:
         """Join or start the cluster, start the actors, check that their envs match the model's."""
         model = self.model
         warm_up(model)
-        cluster.connect(model.num_actors + model.num_reanalyze_workers)
+        cluster.connect(model.num_actors + model.reanalyze_kwargs["num_workers"])
         self.fleet = Fleet(cluster.start_workers(SelfPlayWorker, self._specs()))
         self.reanalyze = start_reanalyze(model, self.weights)  # starts while the actors do
         for index, answer in enumerate(self.fleet.describe_all()):
@@ -292,7 +292,7 @@ class LocalRun:
         model = self.model
         try:
             warm_up(model)
-            cluster.connect(model.num_reanalyze_workers)
+            cluster.connect(model.reanalyze_kwargs["num_workers"])
             self.reanalyze = start_reanalyze(model, PublishedWeights())
             attach_reanalyze(model, self.reanalyze)
             model._run(total_timesteps, _Recording(callback, self.reanalyze, model.logger), log_interval)
@@ -327,7 +327,7 @@ def policy_recipe(model: MuZero) -> PolicyRecipe:
 
 def start_reanalyze(model: MuZero, weights: PublishedWeights) -> reanalyze.RemoteReanalyze | None:
     """Start the model's Reanalyze workers (None without any); Ray is connected."""
-    if not model.num_reanalyze_workers:
+    if not model.reanalyze_kwargs["num_workers"]:
         return None
     return reanalyze.start(model, weights, policy_recipe(model))
 

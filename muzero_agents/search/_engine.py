@@ -474,37 +474,15 @@ def step(
                 copy_row(hidden_next, b, hidden_nodes, b * num_nodes + new_node)
             value = np.float64(leaf_value[b])
             expand_tree(
-                b,
-                new_node,
-                leaf,
-                leaf_reward[b],
-                value,
-                leaf_logits,
-                nodes,
-                children,
-                children_index,
-                children_prior,
-                legal,
-            )
+                b, new_node, leaf, leaf_reward[b], value, leaf_logits,
+                nodes, children, children_index, children_prior, legal,
+            )  # fmt: skip
             backup(b, new_node, leaf[LEAF_DEPTH, b], value, disc, nodes, path, minmax)
         if select:
             node, a, depth = select_tree(
-                b,
-                rule,
-                new_node,
-                nodes,
-                children,
-                children_index,
-                children_prior,
-                minmax,
-                params,
-                legal,
-                root_score,
-                schedule,
-                num_considered,
-                scratch,
-                path,
-            )
+                b, rule, new_node, nodes, children, children_index, children_prior, minmax,
+                params, legal, root_score, schedule, num_considered, scratch, path,
+            )  # fmt: skip
             leaf[LEAF_PARENT, b] = node
             leaf[LEAF_ACTION, b] = a
             leaf[LEAF_FLAT, b] = b * num_nodes + node
