@@ -126,6 +126,17 @@ def test_task_overrides_accept_the_zoos_encodings():
     assert config.kwargs["td_steps"] == 3
 
 
+def test_a_task_override_sets_the_zoos_normalization():
+    """``normalize`` (``--muzero-kwargs`` of the diagnostics) wraps the envs, as the Zoo's key does,
+    and never reaches the constructor."""
+    acrobot = {task.env_id: task for task in get_suite("classic").tasks}["Acrobot-v1"]
+    assert algo_config("muzero", acrobot).normalize is None
+    on = algo_config("muzero", replace(acrobot, overrides={"muzero": {"normalize": {"gamma": 0.997}}}))
+    assert on.normalize == {"gamma": 0.997} and "normalize" not in on.kwargs
+    off = algo_config("ppo", replace(acrobot, overrides={"ppo": {"normalize": False}}))
+    assert off.normalize is None and "normalize" not in off.kwargs
+
+
 def test_fallback_copy_matches_the_installed_zoo():
     pytest.importorskip("rl_zoo3")
     for algo, entries in zoo.FALLBACK.items():

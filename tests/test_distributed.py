@@ -160,7 +160,10 @@ def test_settings_are_checked():
         MuZero("MlpPolicy", "CartPole-v1", num_actors=1.5)
     with pytest.raises(ValueError, match="num_workers"):
         MuZero("MlpPolicy", "CartPole-v1", reanalyze_kwargs={"num_workers": -1})
-    workers, fraction = re.escape('reanalyze_kwargs["num_workers"]=2'), re.escape('reanalyze_kwargs["fraction"]')
+    workers, fraction = (
+        re.escape('reanalyze_kwargs["num_workers"]=2'),
+        re.escape('reanalyze_kwargs["fraction"]'),
+    )
     with pytest.raises(ValueError, match=rf"{workers} needs Reanalyze.*{fraction} is 0"):
         MuZero("MlpPolicy", "CartPole-v1", reanalyze_kwargs={"num_workers": 2, "fraction": 0.0})
 

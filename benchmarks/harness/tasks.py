@@ -21,7 +21,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecFrameStack, VecNormalize
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvWrapper
 
 from benchmarks.harness.suites import Task
-from benchmarks.harness.zoo import ZooConfig, convert_zoo_value, merge_settings, zoo_config
+from benchmarks.harness.zoo import ZooConfig, convert_zoo_value, merge_settings, normalize_kwargs, zoo_config
 
 EVAL_SEED_OFFSET = 10_000
 ALGOS = ("muzero", "ppo", "dqn", "a2c", "maskable_ppo")
@@ -74,11 +74,14 @@ def algo_config(algo: str, task: Task) -> ZooConfig:
     config = _base_config(algo, task)
     if not overrides:
         return config
+    normalize = normalize_kwargs(overrides) if "normalize" in overrides else config.normalize
+    overrides.pop("normalize", None)
     return replace(
         config,
         n_envs=int(overrides.pop("n_envs", config.n_envs)),
         policy=str(overrides.pop("policy", config.policy)),
         frame_stack=overrides.pop("frame_stack", config.frame_stack) or None,
+        normalize=normalize,
         kwargs=merge_settings(config.kwargs, overrides),
         source=f"{config.source} + task overrides {sorted(task.overrides[algo])}",
     )

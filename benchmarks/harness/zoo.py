@@ -331,7 +331,7 @@ def _safe_value(node: ast.AST, source: str) -> Any:
         raise ValueError(f"unsupported setting {source!r}: {error}") from error
 
 
-def _normalize_kwargs(raw: dict[str, Any]) -> dict[str, Any] | None:
+def normalize_kwargs(raw: dict[str, Any]) -> dict[str, Any] | None:
     """The Zoo's ``normalize`` entry as VecNormalize kwargs (None when absent or false)."""
     value = raw.get("normalize", False)
     if value is False or value is None:
@@ -352,7 +352,7 @@ def zoo_config(algo: str, env_id: str) -> ZooConfig:
         n_timesteps=int(float(raw.get("n_timesteps", 1e5))),
         policy=str(raw.get("policy", "MlpPolicy")),
         kwargs=kwargs,
-        normalize=_normalize_kwargs(raw),
+        normalize=normalize_kwargs(raw),
         frame_stack=int(frame_stack) if frame_stack else None,
         env_kwargs=dict(raw.get("env_kwargs") or {}),
         source=source,
