@@ -25,7 +25,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 
-from muzero_agents import distributed, env_checks, files, legacy, logs, loops, settings
+from muzero_agents import distributed, env_checks, files, legacy, logs, loops, normalization, settings
 from muzero_agents.actor import SelfPlayActor, env_action_masks, env_flag, env_frame_stack, env_symmetries
 from muzero_agents.distributed.shards import ShardedReplay
 from muzero_agents.learner import Learner, ReplayStep, gradient_step_on_replay, match_saved_average
@@ -207,9 +207,8 @@ class MuZero(BaseAlgorithm):
 
     def _make_policy(self) -> MuZeroPolicy:
         policy_kwargs = policy_arguments(self.policy_kwargs, self.learner_kwargs)
-        policy = self.policy_class(
-            self.observation_space, self.action_space, self.lr_schedule, **policy_kwargs
-        )
+        spaces = (self.observation_space, self.action_space)
+        policy = self.policy_class(*spaces, self.lr_schedule, **policy_kwargs)
         if getattr(policy, "channels_last", None) is not None:  # saved, so a load reads the same layout
             self.policy_kwargs["channels_last"] = policy.channels_last
         return policy.to(self.device)
@@ -225,13 +224,8 @@ class MuZero(BaseAlgorithm):
     def _make_replay_buffer(self) -> TrajectoryReplay:
         seed = None if self.seed is None else self.seed + 1  # a stream apart from the search's
         frame_stack = env_frame_stack(self.env, self.observation_space)  # frames stored once
-        return TrajectoryReplay(
-            capacity=self.buffer_size,
-            seed=seed,
-            frame_stack=frame_stack,
-            **self._replay_layout(),
-            **self.replay_buffer_kwargs,
-        )
+        kwargs = {**self._replay_layout(), **self.replay_buffer_kwargs, "frame_stack": frame_stack}
+        return TrajectoryReplay(capacity=self.buffer_size, seed=seed, **kwargs)
 
     def _env_symmetries(self):
         augment = self.learner_kwargs["augment_symmetries"]
@@ -358,6 +352,9 @@ class MuZero(BaseAlgorithm):
         env_checks.check_step(new_obs, rewards, *checks)
         self.num_timesteps += self.env.num_envs
         self._update_info_buffer(infos, dones)
+        record, self._last_original_obs = normalization.as_stored(  # VecNormalize: the env's own data
+            record, self._vec_normalize_env, self._last_original_obs
+        )
         with self._loop.replay_lock:
             self.replay_buffer.add(**record._asdict())
         self._last_obs, self._last_episode_starts = new_obs, dones
@@ -389,7 +386,10 @@ class MuZero(BaseAlgorithm):
         evaluate = network_evaluate(self.policy, self.planner, self.num_simulations, search, rng)
         targets = dict(discount=self.discount, td_lambda=self.td_lambda, two_player=self.two_player)
         reanalyzer = Reanalyzer(fraction, search, self.td_lambda)
-        source = ReplayStep(self.replay_buffer, reanalyzer, evaluate, targets, self._remote_reanalyze)
+        evaluate, normalize = normalization.replay_reads(evaluate, self._vec_normalize_env)
+        source = ReplayStep(
+            self.replay_buffer, reanalyzer, evaluate, targets, self._remote_reanalyze, normalize
+        )
         step_args = (self.lr_schedule(progress), self.play_kwargs["ema_decay"], rng)
         beta += (1.0 - beta) * (1.0 - progress)  # annealed to 1 over training
         scalars = gradient_step_on_replay(

@@ -211,10 +211,8 @@ class RewardScaleCheck:
             warnings.warn(
                 f"{where}: a reward of magnitude {largest:g} exceeds {self.limit:.0f}, the most that "
                 f'policy_kwargs["support_size"]={self.support_size} represents: values and rewards '
-                'saturate there. Raise policy_kwargs["support_size"], or scale the rewards by a fixed '
-                "factor (gymnasium.wrappers.TransformReward(env, lambda r: 0.01 * r)). SB3's "
-                "VecNormalize(norm_reward=True) rescales as it runs, while the replay keeps each step "
-                "at the scale it was stored with.",
+                'saturate there. Raise policy_kwargs["support_size"], or scale the rewards (SB3\'s '
+                "VecNormalize(env, norm_reward=True), or gymnasium.wrappers.TransformReward).",
                 UserWarning,
                 stacklevel=3,
             )

@@ -130,6 +130,8 @@ class ReplayStep:
     :param targets: ``make_batch``'s settings (``discount``, ``td_lambda``, ``two_player``)
     :param windows: gives the refreshed window instead (None: sampled and refreshed here); the
         Reanalyze workers' source samples windows ahead and has them evaluated elsewhere
+    :param normalize: turns a sampled window into what the network reads (None: as stored);
+        with SB3's ``VecNormalize`` the replay stores the env's original data
     """
 
     replay: TrajectoryReplay
@@ -137,6 +139,7 @@ class ReplayStep:
     evaluate: Evaluate
     targets: Mapping[str, Any]
     windows: WindowSource | None = None
+    normalize: Callable[[ReplayWindow], ReplayWindow] | None = None
 
 
 def gradient_step_on_replay(
@@ -157,6 +160,8 @@ def gradient_step_on_replay(
         with replay_lock:
             replay.beta = beta
             window = replay.sample(batch_size, next_observations=learner.wants_next_observations)
+        if source.normalize is not None:
+            window = source.normalize(window)
         window = source.reanalyzer.refresh(window, replay, source.evaluate, replay_lock)
     batch = make_batch(window, **source.targets)
     scalars, priorities = learner.step(batch, *step_args)

@@ -40,6 +40,12 @@ def prepare(model):
         settings.check_cross_settings(model._settings())
     if not model.num_actors and not workers:
         return None
+    if model.get_vec_normalize_env() is not None:
+        raise ValueError(
+            "VecNormalize is not supported with num_actors or Reanalyze workers: each process would "
+            "keep statistics of its own. Scale observations and rewards by fixed factors instead "
+            "(gymnasium.wrappers.TransformObservation, TransformReward), or learn in this process."
+        )
     from muzero_agents.distributed import run
 
     return run.DistributedRun(model) if model.num_actors else run.LocalRun(model)

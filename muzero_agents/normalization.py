@@ -1,0 +1,74 @@
+"""SB3's ``VecNormalize`` with a replay: store what the env gave, normalize when reading.
+
+``VecNormalize`` scales observations and rewards with running statistics that move as training
+goes on. A step stored as the wrapper returned it keeps the scale of its time, so older and newer
+steps disagree, most of all the first episodes'. As SB3's off-policy algorithms do, the replay
+keeps the original observations and rewards, and every read (a sampled window, the observations
+Reanalyze evaluates) is normalized with the statistics of now. The search in self-play and
+``predict`` sees the wrapper's normalized observations, as any policy does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+
+import numpy as np
+from stable_baselines3.common.vec_env import VecNormalize
+
+from muzero_agents.actor import StepRecord
+from muzero_agents.reanalyze import Evaluate
+from muzero_agents.replay import ReplayWindow
+
+
+def as_stored(
+    record: StepRecord, vec_normalize: VecNormalize | None, original_observations: np.ndarray | None
+) -> tuple[StepRecord, np.ndarray | None]:
+    """(what the replay stores of ``record``, the original observations of the step's new
+    observations). Under ``vec_normalize``: ``original_observations`` (those the step was taken
+    from), the original rewards and final observations; without it, ``record`` unchanged."""
+    if vec_normalize is None:
+        return record, original_observations
+    finals = {env: vec_normalize.unnormalize_obs(obs) for env, obs in record.final_observations.items()}
+    rewards = np.asarray(vec_normalize.get_original_reward(), dtype=np.float32)
+    stored = record._replace(observations=original_observations, rewards=rewards, final_observations=finals)
+    return stored, vec_normalize.get_original_obs()
+
+
+def replay_reads(
+    evaluate: Evaluate, vec_normalize: VecNormalize | None
+) -> tuple[Evaluate, Callable[[ReplayWindow], ReplayWindow] | None]:
+    """(Reanalyze's ``evaluate``, the sampled windows' transform) over a replay that stores the
+    env's original data under ``vec_normalize``; without it, ``evaluate`` and no transform."""
+    if vec_normalize is None:
+        return evaluate, None
+    return normalized_evaluate(evaluate, vec_normalize), functools.partial(
+        normalized_window, vec_normalize=vec_normalize
+    )
+
+
+def normalized_window(window: ReplayWindow, vec_normalize: VecNormalize) -> ReplayWindow:
+    """A sampled window's observations and rewards on the statistics of now."""
+    next_observations = window.next_observations
+    if next_observations is not None:
+        next_observations = _observations(vec_normalize, next_observations)
+    return dataclasses.replace(
+        window,
+        observations=_observations(vec_normalize, window.observations),
+        rewards=vec_normalize.normalize_reward(window.rewards).astype(np.float32),
+        next_observations=next_observations,
+    )
+
+
+def normalized_evaluate(evaluate: Evaluate, vec_normalize: VecNormalize) -> Evaluate:
+    """Reanalyze's ``evaluate`` over stored (original) observations."""
+
+    def evaluate_normalized(observations: np.ndarray, legal_masks: np.ndarray | None):
+        return evaluate(_observations(vec_normalize, observations), legal_masks)
+
+    return evaluate_normalized
+
+
+def _observations(vec_normalize: VecNormalize, observations: np.ndarray) -> np.ndarray:
+    return np.asarray(vec_normalize.normalize_obs(observations), dtype=np.float32)

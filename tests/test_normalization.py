@@ -1,0 +1,96 @@
+"""SB3's VecNormalize with MuZero: the replay stores the env's original data, reads are normalized."""
+
+import numpy as np
+import pytest
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import VecNormalize
+
+from muzero_agents import MuZero
+from muzero_agents.actor import StepRecord
+from muzero_agents.normalization import as_stored, normalized_window, replay_reads
+from muzero_agents.replay import RUNNING, ReplayWindow
+
+
+def normalizer() -> VecNormalize:
+    """A VecNormalize over CartPole with fixed statistics: observations map to (x - 1) / 2, rewards
+    are divided by 10."""
+    vec = VecNormalize(make_vec_env("CartPole-v1", n_envs=2, seed=0), clip_obs=100.0, clip_reward=100.0)
+    vec.obs_rms.mean[:], vec.obs_rms.var[:] = 1.0, 4.0
+    vec.ret_rms.var = 100.0 - vec.epsilon
+    vec.training = False  # the statistics stay as set
+    return vec
+
+
+def test_a_step_is_stored_with_the_envs_original_data():
+    vec = normalizer()
+    vec.reset()
+    _, normalized_rewards, _, _ = vec.step(np.zeros(2, dtype=np.int64))
+    taken_from = np.full((2, 4), 3.0, np.float32)  # the original observations the step was taken from
+    final = np.full(4, 5.0, np.float32)
+    record = StepRecord(
+        observations=(taken_from - 1.0) / 2.0, actions=np.zeros(2, np.int64), rewards=normalized_rewards,
+        root_values=np.zeros(2), search_policies=np.full((2, 2), 0.5, np.float32),
+        dones=np.array([True, False]), terminated=np.array([False, False]),
+        final_observations={0: (final - 1.0) / 2.0}, final_values={0: 0.0}, legal_masks=None,
+        random_moves=np.zeros(2, bool),
+    )  # fmt: skip
+    stored, next_original = as_stored(record, vec, taken_from)
+    np.testing.assert_array_equal(stored.observations, taken_from)
+    np.testing.assert_array_equal(stored.rewards, [1.0, 1.0])  # CartPole's own reward
+    np.testing.assert_allclose(stored.final_observations[0], final, rtol=1e-6)
+    np.testing.assert_array_equal(next_original, vec.get_original_obs())
+    assert as_stored(record, None, taken_from) == (record, taken_from)
+
+
+def test_reads_are_normalized_with_the_statistics_of_now():
+    vec = normalizer()
+    window = ReplayWindow(
+        observations=np.full((1, 4), 3.0, np.float32), actions=np.zeros((1, 1), np.int64),
+        rewards=np.array([[1.0, -2.0, 0.0]], np.float32), values=np.zeros((1, 3)),
+        policies=np.full((1, 2, 2), 0.5, np.float32), episode_end=np.array([RUNNING], np.int8),
+        steps_left=np.array([3]), handles=np.zeros((1, 3), np.int64), weights=np.ones(1, np.float32),
+        next_observations=np.full((1, 1, 4), 5.0, np.float32),
+    )  # fmt: skip
+    read = normalized_window(window, vec)
+    np.testing.assert_allclose(read.observations, 1.0, rtol=1e-6)
+    np.testing.assert_allclose(read.next_observations, 2.0, rtol=1e-6)
+    np.testing.assert_allclose(read.rewards, [[0.1, -0.2, 0.0]], rtol=1e-6)
+    np.testing.assert_array_equal(read.weights, window.weights)
+
+    seen = []
+    evaluate, transform = replay_reads(lambda obs, masks: seen.append(obs) or (np.zeros(1), None), vec)
+    evaluate(np.full((1, 4), 7.0, np.float32), None)
+    np.testing.assert_allclose(seen[0], 3.0, rtol=1e-6)
+    np.testing.assert_allclose(transform(window).rewards, read.rewards)
+    assert replay_reads(len, None) == (len, None)
+
+
+def test_learn_with_vecnormalize_stores_original_rewards_and_trains_on_normalized_ones(
+    fast_kwargs, monkeypatch
+):
+    from muzero_agents import learner
+
+    trained_rewards = []
+    make_batch = learner.make_batch
+    monkeypatch.setattr(
+        learner, "make_batch", lambda w, **k: trained_rewards.append(w.rewards) or make_batch(w, **k)
+    )
+    env = VecNormalize(make_vec_env("CartPole-v1", n_envs=2, seed=0), gamma=0.997)
+    model = MuZero("MlpPolicy", env, seed=0, **fast_kwargs)
+    model.learn(200)
+    stored = model.replay_buffer.sample(64).rewards
+    assert set(np.unique(stored)) <= {0.0, 1.0}  # CartPole pays 1 per step, 0 past the end
+    assert trained_rewards and not set(np.unique(trained_rewards[-1])) <= {0.0, 1.0}
+    np.testing.assert_allclose(
+        np.unique(trained_rewards[-1])[-1], env.normalize_reward(1.0), rtol=0.05
+    )  # stats move
+    assert np.abs(model.predict(env.reset())[0]).max() <= 1
+
+
+def test_vecnormalize_with_ray_actors_is_refused_naming_fixed_scales(fast_kwargs):
+    def normalized_cartpoles():
+        return VecNormalize(make_vec_env("CartPole-v1", n_envs=2))
+
+    model = MuZero("MlpPolicy", normalized_cartpoles, num_actors=1, **fast_kwargs)
+    with pytest.raises(ValueError, match="VecNormalize is not supported with num_actors.*TransformReward"):
+        model.learn(64)
