@@ -297,6 +297,7 @@ class MuZero(BaseAlgorithm):
             total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
         )
         env_checks.check_observations(self._last_obs, self.observation_space, where="the env's reset()")
+        normalization.check_wrapping(self._vec_normalize_env, self.observation_space)
         if self.actor.start(self.n_envs, self.self_play_kwargs, envs_will_reset):
             self.replay_buffer.truncate_running_episodes()  # stored episodes cannot go on
         callback.on_training_start(locals(), globals())

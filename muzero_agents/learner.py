@@ -155,6 +155,7 @@ def gradient_step_on_replay(
     back. ``replay_lock`` is held around every read and write of the replay."""
     replay = source.replay
     if source.windows is not None:  # sampled ahead, refreshed by Reanalyze workers
+        assert source.normalize is None, "Reanalyze workers read the replay as stored"
         window = source.windows(source, batch_size, beta, learner.wants_next_observations, replay_lock)
     else:
         with replay_lock:

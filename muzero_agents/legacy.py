@@ -40,6 +40,8 @@ MOVED_SETTINGS: dict[str, tuple[str, str]] = {
     "play_simulations": ("play_kwargs", "num_simulations"),
     "ema_decay": ("play_kwargs", "ema_decay"),
 }
+# a constructor argument of 0.3.0's development -> (group, key)
+MOVED_IN_0_3: dict[str, tuple[str, str]] = {"num_reanalyze_workers": ("reanalyze_kwargs", "num_workers")}
 # options 0.2.0 removed (they measured no gain); a save that had them on plays without them
 REMOVED_OPTIONS = ("cut_returns_at_exploration", "play_symmetries")
 # 0.1.0 bookkeeping that 0.2.0 keeps elsewhere or not at all
@@ -55,7 +57,7 @@ def migrate_flat_settings(attributes: dict[str, Any]) -> None:
     overrides = attributes.pop("_load_overrides", {})
     if "pb_c_init" in attributes:  # only 0.1.0 had it flat
         _keep_image_layout(attributes)
-    for name, (group, key) in MOVED_SETTINGS.items():
+    for name, (group, key) in {**MOVED_SETTINGS, **MOVED_IN_0_3}.items():
         if name in attributes:
             flat = attributes.pop(name)
             if key not in overrides.get(group, ()):
@@ -98,9 +100,12 @@ def keep_frame_stem(attributes: dict[str, Any]) -> None:
 
 def refuse_flat_name(name: str) -> None:
     """Setting a 0.1.0 flat setting on a 0.2.0 model would do nothing: say where it went."""
-    if name in MOVED_SETTINGS:
-        group, key = MOVED_SETTINGS[name]
-        raise AttributeError(f'{name} moved to {group}["{key}"] in muzero-agents 0.2.0: set that instead.')
+    for moved, version in ((MOVED_SETTINGS, "0.2.0"), (MOVED_IN_0_3, "0.3.0")):
+        if name in moved:
+            group, key = moved[name]
+            raise AttributeError(
+                f'{name} moved to {group}["{key}"] in muzero-agents {version}: set that instead.'
+            )
     if name == "support_size":
         raise AttributeError('support_size moved to policy_kwargs["support_size"] in muzero-agents 0.2.0.')
     if name in REMOVED_OPTIONS:

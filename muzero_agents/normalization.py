@@ -4,8 +4,10 @@
 goes on. A step stored as the wrapper returned it keeps the scale of its time, so older and newer
 steps disagree, most of all the first episodes'. As SB3's off-policy algorithms do, the replay
 keeps the original observations and rewards, and every read (a sampled window, the observations
-Reanalyze evaluates) is normalized with the statistics of now. The search in self-play and
-``predict`` sees the wrapper's normalized observations, as any policy does.
+Reanalyze evaluates) is normalized with the statistics of now. The search's values, stored for
+the targets, are kept in the original reward units too (reward normalization only divides by
+the return's spread). The search in self-play and ``predict`` sees the wrapper's normalized
+observations, as any policy does.
 """
 
 from __future__ import annotations
@@ -30,10 +32,29 @@ def as_stored(
     from), the original rewards and final observations; without it, ``record`` unchanged."""
     if vec_normalize is None:
         return record, original_observations
-    finals = {env: vec_normalize.unnormalize_obs(obs) for env, obs in record.final_observations.items()}
-    rewards = np.asarray(vec_normalize.get_original_reward(), dtype=np.float32)
-    stored = record._replace(observations=original_observations, rewards=rewards, final_observations=finals)
+    scale = _return_scale(vec_normalize)  # normalized values -> original reward units
+    stored = record._replace(
+        observations=original_observations,
+        rewards=np.asarray(vec_normalize.get_original_reward(), dtype=np.float32),
+        root_values=record.root_values * scale,
+        final_observations={
+            env: vec_normalize.unnormalize_obs(o) for env, o in record.final_observations.items()
+        },
+        final_values={env: value * scale for env, value in record.final_values.items()},
+    )
     return stored, vec_normalize.get_original_obs()
+
+
+def check_wrapping(vec_normalize: VecNormalize | None, observation_space) -> None:
+    """A ValueError naming the fix when ``vec_normalize`` sees other observations than the model
+    (``VecFrameStack`` outside it stacks them): its original observations could not be stored."""
+    if vec_normalize is not None and vec_normalize.observation_space.shape != observation_space.shape:
+        raise ValueError(
+            f"VecNormalize sees observations of shape {vec_normalize.observation_space.shape}, the model "
+            f"{observation_space.shape}: a wrapper outside it (VecFrameStack) changes them, so the replay "
+            "cannot store the env's original observations. Wrap VecNormalize outside: "
+            "VecNormalize(VecFrameStack(env, n))."
+        )
 
 
 def replay_reads(
@@ -57,6 +78,7 @@ def normalized_window(window: ReplayWindow, vec_normalize: VecNormalize) -> Repl
         window,
         observations=_observations(vec_normalize, window.observations),
         rewards=vec_normalize.normalize_reward(window.rewards).astype(np.float32),
+        values=window.values / _return_scale(vec_normalize),
         next_observations=next_observations,
     )
 
@@ -68,6 +90,15 @@ def normalized_evaluate(evaluate: Evaluate, vec_normalize: VecNormalize) -> Eval
         return evaluate(_observations(vec_normalize, observations), legal_masks)
 
     return evaluate_normalized
+
+
+def _return_scale(vec_normalize: VecNormalize) -> float:
+    """What ``VecNormalize`` divides rewards by now (clipping aside)."""
+    return (
+        float(np.sqrt(vec_normalize.ret_rms.var + vec_normalize.epsilon))
+        if vec_normalize.norm_reward
+        else 1.0
+    )
 
 
 def _observations(vec_normalize: VecNormalize, observations: np.ndarray) -> np.ndarray:

@@ -135,6 +135,13 @@ def test_a_task_override_sets_the_zoos_normalization():
     assert on.normalize == {"gamma": 0.997} and "normalize" not in on.kwargs
     off = algo_config("ppo", replace(acrobot, overrides={"ppo": {"normalize": False}}))
     assert off.normalize is None and "normalize" not in off.kwargs
+    # returns are normalized with the algorithm's own discount: SB3's gamma, MuZero's discount
+    ppo = algo_config("ppo", replace(acrobot, overrides={"ppo": {"normalize": True}}))
+    assert ppo.normalize == {"gamma": ppo.kwargs["gamma"]}
+    muzero = algo_config(
+        "muzero", replace(acrobot, overrides={"muzero": {"normalize": True, "discount": 0.995}})
+    )
+    assert muzero.normalize == {"gamma": 0.995}
 
 
 def test_fallback_copy_matches_the_installed_zoo():

@@ -160,6 +160,10 @@ def test_settings_are_checked():
         MuZero("MlpPolicy", "CartPole-v1", num_actors=1.5)
     with pytest.raises(ValueError, match="num_workers"):
         MuZero("MlpPolicy", "CartPole-v1", reanalyze_kwargs={"num_workers": -1})
+    with pytest.raises(
+        TypeError, match=re.escape('moved to reanalyze_kwargs["num_workers"] in muzero-agents 0.3.0')
+    ):
+        MuZero("MlpPolicy", "CartPole-v1", num_reanalyze_workers=1)
     workers, fraction = (
         re.escape('reanalyze_kwargs["num_workers"]=2'),
         re.escape('reanalyze_kwargs["fraction"]'),

@@ -1,9 +1,11 @@
 """SB3's VecNormalize with MuZero: the replay stores the env's original data, reads are normalized."""
 
+import re
+
 import numpy as np
 import pytest
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.vec_env import VecNormalize
+from stable_baselines3.common.vec_env import VecFrameStack, VecNormalize
 
 from muzero_agents import MuZero
 from muzero_agents.actor import StepRecord
@@ -29,9 +31,9 @@ def test_a_step_is_stored_with_the_envs_original_data():
     final = np.full(4, 5.0, np.float32)
     record = StepRecord(
         observations=(taken_from - 1.0) / 2.0, actions=np.zeros(2, np.int64), rewards=normalized_rewards,
-        root_values=np.zeros(2), search_policies=np.full((2, 2), 0.5, np.float32),
+        root_values=np.array([0.5, -1.0]), search_policies=np.full((2, 2), 0.5, np.float32),
         dones=np.array([True, False]), terminated=np.array([False, False]),
-        final_observations={0: (final - 1.0) / 2.0}, final_values={0: 0.0}, legal_masks=None,
+        final_observations={0: (final - 1.0) / 2.0}, final_values={0: 0.3}, legal_masks=None,
         random_moves=np.zeros(2, bool),
     )  # fmt: skip
     stored, next_original = as_stored(record, vec, taken_from)
@@ -39,6 +41,9 @@ def test_a_step_is_stored_with_the_envs_original_data():
     np.testing.assert_array_equal(stored.rewards, [1.0, 1.0])  # CartPole's own reward
     np.testing.assert_allclose(stored.final_observations[0], final, rtol=1e-6)
     np.testing.assert_array_equal(next_original, vec.get_original_obs())
+    # the search's values in the original reward units (x10), as the rewards
+    np.testing.assert_allclose(stored.root_values, [5.0, -10.0])
+    assert stored.final_values[0] == pytest.approx(3.0)
     assert as_stored(record, None, taken_from) == (record, taken_from)
 
 
@@ -46,7 +51,7 @@ def test_reads_are_normalized_with_the_statistics_of_now():
     vec = normalizer()
     window = ReplayWindow(
         observations=np.full((1, 4), 3.0, np.float32), actions=np.zeros((1, 1), np.int64),
-        rewards=np.array([[1.0, -2.0, 0.0]], np.float32), values=np.zeros((1, 3)),
+        rewards=np.array([[1.0, -2.0, 0.0]], np.float32), values=np.array([[5.0, -10.0, 0.0]]),
         policies=np.full((1, 2, 2), 0.5, np.float32), episode_end=np.array([RUNNING], np.int8),
         steps_left=np.array([3]), handles=np.zeros((1, 3), np.int64), weights=np.ones(1, np.float32),
         next_observations=np.full((1, 1, 4), 5.0, np.float32),
@@ -55,6 +60,7 @@ def test_reads_are_normalized_with_the_statistics_of_now():
     np.testing.assert_allclose(read.observations, 1.0, rtol=1e-6)
     np.testing.assert_allclose(read.next_observations, 2.0, rtol=1e-6)
     np.testing.assert_allclose(read.rewards, [[0.1, -0.2, 0.0]], rtol=1e-6)
+    np.testing.assert_allclose(read.values, [[0.5, -1.0, 0.0]], rtol=1e-6)
     np.testing.assert_array_equal(read.weights, window.weights)
 
     seen = []
@@ -94,3 +100,11 @@ def test_vecnormalize_with_ray_actors_is_refused_naming_fixed_scales(fast_kwargs
     model = MuZero("MlpPolicy", normalized_cartpoles, num_actors=1, **fast_kwargs)
     with pytest.raises(ValueError, match="VecNormalize is not supported with num_actors.*TransformReward"):
         model.learn(64)
+
+
+def test_a_frame_stack_outside_vecnormalize_is_refused_naming_the_order(fast_kwargs):
+    env = VecFrameStack(VecNormalize(make_vec_env("CartPole-v1", n_envs=2, seed=0)), 2)
+    model = MuZero("MlpPolicy", env, **fast_kwargs)
+    with pytest.raises(ValueError, match=re.escape("VecNormalize(VecFrameStack(env, n))")):
+        model.learn(16)
+    assert len(model.replay_buffer) == 0

@@ -74,7 +74,9 @@ def algo_config(algo: str, task: Task) -> ZooConfig:
     config = _base_config(algo, task)
     if not overrides:
         return config
-    normalize = normalize_kwargs(overrides) if "normalize" in overrides else config.normalize
+    normalize = (
+        normalize_kwargs({**config.kwargs, **overrides}) if "normalize" in overrides else config.normalize
+    )
     overrides.pop("normalize", None)
     return replace(
         config,

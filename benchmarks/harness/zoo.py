@@ -337,8 +337,9 @@ def normalize_kwargs(raw: dict[str, Any]) -> dict[str, Any] | None:
     if value is False or value is None:
         return None
     kwargs = {} if value is True else (dict(value) if isinstance(value, dict) else _eval_dict_source(value))
-    if "gamma" in raw:  # the Zoo normalizes returns with the algorithm's own discount
-        kwargs["gamma"] = raw["gamma"]
+    discount = raw.get("gamma", raw.get("discount"))  # SB3's name, MuZero's name
+    if discount is not None:  # the Zoo normalizes returns with the algorithm's own discount
+        kwargs["gamma"] = discount
     return kwargs
 
 

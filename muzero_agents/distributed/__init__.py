@@ -23,6 +23,13 @@ def prepare(model):
     above 0), or None: learning stays in this process and Ray is not imported."""
     from muzero_agents.distributed.shards import ShardedReplay
 
+    workers = model.reanalyze_kwargs["num_workers"]
+    if (model.num_actors or workers) and model.get_vec_normalize_env() is not None:
+        raise ValueError(
+            "VecNormalize is not supported with num_actors or Reanalyze workers: each process would "
+            "keep statistics of its own. Scale observations and rewards by fixed factors instead "
+            "(gymnasium.wrappers.TransformObservation, TransformReward), or learn in this process."
+        )
     if not model.num_actors and isinstance(model.replay_buffer, ShardedReplay):  # left by a distributed run
         import warnings
 
@@ -33,19 +40,12 @@ def prepare(model):
             stacklevel=3,
         )
         model.replay_buffer = model._make_replay_buffer()
-    workers = model.reanalyze_kwargs["num_workers"]
     if workers:  # reanalyze_kwargs may have changed since the constructor
         from muzero_agents import settings
 
         settings.check_cross_settings(model._settings())
     if not model.num_actors and not workers:
         return None
-    if model.get_vec_normalize_env() is not None:
-        raise ValueError(
-            "VecNormalize is not supported with num_actors or Reanalyze workers: each process would "
-            "keep statistics of its own. Scale observations and rewards by fixed factors instead "
-            "(gymnasium.wrappers.TransformObservation, TransformReward), or learn in this process."
-        )
     from muzero_agents.distributed import run
 
     return run.DistributedRun(model) if model.num_actors else run.LocalRun(model)
