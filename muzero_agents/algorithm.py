@@ -215,10 +215,8 @@ class MuZero(BaseAlgorithm):
 
     def _replay_layout(self) -> dict[str, Any]:
         """What a replay must match to train this model (its data's shapes and window)."""
-        obs_space, n_actions = self.observation_space, int(self.action_space.n)
-        shapes = dict(
-            observation_shape=obs_space.shape, observation_dtype=obs_space.dtype, action_dim=n_actions
-        )
+        space, n_actions = self.observation_space, int(self.action_space.n)
+        shapes = dict(observation_shape=space.shape, observation_dtype=space.dtype, action_dim=n_actions)
         return dict(n_envs=self.n_envs, unroll_steps=self.unroll_steps, td_steps=self.td_steps, **shapes)
 
     def _make_replay_buffer(self) -> TrajectoryReplay:
@@ -461,6 +459,7 @@ class MuZero(BaseAlgorithm):
         for replay in distributed.check_loadable_replay(buffer, self.num_actors, path):
             # how it stores frames is its own business: it checks every step it stores either way
             replay.check_compatible(**self._replay_layout(), frame_stack=replay.frame_stack, path=path)
+            normalization.check_loaded_replay(replay, self._vec_normalize_env, path)
         buffer.truncate_running_episodes()  # their envs are gone; keep the steps, end the episodes
         self.replay_buffer = buffer
 

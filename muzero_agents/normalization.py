@@ -57,6 +57,18 @@ def check_wrapping(vec_normalize: VecNormalize | None, observation_space) -> Non
         )
 
 
+def check_loaded_replay(replay, vec_normalize: VecNormalize | None, path) -> None:
+    """A ValueError when a replay saved before this storage (format 4) would feed a model under
+    ``vec_normalize``: it may hold normalized data, which reads would normalize again."""
+    if vec_normalize is not None and replay.may_hold_normalized_data:
+        raise ValueError(
+            f"the replay buffer in {path} was saved by an earlier muzero-agents, which stored "
+            "VecNormalize's normalized observations and rewards; this version stores the env's "
+            "original ones and normalizes them when it samples, so they would be normalized twice. "
+            "Collect new data with this version."
+        )
+
+
 def replay_reads(
     evaluate: Evaluate, vec_normalize: VecNormalize | None
 ) -> tuple[Evaluate, Callable[[ReplayWindow], ReplayWindow] | None]:

@@ -53,8 +53,10 @@ TERMINATED = 1  # a true terminal: absorbing, no bootstrap
 TRUNCATED = 2  # a time limit with a final value: bootstraps from it
 TRUNCATED_NO_VALUE = 3  # a time limit without one: like RUNNING
 _MIN_PRIORITY = 1e-8  # floor so that no stored transition becomes unsampleable
-_FORMAT_VERSION = 3  # of the pickled state; muzero-agents 0.1.0 wrote none
-_READABLE_VERSIONS = (2, 3)  # 2: whole observations only, before frame_stack
+_FORMAT_VERSION = 4  # of the pickled state; muzero-agents 0.1.0 wrote none
+# 2: whole observations only, before frame_stack; 3: under SB3's VecNormalize, the wrapper's
+# normalized data (4: the env's original data, see normalization.py)
+_READABLE_VERSIONS = (2, 3, 4)
 
 
 @dataclass(frozen=True)
@@ -237,6 +239,7 @@ class TrajectoryReplay:
         self._final_obs: dict[int, np.ndarray] = {}  # last slot -> obs after it (truncations)
         self._tree = SumTree(self.capacity)
         self._max_priority = 1.0
+        self.may_hold_normalized_data = False  # True when loaded from a save before format 4
         self._row = 0  # next row to write
         self._rows_written = 0
         self._num_valid = 0
@@ -740,6 +743,7 @@ class TrajectoryReplay:
                 f"muzero-agents reads versions {_READABLE_VERSIONS}; load it with the muzero-agents "
                 "that saved it, or collect new data"
             )
+        state["may_hold_normalized_data"] = version < 4
         if version == 2:  # whole observations
             state.update(frame_stack=None, _key_slot=None, _key_frames=None, _key_free=[])
         used = state.pop("_pickled_rows")

@@ -108,3 +108,22 @@ def test_a_frame_stack_outside_vecnormalize_is_refused_naming_the_order(fast_kwa
     with pytest.raises(ValueError, match=re.escape("VecNormalize(VecFrameStack(env, n))")):
         model.learn(16)
     assert len(model.replay_buffer) == 0
+
+
+def test_a_replay_saved_before_original_data_storage_is_refused_under_vecnormalize(
+    fast_kwargs, tmp_path, monkeypatch
+):
+    from muzero_agents import replay
+
+    env = VecNormalize(make_vec_env("CartPole-v1", n_envs=2, seed=0))
+    model = MuZero("MlpPolicy", env, **fast_kwargs)
+    model.learn(16)
+    model.save_replay_buffer(tmp_path / "new.pkl")
+    model.load_replay_buffer(tmp_path / "new.pkl")  # this version's replay: the env's original data
+    monkeypatch.setattr(replay, "_FORMAT_VERSION", 3)  # as saved before it
+    model.save_replay_buffer(tmp_path / "old.pkl")
+    with pytest.raises(ValueError, match="normalized twice. Collect new data"):
+        model.load_replay_buffer(tmp_path / "old.pkl")
+    MuZero("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2), **fast_kwargs).load_replay_buffer(
+        tmp_path / "old.pkl"
+    )
