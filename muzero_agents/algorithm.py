@@ -295,7 +295,7 @@ class MuZero(BaseAlgorithm):
             total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
         )
         env_checks.check_observations(self._last_obs, self.observation_space, where="the env's reset()")
-        normalization.check_wrapping(self._vec_normalize_env, self.observation_space)
+        normalization.check_wrapping(self.env, self._vec_normalize_env)
         if self.actor.start(self.n_envs, self.self_play_kwargs, envs_will_reset):
             self.replay_buffer.truncate_running_episodes()  # stored episodes cannot go on
         callback.on_training_start(locals(), globals())
@@ -351,11 +351,11 @@ class MuZero(BaseAlgorithm):
         env_checks.check_step(new_obs, rewards, *checks)
         self.num_timesteps += self.env.num_envs
         self._update_info_buffer(infos, dones)
-        record, self._last_original_obs = normalization.as_stored(  # VecNormalize: the env's own data
+        stored, self._last_original_obs = normalization.as_stored(  # VecNormalize: the env's own data
             record, self._vec_normalize_env, self._last_original_obs
         )
         with self._loop.replay_lock:
-            self.replay_buffer.add(**record._asdict())
+            self.replay_buffer.add(**stored._asdict())
         self._last_obs, self._last_episode_starts = new_obs, dones
         self._episode_num += int(np.sum(dones))
         self._update_current_progress_remaining(self.num_timesteps, self._total_timesteps)

@@ -7,7 +7,8 @@ keeps the original observations and rewards, and every read (a sampled window, t
 Reanalyze evaluates) is normalized with the statistics of now. The search's values, stored for
 the targets, are kept in the original reward units too (reward normalization only divides by
 the return's spread). The search in self-play and ``predict`` sees the wrapper's normalized
-observations, as any policy does.
+observations, as any policy does. As in SB3, a final observation comes back from the wrapper's
+normalized copy, so values it clipped (``clip_obs``) stay clipped.
 """
 
 from __future__ import annotations
@@ -28,33 +29,42 @@ def as_stored(
     record: StepRecord, vec_normalize: VecNormalize | None, original_observations: np.ndarray | None
 ) -> tuple[StepRecord, np.ndarray | None]:
     """(what the replay stores of ``record``, the original observations of the step's new
-    observations). Under ``vec_normalize``: ``original_observations`` (those the step was taken
-    from), the original rewards and final observations; without it, ``record`` unchanged."""
+    observations). Under ``vec_normalize``: the original rewards, the search's values in original
+    reward units and, when it normalizes observations, ``original_observations`` (those the step
+    was taken from) and the original final observations; without it, ``record`` unchanged."""
     if vec_normalize is None:
         return record, original_observations
     scale = _return_scale(vec_normalize)  # normalized values -> original reward units
     stored = record._replace(
-        observations=original_observations,
         rewards=np.asarray(vec_normalize.get_original_reward(), dtype=np.float32),
         root_values=record.root_values * scale,
-        final_observations={
-            env: vec_normalize.unnormalize_obs(o) for env, o in record.final_observations.items()
-        },
         final_values={env: value * scale for env, value in record.final_values.items()},
     )
+    if not vec_normalize.norm_obs:  # the observations are the env's own
+        return stored, None
+    if original_observations is None:  # envs not reset by this learn(): undo the normalization
+        original_observations = vec_normalize.unnormalize_obs(record.observations)
+    finals = {env: vec_normalize.unnormalize_obs(obs) for env, obs in record.final_observations.items()}
+    stored = stored._replace(observations=original_observations, final_observations=finals)
     return stored, vec_normalize.get_original_obs()
 
 
-def check_wrapping(vec_normalize: VecNormalize | None, observation_space) -> None:
-    """A ValueError naming the fix when ``vec_normalize`` sees other observations than the model
-    (``VecFrameStack`` outside it stacks them): its original observations could not be stored."""
-    if vec_normalize is not None and vec_normalize.observation_space.shape != observation_space.shape:
-        raise ValueError(
-            f"VecNormalize sees observations of shape {vec_normalize.observation_space.shape}, the model "
-            f"{observation_space.shape}: a wrapper outside it (VecFrameStack) changes them, so the replay "
-            "cannot store the env's original observations. Wrap VecNormalize outside: "
-            "VecNormalize(VecFrameStack(env, n))."
-        )
+def check_wrapping(env, vec_normalize: VecNormalize | None) -> None:
+    """A ValueError naming the fix when a wrapper outside a ``vec_normalize`` that normalizes
+    observations changes them (``VecFrameStack``; ``VecTransposeImage``, which SB3 adds for
+    channels-last images): the replay could not store the env's original observations."""
+    if vec_normalize is None or not vec_normalize.norm_obs or env is vec_normalize:
+        return
+    outside = []
+    while env is not vec_normalize and hasattr(env, "venv"):
+        outside.append(type(env).__name__)
+        env = env.venv
+    raise ValueError(
+        f"VecNormalize(norm_obs=True) is wrapped in {', '.join(outside)}, which change the observations "
+        "after it, so the replay cannot store the env's original observations. Wrap VecNormalize "
+        "outside them (VecNormalize(VecFrameStack(env, n))), give channels-first images, or pass "
+        "norm_obs=False."
+    )
 
 
 def check_loaded_replay(replay, vec_normalize: VecNormalize | None, path) -> None:
@@ -62,7 +72,7 @@ def check_loaded_replay(replay, vec_normalize: VecNormalize | None, path) -> Non
     ``vec_normalize``: it may hold normalized data, which reads would normalize again."""
     if vec_normalize is not None and replay.may_hold_normalized_data:
         raise ValueError(
-            f"the replay buffer in {path} was saved by an earlier muzero-agents, which stored "
+            f"the replay buffer in {path} was saved by an earlier muzero-agents, which may have stored "
             "VecNormalize's normalized observations and rewards; this version stores the env's "
             "original ones and normalizes them when it samples, so they would be normalized twice. "
             "Collect new data with this version."
@@ -82,15 +92,18 @@ def replay_reads(
 
 
 def normalized_window(window: ReplayWindow, vec_normalize: VecNormalize) -> ReplayWindow:
-    """A sampled window's observations and rewards on the statistics of now."""
+    """A sampled window's observations, rewards and values on the statistics of now."""
+    scale, clip = _return_scale(vec_normalize), vec_normalize.clip_reward  # one reading for the window
     next_observations = window.next_observations
     if next_observations is not None:
         next_observations = _observations(vec_normalize, next_observations)
     return dataclasses.replace(
         window,
         observations=_observations(vec_normalize, window.observations),
-        rewards=vec_normalize.normalize_reward(window.rewards).astype(np.float32),
-        values=window.values / _return_scale(vec_normalize),
+        rewards=np.clip(window.rewards / scale, -clip, clip).astype(np.float32)
+        if scale != 1.0
+        else window.rewards,
+        values=window.values / scale,
         next_observations=next_observations,
     )
 
@@ -114,4 +127,6 @@ def _return_scale(vec_normalize: VecNormalize) -> float:
 
 
 def _observations(vec_normalize: VecNormalize, observations: np.ndarray) -> np.ndarray:
+    if not vec_normalize.norm_obs:
+        return observations
     return np.asarray(vec_normalize.normalize_obs(observations), dtype=np.float32)

@@ -743,7 +743,7 @@ class TrajectoryReplay:
                 f"muzero-agents reads versions {_READABLE_VERSIONS}; load it with the muzero-agents "
                 "that saved it, or collect new data"
             )
-        state["may_hold_normalized_data"] = version < 4
+        state["may_hold_normalized_data"] = version < 4 or state.get("may_hold_normalized_data", False)
         if version == 2:  # whole observations
             state.update(frame_stack=None, _key_slot=None, _key_frames=None, _key_free=[])
         used = state.pop("_pickled_rows")

@@ -142,6 +142,8 @@ def test_a_task_override_sets_the_zoos_normalization():
         "muzero", replace(acrobot, overrides={"muzero": {"normalize": True, "discount": 0.995}})
     )
     assert muzero.normalize == {"gamma": 0.995}
+    default = algo_config("muzero", replace(acrobot, overrides={"muzero": {"normalize": True}}))
+    assert default.normalize == {"gamma": 0.997}  # MuZero's default discount
 
 
 def test_fallback_copy_matches_the_installed_zoo():

@@ -2,10 +2,11 @@
 
 import re
 
+import gymnasium
 import numpy as np
 import pytest
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.vec_env import VecFrameStack, VecNormalize
+from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack, VecNormalize
 
 from muzero_agents import MuZero
 from muzero_agents.actor import StepRecord
@@ -124,6 +125,44 @@ def test_a_replay_saved_before_original_data_storage_is_refused_under_vecnormali
     model.save_replay_buffer(tmp_path / "old.pkl")
     with pytest.raises(ValueError, match="normalized twice. Collect new data"):
         model.load_replay_buffer(tmp_path / "old.pkl")
-    MuZero("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2), **fast_kwargs).load_replay_buffer(
-        tmp_path / "old.pkl"
-    )
+    plain = MuZero("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2), **fast_kwargs)
+    plain.load_replay_buffer(tmp_path / "old.pkl")  # without VecNormalize it trains as before
+    monkeypatch.setattr(replay, "_FORMAT_VERSION", 4)
+    plain.save_replay_buffer(tmp_path / "saved-again.pkl")  # still perhaps normalized data
+    with pytest.raises(ValueError, match="normalized twice"):
+        model.load_replay_buffer(tmp_path / "saved-again.pkl")
+
+
+class ChannelsLastFrames(gymnasium.Env):
+    """Frames of (8, 8, 3) whose pixels count the steps by 10; action 1 pays 5."""
+
+    observation_space = gymnasium.spaces.Box(0, 255, (8, 8, 3), np.uint8)
+    action_space = gymnasium.spaces.Discrete(2)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.full((8, 8, 3), 0, np.uint8), {}
+
+    def step(self, action):
+        self.t += 1
+        return np.full((8, 8, 3), 10 * self.t, np.uint8), 5.0 * int(action), self.t >= 6, False, {}
+
+
+def test_channels_last_frames_under_vecnormalize_are_stored_as_the_env_gave_them(fast_kwargs):
+    """Without observation normalization SB3 puts VecTransposeImage outside the user's VecNormalize."""
+    kwargs = {**fast_kwargs, "policy_kwargs": dict(network_kwargs=dict(channels=8, num_blocks=1))}
+    frames = DummyVecEnv([ChannelsLastFrames, ChannelsLastFrames])
+    model = MuZero("CnnPolicy", VecNormalize(frames, norm_obs=False), seed=0, **kwargs)
+    model.learn(48)
+    window = model.replay_buffer.sample(32)
+    assert window.observations.dtype == np.uint8 and window.observations.shape[1:] == (3, 8, 8)
+    assert set(np.unique(window.observations)) <= set(range(0, 70, 10))
+    assert set(np.unique(window.rewards)) <= {0.0, 5.0}
+
+    # normalized frames are float (not images to SB3): no transpose, the originals are stored
+    frames = DummyVecEnv([ChannelsLastFrames, ChannelsLastFrames])
+    normalized = MuZero("CnnPolicy", VecNormalize(frames), seed=0, **kwargs)
+    normalized.learn(48)
+    stored = normalized.replay_buffer.sample(32).observations
+    assert stored.shape[1:] == (8, 8, 3) and set(np.unique(stored)) <= set(range(0, 70, 10))
