@@ -51,9 +51,12 @@ def as_stored(
 
 def check_wrapping(env, vec_normalize: VecNormalize | None) -> None:
     """A ValueError naming the fix when a wrapper outside a ``vec_normalize`` that normalizes
-    observations changes them (``VecFrameStack``; ``VecTransposeImage``, which SB3 adds for
-    channels-last images): the replay could not store the env's original observations."""
-    if vec_normalize is None or not vec_normalize.norm_obs or env is vec_normalize:
+    observations reshapes them (``VecFrameStack``): the replay could not store the env's original
+    observations. Wrappers that keep the observations' shape and type (``VecMonitor``) are fine."""
+    if vec_normalize is None or not vec_normalize.norm_obs:
+        return
+    inner, outer = vec_normalize.observation_space, env.observation_space
+    if (inner.shape, inner.dtype) == (outer.shape, outer.dtype):
         return
     outside = []
     while env is not vec_normalize and hasattr(env, "venv"):
@@ -61,8 +64,8 @@ def check_wrapping(env, vec_normalize: VecNormalize | None) -> None:
         env = env.venv
     raise ValueError(
         f"VecNormalize(norm_obs=True) is wrapped in {', '.join(outside)}, which change the observations "
-        "after it, so the replay cannot store the env's original observations. Wrap VecNormalize "
-        "outside them (VecNormalize(VecFrameStack(env, n))), give channels-first images, or pass "
+        f"after it ({inner.shape} -> {outer.shape}), so the replay cannot store the env's original "
+        "observations. Wrap VecNormalize outside them (VecNormalize(VecFrameStack(env, n))), or pass "
         "norm_obs=False."
     )
 

@@ -166,3 +166,12 @@ def test_channels_last_frames_under_vecnormalize_are_stored_as_the_env_gave_them
     normalized.learn(48)
     stored = normalized.replay_buffer.sample(32).observations
     assert stored.shape[1:] == (8, 8, 3) and set(np.unique(stored)) <= set(range(0, 70, 10))
+
+
+def test_a_wrapper_outside_vecnormalize_that_keeps_the_observations_is_accepted(fast_kwargs):
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    env = VecMonitor(VecNormalize(make_vec_env("CartPole-v1", n_envs=2, seed=0)))
+    model = MuZero("MlpPolicy", env, **fast_kwargs)
+    model.learn(48)
+    assert set(np.unique(model.replay_buffer.sample(16).rewards)) <= {0.0, 1.0}
