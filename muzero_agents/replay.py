@@ -54,8 +54,8 @@ TRUNCATED = 2  # a time limit with a final value: bootstraps from it
 TRUNCATED_NO_VALUE = 3  # a time limit without one: like RUNNING
 _MIN_PRIORITY = 1e-8  # floor so that no stored transition becomes unsampleable
 _FORMAT_VERSION = 4  # of the pickled state; muzero-agents 0.1.0 wrote none
-# 2: whole observations only, before frame_stack; 3: under SB3's VecNormalize, the wrapper's
-# normalized data (4: the env's original data, see normalization.py)
+# 2: whole observations only (before frame_stack); 2 and 3: under SB3's VecNormalize, perhaps
+# the wrapper's normalized data; 4: the env's original data there (normalization.py)
 _READABLE_VERSIONS = (2, 3, 4)
 
 
