@@ -4,9 +4,9 @@
 (``search_kwargs``, ``replay_buffer_kwargs``, ...). A 0.1.0 save restores its flat attributes
 onto the model; ``migrate_flat_settings`` moves each into its group before the model is built,
 and drops the options 0.2.0 no longer has (and moves ``num_reanalyze_workers``, a constructor
-argument during 0.3.0's development, into ``reanalyze_kwargs``). 0.3.0 reduces large frames with a cheaper stem
-(``downsampling="pool"``, to 6x6 for frames); ``keep_frame_stem`` gives the conv networks of
-earlier saves their own stem back.
+argument during 0.3.0's development, into ``reanalyze_kwargs``). 0.3.0 reduces large frames with
+a cheaper stem (``downsampling="pool"``, to 6x6 for frames); ``keep_frame_stem`` gives the conv
+networks of earlier saves their own stem back.
 """
 
 from __future__ import annotations

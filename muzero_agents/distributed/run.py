@@ -14,9 +14,9 @@ replay ratio by more than those pieces. Weights travel through Ray's object stor
 actor fetches it with its next piece when the version (the learner's step count then) is newer
 than its own.
 
-With Reanalyze workers (``reanalyze_kwargs["num_workers"]``) the gradient steps take their windows from the Reanalyze workers
-(``reanalyze.py``), which read the same weights; ``LocalRun`` runs them beside self-play in this
-process (``num_actors=0``).
+With Reanalyze workers (``reanalyze_kwargs["num_workers"]``) the gradient steps take their
+windows from the Reanalyze workers (``reanalyze.py``), which read the same weights; ``LocalRun``
+runs them beside self-play in this process (``num_actors=0``).
 """
 
 from __future__ import annotations
