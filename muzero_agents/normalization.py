@@ -96,16 +96,17 @@ def replay_reads(
 
 def normalized_window(window: ReplayWindow, vec_normalize: VecNormalize) -> ReplayWindow:
     """A sampled window's observations, rewards and values on the statistics of now."""
-    scale, clip = _return_scale(vec_normalize), vec_normalize.clip_reward  # one reading for the window
-    next_observations = window.next_observations
+    scale = _return_scale(vec_normalize)  # one reading of the statistics for the whole window
+    rewards, next_observations = window.rewards, window.next_observations
+    if vec_normalize.norm_reward:  # VecNormalize.normalize_reward, with this reading
+        clip = vec_normalize.clip_reward
+        rewards = np.clip(rewards / scale, -clip, clip).astype(np.float32)
     if next_observations is not None:
         next_observations = _observations(vec_normalize, next_observations)
     return dataclasses.replace(
         window,
         observations=_observations(vec_normalize, window.observations),
-        rewards=np.clip(window.rewards / scale, -clip, clip).astype(np.float32)
-        if scale != 1.0
-        else window.rewards,
+        rewards=rewards,
         values=window.values / scale,
         next_observations=next_observations,
     )

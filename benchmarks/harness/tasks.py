@@ -81,7 +81,7 @@ def algo_config(algo: str, task: Task) -> ZooConfig:
     normalize = config.normalize
     if "normalize" in overrides:
         normalize = normalize_kwargs({**discount, **config.kwargs, **overrides})
-    overrides.pop("normalize", None)
+        del overrides["normalize"]
     return replace(
         config,
         n_envs=int(overrides.pop("n_envs", config.n_envs)),
