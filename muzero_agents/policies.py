@@ -20,7 +20,7 @@ from stable_baselines3.common.type_aliases import Schedule
 
 from muzero_agents import env_checks
 from muzero_agents.consistency import ConsistencyHead
-from muzero_agents.networks import BOARD_SIDE, ConvMuZeroNetwork, MlpMuZeroNetwork, MuZeroNetwork
+from muzero_agents.networks import ConvMuZeroNetwork, MlpMuZeroNetwork, MuZeroNetwork
 from muzero_agents.settings import check_group_keys, check_group_value
 from muzero_agents.support import support_to_scalar
 from muzero_agents.traced import TracedRecurrent
@@ -80,6 +80,18 @@ class MuZeroPolicy(BasePolicy):
         self.optimizer = self.optimizer_class(
             self.parameters(), lr=lr_schedule(1), **self._optimizer_arguments()
         )
+
+    def align_optimizer_state(self) -> None:
+        """Give the optimizer's per-parameter state (Adam's moments) its parameter's memory layout.
+
+        Adam's fused kernel walks a parameter and its moments as flat memory, so moments loaded
+        from a network of another layout (a conv network saved before 0.3.0 kept boards
+        contiguous) would pair the wrong elements. Call after loading the optimizer's state.
+        """
+        for param, state in self.optimizer.state.items():
+            for key, value in state.items():
+                if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
+                    state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
     def _optimizer_arguments(self) -> dict[str, Any]:
         """``optimizer_kwargs``, with Adam's and AdamW's fused kernel (one kernel for all
@@ -187,9 +199,8 @@ class MuZeroCnnPolicy(MuZeroPolicy):
             self.channels_last = env_checks.infer_channels_last(self.observation_space)
         c, h, w = (shape[2], shape[0], shape[1]) if self.channels_last else shape
         network = ConvMuZeroNetwork((c, h, w), self.action_dim, self.support_size, **self.network_kwargs)
-        # frames run faster with channels-last memory (oneDNN's native layout); small boards do not
-        is_frame = max(h, w) > BOARD_SIDE
-        self.memory_format = torch.channels_last if is_frame else torch.contiguous_format
+        # channels-last memory (oneDNN's native layout) trains and searches faster, boards included
+        self.memory_format = torch.channels_last
         return network.to(memory_format=self.memory_format)
 
     def preprocess(self, obs: torch.Tensor) -> torch.Tensor:

@@ -1,5 +1,6 @@
 """Save/load: round trips, loads into other envs, refused files, and models saved by muzero-agents 0.1.0."""
 
+import copy
 import pathlib
 
 import numpy as np
@@ -206,3 +207,35 @@ def test_new_frame_models_downsample_with_pooling_to_six():
     hidden = model.policy.network.initial_inference(model.policy.prepare_obs(np.zeros((1, 1, 36, 36)))).hidden
     assert tuple(hidden.shape[2:]) == (5, 5)  # 36 -> 18 -> 9 -> 5: the largest side at most 6
     assert model.policy.network.representation[0][0].stride == (2, 2)
+
+
+
+def test_adam_moments_saved_in_another_memory_layout_are_loaded_in_the_networks(fast_kwargs):
+    """Conv networks before 0.3.0 kept boards contiguous; now they are channels-last. Adam's fused
+    kernel pairs a parameter with its moments as flat memory, so loaded moments must take the
+    parameter's layout, else the step mixes elements."""
+    pytest.importorskip("pettingzoo")
+    from wrappers import make_board_game
+
+    small = dict(network_kwargs=dict(channels=8, num_blocks=1))
+    model = MuZero("CnnPolicy", make_board_game("tictactoe"), seed=0, **{**fast_kwargs, "policy_kwargs": small})
+    model.learn(40)
+    params = model.get_parameters()
+    for state in params["policy.optimizer"]["state"].values():  # as a contiguous network saved them
+        state.update({k: v.contiguous() for k, v in state.items() if k != "step"})
+    model.set_parameters(params)
+    optimizer = model.policy.optimizer
+    assert optimizer.param_groups[0]["fused"]
+    weights = [p for group in optimizer.param_groups for p in group["params"]]
+    assert any(p.dim() == 4 and not p.is_contiguous() for p in weights)  # channels-last convs
+    reference_weights = [p.detach().clone().requires_grad_() for p in weights]
+    reference = torch.optim.AdamW(reference_weights)
+    reference.load_state_dict(copy.deepcopy(optimizer.state_dict()))  # shares no tensor
+    reference.param_groups[0]["fused"] = None  # the plain kernel, which reads any layout
+    for p, q in zip(weights, reference_weights):
+        p.grad = torch.randn_like(p)
+        q.grad = p.grad.clone()
+    optimizer.step()
+    reference.step()
+    for p, q in zip(weights, reference_weights):
+        torch.testing.assert_close(p, q)
