@@ -423,7 +423,6 @@ class MuZero(BaseAlgorithm):
         params = match_saved_average(self.learner, params, self.play_kwargs["ema_decay"])
         with self._paused():
             super().set_parameters(params, exact_match=exact_match, device=device)
-            self.policy.align_optimizer_state()
 
     def save(self, path: str | pathlib.Path | io.BufferedIOBase, exclude=None, include=None) -> None:
         """SB3's zip, written atomically (a crash never tears it), between two gradient steps."""

@@ -26,6 +26,21 @@ from muzero_agents.support import support_to_scalar
 from muzero_agents.traced import TracedRecurrent
 
 
+def align_state_layouts(optimizer: torch.optim.Optimizer) -> None:
+    """Give loaded per-parameter state (Adam's moments) its parameter's memory layout.
+
+    Adam's fused kernel walks a parameter, its gradient and its moments as flat memory, so moments
+    saved from a network of the other layout (boards were contiguous before conv networks all
+    became channels-last) would update the wrong elements. Saves keep their strides, so moments
+    saved by a network of the same layout are left as they are. Runs after every
+    ``optimizer.load_state_dict``.
+    """
+    for param, state in optimizer.state.items():
+        for key, value in state.items():
+            if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
+                state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
+
+
 class MuZeroPolicy(BasePolicy):
     """Holds representation, dynamics and prediction networks plus their optimizer.
 
@@ -80,18 +95,7 @@ class MuZeroPolicy(BasePolicy):
         self.optimizer = self.optimizer_class(
             self.parameters(), lr=lr_schedule(1), **self._optimizer_arguments()
         )
-
-    def align_optimizer_state(self) -> None:
-        """Give the optimizer's per-parameter state (Adam's moments) its parameter's memory layout.
-
-        Adam's fused kernel walks a parameter and its moments as flat memory, so moments loaded
-        from a network of another layout (a conv network saved before 0.3.0 kept boards
-        contiguous) would pair the wrong elements. Call after loading the optimizer's state.
-        """
-        for param, state in self.optimizer.state.items():
-            for key, value in state.items():
-                if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
-                    state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
+        self.optimizer.register_load_state_dict_post_hook(align_state_layouts)
 
     def _optimizer_arguments(self) -> dict[str, Any]:
         """``optimizer_kwargs``, with Adam's and AdamW's fused kernel (one kernel for all
@@ -199,7 +203,8 @@ class MuZeroCnnPolicy(MuZeroPolicy):
             self.channels_last = env_checks.infer_channels_last(self.observation_space)
         c, h, w = (shape[2], shape[0], shape[1]) if self.channels_last else shape
         network = ConvMuZeroNetwork((c, h, w), self.action_dim, self.support_size, **self.network_kwargs)
-        # channels-last memory (oneDNN's native layout) trains and searches faster, boards included
+        # channels-last memory (oneDNN's native layout) trains and searches faster on the CPU,
+        # boards included (unmeasured on GPUs)
         self.memory_format = torch.channels_last
         return network.to(memory_format=self.memory_format)
 

@@ -209,23 +209,25 @@ def test_new_frame_models_downsample_with_pooling_to_six():
     assert model.policy.network.representation[0][0].stride == (2, 2)
 
 
-
-def test_adam_moments_saved_in_another_memory_layout_are_loaded_in_the_networks(fast_kwargs):
-    """Conv networks before 0.3.0 kept boards contiguous; now they are channels-last. Adam's fused
-    kernel pairs a parameter with its moments as flat memory, so loaded moments must take the
-    parameter's layout, else the step mixes elements."""
+def test_adam_moments_saved_in_the_other_memory_layout_take_their_parameters_layout(fast_kwargs):
+    """Conv networks once kept boards contiguous; now they are channels-last. Adam's fused kernel
+    pairs a parameter with its moments as flat memory, so loaded moments must take the
+    parameter's layout, else the step updates elements with other elements' moments."""
     pytest.importorskip("pettingzoo")
     from wrappers import make_board_game
 
     small = dict(network_kwargs=dict(channels=8, num_blocks=1))
-    model = MuZero("CnnPolicy", make_board_game("tictactoe"), seed=0, **{**fast_kwargs, "policy_kwargs": small})
+    env = make_board_game("tictactoe")
+    model = MuZero("CnnPolicy", env, seed=0, **{**fast_kwargs, "policy_kwargs": small})
     model.learn(40)
     params = model.get_parameters()
     for state in params["policy.optimizer"]["state"].values():  # as a contiguous network saved them
-        state.update({k: v.contiguous() for k, v in state.items() if k != "step"})
+        state.update({k: torch.rand(v.shape) for k, v in state.items() if k != "step"})
     model.set_parameters(params)
     optimizer = model.policy.optimizer
     assert optimizer.param_groups[0]["fused"]
+    for param, state in optimizer.state.items():
+        assert all(v.stride() == param.stride() for k, v in state.items() if k != "step")
     weights = [p for group in optimizer.param_groups for p in group["params"]]
     assert any(p.dim() == 4 and not p.is_contiguous() for p in weights)  # channels-last convs
     reference_weights = [p.detach().clone().requires_grad_() for p in weights]
