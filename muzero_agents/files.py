@@ -320,8 +320,14 @@ class _AllowListUnpickler(pickle.Unpickler):
 def _unpickle(file, source: str, what: str) -> Any:
     try:
         return _AllowListUnpickler(file, source, what).load()
-    except (UntrustedPickleError, _MissingClassError, MemoryError):
+    except (UntrustedPickleError, _MissingClassError):
         raise
+    except MemoryError as error:  # a damaged length field asks for more memory than there is
+        raise ValueError(
+            f"{source} is truncated or corrupt, or larger than this machine's memory (MemoryError "
+            "while unpickling); load an earlier copy or save it again, or load it where more "
+            "memory is free."
+        ) from error
     except Exception as error:  # pickle raises assorted errors for damaged data
         raise ValueError(
             f"{source} is truncated or corrupt, or not a pickle of {what} "

@@ -95,10 +95,18 @@ def test_a_truncated_pickle_is_named_truncated_or_corrupt(tmp_path, keep):
     assert str(path) in str(error.value)
 
 
-def test_garbage_is_named_truncated_or_corrupt(tmp_path):
+@pytest.mark.parametrize("seed", range(4))
+def test_garbage_is_named_truncated_or_corrupt(tmp_path, seed):
     path = tmp_path / "buffer.pkl"
-    path.write_bytes(os.urandom(4096))
+    path.write_bytes(np.random.default_rng(seed).bytes(4096))
     with pytest.raises(ValueError, match=r"buffer\.pkl is truncated or corrupt"):
+        load_pickle_checked(path, dict, "a replay buffer")
+
+
+def test_a_damaged_length_that_asks_for_more_memory_than_there_is_is_named_corrupt(tmp_path):
+    path = tmp_path / "buffer.pkl"  # protocol 5, then bytes whose length field claims 4 EiB
+    path.write_bytes(b"\x80\x05\x8e" + (2**62).to_bytes(8, "little") + b"xx")
+    with pytest.raises(ValueError, match=r"buffer\.pkl is truncated or corrupt, or larger than"):
         load_pickle_checked(path, dict, "a replay buffer")
 
 
