@@ -50,6 +50,7 @@ PART_SETTINGS = frozenset(
         "value_loss_coef",
         "max_grad_norm",
         "learner_kwargs",
+        "learning_rate",
     )
 )
 # the parts and state that _setup_model builds from the settings, not saved
@@ -166,6 +167,8 @@ class MuZero(BaseAlgorithm):
         """Settings are checked whenever they are set (constructor, later, load); 0.1.0's names point on."""
         if name in settings.SETTINGS:
             value = settings.check_setting(name, value, self.__dict__.get(name))
+            if "learner" in self.__dict__:  # built
+                settings.check_change_after_build(self._settings(), name, value, self.n_envs)
         legacy.refuse_flat_name(name)
         super().__setattr__(name, value)
         if name in PART_SETTINGS and "learner" in self.__dict__:  # the parts exist: they take it now
@@ -179,7 +182,7 @@ class MuZero(BaseAlgorithm):
         legacy.keep_frame_stem(self.__dict__)  # a conv model saved before 0.3.0
         for name, value in self._settings().items():  # load's overrides bypass __setattr__
             setattr(self, name, value)
-        settings.check_cross_settings(self._settings())
+        settings.check_cross_settings(self._settings(), self.n_envs)
         self._setup_lr_schedule()
         self.set_random_seed(self.seed)
         self._rng = np.random.default_rng(self.seed)
@@ -195,6 +198,7 @@ class MuZero(BaseAlgorithm):
         """The parts over the settings of now: the planner anew, the actor and learner once (they
         keep their state) and then given the settings they read."""
         self.planner = Planner(self.search, self.search_kwargs, self.discount, self.two_player)
+        self._setup_lr_schedule()
         if "learner" not in self.__dict__:
             self.actor = SelfPlayActor(self.planner, self.num_simulations, self._rng)
             self.learner = Learner(self.policy, self._make_policy, self.unroll_steps, self._symmetries)
@@ -229,16 +233,20 @@ class MuZero(BaseAlgorithm):
         augment = self.learner_kwargs["augment_symmetries"]
         return env_symmetries(self.env, self.observation_space, self.action_space, augment)
 
+    def set_random_seed(self, seed: int | None = None) -> None:
+        """SB3's seeding, and the search's and the replay's streams as the constructor seeds them."""
+        super().set_random_seed(seed)
+        if seed is not None and "_rng" in self.__dict__:
+            self._rng.bit_generator.state = np.random.default_rng(seed).bit_generator.state
+            self.replay_buffer.rng = np.random.default_rng(seed + 1)
+
+    _wrap_env = staticmethod(env_checks.wrap_env)  # SB3's, refusing Dict observations with MuZero's fix
+
     def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
-        """SB3's set_env; a different number of envs or kind of game gets a fresh replay buffer, and
-        an empty one is made anew for the env's frame stacking."""
+        """SB3's set_env; a fresh replay buffer for another kind of game or where it does not fit."""
         super().set_env(env, force_reset)
         two_player = env_flag(self.env, "is_two_player_zero_sum")
-        replay = self.replay_buffer
-        envs_differ = getattr(replay, "shards", [replay])[0].n_envs != self.n_envs  # per shard after Ray
-        stacking = env_frame_stack(self.env, self.observation_space)
-        stacking_differs = not len(replay) and getattr(replay, "frame_stack", None) != stacking
-        if envs_differ or stacking_differs or self.two_player != two_player:
+        if self.two_player != two_player or not _replay_fits_env(self):
             self.two_player = two_player
             self.replay_buffer = self._make_replay_buffer()
         self._symmetries = self.learner.symmetries = self._env_symmetries()
@@ -451,17 +459,29 @@ class MuZero(BaseAlgorithm):
         """Load a replay saved by ``save_replay_buffer``, refusing one recorded with other settings
         (a distributed run's, one shard per actor, needs as many ``num_actors``)."""
         if self._loop is not None:
-            raise RuntimeError(
-                "load_replay_buffer cannot swap the buffer during learn(): load it before or after."
-            )
+            raise RuntimeError("load_replay_buffer cannot run during learn(): load it before or after.")
         buffer = files.load_pickle_checked(path, (TrajectoryReplay, ShardedReplay), "a MuZero replay buffer")
-        # a distributed run's replay (one shard per actor) fits a model with as many actors
-        for replay in distributed.check_loadable_replay(buffer, self.num_actors, path):
-            # how it stores frames is its own business: it checks every step it stores either way
-            replay.check_compatible(**self._replay_layout(), frame_stack=replay.frame_stack, path=path)
-            normalization.check_loaded_replay(replay, self._vec_normalize_env, path)
+        _check_loaded_replay(self, buffer, path)
         buffer.truncate_running_episodes()  # their envs are gone; keep the steps, end the episodes
         self.replay_buffer = buffer
+
+
+def _check_loaded_replay(model: MuZero, buffer: TrajectoryReplay | ShardedReplay, path) -> None:
+    """Refuse a loaded replay recorded with other settings than ``model``'s."""
+    # a distributed run's replay (one shard per actor) fits a model with as many actors
+    for replay in distributed.check_loadable_replay(buffer, model.num_actors, path):
+        # how it stores frames is its own business: it checks every step it stores either way
+        replay.check_compatible(**model._replay_layout(), frame_stack=replay.frame_stack, path=path)
+        normalization.check_loaded_replay(replay, model._vec_normalize_env, path)
+
+
+def _replay_fits_env(model: MuZero) -> bool:
+    """Whether ``model``'s replay goes on with its env: as many envs (per shard after Ray), and
+    while it is empty, the env's frame stacking."""
+    replay = model.replay_buffer
+    if getattr(replay, "shards", [replay])[0].n_envs != model.n_envs:
+        return False
+    return len(replay) > 0 or getattr(replay, "frame_stack", None) == env_frame_stack(model.env, model.observation_space)
 
 
 def _merge_saved_groups(path, kwargs: dict[str, Any]) -> None:

@@ -14,8 +14,10 @@ from typing import Any
 import numpy as np
 import torch
 from gymnasium import spaces
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.preprocessing import maybe_transpose
 from stable_baselines3.common.utils import is_vectorized_observation
+from stable_baselines3.common.vec_env import VecEnv
 
 from muzero_agents.settings import check_policy_kwargs
 from muzero_agents.support import inverse_scale_transform
@@ -48,17 +50,39 @@ def _is_image_policy(policy: Any) -> bool:
     return bool(getattr(policy, "expects_images", False))
 
 
+def refuse_composite_observations(space: spaces.Space) -> None:
+    """Raise a ValueError naming the fix for Dict and Tuple observation spaces."""
+    if isinstance(space, (spaces.Dict, spaces.Tuple)):
+        raise ValueError(f"MuZero cannot read {type(space).__name__} observations ({space}). {FLATTEN_FIX}")
+
+
+def wrap_env(env: Any, verbose: int = 0, monitor_wrapper: bool = True) -> VecEnv:
+    """SB3's wrapping of an algorithm's env, then MuZero's refusal of Dict and Tuple observations
+    (before SB3's own, which names a MultiInputPolicy that MuZero does not have)."""
+    env = BaseAlgorithm._wrap_env(env, verbose, monitor_wrapper)
+    refuse_composite_observations(env.observation_space)
+    return env
+
+
 def check_observation_space(space: spaces.Space, policy: Any) -> None:
     """Raise a ValueError naming the fix unless ``policy`` can read observations of ``space``.
 
     :param policy: the policy name ("MlpPolicy", "CnnPolicy") or class
     """
-    if isinstance(space, (spaces.Dict, spaces.Tuple)):
-        raise ValueError(f"MuZero cannot read {type(space).__name__} observations ({space}). {FLATTEN_FIX}")
+    refuse_composite_observations(space)
     if not isinstance(space, (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)):
         raise ValueError(
             f"MuZero needs a Box, Discrete, MultiDiscrete or MultiBinary observation space, got {space}; "
             "wrap the env so that it returns arrays (gymnasium.wrappers.TransformObservation)."
+        )
+    if isinstance(space, (spaces.Discrete, spaces.MultiDiscrete)) and np.any(space.start != 0):
+        discrete = isinstance(space, spaces.Discrete)
+        size, start = (int(space.n), int(space.start)) if discrete else (space.nvec.tolist(), space.start.tolist())
+        shift = start if discrete else f"np.array({start})"
+        raise ValueError(
+            f"SB3's one-hot encoding reads observations from 0, but the observation space is {space} "
+            f"(start={start}). Shift them: gymnasium.wrappers.TransformObservation(env, "
+            f"lambda o: o - {shift}, gymnasium.spaces.{type(space).__name__}({size}))."
         )
     if _is_image_policy(policy) and (not isinstance(space, spaces.Box) or len(space.shape) != 3):
         raise ValueError(

@@ -166,7 +166,7 @@ def gradient_step_on_replay(
         window = source.reanalyzer.refresh(window, replay, source.evaluate, replay_lock)
     batch = make_batch(window, **source.targets)
     scalars, priorities = learner.step(batch, *step_args)
-    keep = batch.priority_mask  # the newest steps of running episodes keep their priority
+    keep = batch.priority_mask  # positions whose k=0 target is their own value keep their priority
     with replay_lock:
         replay.update_priorities(batch.indices[keep], priorities[keep])
     return {**scalars, **priority_diagnostics(priorities[keep])}

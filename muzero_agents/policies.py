@@ -96,6 +96,13 @@ class MuZeroPolicy(BasePolicy):
             self.parameters(), lr=lr_schedule(1), **self._optimizer_arguments()
         )
         self.optimizer.register_load_state_dict_post_hook(align_state_layouts)
+        self.optimizer.register_load_state_dict_post_hook(self._keep_weight_decay)
+
+    def _keep_weight_decay(self, optimizer: torch.optim.Optimizer) -> None:
+        """A loaded optimizer state keeps this policy's weight decay (a load may set another)."""
+        if "weight_decay" in self.optimizer_kwargs:
+            for group in optimizer.param_groups:
+                group["weight_decay"] = self.optimizer_kwargs["weight_decay"]
 
     def _optimizer_arguments(self) -> dict[str, Any]:
         """``optimizer_kwargs``, with Adam's and AdamW's fused kernel (one kernel for all

@@ -458,6 +458,16 @@ BUILD_ONLY = {
     "replay_buffer_kwargs": ("priority_alpha",),
     "learner_kwargs": ("weight_decay", "consistency_loss_coef"),
 }
+# top-level settings that shape the replay and the learner when the model is built
+BUILD_ONLY_SETTINGS = ("buffer_size", "unroll_steps", "td_steps")
+
+
+def refuse_change_after_build(label: str, current: Any, load_argument: str) -> None:
+    """The ValueError for a setting that is used when the model is built and was set afterwards."""
+    raise ValueError(
+        f"{label} is used when the model is built and cannot change afterwards (it is {current!r}); "
+        f"pass it to the constructor, or to MuZero.load(path, {load_argument})."
+    )
 
 
 class SettingsGroup(dict):
@@ -476,11 +486,7 @@ class SettingsGroup(dict):
     def __setitem__(self, key: str, value: Any) -> None:
         value = check_group_value(self.group, key, value)
         if self.built and key in BUILD_ONLY.get(self.group, ()) and value != self[key]:
-            raise ValueError(
-                f"{group_label(self.group, key)} is used when the model is built and cannot change "
-                f"afterwards (it is {self[key]!r}); pass it to the constructor, or to "
-                f"MuZero.load(path, {self.group}=dict({key}=...))."
-            )
+            refuse_change_after_build(group_label(self.group, key), self[key], f"{self.group}=dict({key}=...)")
         super().__setitem__(key, value)
 
     def update(self, *args: Any, **kwargs: Any) -> None:
@@ -515,19 +521,32 @@ def _group_value(values: Mapping, group: str, key: str) -> Any:
     return (values.get(group) or {}).get(key, GROUPS[group][key].default)
 
 
-def check_cross_settings(values: Mapping[str, Any]) -> None:
+def check_change_after_build(values: Mapping[str, Any], name: str, value: Any, n_envs: int) -> None:
+    """Refuse setting top-level ``name`` to (checked) ``value`` on a built model whose settings are
+    ``values``: a build-only setting that changes, or a value that breaks a rule between settings."""
+    if name in BUILD_ONLY_SETTINGS and value != values[name]:
+        refuse_change_after_build(name, values[name], f"{name}=...")
+    check_cross_settings({**values, name: value}, n_envs)
+
+
+def check_cross_settings(values: Mapping[str, Any], n_envs: int = 1) -> None:
     """Rules between settings; ``values`` maps top-level names to checked values (groups as dicts).
 
-    Settings missing from ``values`` take their defaults.
+    Settings missing from ``values`` take their defaults. ``n_envs``: the replay keeps
+    ``buffer_size`` rounded down to a multiple of it.
     """
 
     def get(name: str) -> Any:
         return values.get(name, SETTINGS[name].default)
 
-    if get("learning_starts") > get("buffer_size"):
+    capacity = get("buffer_size") // n_envs * n_envs
+    if get("learning_starts") > capacity:
+        kept = f"buffer_size ({get('buffer_size')})"
+        if capacity != get("buffer_size"):
+            kept = f"the replay's capacity ({capacity}: buffer_size {get('buffer_size')} rounded down to a multiple of the {n_envs} envs)"
         raise ValueError(
-            f"learning_starts ({get('learning_starts')}) must not exceed buffer_size "
-            f"({get('buffer_size')}): training could never start; lower learning_starts or raise buffer_size."
+            f"learning_starts ({get('learning_starts')}) must not exceed {kept}: training could never "
+            "start; lower learning_starts or raise buffer_size."
         )
     workers = _group_value(values, "reanalyze_kwargs", "num_workers")
     if workers and not _group_value(values, "reanalyze_kwargs", "fraction"):

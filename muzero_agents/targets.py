@@ -34,7 +34,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from muzero_agents.replay import RUNNING, TERMINATED, ReplayWindow
+from muzero_agents.replay import TERMINATED, ReplayWindow
 
 __all__ = [
     "ReplayBatch",
@@ -61,9 +61,10 @@ class ReplayBatch(NamedTuple):
     weights: np.ndarray  # [B] float32 importance weights, max 1
     indices: np.ndarray  # [B] int64 handles for update_priorities
     legal_masks: np.ndarray | None = None  # [B, K+1, A] bool if masks were stored; True past end
-    # [B] bool, False for the newest step of a running episode: its k=0 value target is its own
-    # bootstrap value, so |v - z| says nothing yet and must not set its priority (a value-only
-    # Reanalyze would make it ~0 and the step would never be drawn again)
+    # [B] bool, False where the k=0 value target is the position's own stored value (the newest
+    # step of a running episode, the last step of a truncation without a final value, a position
+    # whose own move was random): |v - z| says nothing there and must not set its priority (a
+    # value-only Reanalyze would make it ~0 and the step would never be drawn again)
     priority_mask: np.ndarray | None = None
     # sample(next_observations=True) only: the stored observations at t+1..t+K [B, K, *obs] and
     # whether each is the episode's (1) or past its end (0, whatever the ring holds there)
@@ -254,7 +255,7 @@ def make_batch(window: ReplayWindow, *, discount: float, td_lambda: float, two_p
         weights=window.weights,
         indices=np.ascontiguousarray(window.indices),
         legal_masks=legal,
-        priority_mask=~((window.episode_end == RUNNING) & (window.value_steps_left == 0)),
+        priority_mask=(horizons[:, 0] > 0) | ends_in_terminal[:, 0],
         next_observations=nexts,
         next_observation_mask=None if nexts is None else inside[:, 1 : k + 1].astype(np.float32),
     )

@@ -2,6 +2,7 @@
 
 import gymnasium as gym
 import pytest
+from stable_baselines3.common.env_util import make_vec_env
 
 from muzero_agents import MuZero
 
@@ -16,7 +17,7 @@ def test_dict_observation_with_mlp_policy_rejected():
         observation_space = gym.spaces.Dict({"a": gym.spaces.Box(0, 1, (2,))})
         action_space = gym.spaces.Discrete(2)
 
-    with pytest.raises(ValueError, match="MultiInputPolicy|Dict"):
+    with pytest.raises(ValueError, match="MuZero has no MultiInputPolicy.*FlattenObservation"):
         MuZero("MlpPolicy", DictEnv())
 
 
@@ -41,6 +42,13 @@ def test_cnn_policy_on_vector_observations_rejected():
 def test_learning_starts_beyond_buffer_rejected():
     with pytest.raises(ValueError, match="learning_starts \\(500\\) must not exceed buffer_size \\(100\\)"):
         MuZero("MlpPolicy", "CartPole-v1", buffer_size=100, learning_starts=500)
+    four_envs = make_vec_env("CartPole-v1", n_envs=4)
+    with pytest.raises(ValueError, match="capacity \\(60: buffer_size 62 rounded down to a multiple of the 4 envs"):
+        MuZero("MlpPolicy", four_envs, buffer_size=62, learning_starts=62)
+    model = MuZero("MlpPolicy", four_envs, buffer_size=62, learning_starts=60)
+    with pytest.raises(ValueError, match="learning_starts \\(61\\) must not exceed"):
+        model.learning_starts = 61
+    assert model.learning_starts == 60
 
 
 @pytest.mark.parametrize("name", ["value_loss_coef", "reward_loss_coef"])
@@ -90,3 +98,28 @@ def test_settings_used_to_build_the_model_cannot_change_afterwards():
     model.learner_kwargs["weight_decay"] = 0.01  # the same value is fine
     model.learner_kwargs = dict(weight_decay=0.01, reward_loss_coef=2.0)
     assert model.learner.settings["reward_loss_coef"] == 2.0 and model.learner_kwargs.built
+
+
+@pytest.mark.parametrize("name, value", [("td_steps", 10), ("unroll_steps", 3), ("buffer_size", 500)])
+def test_settings_that_shape_the_replay_and_learner_cannot_change_afterwards(name, value):
+    model = MuZero("MlpPolicy", "CartPole-v1", num_simulations=3)
+    with pytest.raises(ValueError, match=f"{name} is used when the model is built.*MuZero.load\\(path, {name}="):
+        setattr(model, name, value)
+    setattr(model, name, getattr(model, name))  # the same value is fine
+
+
+def test_a_learning_rate_set_after_construction_is_used():
+    model = MuZero("MlpPolicy", "CartPole-v1", num_simulations=3, learning_rate=1e-3)
+    model.learning_rate = 2e-4
+    assert model.lr_schedule(1.0) == pytest.approx(2e-4)
+    model.learning_rate = lambda progress: 1e-4 * progress
+    assert model.lr_schedule(0.5) == pytest.approx(5e-5)
+
+
+def test_discrete_observations_not_from_zero_rejected_with_fix():
+    class ShiftedEnv(gym.Env):
+        observation_space = gym.spaces.Discrete(4, start=10)
+        action_space = gym.spaces.Discrete(2)
+
+    with pytest.raises(ValueError, match="start=10.*TransformObservation\\(env, lambda o: o - 10"):
+        MuZero("MlpPolicy", ShiftedEnv())

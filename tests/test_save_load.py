@@ -241,3 +241,25 @@ def test_adam_moments_saved_in_the_other_memory_layout_take_their_parameters_lay
     reference.step()
     for p, q in zip(weights, reference_weights):
         torch.testing.assert_close(p, q)
+
+
+def test_a_weight_decay_given_to_load_is_the_one_the_optimizer_uses(tmp_path, fast_kwargs):
+    model = MuZero("MlpPolicy", "CartPole-v1", seed=0, learner_kwargs=dict(weight_decay=1e-4), **fast_kwargs)
+    model.learn(total_timesteps=40)
+    model.save(tmp_path / "model")
+    loaded = MuZero.load(tmp_path / "model", learner_kwargs=dict(weight_decay=0.5))
+    assert {group["weight_decay"] for group in loaded.policy.optimizer.param_groups} == {0.5}
+    kept = MuZero.load(tmp_path / "model")
+    assert {group["weight_decay"] for group in kept.policy.optimizer.param_groups} == {1e-4}
+
+
+def test_set_random_seed_makes_a_loaded_model_repeat_its_training(tmp_path, fast_kwargs):
+    MuZero("MlpPolicy", "CartPole-v1", **fast_kwargs).save(tmp_path / "model")
+
+    def train_from_the_save() -> torch.Tensor:
+        model = MuZero.load(tmp_path / "model", env=make_vec_env("CartPole-v1", n_envs=1))
+        model.set_random_seed(3)
+        model.learn(total_timesteps=60)
+        return torch.cat([p.detach().flatten() for p in model.policy.parameters()])
+
+    assert torch.equal(train_from_the_save(), train_from_the_save())

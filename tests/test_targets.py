@@ -273,15 +273,23 @@ def test_next_observations_are_masked_past_the_end():
             np.testing.assert_array_equal(batch.next_observations[b, k], [uid, t + k + 1])
 
 
-def test_newest_step_of_a_running_episode_is_excluded_from_priority_updates():
-    """Its k=0 target is its own bootstrap value: |v - z| carries no information yet."""
+@pytest.mark.parametrize("ending", ["running", "truncated without a final value", "random move"])
+def test_positions_whose_value_target_is_their_own_value_keep_their_priority(ending):
+    """Their k=0 target is their own stored value, so |v - z| carries no information (and is 0
+    after a value-only Reanalyze): the newest step of a running episode, the last step of a
+    truncation without a final value, a position whose own move was random."""
     rb = TrajectoryReplay(100, 1, (1,), np.float32, 2, unroll_steps=1, td_steps=5, seed=0)
     for t in range(3):
-        rb.add(np.array([[t]], np.float32), [0], [1.0], [0.0], [[0.5, 0.5]], [False], [False])
+        random = ending == "random move" and t == 1
+        rb.add(
+            np.array([[t]], np.float32), [1 if random else 0], [1.0], [0.0], [[0.9, 0.1]],
+            [t == 2 and ending != "running"], [ending == "random move" and t == 2],
+            random_moves=np.array([random]),
+        )  # fmt: skip
     batch = make_batch(rb.sample(64), discount=1.0, td_lambda=1.0, two_player=False)
-    newest = batch.observations[:, 0] == 2
-    assert newest.any() and (~newest).any()
-    np.testing.assert_array_equal(batch.priority_mask, ~newest)
+    own_value = batch.observations[:, 0] == (1 if ending == "random move" else 2)
+    assert own_value.any() and (~own_value).any()
+    np.testing.assert_array_equal(batch.priority_mask, ~own_value)
 
 
 @pytest.mark.parametrize(

@@ -43,7 +43,7 @@ def prepare(model):
     if workers:  # reanalyze_kwargs may have changed since the constructor
         from muzero_agents import settings
 
-        settings.check_cross_settings(model._settings())
+        settings.check_cross_settings(model._settings(), model.n_envs)
     if not model.num_actors and not workers:
         return None
     from muzero_agents.distributed import run
