@@ -121,17 +121,19 @@ def _need_gnugo():
 
 
 def _kill_after_genmove(opponent, times):
-    """Make ``opponent``'s process die right after each of the next ``times`` genmove commands."""
+    """Make ``opponent``'s process die as each of the next ``times`` genmove commands is sent,
+    before it can answer (killed after the send, a fast engine sometimes answered first)."""
     process, send = opponent.process, opponent.process.send
     left = [times]
 
-    def send_then_kill(line):
-        send(line)
+    def kill_then_send(line):
         if line.startswith("genmove") and left[0] > 0:
             left[0] -= 1
             process._proc.kill()
+            process._proc.wait()
+        send(line)
 
-    process.send = send_then_kill
+    process.send = kill_then_send
 
 
 def test_real_gnugo_killed_mid_move_is_restarted_and_colours_stay_right():
