@@ -234,11 +234,11 @@ class MuZero(BaseAlgorithm):
         return env_symmetries(self.env, self.observation_space, self.action_space, augment)
 
     def set_random_seed(self, seed: int | None = None) -> None:
-        """SB3's seeding, and the search's and the replay's streams as the constructor seeds them."""
+        """SB3's seeding, and a built model's ``seed`` and search and replay streams as at construction."""
         super().set_random_seed(seed)
         if seed is not None and "_rng" in self.__dict__:
-            self._rng.bit_generator.state = np.random.default_rng(seed).bit_generator.state
-            self.replay_buffer.rng = np.random.default_rng(seed + 1)
+            self.seed, self._rng = seed, np.random.default_rng(seed)
+            self.actor.rng, self.replay_buffer.rng = self._rng, np.random.default_rng(seed + 1)
 
     _wrap_env = staticmethod(env_checks.wrap_env)  # SB3's, refusing Dict observations with MuZero's fix
 

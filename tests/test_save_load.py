@@ -254,11 +254,13 @@ def test_a_weight_decay_given_to_load_is_the_one_the_optimizer_uses(tmp_path, fa
 
 
 def test_set_random_seed_makes_a_loaded_model_repeat_its_training(tmp_path, fast_kwargs):
-    MuZero("MlpPolicy", "CartPole-v1", **fast_kwargs).save(tmp_path / "model")
+    openings = dict(random_opening_moves=3)  # drawn from a stream split off the search's
+    MuZero("MlpPolicy", "CartPole-v1", self_play_kwargs=openings, **fast_kwargs).save(tmp_path / "model")
 
     def train_from_the_save() -> torch.Tensor:
         model = MuZero.load(tmp_path / "model", env=make_vec_env("CartPole-v1", n_envs=1))
         model.set_random_seed(3)
+        assert model.seed == 3
         model.learn(total_timesteps=60)
         return torch.cat([p.detach().flatten() for p in model.policy.parameters()])
 

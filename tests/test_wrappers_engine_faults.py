@@ -120,7 +120,7 @@ def _need_gnugo():
         pytest.skip("gnugo is not installed (apt-get install gnugo)")
 
 
-def _kill_after_genmove(opponent, times):
+def _kill_as_genmove_is_sent(opponent, times):
     """Make ``opponent``'s process die as each of the next ``times`` genmove commands is sent,
     before it can answer (killed after the send, a fast engine sometimes answered first)."""
     process, send = opponent.process, opponent.process.send
@@ -136,13 +136,13 @@ def _kill_after_genmove(opponent, times):
     process.send = kill_then_send
 
 
-def test_real_gnugo_killed_mid_move_is_restarted_and_colours_stay_right():
+def test_real_gnugo_killed_when_asked_for_a_move_is_restarted_and_colours_stay_right():
     _need_gnugo()
     env = make_board_game("go", "gnugo", board_size=9, opponent_kwargs={"level": 0, "time_limit": 5.0})
     with env:
         env.reset(seed=0)
         env.step(0)
-        _kill_after_genmove(env.opponent, times=1)
+        _kill_as_genmove_is_sent(env.opponent, times=1)
         _, _, terminated, truncated, info = env.step(80)
         assert not (terminated or truncated) and "engine_error" not in info
         assert len(env.history) == 4 and env.history[::2] == [0, 80]
@@ -157,7 +157,7 @@ def test_real_gnugo_killed_twice_truncates_the_episode():
     env = make_board_game("go", opponent, board_size=9)
     with env:
         env.reset(seed=0)
-        _kill_after_genmove(env.opponent, times=2)
+        _kill_as_genmove_is_sent(env.opponent, times=2)
         _, reward, _, truncated, info = env.step(0)
         assert truncated and reward == 0.0 and "exited" in info["engine_error"]
         assert env.history == [0]
