@@ -154,9 +154,7 @@ class MuZero(BaseAlgorithm):
             support_multi_env=True, supported_action_spaces=None,  # checked below, naming the fix
         )  # fmt: skip
         distributed.remember(self.env, env_source)
-        if self.env is not None:
-            env_checks.check_action_space(self.action_space)
-            env_checks.check_observation_space(self.observation_space, self.policy_class)
+        env_checks.check_env_spaces(self.env, self.policy_class, required=_init_setup_model)
         self.replay_buffer: TrajectoryReplay | None = None
         self.two_player, self._symmetries, self._grad_step_credit = False, None, 0.0
         if _init_setup_model:
@@ -296,6 +294,7 @@ class MuZero(BaseAlgorithm):
         """Self-play, store, train (SB3's contract): ``callback.on_step()`` runs once per vectorized
         env step (False stops); ``log_interval`` counts finished episodes between logger dumps."""
         loops.refuse_if_running(self._loop)
+        env_checks.check_env_spaces(self.env, self.policy_class, required=True, where="learn()")
         self._stop_loop()
         remote = distributed.prepare(self)  # None unless num_actors or Reanalyze workers ask for Ray
         envs_will_reset = reset_num_timesteps or self._last_obs is None

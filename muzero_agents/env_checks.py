@@ -50,6 +50,20 @@ def _is_image_policy(policy: Any) -> bool:
     return bool(getattr(policy, "expects_images", False))
 
 
+def check_env_spaces(env: VecEnv | None, policy: Any, required: bool, where: str = "MuZero()") -> None:
+    """Raise a ValueError naming the fix unless ``env``'s spaces suit MuZero and ``policy``; without
+    an env, only when one is ``required`` (a loaded model may come without one)."""
+    if env is None:
+        if required:
+            raise ValueError(
+                f"{where} needs an env (an env id, a gymnasium env or a VecEnv): give it to MuZero(), "
+                "MuZero.load(path, env=env) or model.set_env(env)."
+            )
+        return
+    check_action_space(env.action_space)
+    check_observation_space(env.observation_space, policy)
+
+
 def refuse_composite_observations(space: spaces.Space) -> None:
     """Raise a ValueError naming the fix for Dict and Tuple observation spaces."""
     if isinstance(space, (spaces.Dict, spaces.Tuple)):

@@ -123,3 +123,12 @@ def test_discrete_observations_not_from_zero_rejected_with_fix():
 
     with pytest.raises(ValueError, match="start=10.*TransformObservation\\(env, lambda o: o - 10"):
         MuZero("MlpPolicy", ShiftedEnv())
+
+
+def test_a_model_without_env_names_the_fix(tmp_path):
+    with pytest.raises(ValueError, match=r"MuZero\(\) needs an env"):
+        MuZero("MlpPolicy", None)
+    MuZero("MlpPolicy", "CartPole-v1", num_simulations=2).save(tmp_path / "model")
+    loaded = MuZero.load(tmp_path / "model")  # without an env: fine until it must act in one
+    with pytest.raises(ValueError, match=r"learn\(\) needs an env.*set_env"):
+        loaded.learn(10)
