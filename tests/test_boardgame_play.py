@@ -189,6 +189,7 @@ def test_wall_clock_budget_stops_learn_and_drives_progress(fast_kwargs):
     model = MuZero(
         "MlpPolicy", make_vec_env(lambda: make_board_game("tictactoe"), n_envs=2), seed=0, **fast_kwargs
     )
+    model.learn(8)  # compiles the search first: the budget times learning, not Numba
     model.learn(UNBOUNDED_STEPS, callback=WallClockBudget(seconds=1.5))
     assert 0 < model.num_timesteps < UNBOUNDED_STEPS
     # progress follows the clock: at the end of the budget little of it remains (temperature anneals)

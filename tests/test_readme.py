@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -122,12 +123,17 @@ def test_python_block_runs(code, tmp_path, monkeypatch):
         pytest.skip(f"{engine} is not installed (Debian package {engine})")
     torch.set_num_threads(1)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RAY_worker_niceness", "0")  # Ray's workers at the tests' priority
     try:
         exec(compile(capped(code), "README.md", "exec"), {"__name__": "__readme__"})
     except ModuleNotFoundError as error:
         if (error.name or "").split(".")[0] in OPTIONAL_PACKAGES:
             pytest.skip(f"optional package missing: {error.name}")
         raise
+    finally:  # a block that started Ray leaves no cluster behind for the later tests
+        ray = sys.modules.get("ray")
+        if ray is not None and ray.is_initialized():
+            ray.shutdown()
 
 
 def benchmark_modules(text: str) -> set[str]:

@@ -15,13 +15,14 @@ from wrappers import GameState, make_board_game
 from wrappers.engines import EngineError, EngineNotFoundError, GnuGoOpponent, find_engine
 
 QUICK = 0.3  # seconds: a fake that hangs costs two of these per move
+PATIENT = 5.0  # seconds: the limit where no answer is meant to time out (a loaded machine is slow)
 ENGINE_OF = {"gtp": "gnugo", "uci": "stockfish", "xshogi": "gnushogi"}
 GAME_OF = {"gtp": "go", "uci": "chess", "xshogi": "shogi"}
 
 
-def _versus(protocol, binary, **kwargs):
+def _versus(protocol, binary, fault="", **kwargs):
     game_kwargs = {"board_size": 9} if protocol == "gtp" else {}
-    opponent_kwargs = {"binary": binary, "time_limit": QUICK}
+    opponent_kwargs = {"binary": binary, "time_limit": QUICK if fault == "hang" else PATIENT}
     return make_board_game(
         GAME_OF[protocol], ENGINE_OF[protocol], opponent_kwargs=opponent_kwargs, **game_kwargs, **kwargs
     )
@@ -42,7 +43,7 @@ def _first_learner_move(protocol):
 @pytest.mark.parametrize("fault", ["hang", "exit", "xyz"])
 def test_an_engine_that_fails_twice_truncates_the_episode(tmp_path, protocol, fault):
     move = _first_learner_move(protocol)
-    env = _versus(protocol, fake_engine(tmp_path, protocol, fault))
+    env = _versus(protocol, fake_engine(tmp_path, protocol, fault), fault)
     env.reset(seed=0)
     _, reward, terminated, truncated, info = env.step(move)
     assert (reward, terminated, truncated) == (0.0, False, True)
@@ -60,7 +61,7 @@ def test_an_engine_that_fails_twice_truncates_the_episode(tmp_path, protocol, fa
 @pytest.mark.parametrize("fault", ["hang", "exit", "xyz"])
 def test_an_engine_that_fails_once_is_restarted_and_asked_again(tmp_path, protocol, fault):
     move = _first_learner_move(protocol)
-    env = _versus(protocol, fake_engine(tmp_path, protocol, fault, first_run_only=True))
+    env = _versus(protocol, fake_engine(tmp_path, protocol, fault, first_run_only=True), fault)
     env.reset(seed=0)
     _, _, terminated, truncated, info = env.step(move)
     assert not (terminated or truncated) and "engine_error" not in info

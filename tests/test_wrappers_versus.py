@@ -68,7 +68,7 @@ def test_minimax_never_loses_and_beats_random_mostly():
     rng = np.random.default_rng(1)
     wins = 0
     for side in ("first", "second"):
-        env = make_board_game("tictactoe", "minimax", agent_side=side)
+        env = make_board_game("tictactoe", "minimax", agent_side=side, opponent_kwargs={"seed": 0})
         for _ in range(30):
             outcome, _ = _random_episode(env, rng)  # the agent is random, the opponent perfect
             assert outcome <= 0.0
