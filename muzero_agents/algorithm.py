@@ -442,6 +442,7 @@ class MuZero(BaseAlgorithm):
     @classmethod
     def load(cls, path, env: GymEnv | None = None, device: torch.device | str = "auto", **kwargs) -> MuZero:
         """SB3's load, refusing with a clear message anything that is not a readable MuZero save."""
+        legacy.refuse_unknown_arguments(_unknown_load_arguments(kwargs), where="MuZero.load()")
         path = files.check_model_zip(path)
         _check_policy_class(path)
         _merge_saved_groups(path, kwargs)
@@ -481,6 +482,13 @@ def _replay_fits_env(model: MuZero) -> bool:
     if getattr(replay, "shards", [replay])[0].n_envs != model.n_envs:
         return False
     return len(replay) > 0 or getattr(replay, "frame_stack", None) == env_frame_stack(model.env, model.observation_space)
+
+
+def _unknown_load_arguments(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The arguments given to ``load`` that are neither settings nor SB3's own (SB3 would set them
+    on the model silently, a misspelled setting included)."""
+    known = {*settings.SETTINGS, "custom_objects", "print_system_info", "force_reset"}
+    return {name: value for name, value in kwargs.items() if name not in known}
 
 
 def _merge_saved_groups(path, kwargs: dict[str, Any]) -> None:

@@ -113,17 +113,16 @@ def refuse_flat_name(name: str) -> None:
         raise AttributeError(f"{name} was removed in muzero-agents 0.2.0 (it measured no gain).")
 
 
-def refuse_unknown_arguments(arguments: dict[str, Any]) -> None:
-    """A TypeError for constructor arguments MuZero does not take, naming where 0.1.0's went."""
+def refuse_unknown_arguments(arguments: dict[str, Any], where: str = "MuZero()") -> None:
+    """A TypeError for arguments of ``where`` (the constructor, or ``MuZero.load()``'s settings)
+    that MuZero does not take, naming where 0.1.0's went."""
     for name in arguments:
         try:
             refuse_flat_name(name)
         except AttributeError as moved:
-            raise TypeError(
-                f"MuZero() got the argument {name!r}, which {str(moved).split(' ', 1)[1]}"
-            ) from None
+            raise TypeError(f"{where} got the argument {name!r}, which {str(moved).split(' ', 1)[1]}") from None
     if arguments:
-        raise TypeError(f"MuZero() got unexpected keyword arguments: {', '.join(sorted(arguments))}")
+        raise TypeError(f"{where} got unexpected keyword arguments: {', '.join(sorted(arguments))}")
 
 
 def rename_saved_parameters(params: dict[str, Any]) -> dict[str, Any]:

@@ -150,12 +150,17 @@ def test_a_group_given_to_load_changes_only_the_keys_it_names(tmp_path):
     assert old.search_kwargs["pb_c_init"] == 2.0 and old.planner.search_kwargs["pb_c_init"] == 2.0
 
 
-def test_0_1_0_argument_names_point_to_their_new_place():
+def test_0_1_0_argument_names_point_to_their_new_place(tmp_path):
     with pytest.raises(TypeError, match=r'ema_decay.*moved to play_kwargs\["ema_decay"\]'):
         MuZero("MlpPolicy", "CartPole-v1", ema_decay=0.9)
     with pytest.raises(TypeError, match="unexpected keyword arguments: not_a_setting"):
         MuZero("MlpPolicy", "CartPole-v1", not_a_setting=1)
     model = MuZero("MlpPolicy", "CartPole-v1", num_simulations=3)
+    model.save(tmp_path / "model")
+    with pytest.raises(TypeError, match=r'MuZero.load\(\) got the argument .ema_decay., which moved'):
+        MuZero.load(tmp_path / "model", ema_decay=0.9)
+    with pytest.raises(TypeError, match=r"MuZero.load\(\) got unexpected keyword arguments: learnign_rate"):
+        MuZero.load(tmp_path / "model", learnign_rate=1e-4)  # SB3 would set it on the model silently
     with pytest.raises(AttributeError, match=r'play_simulations moved to play_kwargs\["num_simulations"\]'):
         model.play_simulations = 100
     with pytest.raises(AttributeError, match="play_symmetries was removed"):
