@@ -485,9 +485,9 @@ def _replay_fits_env(model: MuZero) -> bool:
 
 
 def _unknown_load_arguments(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The arguments given to ``load`` that are neither settings nor SB3's own (SB3 would set them
-    on the model silently, a misspelled setting included)."""
-    known = {*settings.SETTINGS, "custom_objects", "print_system_info", "force_reset"}
+    """The arguments given to ``load`` that are neither settings, 0.1.0's names (moved into their
+    groups at load) nor SB3's own: SB3 would set them on the model silently."""
+    known = {*settings.SETTINGS, *legacy.LOADABLE_NAMES, "custom_objects", "print_system_info", "force_reset"}
     return {name: value for name, value in kwargs.items() if name not in known}
 
 

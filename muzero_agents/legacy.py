@@ -45,6 +45,8 @@ MOVED_SETTINGS: dict[str, tuple[str, str]] = {
 MOVED_IN_0_3: dict[str, tuple[str, str]] = {"num_reanalyze_workers": ("reanalyze_kwargs", "num_workers")}
 # options 0.2.0 removed (they measured no gain); a save that had them on plays without them
 REMOVED_OPTIONS = ("cut_returns_at_exploration", "play_symmetries")
+# 0.1.0's names that MuZero.load still takes (moved into their groups as a save's are)
+LOADABLE_NAMES = frozenset({*MOVED_SETTINGS, *MOVED_IN_0_3})
 # 0.1.0 bookkeeping that 0.2.0 keeps elsewhere or not at all
 STALE_ATTRIBUTES = ("_search_seconds",)
 

@@ -165,3 +165,11 @@ def test_zoo_trains_and_enjoys_muzero(tmp_path, capsys):
         ]
     )
     assert "Episode Reward" in capsys.readouterr().out
+
+
+def test_grouped_settings_are_folded_at_load_too(tmp_path):
+    """The Zoo's ``-i`` (continue training) loads the agent with the entry's settings and ``-params``."""
+    rlzoo.ZooMuZero("MlpPolicy", "CartPole-v1", num_simulations=2).save(tmp_path / "agent")
+    loaded = rlzoo.ZooMuZero.load(tmp_path / "agent", **{"learner_kwargs.reward_loss_coef": 7.0})
+    assert loaded.learner_kwargs["reward_loss_coef"] == 7.0
+    assert loaded.learner.settings["reward_loss_coef"] == 7.0

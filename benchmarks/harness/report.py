@@ -240,7 +240,12 @@ def _env_section(
         lines.append(
             f"Budget {protocol['budget']:,} env steps; evaluation every {protocol['eval_every']:,} "
             f"steps on {protocol['eval_episodes']} deterministic episodes"
-            + (f"; threshold {evaluation.threshold:g}." if evaluation else ".")
+            + (
+                f"; threshold {evaluation.threshold:g}; normalized so that {evaluation.low:g} (a random "
+                f"policy) scores 0 and {evaluation.high:g} (the reference score) scores 1."
+                if evaluation
+                else "."
+            )
         )
         lines.append("")
     lines += [markdown_table(HEADER, [_cells(s) for s in summaries]), ""]
@@ -256,9 +261,10 @@ def _env_section(
 
 
 AGGREGATE_NOTE = (
-    "Final returns rescaled per env so that a uniformly random policy scores 0 and the threshold "
-    "scores 1 (board games: a certain loss scores 0, a certain win 1); IQM over all (env, seed) "
-    "runs, stratified bootstrap with the envs as strata."
+    "Final returns rescaled per env so that a uniformly random policy scores 0 and the env's "
+    "reference score scores 1 (each env's section names both: the threshold, the best possible "
+    "score or a published one; board games: a certain loss scores 0, a certain win 1); IQM over "
+    "all (env, seed) runs, stratified bootstrap with the envs as strata."
 )
 PROTOCOL_NOTE = (
     "Every algorithm gets the same env-step budget for an env and the same evaluation: every E env "

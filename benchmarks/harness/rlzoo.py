@@ -72,10 +72,15 @@ puts a fresh table here for every run: the Zoo edits the entry it reads in place
 class ZooMuZero(MuZero):
     """MuZero as the Zoo builds it: it also takes grouped settings written ``group.key``
     (``learner_kwargs.reward_loss_coef=10.0``, from the optimizer's samples or ``-params``), each
-    merged into its group with the group's other keys kept. Saves load with ``MuZero.load``."""
+    merged into its group with the group's other keys kept, at construction and at load (the Zoo's
+    ``-i`` continues a saved agent)."""
 
     def __init__(self, policy: Any, env: Any, **kwargs: Any) -> None:
         super().__init__(policy, env, **fold_grouped_settings(kwargs))
+
+    @classmethod
+    def load(cls, path: Any, env: Any = None, device: Any = "auto", **kwargs: Any) -> MuZero:
+        return super().load(path, env=env, device=device, **fold_grouped_settings(kwargs))
 
 
 def register() -> None:
