@@ -481,7 +481,8 @@ def _replay_fits_env(model: MuZero) -> bool:
     replay = model.replay_buffer
     if getattr(replay, "shards", [replay])[0].n_envs != model.n_envs:
         return False
-    return len(replay) > 0 or getattr(replay, "frame_stack", None) == env_frame_stack(model.env, model.observation_space)
+    stacking = env_frame_stack(model.env, model.observation_space)
+    return len(replay) > 0 or getattr(replay, "frame_stack", None) == stacking
 
 
 def _unknown_load_arguments(kwargs: dict[str, Any]) -> dict[str, Any]:

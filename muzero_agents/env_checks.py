@@ -91,7 +91,9 @@ def check_observation_space(space: spaces.Space, policy: Any) -> None:
         )
     if isinstance(space, (spaces.Discrete, spaces.MultiDiscrete)) and np.any(space.start != 0):
         discrete = isinstance(space, spaces.Discrete)
-        size, start = (int(space.n), int(space.start)) if discrete else (space.nvec.tolist(), space.start.tolist())
+        size, start = (
+            (int(space.n), int(space.start)) if discrete else (space.nvec.tolist(), space.start.tolist())
+        )
         shift = start if discrete else f"np.array({start})"
         raise ValueError(
             f"SB3's one-hot encoding reads observations from 0, but the observation space is {space} "

@@ -122,7 +122,9 @@ def refuse_unknown_arguments(arguments: dict[str, Any], where: str = "MuZero()")
         try:
             refuse_flat_name(name)
         except AttributeError as moved:
-            raise TypeError(f"{where} got the argument {name!r}, which {str(moved).split(' ', 1)[1]}") from None
+            raise TypeError(
+                f"{where} got the argument {name!r}, which {str(moved).split(' ', 1)[1]}"
+            ) from None
     if arguments:
         raise TypeError(f"{where} got unexpected keyword arguments: {', '.join(sorted(arguments))}")
 

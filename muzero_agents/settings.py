@@ -486,7 +486,9 @@ class SettingsGroup(dict):
     def __setitem__(self, key: str, value: Any) -> None:
         value = check_group_value(self.group, key, value)
         if self.built and key in BUILD_ONLY.get(self.group, ()) and value != self[key]:
-            refuse_change_after_build(group_label(self.group, key), self[key], f"{self.group}=dict({key}=...)")
+            refuse_change_after_build(
+                group_label(self.group, key), self[key], f"{self.group}=dict({key}=...)"
+            )
         super().__setitem__(key, value)
 
     def update(self, *args: Any, **kwargs: Any) -> None:
@@ -543,7 +545,10 @@ def check_cross_settings(values: Mapping[str, Any], n_envs: int = 1) -> None:
     if get("learning_starts") > capacity:
         kept = f"buffer_size ({get('buffer_size')})"
         if capacity != get("buffer_size"):
-            kept = f"the replay's capacity ({capacity}: buffer_size {get('buffer_size')} rounded down to a multiple of the {n_envs} envs)"
+            kept = (
+                f"the replay's capacity ({capacity}: buffer_size {get('buffer_size')} rounded down to "
+                f"a multiple of the {n_envs} envs)"
+            )
         raise ValueError(
             f"learning_starts ({get('learning_starts')}) must not exceed {kept}: training could never "
             "start; lower learning_starts or raise buffer_size."
