@@ -76,7 +76,8 @@ def report(out: Path) -> None:
     if not (out / "runs").is_dir():
         raise SystemExit(f"error: {out} has no runs/ folder: run a suite with --out {out} first")
     collect_results(out)  # the finished runs as they are now (a suite may still be running)
-    path, table = write_report(out)
+    title = f"Benchmark report: {out.name} suite" if out.name in SUITES else None  # as `run` titles it
+    path, table = write_report(out, title=title)
     print(table)
     print(f"\nReport: {path}")
 

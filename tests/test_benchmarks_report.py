@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from benchmarks.harness.report import aggregate, summarize, write_report
+from benchmarks.harness.report import aggregate, comparable_envs, summarize, write_report
 from benchmarks.harness.runner import collect_results, save_run
 
 pytest.importorskip("matplotlib")
@@ -66,15 +66,19 @@ def test_summaries_match_hand_computed_values(tmp_path):
     assert summaries[("CartPole-v1", "muzero")].reached == 0
 
 
-def test_aggregate_normalizes_per_env(tmp_path):
+def test_aggregate_normalizes_per_env_over_the_envs_every_algorithm_ran(tmp_path):
     from benchmarks.harness.runner import read_csv
 
-    table = {row[0]: row for row in aggregate(summarize(read_csv(_results(tmp_path) / "results.csv")))}
-    _, envs, runs, point, low, high = table["ppo"]
-    assert (envs, runs) == (2, 4)
-    assert low <= point <= high
-    # muzero: one CartPole run, final 40 -> (40 - 23.7) / (500 - 23.7)
-    assert table["muzero"][3] == pytest.approx((40 - 23.7) / (500 - 23.7))
+    summaries = summarize(read_csv(_results(tmp_path) / "results.csv"))
+    assert comparable_envs(summaries) == ["CartPole-v1"]  # muzero has no Acrobot run
+    table = {row.algo: row for row in aggregate(summaries)}
+    assert (table["ppo"].envs, table["ppo"].runs) == (1, 3)
+    assert table["ppo"].ci[0] <= table["ppo"].iqm <= table["ppo"].ci[1]
+    # muzero: one CartPole run, final 40 -> (40 - 23.7) / (500 - 23.7); one run gives no interval
+    assert table["muzero"].iqm == pytest.approx((40 - 23.7) / (500 - 23.7))
+    assert table["muzero"].ci is None
+    both = {row.algo: row for row in aggregate(summaries, ["Acrobot-v1", "CartPole-v1"])}
+    assert (both["ppo"].envs, both["ppo"].runs) == (2, 4)
 
 
 def test_report_and_plots_are_written(tmp_path):
@@ -87,6 +91,9 @@ def test_report_and_plots_are_written(tmp_path):
         "threshold 475",
         "300 (2/3)",
         "not reached (0/1)",
+        "40.00 [no interval: 1 run]",
+        "Left out, as not every algorithm ran them: Acrobot-v1 (no run of muzero).",
+        "With 1-3 seeds they are coarse",
         "plots/CartPole-v1_steps.png",
         "plots/CartPole-v1_wallclock.png",
     ):
@@ -101,3 +108,12 @@ def test_empty_results_are_refused(tmp_path):
     collect_results(tmp_path)
     with pytest.raises(ValueError, match="no results"):
         write_report(tmp_path)
+
+
+def test_runs_under_different_protocols_are_flagged(tmp_path):
+    _results(tmp_path)
+    save_run(tmp_path, _record("dqn", "CartPole-v1", 0, [(100, 1.0, 20.0), (600, 2.0, 30.0)], budget=600))
+    collect_results(tmp_path)
+    text = write_report(tmp_path)[0].read_text()
+    warning = next(line for line in text.splitlines() if "different protocols" in line)
+    assert "2 different protocols" in warning and "300" in warning and "600" in warning

@@ -3,7 +3,8 @@
 Per env and algorithm: the final return (the evaluation at the end of the budget) as the IQM
 across seeds with a 95% stratified bootstrap interval, and the env steps and training seconds
 until an evaluation first reached the env's threshold. Across envs: returns normalized between
-a random policy (0) and the threshold (1), IQM over every (env, seed) run, envs as strata.
+a random policy (0) and the env's reference score (1), IQM over every (env, seed) run of the envs
+that every algorithm ran, envs as strata.
 """
 
 from __future__ import annotations
@@ -86,17 +87,44 @@ def summarize(rows: list[dict[str, Any]]) -> list[Summary]:
     return summaries
 
 
-def aggregate(summaries: list[Summary]) -> list[tuple[str, int, int, float, float, float]]:
-    """Per algo over envs with reference scores: (algo, envs, runs, normalized IQM, CI low, CI high)."""
+@dataclass
+class Aggregate:
+    """One algorithm's normalized final returns over a set of envs."""
+
+    algo: str
+    envs: int
+    runs: int
+    iqm: float
+    ci: tuple[float, float] | None  # None where an env has a single run: the bootstrap has no spread
+
+
+def comparable_envs(summaries: list[Summary]) -> list[str]:
+    """The envs with reference scores that every algorithm in ``summaries`` ran, in name order."""
+    scored = [s for s in summaries if find_evaluation(s.env) is not None]
+    algos = {s.algo for s in scored}
+    ran: dict[str, set[str]] = defaultdict(set)
+    for summary in scored:
+        ran[summary.env].add(summary.algo)
+    return sorted(env for env, by in ran.items() if by == algos)
+
+
+def aggregate(summaries: list[Summary], envs: list[str] | None = None) -> list[Aggregate]:
+    """Per algo, normalized final IQM over ``envs`` (default: :func:`comparable_envs`), envs as strata.
+
+    Only envs every algorithm ran are comparable: an algorithm left out of a hard env would
+    otherwise look better than one that ran it.
+    """
+    envs = comparable_envs(summaries) if envs is None else envs
     per_algo: dict[str, list[np.ndarray]] = defaultdict(list)
     for summary in summaries:
         evaluation = find_evaluation(summary.env)
-        if evaluation is not None:
+        if summary.env in envs and evaluation is not None:
             per_algo[summary.algo].append(stats.normalize(summary.finals, evaluation.low, evaluation.high))
     table = []
     for algo, strata in sorted(per_algo.items()):
         point, low, high = stats.point_and_interval(strata, stats.iqm, CONFIDENCE, BOOTSTRAP_REPS)
-        table.append((algo, len(strata), sum(len(s) for s in strata), point, low, high))
+        ci = (low, high) if min(len(s) for s in strata) > 1 else None
+        table.append(Aggregate(algo, len(strata), sum(len(s) for s in strata), point, ci))
     return table
 
 
@@ -109,12 +137,18 @@ def _median_to(values: list[float], reached: int, total: int, fmt: str) -> str:
     return f"{shown} ({reached}/{total})"
 
 
+def _iqm_cell(point: float, ci: tuple[float, float] | None, single: str = "1 run") -> str:
+    if ci is None:  # one run per stratum: every bootstrap resample is that run
+        return f"{point:.2f} [no interval: {single}]"
+    return f"{point:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]"
+
+
 def _cells(summary: Summary) -> list[str]:
     n = len(summary.seeds)
     return [
         summary.algo,
         str(n),
-        f"{summary.iqm:.2f} [{summary.ci[0]:.2f}, {summary.ci[1]:.2f}]",
+        _iqm_cell(summary.iqm, summary.ci if n > 1 else None),
         _median_to(summary.steps_to, summary.reached, n, ",.0f") if summary.threshold is not None else "-",
         _median_to(summary.seconds_to, summary.reached, n, ".1f") if summary.threshold is not None else "-",
         f"{statistics.median(summary.train_s):.1f}",
@@ -208,12 +242,13 @@ def _file_name(env: str) -> str:
 # ---------------------------------------------------------------------------------- report
 
 
-def _protocols(out: Path) -> dict[str, dict[str, Any]]:
-    """env name -> the protocol its runs used (from the runs' JSON records)."""
-    found: dict[str, dict[str, Any]] = {}
+def _protocols(out: Path) -> dict[str, list[dict[str, Any]]]:
+    """env name -> the distinct protocols its runs used (from the runs' JSON records)."""
+    found: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for record in finished_runs(out).values():
         for env in record["protocol"]["evaluations"]:
-            found.setdefault(env, record["protocol"])
+            if record["protocol"] not in found[env]:
+                found[env].append(record["protocol"])
     return found
 
 
@@ -227,27 +262,39 @@ def _settings(out: Path) -> list[list[str]]:
     return [[task, algo, source] for (task, algo), source in sorted(seen.items())]
 
 
+def _protocol_line(protocols: list[dict[str, Any]], evaluation: Evaluation | None) -> list[str]:
+    protocol = protocols[0]
+    line = (
+        f"Budget {protocol['budget']:,} env steps; evaluation every {protocol['eval_every']:,} "
+        f"steps on {protocol['eval_episodes']} deterministic episodes"
+    )
+    if evaluation:
+        line += (
+            f"; threshold {evaluation.threshold:g}; normalized so that {evaluation.low:g} (a random "
+            f"policy) scores 0 and {evaluation.high:g} (the reference score) scores 1."
+        )
+    lines = [line + ("" if evaluation else "."), ""]
+    if len(protocols) > 1:
+        budgets = ", ".join(f"{p['budget']:,}" for p in protocols)
+        lines += [
+            f"**Warning:** these runs used {len(protocols)} different protocols (budgets {budgets}; the "
+            "line above is the first): their numbers are not comparable. Rerun them into separate folders.",
+            "",
+        ]
+    return lines
+
+
 def _env_section(
     env: str,
     summaries: list[Summary],
-    protocol: dict[str, Any] | None,
+    protocols: list[dict[str, Any]],
     evaluation: Evaluation | None,
     plots: list[Path],
     out: Path,
 ) -> list[str]:
     lines = [f"## {env}", ""]
-    if protocol:
-        lines.append(
-            f"Budget {protocol['budget']:,} env steps; evaluation every {protocol['eval_every']:,} "
-            f"steps on {protocol['eval_episodes']} deterministic episodes"
-            + (
-                f"; threshold {evaluation.threshold:g}; normalized so that {evaluation.low:g} (a random "
-                f"policy) scores 0 and {evaluation.high:g} (the reference score) scores 1."
-                if evaluation
-                else "."
-            )
-        )
-        lines.append("")
+    if protocols:
+        lines += _protocol_line(protocols, evaluation)
     lines += [markdown_table(HEADER, [_cells(s) for s in summaries]), ""]
     captions = {"steps": "return vs env steps", "wallclock": "return vs training seconds"}
     lines += [
@@ -264,19 +311,50 @@ AGGREGATE_NOTE = (
     "Final returns rescaled per env so that a uniformly random policy scores 0 and the env's "
     "reference score scores 1 (each env's section names both: the threshold, the best possible "
     "score or a published one; board games: a certain loss scores 0, a certain win 1); IQM over "
-    "all (env, seed) runs, stratified bootstrap with the envs as strata."
+    "all (env, seed) runs of the envs every algorithm ran, stratified bootstrap with the envs as "
+    "strata. Every run counts once, so an env where an algorithm has more seeds weighs more in its IQM."
 )
 PROTOCOL_NOTE = (
     "Every algorithm gets the same env-step budget for an env and the same evaluation: every E env "
     "steps, N deterministic episodes on separate eval envs seeded 10,000 + the run's seed (the "
     "training envs use the run's seed); board games pass legal-action masks to every model. "
     "Training seconds exclude evaluation. The final return is the evaluation at the end of the budget. "
-    "IQM: interquartile mean across seeds; intervals: 95% stratified bootstrap percentile intervals "
-    f"({BOOTSTRAP_REPS:,} resamples), after Agarwal et al. (2021). With 3 seeds they are coarse: read "
-    "them as the spread of a handful of runs, not as a precise error bar. Steps and seconds to the "
-    "threshold: the first evaluation at or above it; the median counts seeds that never reached it as "
-    "infinitely late. Curves: IQM over seeds, the band spans the lowest to the highest seed."
+    "IQM: interquartile mean across seeds, the mean of the scores' quantile function over [0.25, 0.75] "
+    "(the 25% trimmed mean when 4 divides the number of seeds; 3 seeds weigh 1/6, 2/3, 1/6, where "
+    "rliable's trimmed mean takes the plain mean); intervals: 95% stratified bootstrap percentile "
+    f"intervals ({BOOTSTRAP_REPS:,} resamples), after Agarwal et al. (2021). With {{seeds}} seeds they "
+    "are coarse: read them as the spread of a handful of runs, not as a precise error bar. Steps and "
+    "seconds to the threshold: the first evaluation at or above it, even where later ones fall below; "
+    "the median counts seeds that never reached it as infinitely late. Curves: IQM over seeds, the band "
+    "spans the lowest to the highest seed."
 )
+
+
+def _seed_counts(summaries: list[Summary]) -> str:
+    counts = sorted({len(s.seeds) for s in summaries})
+    return str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+
+
+def _aggregate_section(summaries: list[Summary]) -> list[str]:
+    """The normalized table over the envs every algorithm ran, naming the envs it leaves out."""
+    envs = comparable_envs(summaries)
+    scored = sorted({s.env for s in summaries if find_evaluation(s.env) is not None})
+    if len(scored) < 2:
+        return []
+    lines = ["## All envs, normalized", "", AGGREGATE_NOTE, ""]
+    left_out = [env for env in scored if env not in envs]
+    if left_out:
+        missing = {env: sorted({s.algo for s in summaries} - {s.algo for s in summaries if s.env == env})
+                   for env in left_out}  # fmt: skip
+        named = "; ".join(f"{env} (no run of {', '.join(algos)})" for env, algos in missing.items())
+        lines += [f"Left out, as not every algorithm ran them: {named}.", ""]
+    if not envs:
+        return lines
+    rows = [
+        [a.algo, str(a.envs), str(a.runs), _iqm_cell(a.iqm, a.ci, "an env has 1 run")]
+        for a in aggregate(summaries, envs)
+    ]
+    return lines + [markdown_table(["algo", "envs", "runs", "normalized final IQM [95% CI]"], rows), ""]
 
 
 def write_report(out: Path, title: str | None = None) -> tuple[Path, str]:
@@ -286,7 +364,7 @@ def write_report(out: Path, title: str | None = None) -> tuple[Path, str]:
         raise ValueError(f"{out / 'results.csv'} has no results yet: run a suite into {out} first.")
     summaries = summarize(rows)
     protocols = _protocols(out)
-    lines = [f"# {title or 'Benchmark report'}", "", PROTOCOL_NOTE, ""]
+    lines = [f"# {title or 'Benchmark report'}", "", PROTOCOL_NOTE.format(seeds=_seed_counts(summaries)), ""]
     plot_error = None
     for env in sorted({s.env for s in summaries}):
         plots: list[Path] = []
@@ -298,21 +376,14 @@ def write_report(out: Path, title: str | None = None) -> tuple[Path, str]:
                     f"Plots skipped: matplotlib is missing ({error}); pip install 'muzero-agents[bench]'."
                 )
         lines += _env_section(
-            env, [s for s in summaries if s.env == env], protocols.get(env), find_evaluation(env), plots, out
+            env,
+            [s for s in summaries if s.env == env],
+            protocols.get(env, []),
+            find_evaluation(env),
+            plots,
+            out,
         )
-    agg = aggregate(summaries)
-    if len({s.env for s in summaries}) > 1 and agg:
-        lines += [
-            "## All envs, normalized",
-            "",
-            AGGREGATE_NOTE,
-            "",
-            markdown_table(
-                ["algo", "envs", "runs", "normalized final IQM [95% CI]"],
-                [[a, str(e), str(r), f"{p:.2f} [{lo:.2f}, {hi:.2f}]"] for a, e, r, p, lo, hi in agg],
-            ),
-            "",
-        ]
+    lines += _aggregate_section(summaries)
     settings = _settings(out)
     if settings:
         lines += ["## Hyperparameters", "", markdown_table(["task", "algo", "source"], settings), ""]
