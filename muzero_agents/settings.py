@@ -156,7 +156,7 @@ GROUPS: dict[str, dict[str, Setting]] = {
         "reward_loss_coef": _non_negative(1.0, "weight of the reward loss"),
         "consistency_loss_coef": _non_negative(0.0, "weight of the temporal consistency loss"),
         "weight_decay": _non_negative(1e-4, "AdamW weight decay"),
-        "mixed_precision": _flag(False, "bfloat16 autocast on CUDA"),
+        "mixed_precision": _flag(False, "bfloat16 autocast in training (CPU or CUDA)"),
         "augment_symmetries": _flag(True, "train on random board symmetries the env declares"),
     },
     "play_kwargs": {
