@@ -1,9 +1,17 @@
 """Shared test set-up: one torch thread (2 shared cores), small fast MuZero settings."""
 
+import os
+
 import pytest
 import torch
+from hypothesis import settings as hypothesis_settings
 
 torch.set_num_threads(1)
+
+# Property tests draw new examples on every run; CI (HYPOTHESIS_PROFILE=ci) draws the same ones
+# each time, so a landing never depends on the draw. A failure prints the example to reproduce.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 # Small, fast settings: enough to exercise every code path in seconds, not to learn.
 FAST_MUZERO = dict(
