@@ -528,7 +528,19 @@ def check_change_after_build(values: Mapping[str, Any], name: str, value: Any, n
     ``values``: a build-only setting that changes, or a value that breaks a rule between settings."""
     if name in BUILD_ONLY_SETTINGS and value != values[name]:
         refuse_change_after_build(name, values[name], f"{name}=...")
+    if name == "policy_kwargs" and _network_changes(values[name], value):
+        raise ValueError(
+            f"policy_kwargs builds the network and cannot change on a built model (it is {values[name]!r}); "
+            "make a new model with it: MuZero(policy, env, policy_kwargs=...)."
+        )
     check_cross_settings({**values, name: value}, n_envs)
+
+
+def _network_changes(current: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Whether ``new`` policy_kwargs differ from the built network's ``current`` ones (whose
+    ``channels_last`` the policy filled in where it was not given)."""
+    layout = {"channels_last": current["channels_last"]} if "channels_last" in current else {}
+    return {**layout, **new} != dict(current)
 
 
 def check_cross_settings(values: Mapping[str, Any], n_envs: int = 1) -> None:

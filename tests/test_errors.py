@@ -1,6 +1,7 @@
 """Bad input gets a clear error at construction or load time."""
 
 import gymnasium as gym
+import numpy as np
 import pytest
 from stable_baselines3.common.env_util import make_vec_env
 
@@ -106,6 +107,28 @@ def test_settings_that_shape_the_replay_and_learner_cannot_change_afterwards(nam
     with pytest.raises(ValueError, match=f"{name} is used when the model is built.*MuZero.load\\(path, {name}="):
         setattr(model, name, value)
     setattr(model, name, getattr(model, name))  # the same value is fine
+
+
+class _SmallImages(gym.Env):
+    observation_space = gym.spaces.Box(0, 255, (1, 8, 8), np.uint8)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        return self.observation_space.sample(), 0.0, False, False, {}
+
+
+@pytest.mark.parametrize(
+    "policy, env, key", [("MlpPolicy", "CartPole-v1", "hidden_dim"), ("CnnPolicy", _SmallImages(), "channels")]
+)
+def test_policy_kwargs_cannot_change_on_a_built_model(policy, env, key):
+    model = MuZero(policy, env, num_simulations=3, policy_kwargs={"network_kwargs": {key: 16}})
+    model.policy_kwargs = {"network_kwargs": {key: 16}}  # the same (the layout filled in): fine
+    with pytest.raises(ValueError, match="policy_kwargs builds the network.*make a new model"):
+        model.policy_kwargs = {"network_kwargs": {key: 32}}
+    assert model.policy_kwargs["network_kwargs"] == {key: 16}
 
 
 def test_a_learning_rate_set_after_construction_is_used():
