@@ -14,8 +14,11 @@ import re
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -238,6 +241,95 @@ def test_a_probe_that_dies_while_ray_restarts_the_actor_waits_for_it(monkeypatch
     with pytest.warns(RuntimeWarning, match="gone for good"):
         fleet._failed(slot, slot.generation, ray.exceptions.ActorDiedError())
     assert slot.state == DEAD
+
+
+@needs_ray
+def test_a_piece_carries_the_search_statistics_of_each_step(fast_kwargs, monkeypatch):
+    import ray
+
+    from muzero_agents.distributed.worker import SelfPlayWorker
+
+    monkeypatch.setattr(ray, "get_runtime_context", lambda: SimpleNamespace(get_node_id=lambda: "node"))
+    worker = SelfPlayWorker(worker_spec(fast_kwargs, seed=0, index=0))
+    piece = worker.play([None], worker.version, 1.0, 3)  # the weights it has: nothing to fetch
+    assert len(piece.statistics) == 3
+    for step in piece.statistics:
+        assert set(step) == {"root_value", "visit_entropy", "prior_entropy", "policy_kl"}
+        assert step["policy_kl"] >= 0.0 and 0.0 <= step["prior_entropy"] <= np.log(2) + 1e-6
+
+
+@needs_ray
+def test_an_actors_pieces_from_before_its_failure_are_stored_before_its_episodes_end(
+    fast_kwargs, monkeypatch
+):
+    from muzero_agents.distributed.fleet import Failure
+    from muzero_agents.distributed.run import DistributedRun
+
+    model = MuZero("MlpPolicy", "CartPole-v1", num_actors=1, **fast_kwargs)
+    run = DistributedRun(model)
+    slot = SimpleNamespace(index=0)
+    answers = [([(slot, "piece")], [Failure(slot, "RuntimeError: env crashed")])]
+    run.fleet = SimpleNamespace(
+        probe_due=lambda: None, raise_if_all_dead=lambda: None, poll=lambda timeout: answers.pop(0)
+    )
+    model._loop = SimpleNamespace(replay_lock=threading.Lock())
+    order = []
+
+    def take(pieces, total, callback, log_interval, dumped_at):
+        order.append(("store", [piece for _, piece in pieces]))
+        model.num_timesteps = total
+        return True, dumped_at
+
+    for name in ("_publish_weights", "_record_monitoring"):
+        monkeypatch.setattr(run, name, lambda *args: None)
+    monkeypatch.setattr(run, "_ask", lambda total: None)
+    monkeypatch.setattr(run, "_take_pieces", take)
+    monkeypatch.setattr(
+        model.replay_buffer, "truncate_running_episodes", lambda shard: order.append(("end", shard))
+    )
+    run._loop_until(10, callback=None, log_interval=0)
+    assert order == [("store", ["piece"]), ("end", 0)]
+
+
+@needs_ray
+def test_a_poll_with_nothing_asked_waits_instead_of_spinning():
+    from muzero_agents.distributed.fleet import IDLE_WAIT_S, Fleet
+
+    fleet = Fleet([object()])  # running, nothing in flight: the trainer is behind
+    started = time.perf_counter()
+    assert fleet.poll(1.0) == ([], [])
+    assert IDLE_WAIT_S <= time.perf_counter() - started < 0.5
+
+
+@needs_ray
+def test_a_local_cluster_too_small_for_a_later_learn_is_started_again(monkeypatch):
+    from muzero_agents.distributed import cluster
+
+    calls = []
+    state = {"on": False, "node": 0}
+
+    def init(**kwargs):
+        state.update(on=True, node=state["node"] + 1)
+        calls.append(("init", kwargs["num_cpus"]))
+
+    def shutdown():
+        state["on"] = False
+        calls.append(("shutdown",))
+
+    fake = SimpleNamespace(
+        is_initialized=lambda: state["on"],
+        get_runtime_context=lambda: SimpleNamespace(get_node_id=lambda: state["node"]),
+        init=init,
+        shutdown=shutdown,
+    )
+    monkeypatch.setattr(cluster, "import_ray", lambda: fake)
+    monkeypatch.setattr(cluster, "_started", {})
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert cluster.connect(1) and not cluster.connect(2)  # room for two already
+    assert cluster.connect(3) and calls == [("init", 2), ("shutdown",), ("init", 3)]
+    state["node"] = 99  # a cluster the user started since: joined as it is
+    assert not cluster.connect(8) and calls[-1] == ("init", 3)
 
 
 def test_an_env_function_builds_the_env_here_too(fast_kwargs):

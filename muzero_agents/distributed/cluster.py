@@ -3,8 +3,8 @@
 A cluster is found the way Ray finds one: ``ray.init()`` already called in this process, or
 the ``RAY_ADDRESS`` environment variable (``RAY_ADDRESS=auto`` for one started with ``ray start``
 on this machine). Otherwise a local cluster starts, sized to this machine's cores (and at least
-one core per actor), without a dashboard; it stays up for later ``learn`` calls and Ray shuts it
-down when this process exits.
+one core per actor), without a dashboard; it stays up for later ``learn`` calls (started again,
+larger, for one that needs more cores) and Ray shuts it down when this process exits.
 """
 
 from __future__ import annotations
@@ -31,21 +31,25 @@ def import_ray():
     return ray
 
 
+_started: dict[str, Any] = {}  # the local cluster ``connect`` started: its node and CPU count
+
+
 def connect(workers: int) -> bool:
     """Join the cluster Ray finds, else start a local one with room for ``workers`` one-core actors.
-    Returns True when this call started the cluster."""
+    A local cluster started here for fewer workers is started again. Returns True when this call
+    started the cluster."""
     ray = import_ray()
     if ray.is_initialized():
-        return False
-    if os.environ.get("RAY_ADDRESS"):
+        ours = _started.get("node") == ray.get_runtime_context().get_node_id()
+        if not ours or _started["cpus"] >= workers:
+            return False
+        ray.shutdown()  # our own cluster, too small for these workers (its earlier ones are stopped)
+    elif os.environ.get("RAY_ADDRESS"):
         ray.init(log_to_driver=False)
         return False
-    ray.init(
-        num_cpus=max(os.cpu_count() or 1, workers),
-        include_dashboard=False,
-        log_to_driver=False,
-        configure_logging=False,
-    )
+    cpus = max(os.cpu_count() or 1, workers)
+    ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    _started.update(node=ray.get_runtime_context().get_node_id(), cpus=cpus)
     return True
 
 

@@ -30,6 +30,7 @@ from muzero_agents.distributed.cluster import MAX_RESTARTS, import_ray, restarts
 
 RUNNING, RESTARTING, DEAD = "running", "restarting", "dead"
 PROBE_INTERVAL_S = 0.5  # between two probes of a restarting actor
+IDLE_WAIT_S = 0.01  # a poll with nothing asked (the trainer is behind) waits this long at least
 START_TIMEOUT_S = 300.0  # longest wait for the actors' first answer (imports, Numba's cache)
 
 
@@ -101,8 +102,8 @@ class Fleet:
     def poll(self, timeout: float) -> tuple[list[tuple[Slot, Any]], list[Failure]]:
         """Wait up to ``timeout`` s for answers; returns the pieces played (slot, piece), in the
         order they came, and the failures seen."""
-        if not self._calls:
-            time.sleep(max(0.0, min(timeout, self._next_probe() - time.monotonic())))
+        if not self._calls:  # nothing asked: the trainer is behind, or every actor is restarting
+            time.sleep(min(timeout, max(IDLE_WAIT_S, self._next_probe() - time.monotonic())))
             return [], []
         refs = list(self._calls)
         ready, _ = self.ray.wait(refs, num_returns=1, timeout=timeout)
@@ -119,7 +120,7 @@ class Fleet:
                 failures.extend([failure] if failure else [])
                 continue
             if generation != slot.generation or slot.state == DEAD:
-                continue  # an answer from before a failure: its envs' state is unknown
+                continue  # played after its actor failed (a call made before): its envs' state is unknown
             if method != "play":  # a probe answered: the actor plays again
                 slot.state = RUNNING
             else:
@@ -170,8 +171,8 @@ class Fleet:
         slot.probe = "rebuild_envs" if env_failed else "describe"
         warnings.warn(
             f"self-play actor {slot.index} failed ({slot.last_error}); restarting "
-            f"{'its envs' if env_failed else 'it'} (restart {slot.restarts} of at most {MAX_RESTARTS}); "
-            "learning goes on",
+            f"{'its envs' if env_failed else 'it'} (failure {slot.failures_in_row} in a row; it is given up "
+            f"after {MAX_RESTARTS + 1}); learning goes on",
             RuntimeWarning,
             stacklevel=2,
         )

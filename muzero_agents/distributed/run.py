@@ -29,7 +29,7 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
 from muzero_agents import env_checks
-from muzero_agents.actor import SelfPlayActor, env_action_masks, env_frame_stack
+from muzero_agents.actor import env_action_masks, env_frame_stack
 from muzero_agents.distributed import cluster, reanalyze
 from muzero_agents.distributed.envs import EnvSource, source_of
 from muzero_agents.distributed.fleet import RUNNING, Fleet
@@ -160,19 +160,31 @@ class DistributedRun:
             self._ask(total_timesteps)
             fleet.probe_due()
             pieces, failures = fleet.poll(POLL_S)
-            for failure in failures:
+            fleet.raise_if_all_dead()
+            keep_going, dumped_at = self._take_pieces(
+                pieces, total_timesteps, callback, log_interval, dumped_at
+            )
+            for failure in failures:  # after the pieces its actor played before it failed
                 with model._loop.replay_lock:  # its envs are gone: end their episodes
                     model.replay_buffer.truncate_running_episodes(failure.slot.index)
-            fleet.raise_if_all_dead()
-            for slot, piece in pieces:
-                callback.on_rollout_start()
-                keep_going, dumped_at = self._take(slot.index, piece, callback, log_interval, dumped_at)
-                callback.on_rollout_end()
-                if not keep_going:
-                    return
-                if model.num_timesteps >= total_timesteps:
-                    break
+            if not keep_going:
+                return
             self._record_monitoring()
+
+    def _take_pieces(
+        self, pieces: list, total_timesteps: int, callback: BaseCallback, log_interval: int, dumped_at: int
+    ) -> tuple[bool, int]:
+        """Store ``pieces`` (slot, piece) in order until the budget; returns whether to go on, and
+        the episode count at the last logger dump."""
+        for slot, piece in pieces:
+            callback.on_rollout_start()
+            keep_going, dumped_at = self._take(slot.index, piece, callback, log_interval, dumped_at)
+            callback.on_rollout_end()
+            if not keep_going:
+                return False, dumped_at
+            if self.model.num_timesteps >= total_timesteps:
+                break
+        return True, dumped_at
 
     def _ask(self, total_timesteps: int) -> None:
         """Ask running actors for pieces while they have room, the data asked for stays within
@@ -249,7 +261,7 @@ class DistributedRun:
         model._update_info_buffer(infos, record.dones)
         model._episode_num += int(np.sum(record.dones))
         model._update_current_progress_remaining(model.num_timesteps, model._total_timesteps)
-        for name, value in SelfPlayActor.statistics(record).items():
+        for name, value in piece.statistics[index].items():
             model.logger.record_mean(f"search/{name}", value)
         actions, rewards, dones = record.actions, record.rewards, record.dones
         callback.update_locals(

@@ -77,6 +77,7 @@ class Piece:
     :param records: one ``StepRecord`` per step, as ``TrajectoryReplay.add`` takes it
     :param infos: per step, the envs' infos (without ``terminal_observation``, which is in the record)
     :param last_observations: the observations after the last step (where the next piece starts)
+    :param statistics: per step, the search's statistics (``SelfPlayActor.statistics``)
     :param weights_version: the learner step count of the weights that played
     :param fresh: the actor's first piece since it started: its envs began new episodes
     :param step_seconds: time in ``SelfPlayActor.step`` (search and env step), over all steps
@@ -88,6 +89,7 @@ class Piece:
     records: list[StepRecord]
     infos: list[list[dict]]
     last_observations: np.ndarray
+    statistics: list[dict[str, float]]
     weights_version: int
     fresh: bool
     step_seconds: float
@@ -163,7 +165,7 @@ class SelfPlayWorker:
             self.policy.load_state_dict(ray.get(weights[0]))
             self.version = version
         temperature = self.actor.temperature(progress_remaining)
-        records, infos, step_seconds = [], [], 0.0
+        records, infos, statistics, step_seconds = [], [], [], 0.0
         action_count = int(self.env.action_space.n)
         for _ in range(steps):
             legal_mask = env_action_masks(self.env, action_count)
@@ -173,12 +175,14 @@ class SelfPlayWorker:
             )
             step_seconds += time.perf_counter() - searched
             records.append(record)
+            statistics.append(self.actor.statistics(record, self.actor.last_prior_logits))
             infos.append([_without_terminal_observation(info) for info in step_infos])
         fresh, self.fresh = self.fresh, False
         return Piece(
             records=records,
             infos=infos,
             last_observations=self.observations,
+            statistics=statistics,
             weights_version=self.version,
             fresh=fresh,
             step_seconds=step_seconds,
