@@ -174,3 +174,46 @@ def test_maskable_ppo_trains_a_few_hundred_steps_on_the_versus_env():
     outcome, info = _random_episode(mirror, np.random.default_rng(0))
     assert isinstance(mirror.opponent, PolicyOpponent) and outcome in (-1.0, 0.0, 1.0)
     assert "opponent_illegal_action" not in info  # masks reached the model's predict
+
+
+class _Scripted:
+    """Plays its moves in order; raises ``error`` instead once they run out, if given."""
+
+    def __init__(self, moves, error=None):
+        self.moves, self.error = list(moves), error
+
+    def act(self, observation, action_mask, game_state):
+        if not self.moves and self.error is not None:
+            raise self.error
+        return self.moves.pop(0)
+
+
+def test_the_last_observation_is_the_learners_view_when_its_own_move_ends_the_game():
+    env = VersusOpponentEnv(make_board_game("tictactoe"), _Scripted([3, 4]), agent_side="first")
+    env.reset(seed=0)
+    for action in (0, 1):
+        env.step(action)
+    observation, reward, terminated, _, _ = env.step(2)  # the learner completes 0-1-2
+    assert terminated and reward == 1.0
+    learner_marks = np.flatnonzero(observation[:, :, 0].ravel())  # plane 0: the viewer's marks
+    assert sorted(learner_marks) == [0, 1, 2]
+
+
+def test_the_last_observation_is_the_learners_view_when_the_engine_fails():
+    from wrappers.engines.base import EngineError
+
+    env = VersusOpponentEnv(make_board_game("tictactoe"), _Scripted([], EngineError("died")), agent_side="first")
+    env.reset(seed=0)
+    observation, reward, terminated, truncated, info = env.step(4)
+    assert truncated and not terminated and reward == 0.0 and "engine_error" in info
+    assert observation[:, :, 0].sum() == 1 and observation[:, :, 1].sum() == 0  # the learner's mark, its view
+
+
+def test_reset_options_other_than_the_side_reach_the_game():
+    env = make_board_game("tictactoe", "random", agent_side="first")
+    seen = []
+    game_reset = env.game_env.reset
+    env.game_env.reset = lambda seed=None, options=None: (seen.append(options), game_reset(seed=seed))[1]
+    env.reset(seed=0, options={"agent_side": "second", "custom": 1})
+    env.reset(seed=0)
+    assert seen == [{"custom": 1}, None] and env.agent_player == 0

@@ -3,8 +3,9 @@
 Every step is one move by whichever player is to move, so a single policy plays both sides.
 The observation is the board as the player to move sees it, ``action_masks()`` gives that
 player's legal moves (sb3-contrib's convention), and the reward is the reward of the player
-who just moved (the mover). Two-player zero-sum search (MuZero) reads ``to_play`` from
-``info`` and ``is_two_player_zero_sum`` from the env to negate values per ply.
+who just moved (the mover). ``info["to_play"]`` names the player to move. Two-player zero-sum
+search (MuZero) reads ``is_two_player_zero_sum`` from the env and negates values at every ply,
+so the players must strictly alternate (as in every game ``wrappers`` registers).
 """
 
 from __future__ import annotations
@@ -138,9 +139,15 @@ class SelfPlayEnv(gym.Env):
             mask = self.aec_env.infos[agent]["action_mask"]
         return np.asarray(board), np.asarray(mask).astype(bool)
 
-    def _observation(self) -> np.ndarray:
+    def observation_of(self, player: int) -> np.ndarray:
+        """The board as ``player`` (an index into ``possible_agents``) sees it now."""
+        obs = self.aec_env.observe(self.agent_names[player])
+        return self._observation(obs["observation"] if isinstance(obs, dict) else obs)
+
+    def _observation(self, board: np.ndarray | None = None) -> np.ndarray:
         # a fresh contiguous copy: some envs reuse one buffer, and users keep what they get
-        return np.array(self._board, dtype=self.observation_space.dtype, order="C", copy=True)
+        board = self._board if board is None else board
+        return np.array(board, dtype=self.observation_space.dtype, order="C", copy=True)
 
     def _info(self) -> dict:
         return {"to_play": self.to_play, "action_mask": self.action_masks()}

@@ -28,7 +28,9 @@ class VersusOpponentEnv(gym.Env):
     it (a loss when the opponent wins). With ``agent_side="alternate"`` the learner moves first
     in even-numbered episodes and second in odd ones, and ``reset(seed=s)`` sets the episode
     number to ``s`` (so seeded resets are reproducible and ``seed=0, 1, 2...`` alternate);
-    ``reset(options={"agent_side": "second"})`` picks a side for one episode.
+    ``reset(options={"agent_side": "second"})`` picks a side for one episode; other options go
+    to the game's own ``reset``. Every observation, the last one included, is the board as the
+    learner sees it.
     If the opponent plays an illegal move or resigns it loses, and ``info`` says so.
 
     Engine failures: an engine opponent that dies, hangs past its ``time_limit``, answers
@@ -97,10 +99,11 @@ class VersusOpponentEnv(gym.Env):
             self.action_space.seed(seed)
             if callable(getattr(self.opponent, "seed", None)):
                 self.opponent.seed(seed + 1)
-        self.agent_player = self._side_index((options or {}).get("agent_side", self.agent_side))
+        options = dict(options or {})
+        self.agent_player = self._side_index(options.pop("agent_side", self.agent_side))
         self._episode += 1
         self._over = True  # until the learner's turn is reached: a failure leaves no game to step
-        self._obs, _ = self.game_env.reset(seed=seed)
+        self._obs, _ = self.game_env.reset(seed=seed, options=options or None)  # the rest is the game's
         info: dict = {}
         self._opponent_turns(info)
         if "engine_error" in info:
@@ -121,6 +124,8 @@ class VersusOpponentEnv(gym.Env):
             reply_reward, terminated, truncated = self._opponent_turns(info)
             reward += reply_reward
         self._over = terminated or truncated
+        if self._over and self.game_env.to_play != self.agent_player:  # ended before the opponent's turn
+            self._obs = self.game_env.observation_of(self.agent_player)  # the learner's view, as always
         return self._obs, float(reward), terminated, truncated, self._info(info)
 
     def action_masks(self) -> np.ndarray:

@@ -57,6 +57,9 @@ def vertex_to_action(vertex: str, size: int) -> int:
 class GnuGoOpponent(EngineOpponent):
     """GNU Go (``gnugo --mode gtp``) playing PettingZoo Go.
 
+    GNU Go picks among moves it rates equal at random: ``seed(n)`` (which ``reset(seed=...)``
+    of a versus env calls) sets its random seed for the next game, so a seeded game repeats.
+
     :param level: GNU Go's strength, 0 (weakest, fastest) to 10.
     :param time_limit: seconds allowed for each engine answer before it is stopped.
     :param binary: the executable (found on PATH or in /usr/games).
@@ -78,6 +81,12 @@ class GnuGoOpponent(EngineOpponent):
         ]
         super().__init__(binary, args, time_limit)
         self._synced: tuple[int, float, list[int]] | None = None
+        self._next_seed: int | None = None
+
+    def seed(self, seed: int) -> None:
+        """Set GNU Go's random seed when the next game starts (its board is cleared)."""
+        self._next_seed = int(seed) % 2**31
+        self._synced = None  # the next move starts from a cleared board, where the seed is set
 
     def command(self, line: str) -> str:
         """Send one GTP command and return its answer (an error answer raises)."""
@@ -113,6 +122,9 @@ class GnuGoOpponent(EngineOpponent):
             self.command(f"boardsize {size}")
             self.command(f"komi {komi}")
             self.command("clear_board")
+            if self._next_seed is not None:
+                self.command(f"set_random_seed {self._next_seed}")
+                self._next_seed = None
             self._synced = (size, komi, [])
         played = self._synced[2]
         for i in range(len(played), len(history)):

@@ -19,6 +19,9 @@ from wrappers.opponents import GameState
 class StockfishOpponent(EngineOpponent):
     """Stockfish playing PettingZoo chess.
 
+    Below ``skill_level`` 20 Stockfish weakens its play with random choices from a seed it takes
+    from the clock, and UCI has no command to set it: such games do not repeat for a seed.
+
     :param skill_level: UCI ``Skill Level``, 0 (weakest) to 20.
     :param depth: search depth in plies (used when ``movetime_ms`` is None).
     :param movetime_ms: search time per move in milliseconds, instead of a depth.

@@ -26,6 +26,9 @@ _GAME_OVER = ("Resigns", "mates!", "Drawn game!", "Illegal move", "Illegal posit
 class GnuShogiOpponent(EngineOpponent):
     """GNU Shogi playing the shogi env (``wrappers.envs.shogi_v0``) from the standard start.
 
+    Its protocol has no random seed to set, and its choices can vary between runs: games
+    against it do not always repeat for a seed.
+
     :param depth: search depth in plies (1 = weakest and fastest; GNU Shogi's maximum is 29).
     :param time_limit: seconds allowed for each engine answer before it is stopped.
     :param binary: the executable (found on PATH or in /usr/games).
