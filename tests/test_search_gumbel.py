@@ -69,6 +69,43 @@ def test_golden_fixed_network(two_player, visits, root_value, policy, action):
     assert result.action.tolist() == action
 
 
+def test_root_selection_rescales_q_over_every_legal_action_not_only_the_considered_ones():
+    """4 legal actions, 2 considered, 3 simulations, no Gumbel noise: after the first phase both
+    considered actions are visited, but the 2 others are not, so v_mix (root value 1, far above
+    the visited Q of 0 and 0.1) belongs in the range that scales sigma(q). Over the considered
+    actions alone the range is [0, 0.1] and the last visit goes to action 1; over all legal
+    actions action 0 keeps its lead, as in the reference search and the improved policy."""
+    next_state = np.array([[1, 2, 3, 3]] + [[3, 3, 3, 3]] * 3)
+    rewards = np.array([[0.0, 0.1, 0.0, 0.0]] + [[0.0] * 4] * 3)
+    values = np.array([1.0, 0.0, 0.0, 0.0])
+    logits = np.zeros((4, 4), dtype=np.float32)
+    logits[0] = [3.0, 0.5, -5.0, -5.0]
+
+    def recurrent(embedding, action):
+        state = np.asarray(embedding)[:, 0].astype(int)
+        after = next_state[state, action]
+        return (
+            rewards[state, action].astype(np.float32),
+            values[after].astype(np.float32),
+            logits[after],
+            after[:, None].astype(np.float32),
+        )
+
+    def single(embedding, action):
+        reward, value, step_logits, after = recurrent(np.array([[embedding]]), np.array([action]))
+        return reward[0], value[0], step_logits[0], after[0, 0]
+
+    expected = reference_gumbel_search(
+        logits[0], 1.0, 0.0, single, 3, [0.0] * 4, discount=1.0, max_considered=2
+    )
+    result = gumbel_muzero_search(
+        logits[:1], np.array([1.0], dtype=np.float32), np.zeros((1, 1), dtype=np.float32), recurrent, 3,
+        discount=1.0, max_num_considered_actions=2, gumbel_scale=0.0,
+    )  # fmt: skip
+    assert result.visit_counts[0].tolist() == [2, 1, 0, 0] == list(expected[0])
+    assert result.action[0] == 0
+
+
 # ------------------------------------------------------------------ engine == reference
 
 

@@ -78,6 +78,8 @@ class Rule:
         schedule: int32 [k + 1, S], Gumbel's sequential-halving visit targets per number of
             considered actions k and simulation (``gumbel.gumbel_schedule``).
         num_considered: int32 [B], the number of root actions Gumbel considers per tree.
+        num_legal: int32 [B], the number of legal root actions per tree (Gumbel rescales the
+            completed Q over them, the considered ones and the others).
     """
 
     kind: int
@@ -85,6 +87,7 @@ class Rule:
     root_score: np.ndarray = field(default_factory=lambda: _NO_NOISE)
     schedule: np.ndarray = field(default_factory=lambda: _NO_SCHEDULE)
     num_considered: np.ndarray = field(default_factory=lambda: _NO_CONSIDERED)
+    num_legal: np.ndarray = field(default_factory=lambda: _NO_CONSIDERED)
 
 
 def make_params(
@@ -185,6 +188,7 @@ def kernel_arrays(tree: Tree, store: EmbeddingStore, rule: Rule, legal: np.ndarr
         rule.root_score,
         rule.schedule,
         rule.num_considered,
+        rule.num_legal,
         store.nodes_bytes,
         store.gathered_bytes,
     )

@@ -215,19 +215,20 @@ def rule_action(
     root_score: np.ndarray,
     schedule: np.ndarray,
     num_considered: np.ndarray,
+    num_legal: np.ndarray,
     scratch: np.ndarray,
 ) -> tuple[int, int]:
     """The rule's (action, child node or -1 if unexpanded) at ``node`` of tree ``b``, whose
     priors are computed. Gumbel only: ``root_score`` [B, A] holds g + logits,
     ``schedule[k, simulation]`` the visit count the root action must have when k actions are
-    considered, ``num_considered`` [B] that k per tree."""
+    considered, ``num_considered`` [B] that k per tree, ``num_legal`` [B] the legal root actions."""
     if rule == GUMBEL:
         if node == 0:
             k = num_considered[b]
             a = gumbel_root_action(
                 b,
                 schedule[k, simulation],
-                k,
+                num_legal[b],
                 nodes,
                 children,
                 children_index,
@@ -258,6 +259,7 @@ def descend(
     root_score: np.ndarray,
     schedule: np.ndarray,
     num_considered: np.ndarray,
+    num_legal: np.ndarray,
     scratch: np.ndarray,
     path: np.ndarray,
 ) -> tuple[int, int]:
@@ -291,6 +293,7 @@ def descend(
         root_score,
         schedule,
         num_considered,
+        num_legal,
         scratch,
     )
 
@@ -310,6 +313,7 @@ def select_tree(
     root_score: np.ndarray,
     schedule: np.ndarray,
     num_considered: np.ndarray,
+    num_legal: np.ndarray,
     scratch: np.ndarray,
     path: np.ndarray,
 ) -> tuple[int, int, int]:
@@ -334,6 +338,7 @@ def select_tree(
             root_score,
             schedule,
             num_considered,
+            num_legal,
             scratch,
             path,
         )
@@ -453,6 +458,7 @@ def step(
     root_score: np.ndarray,
     schedule: np.ndarray,
     num_considered: np.ndarray,
+    num_legal: np.ndarray,
     hidden_nodes: np.ndarray,
     hidden_out: np.ndarray,
 ) -> None:
@@ -481,7 +487,7 @@ def step(
         if select:
             node, a, depth = select_tree(
                 b, rule, new_node, nodes, children, children_index, children_prior, minmax,
-                params, legal, root_score, schedule, num_considered, scratch, path,
+                params, legal, root_score, schedule, num_considered, num_legal, scratch, path,
             )  # fmt: skip
             leaf[LEAF_PARENT, b] = node
             leaf[LEAF_ACTION, b] = a

@@ -127,9 +127,10 @@ def gumbel_rule(
     gumbel = rng.gumbel(size=(batch, num_actions)) if gumbel_scale > 0 else 0.0
     root_score = logits.astype(np.float64) + gumbel_scale * gumbel
     max_considered = min(int(max_num_considered_actions), num_actions)
-    num_considered = np.minimum(legal.sum(axis=1), max_considered).astype(np.int32)
+    num_legal = legal.sum(axis=1).astype(np.int32)
+    num_considered = np.minimum(num_legal, max_considered).astype(np.int32)
     schedule = gumbel_schedule(max_considered, int(num_simulations))
-    return Rule(GUMBEL, params, root_score, schedule, num_considered)
+    return Rule(GUMBEL, params, root_score, schedule, num_considered, num_legal)
 
 
 def improved_policy(
