@@ -325,10 +325,9 @@ class MuZero(BaseAlgorithm):
         episodes_at_last_dump = self._episode_num
         while self.num_timesteps < total_timesteps:
             callback.on_rollout_start()
-            keep_going = self._collect_step(callback)
+            if not self._collect_step(callback):
+                break  # as SB3: a stopped rollout does not end
             callback.on_rollout_end()
-            if not keep_going:
-                break
             self._train_due()
             if log_interval and self._episode_num - episodes_at_last_dump >= log_interval:
                 episodes_at_last_dump = self._episode_num
@@ -348,10 +347,9 @@ class MuZero(BaseAlgorithm):
         self._loop.before_env_step()
         legal_mask = env_action_masks(self.env, int(self.action_space.n))
         temperature = self.actor.temperature(self._current_progress_remaining)
-        started = time.perf_counter()
-        record, new_obs, infos = self.actor.step(
-            self.env, self._acting_policy, self._last_obs, legal_mask, temperature
-        )
+        started, obs = time.perf_counter(), self._last_obs
+        self._last_obs = None  # until the envs have stepped: after a failure, the next learn() resets them
+        record, new_obs, infos = self.actor.step(self.env, self._acting_policy, obs, legal_mask, temperature)
         self.logger.record_mean("search/ms_per_step", 1000.0 * (time.perf_counter() - started))
         actions, rewards, dones = record.actions, record.rewards, record.dones  # callbacks' locals
         checks = (self.observation_space, self.policy.support_size, self.num_timesteps, self._reward_check)

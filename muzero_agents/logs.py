@@ -32,6 +32,8 @@ def dump(model) -> None:
     if model.ep_info_buffer:
         logger.record("rollout/ep_rew_mean", safe_mean([ep["r"] for ep in model.ep_info_buffer]))
         logger.record("rollout/ep_len_mean", safe_mean([ep["l"] for ep in model.ep_info_buffer]))
+    if model.ep_success_buffer:  # envs whose final info has "is_success"
+        logger.record("rollout/success_rate", safe_mean(model.ep_success_buffer))
     logger.record("time/fps", fps)
     logger.record("time/time_elapsed", int(elapsed), exclude="tensorboard")
     logger.record("time/total_timesteps", model.num_timesteps, exclude="tensorboard")

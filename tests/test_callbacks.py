@@ -82,3 +82,59 @@ def test_stopping_callback_still_stores_the_step_and_resumes(fast_kwargs):
     assert model.num_timesteps == 10 and len(model.replay_buffer) == 10
     model.learn(total_timesteps=5, reset_num_timesteps=False)
     assert model.num_timesteps == 15 and len(model.replay_buffer) == 15
+
+
+def test_a_stopped_rollout_does_not_end_as_in_sb3(fast_kwargs):
+    class Events(BaseCallback):
+        def __init__(self):
+            super().__init__()
+            self.events = []
+
+        def _on_rollout_start(self) -> None:
+            self.events.append("start")
+
+        def _on_step(self) -> bool:
+            self.events.append("step")
+            return self.num_timesteps < 3
+
+        def _on_rollout_end(self) -> None:
+            self.events.append("end")
+
+    callback = Events()
+    MuZero("MlpPolicy", "CartPole-v1", seed=0, **fast_kwargs).learn(total_timesteps=10, callback=callback)
+    assert callback.events == ["start", "step", "end", "start", "step", "end", "start", "step"]
+
+
+class _FailsAtStep(gym.Wrapper):
+    """Raises at its ``fail_at``-th step (counted over the wrapper's life); counts its resets."""
+
+    def __init__(self, env, fail_at):
+        super().__init__(env)
+        self.fail_at, self.steps, self.resets = fail_at, 0, 0
+
+    def reset(self, **kwargs):
+        self.resets += 1
+        return self.env.reset(**kwargs)
+
+    def step(self, action):
+        self.steps += 1
+        if self.steps == self.fail_at:
+            raise RuntimeError("the env failed")
+        return self.env.step(action)
+
+
+def test_an_env_that_fails_mid_step_is_reset_when_learning_goes_on(fast_kwargs):
+    """Env 1 fails after env 0 has stepped: the observations the model holds are stale, so the
+    next learn() resets the envs (and ends the stored running episodes) instead of going on."""
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    env = DummyVecEnv([lambda n=n: _FailsAtStep(gym.make("CartPole-v1"), n) for n in (None, 7)])
+    model = MuZero("MlpPolicy", env, seed=0, **fast_kwargs)
+    try:
+        model.learn(total_timesteps=100)
+    except RuntimeError as error:
+        assert "the env failed" in str(error)
+    assert model._last_obs is None and env.envs[0].steps == 7  # env 0 moved on without the model
+    resets = [e.resets for e in env.envs]
+    model.learn(total_timesteps=4, reset_num_timesteps=False)
+    assert [e.resets for e in env.envs] == [r + 1 for r in resets]

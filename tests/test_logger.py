@@ -26,3 +26,24 @@ def test_tensorboard_log_argument(tmp_path, fast_kwargs):
     model = MuZero("MlpPolicy", "CartPole-v1", tensorboard_log=str(tmp_path), seed=0, **fast_kwargs)
     model.learn(total_timesteps=100, log_interval=1, tb_log_name="run")
     assert list(tmp_path.glob("run_1/events.out.tfevents.*"))
+
+
+def test_success_rate_is_logged_for_envs_that_report_it(tmp_path, fast_kwargs):
+    import gymnasium as gym
+
+    class ReportsSuccess(gym.Wrapper):
+        def step(self, action):
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            if terminated or truncated:
+                info["is_success"] = True
+            return obs, reward, terminated, truncated, info
+
+    from stable_baselines3.common.env_util import make_vec_env
+
+    env = make_vec_env("CartPole-v1", n_envs=1, wrapper_class=ReportsSuccess)
+    model = MuZero("MlpPolicy", env, seed=0, **fast_kwargs)
+    model.set_logger(configure(str(tmp_path), ["csv"]))
+    model.learn(total_timesteps=200, log_interval=1)
+    lines = (tmp_path / "progress.csv").read_text().splitlines()
+    column = lines[0].split(",").index("rollout/success_rate")
+    assert {line.split(",")[column] for line in lines[1:]} - {""} == {"1.0"}

@@ -179,9 +179,9 @@ class DistributedRun:
         for slot, piece in pieces:
             callback.on_rollout_start()
             keep_going, dumped_at = self._take(slot.index, piece, callback, log_interval, dumped_at)
-            callback.on_rollout_end()
             if not keep_going:
-                return False, dumped_at
+                return False, dumped_at  # as SB3: a stopped rollout does not end
+            callback.on_rollout_end()
             if self.model.num_timesteps >= total_timesteps:
                 break
         return True, dumped_at
