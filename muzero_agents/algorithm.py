@@ -259,8 +259,9 @@ class MuZero(BaseAlgorithm):
         action_masks: np.ndarray | None = None,
     ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
         """Plan with the learned model for each observation: ``deterministic`` plays the most visited
-        root action, else one sampled from the search's policy; ``action_masks`` restrict the root;
-        ``play_kwargs`` sets the simulations and whether the weight average plays."""
+        root action, else one sampled from the search's policy (Gumbel: the survivor of sequential
+        halving, without or with root noise); ``action_masks`` restrict the root; ``play_kwargs``
+        sets the simulations and weights."""
         space, n_actions = self.observation_space, int(self.action_space.n)
         batch, masks, vectorized = env_checks.predict_inputs(observation, space, action_masks, n_actions)
         play = self.play_kwargs
