@@ -8,6 +8,7 @@ It knows the network, its optimizer and the loss, never the envs: batches come f
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from stable_baselines3.common.utils import update_learning_rate
 from muzero_agents.augment import Symmetries, augment
 from muzero_agents.averaging import update_average
 from muzero_agents.diagnostics import priority_diagnostics
+from muzero_agents.env_checks import max_support_value
 from muzero_agents.losses import muzero_loss
 from muzero_agents.policies import MuZeroPolicy
 from muzero_agents.reanalyze import Evaluate, Reanalyzer
@@ -52,6 +54,7 @@ class Learner:
         self.weight_average: MuZeroPolicy | None = None
         self._acting: MuZeroPolicy | None = None
         self.value_loss_coef, self.max_grad_norm, self.settings = 0.25, 5.0, {}  # see configure()
+        self._value_limit, self._warned_saturation = max_support_value(policy.support_size), False
 
     def configure(
         self, value_loss_coef: float, max_grad_norm: float, learner_kwargs: Mapping[str, Any]
@@ -103,6 +106,7 @@ class Learner:
         decay again later starts from the weights of then). ``rng`` draws the symmetries.
         """
         update_learning_rate(self.policy.optimizer, learning_rate)
+        self._warn_if_values_saturate(batch)
         settings = self.settings
         batch = augment(batch, self.symmetries if settings["augment_symmetries"] else None, rng)
         self.policy.set_training_mode(True)
@@ -118,6 +122,24 @@ class Learner:
         else:
             update_average(self.average(), self.policy, ema_decay)
         return losses.scalars(), losses.priorities
+
+    def _warn_if_values_saturate(self, batch: ReplayBatch) -> None:
+        """Warn once when value targets reach beyond what the value support represents (rewards
+        can each fit while their discounted sums do not)."""
+        if self._warned_saturation:
+            return
+        largest = float(np.abs(batch.target_values * batch.value_mask).max(initial=0.0))
+        if largest > self._value_limit:
+            self._warned_saturation = True
+            size = self.policy.support_size
+            warnings.warn(
+                f"value targets reach {largest:g}, beyond {self._value_limit:.0f}, the most "
+                f'policy_kwargs["support_size"]={size} represents: the value head saturates there. Raise '
+                'policy_kwargs["support_size"], or scale the rewards (SB3\'s VecNormalize(env, '
+                "norm_reward=True), or gymnasium.wrappers.TransformReward).",
+                UserWarning,
+                stacklevel=2,
+            )
 
 
 @dataclass(frozen=True)

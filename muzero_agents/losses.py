@@ -2,8 +2,10 @@
 
 l = sum_k [ l_value(z_{t+k}, v_k) + l_reward(u_{t+k}, r_k) + l_policy(pi_{t+k}, p_k) ], with
 categorical cross-entropies for value and reward (weighted by value_loss_coef and
-reward_loss_coef), the dynamics input gradient halved at each step, and the unrolled steps'
-losses scaled by 1/K so K does not change the effective step size. Optionally EfficientZero's
+reward_loss_coef), the dynamics input gradient halved at each step (the first step's input,
+the representation's output, included: the paper's text says "at the start of the dynamics
+function", while its pseudocode halves only the hidden states that dynamics returns), and the
+unrolled steps' losses scaled by 1/K so K does not change the effective step size. Optionally EfficientZero's
 temporal consistency term (muzero_agents/consistency.py), weighted by consistency_loss_coef.
 """
 

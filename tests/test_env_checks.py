@@ -157,6 +157,21 @@ def test_discrete_observations_outside_the_space_are_refused():
     check_observations(np.array([0, 4]), spaces.Discrete(5), where="predict()")
 
 
+def test_value_targets_beyond_the_support_warn_once_though_each_reward_fits(fast_kwargs):
+    """CartPole's rewards are 1, within support_size 2 (about 8), but its discounted returns of
+    up to about 20 (td_steps 30, discount 0.95) are not."""
+    from muzero_agents import MuZero
+
+    fast_kwargs["policy_kwargs"] = {**fast_kwargs["policy_kwargs"], "support_size": 2}
+    model = MuZero("MlpPolicy", "CartPole-v1", seed=0, discount=0.95, **{**fast_kwargs, "td_steps": 30})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.learn(total_timesteps=200)
+    saturating = [w for w in caught if "value targets reach" in str(w.message)]
+    assert len(saturating) == 1 and 'policy_kwargs["support_size"]=2' in str(saturating[0].message)
+    assert not any("a reward of magnitude" in str(w.message) for w in caught)
+
+
 def test_rewards_beyond_the_support_warn_once_naming_the_fixes():
     check = RewardScaleCheck(20)
     assert 400 < check.limit < 450 and check.limit == pytest.approx(max_support_value(20))
@@ -203,8 +218,6 @@ def test_action_masks():
         check_action_masks(np.ones((2, 4), bool), 2, 3)
     with pytest.raises(ValueError, match="row 1 allows no action"):
         check_action_masks(np.array([[True, False], [False, False]]), 2, 2)
-
-
 
 
 def test_dict_observation_at_predict_names_flatten_observation():
