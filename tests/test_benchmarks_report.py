@@ -92,6 +92,7 @@ def test_report_and_plots_are_written(tmp_path):
         "300 (2/3)",
         "not reached (0/1)",
         "40.00 [no interval: 1 run]",
+        "spans this budget",
         "Left out, as not every algorithm ran them: Acrobot-v1 (no run of muzero).",
         "With 1-3 seeds they are coarse",
         "plots/CartPole-v1_steps.png",

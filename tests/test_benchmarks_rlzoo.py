@@ -4,7 +4,7 @@ import pytest
 
 pytest.importorskip("rl_zoo3")
 
-from benchmarks.harness import muzero_sampler, rlzoo
+from benchmarks.harness import muzero_sampler, rlzoo, zoo
 
 
 def test_register_adds_muzero_and_its_sampler_to_the_zoo():
@@ -20,7 +20,7 @@ def test_register_adds_muzero_and_its_sampler_to_the_zoo():
 
 
 def test_grouped_settings_written_group_dot_key_merge_into_their_group():
-    folded = muzero_sampler.fold_grouped_settings(
+    folded = zoo.fold_grouped_settings(
         {
             "td_steps": 50,
             "reanalyze_kwargs": {"fraction": 1.0, "search": False},
@@ -37,7 +37,7 @@ def test_grouped_settings_written_group_dot_key_merge_into_their_group():
         "search_kwargs": {"dirichlet_alpha": 0.3, "pb_c_init": 1.5},
     }
     with pytest.raises(ValueError, match="group.key"):
-        muzero_sampler.fold_grouped_settings({"td_steps.x": 1})
+        zoo.fold_grouped_settings({"td_steps.x": 1})
 
 
 def test_every_sample_builds_a_muzero_on_the_yml_entry():
@@ -111,6 +111,7 @@ def test_muzero_gets_its_table_unless_a_conf_file_is_given():
         "-conf",
         "x.yml",
     ]
+    assert rlzoo._with_muzero_config(["--algo=muzero"])[-2:] == ["--conf-file", "benchmarks.harness.rlzoo"]
     assert rlzoo._with_muzero_config(["--algo", "ppo"]) == ["--algo", "ppo"]
     assert {"CartPole-v1", "BoardGame/TicTacToe-v0", "atari"} <= set(rlzoo.hyperparams)
 

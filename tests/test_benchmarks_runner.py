@@ -1,6 +1,7 @@
 """The runner: CSV schema, resumption, the shared evaluation protocol, and small end-to-end runs."""
 
 import csv
+import warnings
 
 import pytest
 import torch
@@ -63,23 +64,41 @@ def test_plan_refuses_unknown_names_and_orders_slow_algorithms_first():
         runner.plan(get_suite("smoke"), seeds=1, tasks=["Pong"])
 
 
+def _finished(job, **changes):
+    from benchmarks.harness.tasks import algo_config, run_settings
+
+    settings = run_settings(algo_config(job.algo, job.task))
+    return {
+        "algo": job.algo,
+        "task": job.task.name,
+        "seed": job.seed,
+        "protocol": job.protocol(),
+        "settings": settings,
+        "rows": [],
+        **changes,
+    }
+
+
 def test_finished_runs_are_skipped_and_other_protocols_refused(tmp_path):
     jobs = runner.plan(TINY, seeds=3)
-    done = jobs[1]
-    record = {
-        "algo": done.algo,
-        "task": done.task.name,
-        "seed": done.seed,
-        "protocol": done.protocol(),
-        "rows": [],
-    }
-    runner.save_run(tmp_path, record)
-    assert [j.seed for j in runner.pending(jobs, tmp_path)] == [0, 2]
+    runner.save_run(tmp_path, _finished(jobs[1]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # its settings are the entry's: nothing to say
+        assert [j.seed for j in runner.pending(jobs, tmp_path)] == [0, 2]
     # a CSV without its JSON is an unfinished run
     (tmp_path / "runs" / f"{jobs[2].run_id}.csv").write_text(runner.rows_to_csv([]))
     assert [j.seed for j in runner.pending(jobs, tmp_path)] == [0, 2]
     with pytest.raises(runner.SetupError, match="another protocol"):
         runner.pending(runner.plan(TINY, seeds=3, max_steps=100), tmp_path)
+
+
+def test_finished_runs_made_with_other_settings_are_kept_with_a_warning(tmp_path):
+    jobs = runner.plan(TINY, seeds=2)
+    record = _finished(jobs[0])
+    record["settings"]["kwargs"]["n_steps"] = "1"
+    runner.save_run(tmp_path, record)
+    with pytest.warns(UserWarning, match=r"1 finished run\(s\) .* other settings .*ppo__CartPole-v1__seed0"):
+        assert [j.seed for j in runner.pending(jobs, tmp_path)] == [1]
 
 
 def test_periodic_eval_labels_each_env_ends_with_an_evaluation_and_excludes_its_time():

@@ -230,6 +230,25 @@ def test_muzero_yml_refuses_the_old_flat_names(tmp_path, entry, message):
         muzero_hyperparams(path)
 
 
+def test_muzero_yml_takes_grouped_settings_as_optimize_prints_them(tmp_path, monkeypatch):
+    import yaml
+
+    from benchmarks.harness import muzero_config
+
+    path = tmp_path / "muzero.yml"
+    entry = {
+        "policy": "MlpPolicy",
+        "learner_kwargs": {"weight_decay": 0.0},
+        "learner_kwargs.reward_loss_coef": 2.0,
+    }
+    path.write_text(yaml.safe_dump({"CartPole-v1": entry}))
+    read = muzero_config.muzero_hyperparams
+    monkeypatch.setattr(muzero_config, "muzero_hyperparams", lambda: read(path))
+    folded = zoo._table("muzero")[0]["CartPole-v1"]
+    assert folded["learner_kwargs"] == {"weight_decay": 0.0, "reward_loss_coef": 2.0}
+    assert "learner_kwargs.reward_loss_coef" not in folded
+
+
 def test_cartpole_reads_muzero_settings_from_the_yml():
     from benchmarks.cartpole import muzero_settings
 

@@ -19,8 +19,12 @@ def test_augment_moves_the_unrolls_observations_with_the_position():
     cells = np.tile(np.arange(9), 20)
     batch = _one_stone_batch(cells)
     later = np.repeat(batch.observations[:, None], 2, axis=1)
-    batch = batch._replace(next_observations=later, next_observation_mask=np.ones((cells.size, 2), np.float32))
-    image = augment(batch, Symmetries.stack(make_board_game("tictactoe").board_symmetries), np.random.default_rng(0))
+    batch = batch._replace(
+        next_observations=later, next_observation_mask=np.ones((cells.size, 2), np.float32)
+    )
+    image = augment(
+        batch, Symmetries.stack(make_board_game("tictactoe").board_symmetries), np.random.default_rng(0)
+    )
     for k in range(2):
         assert np.array_equal(image.next_observations[:, k], image.observations)
     assert not np.array_equal(image.next_observations, later)  # something did move
@@ -65,7 +69,9 @@ def test_the_term_is_masked_past_the_end_and_needs_its_inputs():
     assert abs(float(masked.total) - float(off.total)) < 1e-5
     assert abs(float(on.total) - float(off.total)) > 1e-4
     with pytest.raises(ValueError, match="next_observations=True"):
-        muzero_loss(model.policy, batch._replace(next_observations=None), *args[2:], consistency_loss_coef=2.0)
+        muzero_loss(
+            model.policy, batch._replace(next_observations=None), *args[2:], consistency_loss_coef=2.0
+        )
 
 
 def test_the_gradient_reaches_the_dynamics_but_not_the_target_branch():

@@ -44,7 +44,9 @@ def test_learning_starts_beyond_buffer_rejected():
     with pytest.raises(ValueError, match="learning_starts \\(500\\) must not exceed buffer_size \\(100\\)"):
         MuZero("MlpPolicy", "CartPole-v1", buffer_size=100, learning_starts=500)
     four_envs = make_vec_env("CartPole-v1", n_envs=4)
-    with pytest.raises(ValueError, match="capacity \\(60: buffer_size 62 rounded down to a multiple of the 4 envs"):
+    with pytest.raises(
+        ValueError, match="capacity \\(60: buffer_size 62 rounded down to a multiple of the 4 envs"
+    ):
         MuZero("MlpPolicy", four_envs, buffer_size=62, learning_starts=62)
     model = MuZero("MlpPolicy", four_envs, buffer_size=62, learning_starts=60)
     with pytest.raises(ValueError, match="learning_starts \\(61\\) must not exceed"):
@@ -104,7 +106,9 @@ def test_settings_used_to_build_the_model_cannot_change_afterwards():
 @pytest.mark.parametrize("name, value", [("td_steps", 10), ("unroll_steps", 3), ("buffer_size", 500)])
 def test_settings_that_shape_the_replay_and_learner_cannot_change_afterwards(name, value):
     model = MuZero("MlpPolicy", "CartPole-v1", num_simulations=3)
-    with pytest.raises(ValueError, match=f"{name} is used when the model is built.*MuZero.load\\(path, {name}="):
+    with pytest.raises(
+        ValueError, match=f"{name} is used when the model is built.*MuZero.load\\(path, {name}="
+    ):
         setattr(model, name, value)
     setattr(model, name, getattr(model, name))  # the same value is fine
 
@@ -121,7 +125,8 @@ class _SmallImages(gym.Env):
 
 
 @pytest.mark.parametrize(
-    "policy, env, key", [("MlpPolicy", "CartPole-v1", "hidden_dim"), ("CnnPolicy", _SmallImages(), "channels")]
+    "policy, env, key",
+    [("MlpPolicy", "CartPole-v1", "hidden_dim"), ("CnnPolicy", _SmallImages(), "channels")],
 )
 def test_policy_kwargs_cannot_change_on_a_built_model(policy, env, key):
     model = MuZero(policy, env, num_simulations=3, policy_kwargs={"network_kwargs": {key: 16}})

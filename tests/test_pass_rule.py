@@ -60,7 +60,9 @@ class AlwaysPass:
 
 
 def test_the_opponent_keeps_the_full_rules_and_its_pass_can_be_answered():
-    env = make_board_game("go", opponent=AlwaysPass(), agent_side="second", board_size=5, pass_when_settled=True)
+    env = make_board_game(
+        "go", opponent=AlwaysPass(), agent_side="second", board_size=5, pass_when_settled=True
+    )
     _, info = env.reset(seed=0)
     assert env.env.history == [PASS] and env.action_masks()[PASS]  # answering the opening pass
     assert np.array_equal(info["action_mask"], env.action_masks())

@@ -62,7 +62,9 @@ def small_model(**kwargs) -> MuZero:
 
 
 @pytest.mark.parametrize("search", ["muzero", "gumbel"])
-def test_predict_plays_with_its_play_kwargs_simulations_and_self_play_with_num_simulations(searched_simulations, search):
+def test_predict_plays_with_its_play_kwargs_simulations_and_self_play_with_num_simulations(
+    searched_simulations, search
+):
     model = small_model(
         search=search, reanalyze_kwargs=dict(search=True), play_kwargs=dict(num_simulations=11)
     )  # Reanalyze searches too

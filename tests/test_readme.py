@@ -37,7 +37,16 @@ TEST_BUDGETS = {
 }
 """Keyword -> the largest literal value a README example runs with under test."""
 
-OPTIONAL_PACKAGES = {"ale_py", "minatar", "pettingzoo", "sb3_contrib", "tensorboard", "chess", "cshogi", "pygame"}
+OPTIONAL_PACKAGES = {
+    "ale_py",
+    "minatar",
+    "pettingzoo",
+    "sb3_contrib",
+    "tensorboard",
+    "chess",
+    "cshogi",
+    "pygame",
+}
 """Top-level packages of the optional extras: an example that needs a missing one is skipped."""
 
 ENGINES = ("gnugo", "stockfish", "gnushogi")

@@ -130,7 +130,8 @@ def test_muzero_reads_the_symmetries_of_its_env_and_trains_on_images(monkeypatch
         learning_starts=8,
         batch_size=8,
         num_simulations=2,
-    learner_kwargs=dict(augment_symmetries=False))
+        learner_kwargs=dict(augment_symmetries=False),
+    )
     seen.clear()
     off.learn(24)
     assert off._n_updates > 0 and seen == [None] * off._n_updates  # read, not trained on
@@ -142,7 +143,12 @@ def test_symmetries_of_a_reshaped_board_are_refused():
     stacked = VecFrameStack(DummyVecEnv([lambda: make_board_game("tictactoe")]), 2)
     with pytest.raises(ValueError, match="augment_symmetries=False"):
         MuZero("MlpPolicy", stacked, num_simulations=2)
-    assert MuZero("MlpPolicy", stacked, num_simulations=2, learner_kwargs=dict(augment_symmetries=False))._symmetries is None
+    assert (
+        MuZero(
+            "MlpPolicy", stacked, num_simulations=2, learner_kwargs=dict(augment_symmetries=False)
+        )._symmetries
+        is None
+    )
 
 
 def test_an_action_grid_that_is_not_a_permutation_is_refused():

@@ -136,7 +136,13 @@ def test_muzero_searches_the_same_with_and_without_the_trace(tmp_path):
             loaded = MuZero.load(tmp_path / "m")
             results.append(
                 loaded.planner.plan(
-                    loaded.policy, observations, None, num_simulations=8, explore=False, temperature=0.0, rng=loaded._rng
+                    loaded.policy,
+                    observations,
+                    None,
+                    num_simulations=8,
+                    explore=False,
+                    temperature=0.0,
+                    rng=loaded._rng,
                 )
             )
             assert (loaded.policy._recurrent._traced is not None) == trace

@@ -1,6 +1,5 @@
 """MuZero on turn-based games: detects zero-sum self-play, uses masks, trains, plays legal moves."""
 
-
 import numpy as np
 import pytest
 
@@ -73,7 +72,13 @@ def test_sampling_moves_play_the_most_visited_action_after_the_opening(monkeypat
 
     from muzero_agents.search import SearchResult
 
-    model = MuZero("MlpPolicy", make_board_game("tictactoe"), learning_starts=1000, seed=0, self_play_kwargs=dict(sampling_moves=2))
+    model = MuZero(
+        "MlpPolicy",
+        make_board_game("tictactoe"),
+        learning_starts=1000,
+        seed=0,
+        self_play_kwargs=dict(sampling_moves=2),
+    )
 
     def fake_search(policy, observations, legal_mask, **kwargs):
         batch, actions = legal_mask.shape
@@ -112,5 +117,3 @@ def test_sampling_moves_count_per_env_and_break_visit_ties_by_the_policy(monkeyp
 def test_sampling_moves_must_not_be_negative():
     with pytest.raises(ValueError, match="sampling_moves"):
         MuZero("MlpPolicy", make_board_game("tictactoe"), self_play_kwargs=dict(sampling_moves=-1))
-
-

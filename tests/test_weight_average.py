@@ -48,7 +48,9 @@ def test_predict_searches_with_the_average_and_self_play_with_the_newest_weights
     model = small_model(play_kwargs=dict(ema_decay=0.5))
     used = []
     plan = model.planner.plan
-    monkeypatch.setattr(model.planner, "plan", lambda policy, *a, **k: used.append(policy) or plan(policy, *a, **k))
+    monkeypatch.setattr(
+        model.planner, "plan", lambda policy, *a, **k: used.append(policy) or plan(policy, *a, **k)
+    )
     model.learn(16)
     assert used and all(policy is model.policy for policy in used)  # self-play: the newest network
     assert not states_equal(model.learner.weight_average, model.policy)  # trained, and lagging behind
@@ -105,7 +107,9 @@ def test_ema_decay_set_after_training_starts_at_the_weights_then_and_is_checked(
 
 
 def test_numpy_floats_are_accepted():
-    assert small_model(play_kwargs=dict(ema_decay=np.float32(0.99))).play_kwargs["ema_decay"] == np.float32(0.99)
+    assert small_model(play_kwargs=dict(ema_decay=np.float32(0.99))).play_kwargs["ema_decay"] == np.float32(
+        0.99
+    )
 
 
 def test_predict_holds_the_background_trainer_between_steps_while_it_reads_the_average(monkeypatch):
@@ -138,7 +142,9 @@ def test_turning_the_average_off_drops_it_so_a_later_one_starts_afresh(tmp_path)
     assert model.learner.weight_average is None
     model.play_kwargs["ema_decay"] = 0.5
     model.predict(np.zeros(4, dtype=np.float32), deterministic=True)
-    assert model.learner.weight_average is not stale and states_equal(model.learner.weight_average, model.policy)
+    assert model.learner.weight_average is not stale and states_equal(
+        model.learner.weight_average, model.policy
+    )
 
     other = small_model()
     other.learn(16)

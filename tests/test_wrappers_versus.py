@@ -202,7 +202,9 @@ def test_the_last_observation_is_the_learners_view_when_its_own_move_ends_the_ga
 def test_the_last_observation_is_the_learners_view_when_the_engine_fails():
     from wrappers.engines.base import EngineError
 
-    env = VersusOpponentEnv(make_board_game("tictactoe"), _Scripted([], EngineError("died")), agent_side="first")
+    env = VersusOpponentEnv(
+        make_board_game("tictactoe"), _Scripted([], EngineError("died")), agent_side="first"
+    )
     env.reset(seed=0)
     observation, reward, terminated, truncated, info = env.step(4)
     assert truncated and not terminated and reward == 0.0 and "engine_error" in info

@@ -63,23 +63,3 @@ def convert_muzero_params(params: dict[str, Any]) -> dict[str, Any]:
     """A trial's parameters as the Zoo's settings (``HYPERPARAMS_CONVERTER``): the names are
     MuZero's already (``group.key`` for grouped settings), so this is a copy."""
     return dict(params)
-
-
-def fold_grouped_settings(settings: dict[str, Any]) -> dict[str, Any]:
-    """``settings`` with every ``group.key`` entry merged into its ``group`` mapping (the group's
-    other keys kept; a group written ``"dict(...)"`` is parsed first)."""
-    from benchmarks.harness.zoo import convert_zoo_value
-
-    folded = {name: value for name, value in settings.items() if "." not in name}
-    for name, value in settings.items():
-        if "." not in name:
-            continue
-        group, key = name.split(".", 1)
-        if not group.endswith("_kwargs") or "." in key:
-            raise ValueError(
-                f"{name!r} is not a grouped MuZero setting: write group.key with a *_kwargs group, "
-                "e.g. learner_kwargs.reward_loss_coef"
-            )
-        base = convert_zoo_value(group, folded.get(group)) or {}
-        folded[group] = {**base, key: value}
-    return folded

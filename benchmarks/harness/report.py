@@ -330,6 +330,14 @@ PROTOCOL_NOTE = (
 )
 
 
+HYPERPARAMETERS_NOTE = (
+    "Each algorithm's settings come from the file its source names (the RL Zoo's hyperparameter "
+    "files, or benchmarks/muzero.yml), with the suite's budget in place of their n_timesteps: what "
+    "they define as a share of the run (linear schedules lin_X, exploration_fraction) spans this "
+    "budget."
+)
+
+
 def _seed_counts(summaries: list[Summary]) -> str:
     counts = sorted({len(s.seeds) for s in summaries})
     return str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
@@ -386,7 +394,14 @@ def write_report(out: Path, title: str | None = None) -> tuple[Path, str]:
     lines += _aggregate_section(summaries)
     settings = _settings(out)
     if settings:
-        lines += ["## Hyperparameters", "", markdown_table(["task", "algo", "source"], settings), ""]
+        lines += [
+            "## Hyperparameters",
+            "",
+            HYPERPARAMETERS_NOTE,
+            "",
+            markdown_table(["task", "algo", "source"], settings),
+            "",
+        ]
     if plot_error:
         lines += [plot_error, ""]
     path = out / "report.md"

@@ -37,12 +37,8 @@ from typing import Any
 from muzero_agents import MuZero
 
 from benchmarks.harness.muzero_config import muzero_hyperparams
-from benchmarks.harness.muzero_sampler import (
-    convert_muzero_params,
-    fold_grouped_settings,
-    sample_muzero_params,
-)
-from benchmarks.harness.zoo import NOT_CONSTRUCTOR_ARGS, convert_zoo_value
+from benchmarks.harness.muzero_sampler import convert_muzero_params, sample_muzero_params
+from benchmarks.harness.zoo import NOT_CONSTRUCTOR_ARGS, convert_zoo_value, fold_grouped_settings
 
 CONF_MODULE = "benchmarks.harness.rlzoo"
 SCRIPTS = ("train", "enjoy")
@@ -99,6 +95,7 @@ def register() -> None:
 def _with_muzero_config(args: list[str]) -> list[str]:
     """Point ``train --algo muzero`` at MuZero's table unless a ``--conf-file`` was given."""
     algo = next((args[i + 1] for i, arg in enumerate(args[:-1]) if arg == "--algo"), None)
+    algo = next((arg.split("=", 1)[1] for arg in args if arg.startswith("--algo=")), algo)
     has_conf = any(arg in ("-conf", "--conf-file") or arg.startswith("--conf-file=") for arg in args)
     if algo == "muzero" and not has_conf:
         return [*args, "--conf-file", CONF_MODULE]

@@ -16,6 +16,7 @@ import csv
 import json
 import shutil
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 from concurrent.futures import as_completed
 from dataclasses import dataclass
@@ -308,10 +309,31 @@ def pending(jobs: Sequence[Job], out: Path) -> list[Job]:
             + "\nUse another --out, repeat the earlier --max-steps/--eval-every/--eval-episodes, "
             "or delete those runs' files in runs/."
         )
+    _warn_of_changed_settings([job for job in jobs if job.run_id in done], done, out)
     for job in jobs:  # a run finished just before its checkpoints were deleted
         if job.run_id in done:
             shutil.rmtree(partial_folder(out, job), ignore_errors=True)
     return [job for job in jobs if job.run_id not in done]
+
+
+def _warn_of_changed_settings(finished: Sequence[Job], done: dict[str, dict[str, Any]], out: Path) -> None:
+    """Finished runs are kept as they are; say which of them the settings of now would run otherwise."""
+    from benchmarks.harness.tasks import algo_config, run_settings
+
+    changed = [
+        job.run_id
+        for job in finished
+        if done[job.run_id].get("settings") != run_settings(algo_config(job.algo, job.task))
+    ]
+    if changed:
+        shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+        warnings.warn(
+            f"{len(changed)} finished run(s) in {out} were made with other settings than their entry "
+            f"gives now, and are kept as they are (the report pools them with new runs): {shown}. "
+            "Delete their files in runs/ to run them again.",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _init_worker(lock: Any, slots: Any) -> None:

@@ -12,6 +12,7 @@ from ``benchmarks/muzero.yml``), or where the Zoo has none the task's ``zoo_fall
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -198,14 +199,20 @@ class BuiltRun:
 
     def settings(self) -> dict[str, Any]:
         """What the run used, for its record file."""
-        return {
-            "source": self.config.source,
-            "n_envs": self.config.n_envs,
-            "policy": self.config.policy,
-            "normalize": self.config.normalize,
-            "frame_stack": self.config.frame_stack,
-            "kwargs": {k: repr(v) for k, v in sorted(self.config.kwargs.items())},
-        }
+        return run_settings(self.config)
+
+
+def run_settings(config: ZooConfig) -> dict[str, Any]:
+    """What a run with ``config`` uses, as its record file and checkpoints keep it (JSON values)."""
+    settings = {
+        "source": config.source,
+        "n_envs": config.n_envs,
+        "policy": config.policy,
+        "normalize": config.normalize,
+        "frame_stack": config.frame_stack,
+        "kwargs": {k: repr(v) for k, v in sorted(config.kwargs.items())},
+    }
+    return json.loads(json.dumps(settings, default=str))  # as a record file reads it back
 
 
 def build_run(algo: str, task: Task, seed: int, device: str = "auto") -> BuiltRun:

@@ -239,7 +239,8 @@ def _table(algo: str) -> tuple[dict[str, Any], str]:
     if algo == "muzero":
         from benchmarks.harness.muzero_config import MUZERO_YML, muzero_hyperparams
 
-        return muzero_hyperparams(), str(MUZERO_YML.name)
+        folded = {env_id: fold_grouped_settings(entry) for env_id, entry in muzero_hyperparams().items()}
+        return folded, str(MUZERO_YML.name)  # group.key settings (as -optimize prints them) in their groups
     try:
         text = importlib.resources.files("rl_zoo3").joinpath(f"hyperparams/{algo}.yml").read_text()
         return yaml.load(text, Loader=yaml.UnsafeLoader), f"rl_zoo3 hyperparams/{algo}.yml"
@@ -364,3 +365,21 @@ def zoo_hyperparams(algo: str, env_id: str) -> tuple[int, int, dict[str, Any]]:
     """(n_envs, zoo's n_timesteps, constructor kwargs) for ``algo`` on ``env_id``."""
     config = zoo_config(algo, env_id)
     return config.n_envs, config.n_timesteps, config.kwargs
+
+
+def fold_grouped_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` with every ``group.key`` entry merged into its ``group`` mapping (the group's
+    other keys kept; a group written ``"dict(...)"`` is parsed first)."""
+    folded = {name: value for name, value in settings.items() if "." not in name}
+    for name, value in settings.items():
+        if "." not in name:
+            continue
+        group, key = name.split(".", 1)
+        if not group.endswith("_kwargs") or "." in key:
+            raise ValueError(
+                f"{name!r} is not a grouped MuZero setting: write group.key with a *_kwargs group, "
+                "e.g. learner_kwargs.reward_loss_coef"
+            )
+        base = convert_zoo_value(group, folded.get(group)) or {}
+        folded[group] = {**base, key: value}
+    return folded
