@@ -466,12 +466,14 @@ class MuZero(BaseAlgorithm):
 
 
 def _check_loaded_replay(model: MuZero, buffer: TrajectoryReplay | ShardedReplay, path) -> None:
-    """Refuse a loaded replay recorded with other settings than ``model``'s."""
+    """Refuse a loaded replay recorded with other settings than ``model``'s; one it can take
+    samples with the model's ``priority_alpha`` from now on."""
     # a distributed run's replay (one shard per actor) fits a model with as many actors
     for replay in distributed.check_loadable_replay(buffer, model.num_actors, path):
         # how it stores frames is its own business: it checks every step it stores either way
         replay.check_compatible(**model._replay_layout(), frame_stack=replay.frame_stack, path=path)
         normalization.check_loaded_replay(replay, model._vec_normalize_env, path)
+        replay.use_alpha(model.replay_buffer_kwargs["priority_alpha"])  # the model's, not the save's
 
 
 def _replay_fits_env(model: MuZero) -> bool:

@@ -5,9 +5,12 @@ Layout: a ring of ``capacity // n_envs`` rows, one row per vectorized env step, 
 env. An episode of env ``e`` therefore occupies consecutive rows (modulo the ring) of column
 ``e``, so step ``t+k`` of a sampled position is simply ``k`` rows further down. When the write
 pointer reaches a row, the episode whose first stored step lives there is evicted whole (its
-later rows stop being sampleable); an episode longer than the ring instead loses its oldest step.
-Evicting by row keeps the oldest-started episodes leaving first (FIFO); rows of an evicted
-episode's tail stay unused until overwritten, so ``len(buffer)`` can be below ``capacity``.
+later rows stop being sampleable); an episode longer than the ring loses its oldest step at each
+add while it runs, and the rest at the first add after it ends. Evicting by row keeps the
+oldest-started episodes leaving first (FIFO); rows of an evicted episode's tail stay unused until
+overwritten, so ``len(buffer)`` can be below ``capacity``. So once the ring is full, an episode's
+later steps stay fewer adds than its first ones (step i of an episode stays ``rows - i`` adds):
+episodes that are a large share of the ring see their last steps sampled less.
 
 Episode ends (``ReplayWindow.episode_end``): a true terminal is absorbing; a truncation with a
 final value bootstraps from it; a running episode, or a truncation without a final value, is
@@ -53,6 +56,7 @@ TERMINATED = 1  # a true terminal: absorbing, no bootstrap
 TRUNCATED = 2  # a time limit with a final value: bootstraps from it
 TRUNCATED_NO_VALUE = 3  # a time limit without one: like RUNNING
 _MIN_PRIORITY = 1e-8  # floor so that no stored transition becomes unsampleable
+_MIN_MASS = 1e-300  # the same after the exponent (a large alpha would make small priorities 0)
 _FORMAT_VERSION = 4  # of the pickled state; muzero-agents 0.1.0 wrote none
 # 2: whole observations only (before frame_stack); 2 and 3: under SB3's VecNormalize, perhaps
 # the wrapper's normalized data; 4: the env's original data there (normalization.py)
@@ -407,7 +411,7 @@ class TrajectoryReplay:
         self._ep_kind[row] = RUNNING
         self._valid[row] = True
         self._uid[row] = self._rows_written * n + cols
-        self._tree.set(row * n + cols, np.full(n, self._max_priority**self.alpha))
+        self._tree.set(row * n + cols, self._sampling_mass(np.full(n, self._max_priority)))
         self._num_valid += n
         self._cur_len += 1
 
@@ -624,8 +628,28 @@ class TrajectoryReplay:
         live = (indices >= 0) & (self._uid[rows, cols] == indices) & self._valid[rows, cols]
         priorities = np.maximum(priorities, _MIN_PRIORITY)
         if live.any():
-            self._tree.set(rows[live] * self.n_envs + cols[live], priorities[live] ** self.alpha)
+            self._tree.set(rows[live] * self.n_envs + cols[live], self._sampling_mass(priorities[live]))
             self._max_priority = max(self._max_priority, float(priorities[live].max()))
+
+    def _sampling_mass(self, priorities: np.ndarray) -> np.ndarray:
+        """``priority ** alpha``, kept above 0 so that no stored position becomes unsampleable."""
+        return np.maximum(priorities**self.alpha, _MIN_MASS)
+
+    def use_alpha(self, alpha: float) -> None:
+        """Sample with ``priority ** alpha`` from now on (a loaded replay takes its model's
+        ``priority_alpha``): the stored priorities are re-exponented; after alpha 0, which keeps
+        none, every stored position starts at the largest priority seen."""
+        alpha = float(alpha)
+        if alpha == self.alpha:
+            return
+        slots = np.arange(self.capacity)
+        slots = slots[self._tree.get(slots) > 0]  # the stored positions
+        if self.alpha > 0:
+            priorities = self._tree.get(slots) ** (1.0 / self.alpha)
+        else:
+            priorities = np.full(slots.size, self._max_priority)
+        self.alpha = alpha
+        self._tree.set(slots, self._sampling_mass(priorities))
 
     def _locate(self, handles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The ring (row, column) a handle was written to."""

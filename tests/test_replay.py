@@ -454,3 +454,13 @@ def test_legal_masks_of_unwritten_rows_take_no_memory_until_written():
     window = replay.sample(4)
     assert window.legal_masks[:, 0].sum(axis=1).tolist() == [1, 1, 1, 1]  # the stored step
     assert window.legal_masks[:, 1].all()  # past the end: all legal
+
+
+def test_a_large_alpha_leaves_every_stored_position_sampleable():
+    replay = TrajectoryReplay(16, 1, (2,), np.float32, 2, 1, 1, priority_alpha=50.0, seed=0)
+    for t in range(6):
+        replay.add(np.array([[0, t]]), [0], [0.0], [0.0], np.full((1, 2), 0.5), [False], [False])
+    window = replay.sample(4)
+    replay.update_priorities(window.indices, np.zeros(4))  # the floor 1e-8 ** 50 underflows to 0
+    masses = replay._tree.get(np.arange(replay.capacity))
+    assert (masses > 0).sum() == 6

@@ -271,3 +271,27 @@ def test_set_random_seed_makes_a_loaded_model_repeat_its_training(tmp_path, fast
         return torch.cat([p.detach().flatten() for p in model.policy.parameters()])
 
     assert torch.equal(train_from_the_save(), train_from_the_save())
+
+
+def test_a_loaded_replay_samples_with_the_models_priority_alpha(tmp_path, fast_kwargs):
+    def stored_masses(model):
+        replay = model.replay_buffer
+        masses = replay._tree.get(np.arange(replay.capacity))
+        return masses[masses > 0]
+
+    kwargs = {**fast_kwargs, "replay_buffer_kwargs": {"priority_alpha": 1.0}}
+    prioritized = MuZero("MlpPolicy", "CartPole-v1", seed=0, **kwargs).learn(200)
+    assert np.ptp(stored_masses(prioritized)) > 0  # the gradient steps set unequal priorities
+    prioritized.save_replay_buffer(tmp_path / "replay.pkl")
+
+    kwargs["replay_buffer_kwargs"] = {"priority_alpha": 0.0}
+    uniform = MuZero("MlpPolicy", "CartPole-v1", seed=0, **kwargs)
+    uniform.load_replay_buffer(tmp_path / "replay.pkl")
+    assert uniform.replay_buffer.alpha == 0.0
+    np.testing.assert_array_equal(stored_masses(uniform), 1.0)  # uniform, as the model asks
+    assert len(stored_masses(uniform)) == len(stored_masses(prioritized))
+
+    kwargs["replay_buffer_kwargs"] = {"priority_alpha": 0.5}
+    square_root = MuZero("MlpPolicy", "CartPole-v1", seed=0, **kwargs)
+    square_root.load_replay_buffer(tmp_path / "replay.pkl")
+    np.testing.assert_allclose(stored_masses(square_root), np.sqrt(stored_masses(prioritized)))
