@@ -32,6 +32,7 @@ torch thread (the 2 cores are shared).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import time
@@ -418,6 +419,10 @@ def argument_problems(args: argparse.Namespace) -> list[str]:
         for message, bad in (
             ("--minutes must be > 0", args.minutes <= 0 and not args.load),
             ("--ppo-minutes must be > 0 (or pass --no-ppo)", args.ppo_minutes <= 0 and not args.no_ppo),
+            (
+                "MaskablePPO needs sb3-contrib: pip install 'muzero-agents[bench]' (or pass --no-ppo)",
+                not args.no_ppo and importlib.util.find_spec("sb3_contrib") is None,
+            ),
             ("--games must be >= 1", args.games < 1),
             (
                 "--checkpoint-minutes needs --save (not --load) and a value in (0, --minutes)",

@@ -93,7 +93,7 @@ def format_table(results: list[dict[str, Any]]) -> str:
         )
     for algo in sorted({r["algo"] for r in results}):
         runs = [r for r in results if r["algo"] == algo]
-        # an unreached seed counts as its budget (a lower bound), so the median stays honest
+        # an unreached seed counts as never reaching it (inf), so the median stays honest
         steps = [r["steps"] if r["steps"] is not None else float("inf") for r in runs]
         secs = [r["seconds"] if r["seconds"] is not None else float("inf") for r in runs]
         lines.append(f"{algo:<8} {'med':>4} {statistics.median(steps):>13} {statistics.median(secs):>8.1f}")

@@ -86,10 +86,11 @@ def replay_bytes_per_step(replay: Any) -> float:
 def measure(model: MuZero, self_play_steps: int, learn_steps: int, grad_steps: int) -> dict[str, float]:
     """The four figures of the module docstring for one model."""
     model.predict(model.env.reset(), deterministic=True)  # warm-up: compiled kernels, traces
-    model.learning_starts = self_play_steps
+    model.learning_starts = self_play_steps + model.n_envs  # no gradient step in this phase
     start = time.perf_counter()
     model.learn(self_play_steps)
     self_play_rate = model.num_timesteps / (time.perf_counter() - start)
+    assert model._n_updates == 0, "the self-play phase took gradient steps"
     model.train(1, batch_size=model.batch_size)  # warm-up
     seconds = []
     for _ in range(grad_steps):

@@ -209,11 +209,12 @@ def build_cartpole(seed: int, learning_starts: int | None) -> tuple[MuZero, list
 
 def _board_game(game: str, env_id: str) -> Callable[[int, int | None], tuple[MuZero, list[str]]]:
     def build(seed: int, learning_starts: int | None) -> tuple[MuZero, list[str]]:
-        try:
-            from wrappers import make_board_game
+        from wrappers import make_board_game
+
+        try:  # the game's module is imported when the env is built
+            return _from_yml(env_id, functools.partial(make_board_game, game), seed, learning_starts)
         except ImportError as error:
-            raise TaskSkipped(f"the board games need pettingzoo and pygame-ce ({error})") from error
-        return _from_yml(env_id, functools.partial(make_board_game, game), seed, learning_starts)
+            raise TaskSkipped(f"the board games need the 'games' extra ({error})") from error
 
     return build
 

@@ -326,6 +326,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     """Run every (Reanalyze workers, actors) pair on the task and print the table; returns the rows."""
     args = parse_args(argv)
+    if max([*args.actors, *args.reanalyze_workers]) > 0:  # before any run, so no row is lost
+        from muzero_agents.distributed.cluster import import_ray
+
+        import_ray()  # a missing Ray names the extra to install
     task = TASKS[args.task]
     torch.set_num_threads(1)
     results = []

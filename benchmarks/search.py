@@ -498,7 +498,7 @@ def main(argv: list[str] | None = None) -> None:
                 for row in measure_rows(batch, sims, num_actions, args, use_mctx):
                     print_row(row, batch, sims, num_actions)
     if "mctx" in args.engines and not use_mctx:
-        print("mctx: not measured (install jax and mctx, the 'bench' extra, to include it)")
+        print("mctx: not measured (install jax and mctx, the 'compare' extra, to include it)")
     if "lightzero" in args.engines and not args.lightzero_python:
         print("lightzero: not measured (--lightzero-python names an environment with lightzero)")
     if "ours" in args.engines:

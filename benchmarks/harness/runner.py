@@ -13,6 +13,7 @@ finishes.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import shutil
 import time
@@ -409,6 +410,10 @@ def run_suite(
 ) -> Path:
     """Run what is missing of ``suite`` into ``out`` and rebuild ``out/results.csv``; returns its path."""
     jobs = plan(suite, seeds or suite.seeds, algos, tasks, max_steps, eval_every, eval_episodes, device)
+    if any(job.task.kind == "board" for job in jobs) and importlib.util.find_spec("sb3_contrib") is None:
+        raise SetupError(
+            "board games are evaluated with legal-action masks by sb3-contrib: pip install 'muzero-agents[bench]'"
+        )
     todo = pending(jobs, out)
     skipped = len(jobs) - len(todo)
     if skipped:
