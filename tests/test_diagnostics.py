@@ -18,7 +18,7 @@ from tests.conftest import sample_batch
 def test_masked_step_means_average_the_kept_rows_of_each_step():
     errors = torch.tensor([[1.0, 2.0, 5.0], [3.0, 4.0, 7.0]])
     mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
-    assert masked_step_means(errors, mask) == [2.0, 2.0, 0.0]
+    assert masked_step_means(errors, mask) == [2.0, 2.0, None]  # a step with no row: no mean, not 0
     assert priority_diagnostics(np.array([1.0, 3.0])) == {"priority_mean": 2.0, "priority_max": 3.0}
     assert priority_diagnostics(np.array([])) == {}
 
