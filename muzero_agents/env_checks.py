@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import torch
 from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.preprocessing import maybe_transpose
@@ -20,7 +19,7 @@ from stable_baselines3.common.utils import is_vectorized_observation
 from stable_baselines3.common.vec_env import VecEnv
 
 from muzero_agents.settings import check_policy_kwargs
-from muzero_agents.support import inverse_scale_transform
+from muzero_agents.support import max_support_value
 
 __all__ = [
     "RewardScaleCheck",
@@ -217,11 +216,6 @@ def _check_discrete_observations(batch: np.ndarray, space: spaces.Discrete, wher
             f"{where}: the observation of env {row} is {batch[row].tolist()!r}, outside the observation space "
             f"{space} (integers {low}..{high - 1})."
         )
-
-
-def max_support_value(support_size: int) -> float:
-    """The largest magnitude the value and reward support {-S..S} can represent: h^-1(S)."""
-    return float(inverse_scale_transform(torch.tensor(float(support_size), dtype=torch.float64)))
 
 
 class RewardScaleCheck:

@@ -20,11 +20,11 @@ from stable_baselines3.common.utils import update_learning_rate
 from muzero_agents.augment import Symmetries, augment
 from muzero_agents.averaging import update_average
 from muzero_agents.diagnostics import priority_diagnostics
-from muzero_agents.env_checks import max_support_value
 from muzero_agents.losses import muzero_loss
 from muzero_agents.policies import MuZeroPolicy
 from muzero_agents.reanalyze import Evaluate, Reanalyzer
 from muzero_agents.replay import ReplayWindow, TrajectoryReplay
+from muzero_agents.support import max_support_value
 from muzero_agents.targets import ReplayBatch, make_batch
 
 # (source, batch_size, beta, next_observations, replay_lock) -> a sampled window, refreshed by Reanalyze

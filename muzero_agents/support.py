@@ -51,3 +51,8 @@ def support_to_scalar(logits: torch.Tensor, support_size: int) -> torch.Tensor:
     probs = torch.softmax(logits, dim=-1)
     support = torch.arange(-support_size, support_size + 1, dtype=probs.dtype, device=probs.device)
     return inverse_scale_transform((probs * support).sum(-1))
+
+
+def max_support_value(support_size: int) -> float:
+    """The largest magnitude the value and reward support {-S..S} can represent: h^-1(S)."""
+    return float(inverse_scale_transform(torch.tensor(float(support_size), dtype=torch.float64)))
