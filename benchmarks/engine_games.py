@@ -20,7 +20,8 @@ Every move of every phase is checked legal: the self-play env ends a game with
 same for the model's moves; those are counted and must be 0. Games end by the rules or after
 ``--move-cap`` plies, which counts as a draw (shogi's own ``max_moves`` rule; chess, which has
 no cap in PettingZoo, is truncated by ``TimeLimit`` in self-play and stopped by this script
-against the engine). One table, printed and optionally written to ``--out``. One torch thread.
+against the engine before the model's move, so such a game can end one ply past the cap, on the
+engine's reply). One table, printed and optionally written to ``--out``. One torch thread.
 """
 
 from __future__ import annotations
