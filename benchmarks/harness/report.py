@@ -95,7 +95,7 @@ class Aggregate:
     envs: int
     runs: int
     iqm: float
-    ci: tuple[float, float] | None  # None where an env has a single run: the bootstrap has no spread
+    ci: tuple[float, float] | None  # None where an env has a single run: withheld, as one run shows no spread
 
 
 def comparable_envs(summaries: list[Summary]) -> list[str]:
@@ -352,8 +352,8 @@ def _aggregate_section(summaries: list[Summary]) -> list[str]:
     lines = ["## All envs, normalized", "", AGGREGATE_NOTE, ""]
     left_out = [env for env in scored if env not in envs]
     if left_out:
-        missing = {env: sorted({s.algo for s in summaries} - {s.algo for s in summaries if s.env == env})
-                   for env in left_out}  # fmt: skip
+        algos = {s.algo for s in summaries if find_evaluation(s.env) is not None}  # as comparable_envs
+        missing = {env: sorted(algos - {s.algo for s in summaries if s.env == env}) for env in left_out}
         named = "; ".join(f"{env} (no run of {', '.join(algos)})" for env, algos in missing.items())
         lines += [f"Left out, as not every algorithm ran them: {named}.", ""]
     if not envs:

@@ -329,8 +329,9 @@ def _warn_of_changed_settings(finished: Sequence[Job], done: dict[str, dict[str,
     if changed:
         shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
         warnings.warn(
-            f"{len(changed)} finished run(s) in {out} were made with other settings than their entry "
-            f"gives now, and are kept as they are (the report pools them with new runs): {shown}. "
+            f"{len(changed)} finished run(s) in {out} were recorded with other settings than their entry "
+            f"gives now (or the same ones under older names), and are kept as they are (the report pools "
+            f"them with new runs): {shown}. "
             "Delete their files in runs/ to run them again.",
             UserWarning,
             stacklevel=3,

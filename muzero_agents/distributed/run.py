@@ -160,13 +160,13 @@ class DistributedRun:
             self._ask(total_timesteps)
             fleet.probe_due()
             pieces, failures = fleet.poll(POLL_S)
-            fleet.raise_if_all_dead()
             keep_going, dumped_at = self._take_pieces(
                 pieces, total_timesteps, callback, log_interval, dumped_at
             )
             for failure in failures:  # after the pieces its actor played before it failed
                 with model._loop.replay_lock:  # its envs are gone: end their episodes
                     model.replay_buffer.truncate_running_episodes(failure.slot.index)
+            fleet.raise_if_all_dead()
             if not keep_going:
                 return
             self._record_monitoring()
