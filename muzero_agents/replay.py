@@ -642,8 +642,7 @@ class TrajectoryReplay:
         alpha = float(alpha)
         if alpha == self.alpha:
             return
-        slots = np.arange(self.capacity)
-        slots = slots[self._tree.get(slots) > 0]  # the stored positions
+        slots = np.flatnonzero(self._valid)  # the stored positions' leaves (row * n_envs + column)
         if self.alpha > 0:
             priorities = self._tree.get(slots) ** (1.0 / self.alpha)
         else:

@@ -98,13 +98,19 @@ class Aggregate:
     ci: tuple[float, float] | None  # None where an env has a single run: withheld, as one run shows no spread
 
 
+def _algos_per_scored_env(summaries: list[Summary]) -> dict[str, set[str]]:
+    """Env with reference scores -> the algorithms that ran it."""
+    ran: dict[str, set[str]] = defaultdict(set)
+    for summary in summaries:
+        if find_evaluation(summary.env) is not None:
+            ran[summary.env].add(summary.algo)
+    return ran
+
+
 def comparable_envs(summaries: list[Summary]) -> list[str]:
     """The envs with reference scores that every algorithm in ``summaries`` ran, in name order."""
-    scored = [s for s in summaries if find_evaluation(s.env) is not None]
-    algos = {s.algo for s in scored}
-    ran: dict[str, set[str]] = defaultdict(set)
-    for summary in scored:
-        ran[summary.env].add(summary.algo)
+    ran = _algos_per_scored_env(summaries)
+    algos = set().union(*ran.values())
     return sorted(env for env, by in ran.items() if by == algos)
 
 
@@ -345,16 +351,14 @@ def _seed_counts(summaries: list[Summary]) -> str:
 
 def _aggregate_section(summaries: list[Summary]) -> list[str]:
     """The normalized table over the envs every algorithm ran, naming the envs it leaves out."""
-    envs = comparable_envs(summaries)
-    scored = sorted({s.env for s in summaries if find_evaluation(s.env) is not None})
-    if len(scored) < 2:
+    ran = _algos_per_scored_env(summaries)
+    if len(ran) < 2:
         return []
+    envs, algos = comparable_envs(summaries), set().union(*ran.values())
     lines = ["## All envs, normalized", "", AGGREGATE_NOTE, ""]
-    left_out = [env for env in scored if env not in envs]
+    left_out = [env for env in sorted(ran) if env not in envs]
     if left_out:
-        algos = {s.algo for s in summaries if find_evaluation(s.env) is not None}  # as comparable_envs
-        missing = {env: sorted(algos - {s.algo for s in summaries if s.env == env}) for env in left_out}
-        named = "; ".join(f"{env} (no run of {', '.join(algos)})" for env, algos in missing.items())
+        named = "; ".join(f"{env} (no run of {', '.join(sorted(algos - ran[env]))})" for env in left_out)
         lines += [f"Left out, as not every algorithm ran them: {named}.", ""]
     if not envs:
         return lines

@@ -160,8 +160,7 @@ def _rows(job: Job, history: Any) -> list[dict[str, Any]]:
 def _resume(job: Job, built: Any, partial: Path | None) -> RunState:
     """The state the run starts from: a fresh one, or its newest checkpoint made under this
     protocol and these settings (``built.model`` is then replaced by the checkpointed model)."""
-    settings = json.loads(json.dumps(built.settings(), default=str))  # as a checkpoint reads it back
-    fresh = RunState(job.protocol(), settings, env_steps=0, train_s=0.0, eval_s=0.0, records=[])
+    fresh = RunState(job.protocol(), built.settings(), env_steps=0, train_s=0.0, eval_s=0.0, records=[])
     found = read_state(partial) if partial is not None else None
     if found is None:
         return fresh

@@ -128,7 +128,7 @@ def gumbel_rule(
     root_score = logits.astype(np.float64) + gumbel_scale * gumbel
     max_considered = min(int(max_num_considered_actions), num_actions)
     num_legal = legal.sum(axis=1).astype(np.int32)
-    num_considered = np.minimum(num_legal, max_considered).astype(np.int32)
+    num_considered = np.minimum(num_legal, max_considered)
     schedule = gumbel_schedule(max_considered, int(num_simulations))
     return Rule(GUMBEL, params, root_score, schedule, num_considered, num_legal)
 
@@ -149,7 +149,7 @@ def improved_policy(
         logits,
         rule.root_score,
         legal,
-        legal.sum(axis=1).astype(np.int32),
+        rule.num_legal,
         policy,
         action,
         tree.scratch,
