@@ -64,6 +64,18 @@ REBUILT_AT_LOAD = (
 )
 
 
+def _policy_from_name(model: BaseAlgorithm, policy_name: str) -> type[MuZeroPolicy]:
+    """SB3's lookup of a policy's name, whose error names MuZero's policies."""
+    if policy_name in model.policy_aliases:
+        return model.policy_aliases[policy_name]
+    if policy_name == "MultiInputPolicy":
+        raise ValueError(env_checks.FLATTEN_FIX)
+    raise ValueError(
+        f"MuZero has no policy {policy_name!r}: use 'MlpPolicy' (vectors, or Discrete observations), "
+        "'CnnPolicy' (images and boards) or a subclass of muzero_agents.policies.MuZeroPolicy."
+    )
+
+
 class MuZero(BaseAlgorithm):
     """MuZero (Schrittwieser et al., 2020): planning with a learned latent model.
 
@@ -105,6 +117,7 @@ class MuZero(BaseAlgorithm):
     """
 
     policy_aliases: ClassVar[dict[str, type[MuZeroPolicy]]] = {"MlpPolicy": MlpPolicy, "CnnPolicy": CnnPolicy}
+    _get_policy_from_name = _policy_from_name  # SB3's lookup, naming MuZero's policies
     policy: MuZeroPolicy
 
     def __init__(
@@ -188,7 +201,10 @@ class MuZero(BaseAlgorithm):
         if self.env is not None:  # a loaded model without env keeps its saved flag and symmetries
             self.two_player = env_flag(self.env, "is_two_player_zero_sum")
             self._symmetries = self._env_symmetries()
-        self.replay_buffer = self._make_replay_buffer()
+        saved = self.__dict__.get("replay_buffer")  # save(include=["replay_buffer"]) keeps one, as SB3
+        self.replay_buffer = (
+            self._make_replay_buffer() if saved is None else _adopt_replay(self, saved, "the saved model")
+        )
         self._reward_check = env_checks.RewardScaleCheck(self.policy.support_size)  # warns once per model
         self._build_parts()
 
@@ -208,7 +224,8 @@ class MuZero(BaseAlgorithm):
         self.learner.configure(self.value_loss_coef, self.max_grad_norm, self.learner_kwargs)
 
     def _make_policy(self) -> MuZeroPolicy:
-        policy_kwargs = policy_arguments(self.policy_kwargs, self.learner_kwargs)
+        env_checks.check_image_layout(self.env, self.policy_kwargs)
+        policy_kwargs = policy_arguments(self.policy_kwargs, self.learner_kwargs, self.policy_class)
         spaces = (self.observation_space, self.action_space)
         policy = self.policy_class(*spaces, self.lr_schedule, **policy_kwargs)
         if getattr(policy, "channels_last", None) is not None:  # saved, so a load reads the same layout
@@ -233,7 +250,7 @@ class MuZero(BaseAlgorithm):
 
     def set_random_seed(self, seed: int | None = None) -> None:
         """SB3's seeding, and a built model's ``seed`` and search and replay streams as at construction."""
-        super().set_random_seed(seed)
+        super().set_random_seed(seed if seed is None else settings.check_setting("seed", seed))
         if seed is not None and "_rng" in self.__dict__:
             self.seed, self._rng = seed, np.random.default_rng(seed)
             self.actor.rng, self.replay_buffer.rng = self._rng, np.random.default_rng(seed + 1)
@@ -272,7 +289,7 @@ class MuZero(BaseAlgorithm):
             result = self.planner.plan(
                 network, batch, masks, temperature=0.0 if deterministic else 1.0, rng=self._rng, **search
             )
-        return (result.action if vectorized else result.action[0]), state
+        return (result.action if vectorized else result.action.squeeze(axis=0)), state
 
     def _paused(self) -> contextlib.AbstractContextManager:
         """Holds a background trainer between two gradient steps (nothing to hold otherwise)."""
@@ -295,6 +312,7 @@ class MuZero(BaseAlgorithm):
         """Self-play, store, train (SB3's contract): ``callback.on_step()`` runs once per vectorized
         env step (False stops); ``log_interval`` counts finished episodes between logger dumps."""
         loops.refuse_if_running(self._loop)
+        settings.check_learn_arguments(total_timesteps, callback, log_interval)
         env_checks.check_env_spaces(self.env, self.policy_class, required=True, where="learn()")
         self._stop_loop()
         remote = distributed.prepare(self)  # None unless num_actors or Reanalyze workers ask for Ray
@@ -379,9 +397,12 @@ class MuZero(BaseAlgorithm):
             self._loop.owe(steps)
         self._record_training(self._loop.drain_statistics(), self._loop.steps_owed)
 
-    def train(self, gradient_steps: int, batch_size: int = 128) -> None:
-        """Take ``gradient_steps`` gradient steps now, on batches of ``batch_size`` (SB3's train)."""
-        lock, rng = contextlib.nullcontext(), self._rng
+    def train(self, gradient_steps: int, batch_size: int | None = None) -> None:
+        """Take ``gradient_steps`` gradient steps now, on batches of ``batch_size`` (None: the model's)."""
+        gradient_steps, batch_size = settings.check_train_arguments(
+            gradient_steps, batch_size, self._settings()
+        )
+        lock, rng = loops.ReplayGuard(), self._rng
         self._record_training([self._gradient_step(lock, rng, batch_size) for _ in range(gradient_steps)])
 
     def _gradient_step(self, replay_lock, rng: np.random.Generator, batch_size: int | None = None) -> dict:
@@ -422,29 +443,22 @@ class MuZero(BaseAlgorithm):
     ) -> None:
         """SB3's, reconciling the weight average with ``play_kwargs["ema_decay"]``: a save without
         one starts it at the loaded weights; one that has it while ``ema_decay`` is None drops it."""
-        params = load_path_or_dict
-        if not isinstance(params, dict):  # a save: read its parameters as SB3 would
-            params = load_from_zip_file(load_path_or_dict, load_data=False, device=device)[1]
-        params = legacy.rename_saved_parameters(params)
-        params = match_saved_average(self.learner, params, self.play_kwargs["ema_decay"])
+        params = _parameters_to_set(self, load_path_or_dict, device)
         with self._paused():
             super().set_parameters(params, exact_match=exact_match, device=device)
 
     def save(self, path: str | pathlib.Path | io.BufferedIOBase, exclude=None, include=None) -> None:
         """SB3's zip, written atomically (a crash never tears it), between two gradient steps."""
         with self._paused():
-            if isinstance(path, io.BufferedIOBase):
-                super().save(path, exclude, include)
-            else:
-                files.save_atomically(path, lambda tmp: super(MuZero, self).save(tmp, exclude, include))
+            files.save_atomically(path, lambda target: super(MuZero, self).save(target, exclude, include))
 
     @classmethod
     def load(cls, path, env: GymEnv | None = None, device: torch.device | str = "auto", **kwargs) -> MuZero:
         """SB3's load, refusing with a clear message anything that is not a readable MuZero save."""
-        legacy.refuse_unknown_arguments(_unknown_load_arguments(kwargs), where="MuZero.load()")
+        _check_load_arguments(kwargs, device)
         path = files.check_model_zip(path)
-        _check_policy_class(path)
-        _merge_saved_groups(path, kwargs)
+        _check_policy_class(path, kwargs.get("custom_objects"))
+        _merge_saved_settings(path, kwargs)
         with _clear_weights_errors(path):
             return super().load(path, env=env, device=device, **kwargs)
 
@@ -454,15 +468,27 @@ class MuZero(BaseAlgorithm):
         with lock:  # a background trainer's sample cannot tear the snapshot
             files.save_pickle_atomically(path, self.replay_buffer)
 
-    def load_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
+    def load_replay_buffer(self, path, truncate_last_traj: bool = True) -> None:
         """Load a replay saved by ``save_replay_buffer``, refusing one recorded with other settings
-        (a distributed run's, one shard per actor, needs as many ``num_actors``)."""
+        (a distributed run's, one shard per actor, needs as many ``num_actors``). Its running
+        episodes end (``truncate_last_traj``, SB3's argument: False is refused)."""
         if self._loop is not None:
             raise RuntimeError("load_replay_buffer cannot run during learn(): load it before or after.")
         buffer = files.load_pickle_checked(path, (TrajectoryReplay, ShardedReplay), "a MuZero replay buffer")
-        _check_loaded_replay(self, buffer, path)
-        buffer.truncate_running_episodes()  # their envs are gone; keep the steps, end the episodes
-        self.replay_buffer = buffer
+        self.replay_buffer = _adopt_replay(self, buffer, path, truncate_last_traj)
+
+
+def _adopt_replay(model: MuZero, buffer, path, truncate_last_traj: bool = True) -> TrajectoryReplay:
+    """A loaded replay ``model`` trains on from now: checked against its settings, with its
+    running episodes ended (their envs are gone; their steps are kept)."""
+    if truncate_last_traj is not True:
+        raise ValueError(
+            "load_replay_buffer(truncate_last_traj=False) would continue the saved episodes, but "
+            "MuZero always ends them (their envs are gone): leave truncate_last_traj at True."
+        )
+    _check_loaded_replay(model, buffer, path)
+    buffer.truncate_running_episodes()
+    return buffer
 
 
 def _check_loaded_replay(model: MuZero, buffer: TrajectoryReplay | ShardedReplay, path) -> None:
@@ -476,6 +502,16 @@ def _check_loaded_replay(model: MuZero, buffer: TrajectoryReplay | ShardedReplay
         replay.use_alpha(model.replay_buffer_kwargs["priority_alpha"])  # the model's, not the save's
 
 
+def _parameters_to_set(model: MuZero, load_path_or_dict, device) -> dict[str, Any]:
+    """The parameters ``set_parameters`` sets: a save's read as SB3 would, 0.1.0's names renamed,
+    the weight average matched to ``play_kwargs["ema_decay"]``."""
+    params = load_path_or_dict
+    if not isinstance(params, dict):
+        params = load_from_zip_file(load_path_or_dict, load_data=False, device=device)[1]
+    params = legacy.rename_saved_parameters(params)
+    return match_saved_average(model.learner, params, model.play_kwargs["ema_decay"])
+
+
 def _replay_fits_env(model: MuZero) -> bool:
     """Whether ``model``'s replay goes on with its env: as many envs (per shard after Ray), and
     while it is empty, the env's frame stacking."""
@@ -486,20 +522,32 @@ def _replay_fits_env(model: MuZero) -> bool:
     return len(replay) > 0 or getattr(replay, "frame_stack", None) == stacking
 
 
-def _unknown_load_arguments(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The arguments given to ``load`` that are neither settings, 0.1.0's names (moved into their
-    groups at load) nor SB3's own: SB3 would set them on the model silently."""
+def _check_load_arguments(kwargs: dict[str, Any], device) -> None:
+    """Refuse a bad ``device`` and the arguments given to ``load`` that are neither settings,
+    0.1.0's names (moved into their groups at load) nor SB3's own: SB3 would set them silently."""
+    settings.check_setting("device", device)
     known = {*settings.SETTINGS, *legacy.LOADABLE_NAMES, "custom_objects", "print_system_info", "force_reset"}
-    return {name: value for name, value in kwargs.items() if name not in known}
+    unknown = {name: value for name, value in kwargs.items() if name not in known}
+    legacy.refuse_unknown_arguments(unknown, where="MuZero.load()")
 
 
-def _merge_saved_groups(path, kwargs: dict[str, Any]) -> None:
-    """Groups given to ``load`` change the keys they name; the save's other keys stay."""
+def _merge_saved_settings(path, kwargs: dict[str, Any]) -> None:
+    """Groups given to ``load`` change the keys they name; the save's other keys stay. Given
+    ``policy_kwargs`` take the image layout the saved policy read where they do not say it."""
     given = {name: dict(kwargs[name]) for name in settings.GROUP_NAMES if kwargs.get(name) is not None}
-    if given:
-        saved = load_from_zip_file(path, load_data=True, device="cpu")[0] or {}
-        kwargs.update({name: {**(saved.get(name) or {}), **keys} for name, keys in given.items()})
-        kwargs["_load_overrides"] = {name: set(keys) for name, keys in given.items()}  # over 0.1.0's names
+    if not given and kwargs.get("policy_kwargs") is None:
+        return
+    saved = _read_saved_data(path, kwargs.get("custom_objects"))
+    kwargs.update({name: {**(saved.get(name) or {}), **keys} for name, keys in given.items()})
+    kwargs["_load_overrides"] = {name: set(keys) for name, keys in given.items()}  # over 0.1.0's names
+    layout = (saved.get("policy_kwargs") or {}).get("channels_last")
+    if kwargs.get("policy_kwargs") is not None and layout is not None:
+        kwargs["policy_kwargs"] = {"channels_last": layout, **kwargs["policy_kwargs"]}
+
+
+def _read_saved_data(path, custom_objects: dict[str, Any] | None) -> dict[str, Any]:
+    """The saved model's attributes, unpickled as SB3's load does (``custom_objects`` replace theirs)."""
+    return load_from_zip_file(path, load_data=True, custom_objects=custom_objects, device="cpu")[0] or {}
 
 
 @contextlib.contextmanager
@@ -531,12 +579,12 @@ def _weights_error(path, error: RuntimeError) -> ValueError | None:
     )
 
 
-def _check_policy_class(path) -> None:
+def _check_policy_class(path, custom_objects: dict[str, Any] | None = None) -> None:
     """Refuse a readable SB3 zip whose policy is not a MuZero policy, naming what it holds (read
     by name without unpickling anything, unless its module must be imported to know)."""
-    policy_class = files.saved_policy_class(path)
+    policy_class = (custom_objects or {}).get("policy_class") or files.saved_policy_class(path)
     if isinstance(policy_class, str):  # a class from a module not imported yet: SB3 must import it
-        policy_class = (load_from_zip_file(path, load_data=True, device="cpu")[0] or {}).get("policy_class")
+        policy_class = _read_saved_data(path, custom_objects).get("policy_class")
     if not (isinstance(policy_class, type) and issubclass(policy_class, MuZeroPolicy)):
         name = getattr(policy_class, "__qualname__", policy_class)
         raise ValueError(f"{path} is not a MuZero save: its policy is {name} (load it with that algorithm).")

@@ -16,7 +16,7 @@ from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.preprocessing import maybe_transpose
 from stable_baselines3.common.utils import is_vectorized_observation
-from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.common.vec_env import VecEnv, VecTransposeImage, is_vecenv_wrapped
 
 from muzero_agents.settings import check_policy_kwargs
 from muzero_agents.support import max_support_value
@@ -25,7 +25,9 @@ __all__ = [
     "RewardScaleCheck",
     "check_action_masks",
     "check_action_space",
+    "check_image_layout",
     "check_not_dict",
+    "check_observation_kind",
     "check_observation_space",
     "check_observations",
     "check_policy_kwargs",
@@ -70,11 +72,30 @@ def refuse_composite_observations(space: spaces.Space) -> None:
 
 
 def wrap_env(env: Any, verbose: int = 0, monitor_wrapper: bool = True) -> VecEnv:
-    """SB3's wrapping of an algorithm's env, then MuZero's refusal of Dict and Tuple observations
-    (before SB3's own, which names a MultiInputPolicy that MuZero does not have)."""
-    env = BaseAlgorithm._wrap_env(env, verbose, monitor_wrapper)
-    refuse_composite_observations(env.observation_space)
-    return env
+    """SB3's wrapping of an algorithm's env, after MuZero's check of the kind of its observation
+    space: before SB3's own (which names a MultiInputPolicy that MuZero does not have for Dict
+    spaces) and before DummyVecEnv's buffers, which fail on spaces without a shape (Text)."""
+    space = getattr(env, "observation_space", None)
+    if space is not None:
+        check_observation_kind(space)
+    return BaseAlgorithm._wrap_env(env, verbose, monitor_wrapper)
+
+
+def check_observation_kind(space: spaces.Space) -> None:
+    """Raise a ValueError naming the fix unless ``space`` is a kind of space MuZero reads: a Box of
+    at least one dimension, Discrete, MultiDiscrete or MultiBinary."""
+    refuse_composite_observations(space)
+    if not isinstance(space, (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)):
+        raise ValueError(
+            f"MuZero needs a Box, Discrete, MultiDiscrete or MultiBinary observation space, got {space}; "
+            "wrap the env so that it returns arrays (gymnasium.wrappers.TransformObservation)."
+        )
+    if isinstance(space, spaces.Box) and space.shape == ():
+        raise ValueError(
+            f"MuZero's networks read observations with at least one dimension, got the scalar Box "
+            f"observation space {space} (shape ()). Give it one: "
+            "gymnasium.wrappers.ReshapeObservation(env, (1,))."
+        )
 
 
 def check_observation_space(space: spaces.Space, policy: Any) -> None:
@@ -82,12 +103,7 @@ def check_observation_space(space: spaces.Space, policy: Any) -> None:
 
     :param policy: the policy name ("MlpPolicy", "CnnPolicy") or class
     """
-    refuse_composite_observations(space)
-    if not isinstance(space, (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)):
-        raise ValueError(
-            f"MuZero needs a Box, Discrete, MultiDiscrete or MultiBinary observation space, got {space}; "
-            "wrap the env so that it returns arrays (gymnasium.wrappers.TransformObservation)."
-        )
+    check_observation_kind(space)
     if isinstance(space, (spaces.Discrete, spaces.MultiDiscrete)) and np.any(space.start != 0):
         discrete = isinstance(space, spaces.Discrete)
         size, start = (
@@ -132,6 +148,22 @@ def infer_channels_last(space: spaces.Box) -> bool:
         f"CnnPolicy cannot tell whether the observation shape {shape} is (C, H, W) or (H, W, C). "
         'Say which: policy_kwargs={"channels_last": True} for (H, W, C), False for (C, H, W).'
     )
+
+
+def check_image_layout(env: VecEnv | None, policy_kwargs: Mapping[str, Any] | None) -> None:
+    """Raise a ValueError naming the fix if ``policy_kwargs["channels_last"]`` is True for an env
+    that SB3 wrapped in VecTransposeImage: its uint8 (H, W, C) images already arrive (C, H, W), and
+    the policy would permute them a second time (reading rows as channels). Without an env
+    there is nothing to check."""
+    if env is None or not (policy_kwargs or {}).get("channels_last"):
+        return
+    if is_vecenv_wrapped(env, VecTransposeImage):
+        raise ValueError(
+            'policy_kwargs["channels_last"]=True, but SB3 has already made this env\'s uint8 images '
+            f"channels-first (VecTransposeImage: observation space {env.observation_space}), so "
+            "the policy would transpose them a second time. Leave channels_last out (or set it "
+            "to False)."
+        )
 
 
 def check_action_space(space: spaces.Space) -> None:
@@ -191,6 +223,11 @@ def check_observations(observations: Any, space: spaces.Space, *, where: str) ->
             f"space {space}, got an array of shape {batch.shape}. Make the env return arrays of the "
             "shape its observation_space declares (or declare the shape it returns)."
         )
+    if batch.shape[0] == 0:
+        raise ValueError(
+            f"{where}: got an empty batch of observations (shape {batch.shape}); pass at least one "
+            "observation."
+        )
     flat = batch.reshape(batch.shape[0], -1)
     if batch.dtype.kind == "f":
         finite = np.isfinite(flat).all(axis=1)
@@ -201,21 +238,43 @@ def check_observations(observations: Any, space: spaces.Space, *, where: str) ->
                 "cannot plan from it. Fix the env, or replace them with gymnasium.wrappers."
                 "TransformObservation(env, np.nan_to_num, env.observation_space)."
             )
-    if isinstance(space, spaces.Discrete):
-        _check_discrete_observations(batch, space, where)
+    if isinstance(space, (spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)):
+        _check_integer_observations(batch, space, where)
     return batch
 
 
-def _check_discrete_observations(batch: np.ndarray, space: spaces.Discrete, where: str) -> None:
-    low, high = int(space.start), int(space.start) + int(space.n)
+def _integer_range(space: spaces.Space) -> tuple[np.ndarray, np.ndarray]:
+    """The lowest and one past the highest value of each entry of a Discrete, MultiDiscrete or
+    MultiBinary observation."""
+    if isinstance(space, spaces.MultiBinary):
+        return np.zeros(space.shape, np.int64), np.full(space.shape, 2, np.int64)
+    start = np.asarray(space.start, np.int64)
+    size = space.n if isinstance(space, spaces.Discrete) else space.nvec
+    return start, start + np.asarray(size, np.int64)
+
+
+def _check_integer_observations(batch: np.ndarray, space: spaces.Space, where: str) -> None:
+    """Raise a ValueError naming the env (batch row) and entry of the first value that is not a
+    whole number in the space's range, which SB3's one-hot encoding would refuse or misread."""
+    low, high = _integer_range(space)
     whole = np.equal(np.mod(batch, 1), 0) if batch.dtype.kind == "f" else np.ones(batch.shape, bool)
-    inside = whole & (batch >= low) & (batch < high)
-    if not inside.all():
-        row = int(np.argmin(inside))
+    inside = (whole & (batch >= low) & (batch < high)).reshape(batch.shape[0], -1)
+    if inside.all():
+        return
+    row = int(np.argmin(inside.all(axis=1)))
+    fix = "Make the env return observations inside its observation_space (or declare the space it returns)."
+    if isinstance(space, spaces.Discrete):
         raise ValueError(
             f"{where}: the observation of env {row} is {batch[row].tolist()!r}, outside the observation space "
-            f"{space} (integers {low}..{high - 1})."
+            f"{space} (integers {int(low)}..{int(high) - 1}). {fix}"
         )
+    entry = np.unravel_index(int(np.argmin(inside[row])), low.shape)
+    name = int(entry[0]) if len(entry) == 1 else tuple(int(index) for index in entry)
+    raise ValueError(
+        f"{where}: the observation of env {row} is {batch[row].tolist()!r}, outside the observation space "
+        f"{space}: entry {name} is {batch[row][entry].item()!r}, not an integer in "
+        f"{int(low[entry])}..{int(high[entry]) - 1}. {fix}"
+    )
 
 
 class RewardScaleCheck:

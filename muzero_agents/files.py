@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import importlib
 import json
+import io
 import os
 import pickle
 import pickletools
@@ -191,15 +192,20 @@ def _write_atomically(target: Path, write: Callable[[Path], None]) -> Path:
     return target
 
 
-def save_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+def save_atomically(path: Any, write: Callable[[Any], None]) -> Path | None:
     """Save a file with ``write`` so that a crash leaves either the old file or the new one.
 
     path: the final file; ``.zip`` is appended when it has no suffix (SB3's model naming) and
     missing parent folders are created. write: called with a temporary path in the same folder,
     it must write the whole file there (and may close it). The temporary file is then flushed to
     disk and renamed over the final path; on any failure it is removed. Temporary files left by
-    earlier killed saves to the same path are removed first. Returns the final path.
+    earlier killed saves to the same path are removed first. Returns the final path. An open
+    binary file as ``path`` is given to ``write`` directly (no atomicity: the caller owns it),
+    and None is returned.
     """
+    if isinstance(path, io.BufferedIOBase):
+        write(path)
+        return None
     return _write_atomically(_with_default_suffix(path, ".zip"), write)
 
 

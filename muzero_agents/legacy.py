@@ -47,6 +47,8 @@ MOVED_IN_0_3: dict[str, tuple[str, str]] = {"num_reanalyze_workers": ("reanalyze
 REMOVED_OPTIONS = ("cut_returns_at_exploration", "play_symmetries")
 # 0.1.0's names that MuZero.load still takes (moved into their groups as a save's are)
 LOADABLE_NAMES = frozenset({*MOVED_SETTINGS, *MOVED_IN_0_3})
+# SB3 off-policy arguments whose job replay_ratio does
+SB3_OFF_POLICY_NAMES = frozenset({"train_freq", "gradient_steps"})
 # 0.1.0 bookkeeping that 0.2.0 keeps elsewhere or not at all
 STALE_ATTRIBUTES = ("_search_seconds",)
 
@@ -125,6 +127,12 @@ def refuse_unknown_arguments(arguments: dict[str, Any], where: str = "MuZero()")
             raise TypeError(
                 f"{where} got the argument {name!r}, which {str(moved).split(' ', 1)[1]}"
             ) from None
+    sb3_names = sorted(SB3_OFF_POLICY_NAMES & arguments.keys())
+    if sb3_names:
+        raise TypeError(
+            f"{where} got {', '.join(sb3_names)}, which MuZero does not take: it trains "
+            "replay_ratio gradient steps per collected transition (SB3's train_freq and gradient_steps)."
+        )
     if arguments:
         raise TypeError(f"{where} got unexpected keyword arguments: {', '.join(sorted(arguments))}")
 

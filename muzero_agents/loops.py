@@ -8,13 +8,14 @@ and the search's Numba kernels spend most of their time outside the GIL.
 
 Both offer the same face to ``MuZero.learn``: ``start``, ``before_env_step``, ``owe``,
 ``drain_statistics``, ``stop``, the ``acting_policy`` to play with, the ``replay_lock`` to hold
-around the replay, and ``paused()`` for readers of the learner's state (``save``, ``predict``
+around the replay (a ``ReplayGuard``), and ``paused()`` for readers of the learner's state (``save``, ``predict``
 with the weight average). A loop that runs actors elsewhere (processes, machines) is one more
 class with this face.
 
 What the background loop's two threads share, and how:
 - the replay: every ``add``, the reads of each ``sample`` and every priority update run under
-  ``replay_lock`` (Reanalyze's network calls and searches run outside it, on copies);
+  ``replay_lock`` (Reanalyze's network calls and searches run outside it, on copies), which
+  in the caller's thread also holds Ctrl-C back until the replay is whole again;
 - the search's cached trees are per thread, so the trainer's Reanalyze search and self-play's
   never share arrays;
 - the weights: after each gradient step the trainer publishes a copy of the learner's state,
@@ -36,6 +37,7 @@ training are not reproducible step for step.
 from __future__ import annotations
 
 import contextlib
+import signal
 import threading
 import warnings
 from collections.abc import Callable
@@ -48,6 +50,50 @@ STOP_TIMEOUT_S = 60.0  # longest wait for the step in progress when stopping
 GradientStep = Callable[[contextlib.AbstractContextManager], dict[str, float]]
 
 
+class ReplayGuard:
+    """Held around every read and write of the replay: ``lock`` (where another thread shares the
+    replay) and, in the main thread, Ctrl-C (SIGINT) held back until the block ends, so an
+    interrupted ``learn()`` never leaves a step half stored or priorities half updated. Not
+    reentrant; one holder at a time.
+    """
+
+    def __init__(self, lock: threading.Lock | None = None) -> None:
+        self._lock = lock
+        self._previous_handler = None
+        self._interrupted = False
+
+    def __enter__(self) -> ReplayGuard:
+        if self._lock is not None:
+            self._lock.acquire()  # waiting here can still be interrupted
+        try:
+            in_main = threading.current_thread() is threading.main_thread()
+            if in_main and signal.getsignal(signal.SIGINT) is not None:  # None: not set from Python
+                self._previous_handler = signal.signal(signal.SIGINT, self._hold_interrupt)
+        except BaseException:
+            self._release()
+            raise
+        return self
+
+    def _hold_interrupt(self, signum, frame) -> None:
+        self._interrupted = True
+
+    def __exit__(self, *exc_info) -> None:
+        self._release()
+        if self._interrupted:  # delivered now, to the handler it was meant for
+            self._interrupted = False
+            signal.raise_signal(signal.SIGINT)
+
+    def _release(self) -> None:
+        """The lock, then Ctrl-C's own handler back (a Ctrl-C in between is still held)."""
+        try:
+            if self._lock is not None:
+                self._lock.release()
+        finally:
+            previous, self._previous_handler = self._previous_handler, None
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+
+
 class SerialLoop:
     """Gradient steps in the caller's thread, as soon as they are owed.
 
@@ -58,11 +104,8 @@ class SerialLoop:
     def __init__(self, gradient_step: GradientStep, learner_policy: nn.Module) -> None:
         self._gradient_step = gradient_step
         self.acting_policy = learner_policy
+        self.replay_lock = ReplayGuard()
         self._statistics: list[dict[str, float]] = []
-
-    @property
-    def replay_lock(self) -> contextlib.AbstractContextManager:
-        return contextlib.nullcontext()
 
     def paused(self) -> contextlib.AbstractContextManager:
         return contextlib.nullcontext()
@@ -83,7 +126,7 @@ class SerialLoop:
 
     def owe(self, steps: int) -> None:
         for _ in range(steps):
-            self._statistics.append(self._gradient_step(contextlib.nullcontext()))
+            self._statistics.append(self._gradient_step(self.replay_lock))
 
     def drain_statistics(self) -> list[dict[str, float]]:
         statistics, self._statistics = self._statistics, []
@@ -108,7 +151,7 @@ class BackgroundLoop:
         self._gradient_step = gradient_step
         self._learner = learner_policy
         self.acting_policy = acting_policy
-        self.replay_lock = threading.Lock()
+        self.replay_lock = ReplayGuard(threading.Lock())
         self.step_lock = threading.Lock()
         self._owed = threading.Condition()
         self._credit = 0

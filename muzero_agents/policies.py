@@ -21,7 +21,7 @@ from stable_baselines3.common.type_aliases import Schedule
 from muzero_agents import env_checks
 from muzero_agents.consistency import ConsistencyHead
 from muzero_agents.networks import ConvMuZeroNetwork, MlpMuZeroNetwork, MuZeroNetwork
-from muzero_agents.settings import check_group_keys, check_group_value
+from muzero_agents.settings import check_group_keys, check_group_value, check_policy_kwargs
 from muzero_agents.support import support_to_scalar
 from muzero_agents.traced import TracedRecurrent
 
@@ -121,9 +121,12 @@ class MuZeroPolicy(BasePolicy):
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
         data.update(
+            lr_schedule=self._dummy_schedule,  # a loaded policy's optimizer is rebuilt (SB3's policies do so)
             support_size=self.support_size,
             network_kwargs=self.network_kwargs,
             consistency_kwargs=self.consistency_kwargs,
+            optimizer_class=self.optimizer_class,
+            optimizer_kwargs=self.optimizer_kwargs,
         )
         return data
 
@@ -225,10 +228,20 @@ MlpPolicy = MuZeroPolicy
 CnnPolicy = MuZeroCnnPolicy
 
 
-def policy_arguments(policy_kwargs: Mapping[str, Any], learner_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+def policy_arguments(
+    policy_kwargs: Mapping[str, Any], learner_kwargs: Mapping[str, Any], policy_class: type | None = None
+) -> dict[str, Any]:
     """The policy's constructor arguments: ``policy_kwargs`` with the learner's ``weight_decay`` in
     its optimizer's arguments (an explicit one there wins) and the consistency head when the
-    consistency loss is on."""
+    consistency loss is on. A ``policy_class`` given is refused unless a MuZero policy, and
+    ``policy_kwargs`` checked for it."""
+    if policy_class is not None:
+        if not (isinstance(policy_class, type) and issubclass(policy_class, MuZeroPolicy)):
+            raise TypeError(
+                "MuZero's policy must be 'MlpPolicy', 'CnnPolicy' or a subclass of MuZeroPolicy, "
+                f"got {policy_class!r}."
+            )
+        check_policy_kwargs(policy_kwargs, image_policy=policy_class.expects_images)
     arguments = dict(policy_kwargs)
     optimizer_kwargs = arguments.get("optimizer_kwargs", {})
     arguments["optimizer_kwargs"] = {"weight_decay": learner_kwargs["weight_decay"], **optimizer_kwargs}

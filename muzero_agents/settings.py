@@ -33,6 +33,7 @@ GROUP = "group"  # a ``*_kwargs`` dict described in GROUPS
 POLICY_KWARGS = "policy kwargs"
 PATH = "path"
 DEVICE = "device"
+OPTIMIZER_CLASS = "optimizer class"
 
 
 def default_temperature(progress_remaining: float) -> float:
@@ -177,9 +178,13 @@ GROUPS: dict[str, dict[str, Setting]] = {
         "network_kwargs": Setting(GROUP, None, optional=True, doc="arguments of the network class"),
         "consistency_kwargs": Setting(GROUP, None, optional=True, doc="arguments of the consistency head"),
         "normalize_images": _flag(True, "scale uint8 images to [0, 1]"),
-        "optimizer_class": Setting("class", torch.optim.AdamW, doc="torch optimizer class"),
+        "optimizer_class": Setting(OPTIMIZER_CLASS, torch.optim.AdamW, doc="torch optimizer class"),
         "optimizer_kwargs": Setting(GROUP, None, optional=True, doc="optimizer arguments"),
         "channels_last": Setting(BOOL, None, optional=True, doc="CnnPolicy: (H, W, C) images"),
+    },
+    "consistency_kwargs": {
+        "projection_dim": _int(1, 256, "width of the consistency projector"),
+        "predictor_dim": _int(1, 128, "width of the consistency predictor"),
     },
     "mlp_network_kwargs": {
         "hidden_dim": _int(1, 64, "size of the hidden state"),
@@ -211,6 +216,7 @@ GROUPS: dict[str, dict[str, Setting]] = {
 
 # how errors name a group's keys, where it differs from the group's own name
 GROUP_LABELS = {
+    "consistency_kwargs": 'policy_kwargs["consistency_kwargs"]',
     "mlp_network_kwargs": 'policy_kwargs["network_kwargs"]',
     "conv_network_kwargs": 'policy_kwargs["network_kwargs"]',
 }
@@ -279,12 +285,21 @@ def _check_number(label: str, setting: Setting, value: Any) -> int | float:
     return number
 
 
+SCHEDULE_PROBES = (1.0, 0.75, 0.5, 0.25, 0.0)  # the progress values a schedule is checked at
+
+
 def _check_schedule(label: str, setting: Setting, value: Any) -> Any:
-    """A number in range, or a callable whose values at the start and end are finite numbers."""
+    """A number in range, or a callable of one argument whose values are finite numbers >= 0."""
     if not callable(value):
         return _check_number(label, setting, value)
-    for progress in (1.0, 0.0):
-        produced = value(progress)
+    for progress in SCHEDULE_PROBES:
+        try:
+            produced = value(progress)
+        except TypeError as error:
+            raise TypeError(
+                f"{label} must be a number or a callable of one argument, progress_remaining (1 at the "
+                f"start of training, 0 at its end); calling it with {progress} raised: {error}"
+            ) from error
         if not _is_number(produced) or not math.isfinite(float(produced)) or float(produced) < 0:
             raise ValueError(
                 f"{label}'s schedule must return a finite number >= 0 for every progress in [0, 1], "
@@ -342,9 +357,11 @@ def _check_other(label: str, setting: Setting, value: Any) -> Any:
         if not isinstance(value, Mapping):
             raise TypeError(f"{label} must be None or a dict, got {value!r}.")
         return dict(value)
-    if kind == "class":
-        if not isinstance(value, type):
-            raise TypeError(f"{label} must be a class (e.g. torch.optim.AdamW), got {value!r}.")
+    if kind == OPTIMIZER_CLASS:
+        if not (isinstance(value, type) and issubclass(value, torch.optim.Optimizer)):
+            raise TypeError(
+                f"{label} must be a torch optimizer class (e.g. torch.optim.AdamW), got {value!r}."
+            )
         return value
     if kind == PATH:
         if not isinstance(value, (str, os.PathLike)):
@@ -434,7 +451,18 @@ def check_policy_kwargs(policy_kwargs: Mapping | None, image_policy: bool | None
     :param image_policy: whether the policy is CnnPolicy (``channels_last`` is refused for
         MlpPolicy); None skips that check
     """
+    if isinstance(policy_kwargs, Mapping) and "net_arch" in policy_kwargs:
+        raise ValueError(
+            'policy_kwargs["net_arch"] belongs in the network\'s settings: '
+            "policy_kwargs=dict(network_kwargs=dict(net_arch=[...])) (MlpPolicy)."
+        )
     checked = check_group_keys("policy_kwargs", policy_kwargs)
+    check_group_keys("consistency_kwargs", checked.get("consistency_kwargs"))
+    if "lr" in (checked.get("optimizer_kwargs") or {}):
+        raise ValueError(
+            'policy_kwargs["optimizer_kwargs"]["lr"] is MuZero\'s learning_rate: pass '
+            "learning_rate=... (a number or a schedule) instead."
+        )
     if image_policy is False and checked.get("channels_last") is not None:
         raise ValueError(
             'policy_kwargs["channels_last"] only applies to CnnPolicy (MlpPolicy flattens '
@@ -528,6 +556,11 @@ def check_change_after_build(values: Mapping[str, Any], name: str, value: Any, n
     ``values``: a build-only setting that changes, or a value that breaks a rule between settings."""
     if name in BUILD_ONLY_SETTINGS and value != values[name]:
         refuse_change_after_build(name, values[name], f"{name}=...")
+    if name == "device":
+        raise ValueError(
+            f"device cannot change on a built model (its network is on {values[name]}); load it on "
+            "another device with MuZero.load(path, device=...)."
+        )
     if name == "policy_kwargs" and _network_changes(values[name], value):
         raise ValueError(
             f"policy_kwargs builds the network and cannot change on a built model (it is {values[name]!r}); "
@@ -576,3 +609,35 @@ def check_cross_settings(values: Mapping[str, Any], n_envs: int = 1) -> None:
             f'batch_size must be >= 2 when learner_kwargs["consistency_loss_coef"] > 0 (the consistency '
             f"heads' batch norm needs two samples), got batch_size={get('batch_size')}."
         )
+
+
+def check_learn_arguments(total_timesteps: Any, callback: Any, log_interval: Any) -> None:
+    """Refuse ``learn()`` arguments of the wrong kind before anything starts."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    if not _is_number(total_timesteps) or not math.isfinite(float(total_timesteps)) or total_timesteps < 0:
+        error = ValueError if _is_number(total_timesteps) else TypeError
+        raise error(f"learn()'s total_timesteps must be a number of env steps >= 0, got {total_timesteps!r}.")
+    if log_interval is not None:
+        _check_number(
+            "learn()'s log_interval", Setting(INT, low=0, doc="episodes between dumps"), log_interval
+        )
+    if isinstance(callback, list):
+        valid = all(isinstance(item, BaseCallback) for item in callback)
+    else:
+        valid = callback is None or isinstance(callback, BaseCallback) or callable(callback)
+    if not valid:
+        raise TypeError(
+            "learn()'s callback must be None, an SB3 BaseCallback, a list of them, or a function of "
+            f"(locals, globals), got {callback!r}."
+        )
+
+
+def check_train_arguments(gradient_steps: Any, batch_size: Any, values: Mapping[str, Any]) -> tuple[int, int]:
+    """``train()``'s (gradient_steps, batch_size), checked; batch_size None is the model's."""
+    steps = _check_number("train()'s gradient_steps", _int(0, 1, "gradient steps to take"), gradient_steps)
+    if batch_size is None:
+        return steps, values["batch_size"]
+    batch = _check_number("train()'s batch_size", SETTINGS["batch_size"], batch_size)
+    check_cross_settings({**values, "batch_size": batch})
+    return steps, batch

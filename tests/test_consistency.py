@@ -50,7 +50,7 @@ def test_the_head_exists_only_when_the_loss_is_on_and_bad_weights_are_refused():
     assert tictactoe_model().policy.consistency_head is not None
     with pytest.raises(ValueError, match="consistency_loss_coef"):
         tictactoe_model(consistency_loss_coef=-1.0)
-    with pytest.raises(ValueError, match="projection_dim must be a positive integer"):
+    with pytest.raises(ValueError, match=r'consistency_kwargs"\]\["projection_dim"\] must be an int >= 1'):
         tictactoe_model(policy_kwargs=dict(consistency_kwargs=dict(projection_dim=0)))
 
 

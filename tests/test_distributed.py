@@ -140,13 +140,51 @@ def failing_cartpole_factory(marker: Path, fail_at: int):
     return FailingOnce
 
 
+class PlayingActor:
+    """A self-play actor's handle that notes each ``play`` call: the steps asked, its Ray reference."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, object]] = []
+        self.play = SimpleNamespace(remote=self._play)
+
+    def _play(self, weights, version, progress_remaining, steps) -> object:
+        ref = object()
+        self.calls.append((steps, ref))
+        return ref
+
+    @property
+    def steps_asked(self) -> list[int]:
+        return [steps for steps, _ in self.calls]
+
+
+class AnsweringRay:
+    """Ray as ``Fleet.poll`` uses it: the calls in ``answers`` (a reference -> its piece, or the
+    error its call raised) have answered, the others still run."""
+
+    def __init__(self, answers: dict) -> None:
+        import ray
+
+        self.answers, self.exceptions = answers, ray.exceptions
+
+    def wait(self, refs, num_returns, timeout):
+        return [ref for ref in refs if ref in self.answers], [ref for ref in refs if ref not in self.answers]
+
+    def get(self, ref):
+        answer = self.answers[ref]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
 # ---------------------------------------------------------------------------- no Ray needed
 
 
 def test_a_live_env_is_refused_with_what_to_pass(fast_kwargs):
     model = MuZero("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2), num_actors=1, **fast_kwargs)
-    with pytest.raises(ValueError, match=r"env id .*function that returns the env"):
+    with pytest.raises(ValueError, match=r"env id .*function that returns the env") as refused:
         model.learn(64)
+    # for a loaded model: load(env=...) takes any number of envs, SB3's set_env only the model's
+    assert "MuZero.load(path, env=muzero_agents.distributed.rebuildable_env(" in str(refused.value)
 
 
 def test_a_missing_ray_names_the_extra(fast_kwargs, monkeypatch):
@@ -256,6 +294,37 @@ def test_a_piece_carries_the_search_statistics_of_each_step(fast_kwargs, monkeyp
     for step in piece.statistics:
         assert set(step) == {"root_value", "visit_entropy", "prior_entropy", "policy_kl"}
         assert step["policy_kl"] >= 0.0 and 0.0 <= step["prior_entropy"] <= np.log(2) + 1e-6
+
+
+@needs_ray
+def test_the_last_pieces_asked_hold_only_the_steps_still_needed(fast_kwargs):
+    """Pieces are 16 vectorized steps, the last ones fewer, so that learn() ends less than one
+    vectorized step past total_timesteps, as SB3's loop does; a lost short piece is asked again."""
+    import ray
+
+    from muzero_agents.distributed.fleet import Fleet
+    from muzero_agents.distributed.run import DistributedRun
+
+    model = MuZero("MlpPolicy", two_cartpoles, num_actors=2, **fast_kwargs)
+    run, actors = DistributedRun(model), [PlayingActor(), PlayingActor()]
+    run.fleet = Fleet(actors)
+    for slot in run.fleet.slots:
+        slot.n_envs = 2
+    model._loop = SimpleNamespace(steps_owed=0)
+    model.num_timesteps = 10
+    run._ask(85)  # 75 env steps to go: two whole pieces (16 steps of 2 envs), then 6 steps for 11
+    assert [actor.steps_asked for actor in actors] == [[16, 16], [6]]
+    (_, whole), (_, short) = actors[0].calls[0], actors[1].calls[0]
+    run.fleet.ray = AnsweringRay({whole: SimpleNamespace(node_id="node")})
+    assert len(run.fleet.poll(0)[0]) == 1
+    model.num_timesteps += 32  # the learner took it
+    run._ask(85)
+    assert [actor.steps_asked for actor in actors] == [[16, 16], [6]]  # the pieces in flight hold the rest
+    run.fleet.ray = AnsweringRay({short: ray.exceptions.ActorDiedError()})
+    with pytest.warns(RuntimeWarning, match="self-play actor 1 failed"):
+        run.fleet.poll(0)
+    run._ask(85)  # its 11 env steps are still needed: the running actor plays them
+    assert [actor.steps_asked for actor in actors] == [[16, 16, 6], [6]]
 
 
 @needs_ray
@@ -385,7 +454,7 @@ def test_two_actors_learn_with_sb3s_contract(tmp_path, fast_kwargs, ray_processe
     model.set_logger(configure(str(tmp_path), ["csv"]))
     counting = Counting()
     model.learn(400, callback=counting, log_interval=2, progress_bar=True)
-    assert model.num_timesteps >= 400  # every actor's env steps, two per vectorized step
+    assert 400 <= model.num_timesteps < 402  # every actor's env steps, two per vectorized step
     assert counting.steps == model.num_timesteps and counting.calls == model.num_timesteps // 2
     assert (counting.started, counting.ended) == (1, 1)
     assert isinstance(model.replay_buffer, ShardedReplay) and len(model.replay_buffer) == model.num_timesteps
@@ -420,6 +489,16 @@ def test_two_actors_learn_with_sb3s_contract(tmp_path, fast_kwargs, ray_processe
     loaded.load_replay_buffer(tmp_path / "replay.pkl")  # a model with as many actors takes it
     assert isinstance(loaded.replay_buffer, ShardedReplay)
     assert len(loaded.replay_buffer) == len(model.replay_buffer)
+
+
+@needs_ray
+def test_learn_ends_within_one_vectorized_step_of_total_timesteps(fast_kwargs, ray_processes):
+    model = MuZero("MlpPolicy", two_cartpoles, num_actors=1, **fast_kwargs)
+    counting = Counting()
+    model.learn(75, callback=counting)  # pieces of 32 env steps (16 of 2 envs): 96 if all were whole
+    assert 75 <= model.num_timesteps < 75 + model.n_envs  # as SB3's loop
+    assert counting.steps == model.num_timesteps and counting.calls == model.num_timesteps // 2
+    assert len(model.replay_buffer) == model.num_timesteps
 
 
 @needs_ray

@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
+from stable_baselines3.common.vec_env import DummyVecEnv, VecTransposeImage
 
-from muzero_agents import env_checks
+from muzero_agents import MuZero, env_checks
 from muzero_agents.env_checks import (
     RewardScaleCheck,
     check_action_masks,
     check_action_space,
+    check_image_layout,
     check_not_dict,
     check_observation_space,
     check_observations,
@@ -21,22 +23,27 @@ from muzero_agents.env_checks import (
     check_step,
     infer_channels_last,
     max_support_value,
+    predict_inputs,
 )
 from muzero_agents.policies import CnnPolicy, MlpPolicy
 
 
 class _Env(gym.Env):
-    """A one-step env with the given spaces (to try wrappers on)."""
+    """A one-step env with the given spaces (to try wrappers on); given ``step_observation``, an endless
+    one that steps to it."""
 
-    def __init__(self, observation_space, action_space=None):
+    def __init__(self, observation_space, action_space=None, step_observation=None):
         self.observation_space = observation_space
         self.action_space = action_space or spaces.Discrete(2)
+        self.step_observation = step_observation  # what step() returns, never ending (else a sample)
 
     def reset(self, seed=None, options=None):
         return self.observation_space.sample(), {}
 
     def step(self, action):
-        return self.observation_space.sample(), 0.0, True, False, {}
+        if self.step_observation is None:
+            return self.observation_space.sample(), 0.0, True, False, {}
+        return self.step_observation, 0.0, False, False, {}
 
 
 @pytest.mark.parametrize(
@@ -63,6 +70,29 @@ def test_other_observation_spaces_are_refused():
     check_observation_space(spaces.Box(0, 1, (4,)), MlpPolicy)
     check_observation_space(spaces.Discrete(5), "MlpPolicy")
     check_observation_space(spaces.Box(0, 1, (8, 8, 2)), "CnnPolicy")
+
+
+def test_unsupported_observation_spaces_are_refused_before_sb3_wraps_the_env():
+    """SB3's DummyVecEnv fails on a Text space ("'NoneType' object is not iterable") before MuZero's
+    own check; wrap_env checks the raw env's space first."""
+    with pytest.raises(ValueError, match=r"needs a Box, Discrete, MultiDiscrete or MultiBinary.*got Text"):
+        MuZero("MlpPolicy", _Env(spaces.Text(5)))
+    with pytest.raises(ValueError, match="scalar Box"):
+        env_checks.wrap_env(_Env(spaces.Box(0, 1, ())))
+
+
+def test_scalar_box_observations_name_reshape_observation_which_fixes_them(fast_kwargs):
+    scalar = spaces.Box(0, 1, (), np.float32)
+    fix = re.escape("gymnasium.wrappers.ReshapeObservation(env, (1,))")
+    with pytest.raises(ValueError, match=r"scalar Box observation space.*\(shape \(\)\)\..*" + fix):
+        check_observation_space(scalar, "MlpPolicy")
+    with pytest.raises(ValueError, match=fix):
+        MuZero("MlpPolicy", _Env(scalar), **fast_kwargs)
+    reshaped = gym.wrappers.ReshapeObservation(_Env(scalar), (1,))  # the named wrapper exists and fixes it
+    assert reshaped.observation_space.shape == (1,) and reshaped.reset()[0].shape == (1,)
+    model = MuZero("MlpPolicy", reshaped, **{**fast_kwargs, "learning_starts": 4, "batch_size": 2})
+    model.learn(8)
+    assert model.predict(np.array([0.5], np.float32))[0].shape == ()
 
 
 @pytest.mark.parametrize(
@@ -155,13 +185,105 @@ def test_discrete_observations_outside_the_space_are_refused():
     with pytest.raises(ValueError, match=r"env 1 is 7, outside the observation space Discrete\(5\)"):
         check_observations(np.array([1, 7]), spaces.Discrete(5), where="predict()")
     check_observations(np.array([0, 4]), spaces.Discrete(5), where="predict()")
+    with pytest.raises(ValueError, match=r"env 0 is 1\.5, outside"):
+        check_observations(np.array([1.5]), spaces.Discrete(5), where="predict()")
+
+
+@pytest.mark.parametrize(
+    ("observations", "message"),
+    [
+        (
+            [[0, 1], [3, 0]],
+            r"env 1 is \[3, 0\], outside .*MultiDiscrete\(\[3 4\]\): entry 0 is 3, not an integer in 0\.\.2",
+        ),
+        ([[0, -1]], r"env 0 is \[0, -1\], .*entry 1 is -1, not an integer in 0\.\.3"),
+        ([[0.5, 1.7]], r"env 0 is \[0\.5, 1\.7\], .*entry 0 is 0\.5, not an integer in 0\.\.2"),
+    ],
+)
+def test_multi_discrete_observations_outside_the_space_are_refused(observations, message):
+    """SB3's one-hot encoding raised "Class values must be smaller than num_classes" or read 0.5 as 0."""
+    with pytest.raises(ValueError, match=r"predict\(\): the observation of " + message):
+        check_observations(np.array(observations), spaces.MultiDiscrete([3, 4]), where="predict()")
+    check_observations(
+        np.array([[0, 0], [2, 3], [1.0, 2.0]]), spaces.MultiDiscrete([3, 4]), where="predict()"
+    )
+
+
+def test_multi_binary_observations_outside_the_space_are_refused():
+    with pytest.raises(
+        ValueError, match=r"env 0 is \[5, 7, -3\], .*MultiBinary\(3\): entry 0 is 5, not .* 0\.\.1"
+    ):
+        check_observations(np.array([[5, 7, -3]]), spaces.MultiBinary(3), where="predict()")
+    with pytest.raises(ValueError, match=r"env 1 .*entry 2 is 0\.5"):
+        check_observations(np.array([[1, 0, 1], [0, 1, 0.5]]), spaces.MultiBinary(3), where="predict()")
+    with pytest.raises(ValueError, match=r"entry \(1, 0\) is 2"):
+        check_observations(np.array([[[0, 1], [2, 0]]]), spaces.MultiBinary([2, 2]), where="predict()")
+    check_observations(np.array([[1, 0, 1], [0.0, 1.0, 0.0]]), spaces.MultiBinary(3), where="predict()")
+    check_observations(np.array([[True, False, True]]), spaces.MultiBinary(3), where="predict()")
+
+
+@pytest.mark.parametrize(
+    ("space", "step_observation", "bad"),
+    [
+        (spaces.MultiDiscrete([3, 4]), np.array([5, 0]), np.array([3, 0])),
+        (spaces.MultiBinary(3), np.array([2, 7, -3]), np.array([5, 7, -3])),
+    ],
+)
+def test_multi_discrete_and_multi_binary_envs_and_predict_name_the_bad_observation(
+    space, step_observation, bad, fast_kwargs
+):
+    kwargs = {**fast_kwargs, "learning_starts": 4, "batch_size": 2}
+    model = MuZero("MlpPolicy", _Env(space, step_observation=step_observation), **kwargs)
+    with pytest.raises(
+        ValueError, match=r"predict\(\): the observation of env 0 .*outside the observation space"
+    ):
+        model.predict(bad)
+    with pytest.raises(ValueError, match=r"self-play at timestep 0: the observation of env 0 .*outside"):
+        model.learn(8)
+
+
+def test_empty_observation_batch_is_named():
+    space = spaces.Box(-1, 1, (4,), np.float32)
+    with pytest.raises(
+        ValueError, match=re.escape("predict(): got an empty batch of observations (shape (0, 4))")
+    ):
+        predict_inputs(np.zeros((0, 4)), space, None, 2)
+    with pytest.raises(ValueError, match="empty batch"):
+        check_observations(np.zeros((0,), np.int64), spaces.Discrete(3), where="predict()")
+
+
+def _image_vec_env():
+    return DummyVecEnv([lambda: _Env(spaces.Box(0, 255, (16, 16, 3), np.uint8))])
+
+
+def test_channels_last_on_images_sb3_already_transposed_is_refused():
+    """SB3 puts uint8 (H, W, C) images channels-first with VecTransposeImage; channels_last=True
+    made the policy permute them again (a 16x16 RGB image read as 16 channels)."""
+    transposed = VecTransposeImage(_image_vec_env())
+    with pytest.raises(ValueError, match=r'channels_last"\]=True.*channels-first.*Leave channels_last out'):
+        check_image_layout(transposed, {"channels_last": True})
+    check_image_layout(transposed, {"channels_last": False})
+    check_image_layout(transposed, {})
+    check_image_layout(transposed, None)
+    check_image_layout(_image_vec_env(), {"channels_last": True})  # not transposed: the images are (H, W, C)
+    check_image_layout(None, {"channels_last": True})  # nothing to check
+
+
+def test_channels_last_on_images_sb3_transposed_is_refused_by_muzero():
+    env = _Env(spaces.Box(0, 255, (16, 16, 3), np.uint8))
+    network_kwargs = dict(channels=4, num_blocks=1)
+    with pytest.raises(
+        ValueError, match=r'channels_last"\]=True.*VecTransposeImage.*Leave channels_last out'
+    ):
+        MuZero("CnnPolicy", env, policy_kwargs=dict(channels_last=True, network_kwargs=network_kwargs))
+    model = MuZero("CnnPolicy", env, policy_kwargs=dict(network_kwargs=network_kwargs))
+    assert model.policy.channels_last is False  # inferred from the transposed (3, 16, 16) space
+    assert model.policy.network.representation[0][0].in_channels == 3
 
 
 def test_value_targets_beyond_the_support_warn_once_though_each_reward_fits(fast_kwargs):
     """CartPole's rewards are 1, within support_size 2 (about 8), but its discounted returns of
     up to about 20 (td_steps 30, discount 0.95) are not."""
-    from muzero_agents import MuZero
-
     fast_kwargs["policy_kwargs"] = {**fast_kwargs["policy_kwargs"], "support_size": 2}
     model = MuZero("MlpPolicy", "CartPole-v1", seed=0, discount=0.95, **{**fast_kwargs, "td_steps": 30})
     with warnings.catch_warnings(record=True) as caught:

@@ -1,8 +1,12 @@
 """Bad input gets a clear error at construction or load time."""
 
+import math
+import re
+
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 from stable_baselines3.common.env_util import make_vec_env
 
 from muzero_agents import MuZero
@@ -160,3 +164,95 @@ def test_a_model_without_env_names_the_fix(tmp_path):
     loaded = MuZero.load(tmp_path / "model")  # without an env: fine until it must act in one
     with pytest.raises(ValueError, match=r"learn\(\) needs an env.*set_env"):
         loaded.learn(10)
+
+
+def test_schedules_of_the_wrong_signature_or_negative_midway_are_refused():
+    with pytest.raises(TypeError, match="learning_rate must be a number or a callable of one argument"):
+        MuZero("MlpPolicy", "CartPole-v1", learning_rate=lambda: 1e-3)
+    dips_below_zero = lambda progress: -1e-3 if progress == 0.5 else 1e-3  # fine at both ends
+    with pytest.raises(ValueError, match=r"progress_remaining=0\.5"):
+        MuZero("MlpPolicy", "CartPole-v1", learning_rate=dips_below_zero)
+
+
+@pytest.mark.parametrize(
+    "policy_kwargs, words",
+    [
+        (dict(optimizer_kwargs=dict(lr=1e-3)), "pass learning_rate="),
+        (dict(optimizer_class=torch.nn.Linear), "must be a torch optimizer class"),
+        (dict(consistency_kwargs=dict(projection=8)), 'policy_kwargs["consistency_kwargs"] got unknown key'),
+        (dict(net_arch=[64, 64]), "network_kwargs=dict(net_arch="),
+        (dict(channels_last=True), "only applies to CnnPolicy"),
+    ],
+)
+def test_policy_kwargs_mistakes_are_named_with_their_fix(policy_kwargs, words):
+    with pytest.raises((TypeError, ValueError), match=re.escape(words)):
+        MuZero("MlpPolicy", "CartPole-v1", policy_kwargs=policy_kwargs)
+
+
+def test_policy_names_and_classes_other_than_muzeros_are_refused_naming_the_choices():
+    with pytest.raises(ValueError, match="use 'MlpPolicy'"):
+        MuZero("Mlp", "CartPole-v1")
+    with pytest.raises(ValueError, match="MuZero has no MultiInputPolicy"):
+        MuZero("MultiInputPolicy", "CartPole-v1")
+    with pytest.raises(TypeError, match="subclass of MuZeroPolicy"):
+        MuZero(torch.nn.Linear, "CartPole-v1")
+
+
+def test_sb3s_train_freq_points_to_replay_ratio():
+    with pytest.raises(TypeError, match="replay_ratio gradient steps per collected transition"):
+        MuZero("MlpPolicy", "CartPole-v1", train_freq=4, gradient_steps=1)
+
+
+def test_the_device_of_a_built_model_cannot_be_set(fast_kwargs):
+    model = MuZero("MlpPolicy", "CartPole-v1", **fast_kwargs)
+    with pytest.raises(ValueError, match=r"MuZero.load\(path, device=\.\.\.\)"):
+        model.device = "cpu"
+    model.set_random_seed(1)  # the model's device is still a torch.device
+
+
+@pytest.mark.parametrize(
+    "arguments, error",
+    [
+        (dict(total_timesteps="100"), TypeError),
+        (dict(total_timesteps=math.nan), ValueError),
+        (dict(total_timesteps=-1), ValueError),
+        (dict(total_timesteps=10, callback=5), TypeError),
+        (dict(total_timesteps=10, log_interval="4"), TypeError),
+    ],
+)
+def test_learn_refuses_bad_arguments_before_it_starts(fast_kwargs, arguments, error):
+    model = MuZero("MlpPolicy", "CartPole-v1", **fast_kwargs)
+    name = next(name for name, value in arguments.items() if name != "total_timesteps" or len(arguments) == 1)
+    with pytest.raises(error, match=f"learn\\(\\)'s {name}"):
+        model.learn(**arguments)
+    assert model.num_timesteps == 0 and model._last_obs is None  # nothing started
+
+
+def test_train_checks_its_arguments_and_defaults_to_the_models_batch_size(fast_kwargs):
+    model = MuZero(
+        "MlpPolicy", "CartPole-v1", seed=0, learner_kwargs=dict(consistency_loss_coef=1.0), **fast_kwargs
+    )
+    model.learn(64)
+    sizes = []
+    sample = model.replay_buffer.sample
+    model.replay_buffer.sample = lambda batch_size, **kwargs: (
+        sizes.append(batch_size) or sample(batch_size, **kwargs)
+    )
+    model.train(1)
+    assert sizes == [model.batch_size]
+    for gradient_steps, batch_size, error in (
+        (-5, None, ValueError),
+        (1, 0, ValueError),
+        (1.5, None, TypeError),
+    ):
+        with pytest.raises(error, match="train\\(\\)'s"):
+            model.train(gradient_steps, batch_size)
+    with pytest.raises(ValueError, match="batch_size must be >= 2"):
+        model.train(1, batch_size=1)
+
+
+def test_set_random_seed_names_a_bad_seed(fast_kwargs):
+    model = MuZero("MlpPolicy", "CartPole-v1", **fast_kwargs)
+    for seed in (-1, 2.5):
+        with pytest.raises((TypeError, ValueError), match="seed must be"):
+            model.set_random_seed(seed)

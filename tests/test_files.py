@@ -178,3 +178,9 @@ def test_save_pickle_atomically_writes_into_an_open_file(tmp_path):
     with open(tmp_path / "stream", "wb") as file:
         assert save_pickle_atomically(file, (1, 2)) is None
     assert pickle.loads((tmp_path / "stream").read_bytes()) == (1, 2)
+
+
+def test_save_atomically_writes_into_an_open_file(tmp_path):
+    with open(tmp_path / "stream", "wb") as file:
+        assert save_atomically(file, lambda target: target.write(b"zip")) is None
+    assert (tmp_path / "stream").read_bytes() == b"zip" and os.listdir(tmp_path) == ["stream"]

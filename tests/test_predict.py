@@ -116,3 +116,8 @@ def test_bad_play_kwargs_simulations_set_in_place_rejected():
     with pytest.raises(ValueError, match="num_simulations"):  # refused where it is set
         model.play_kwargs["num_simulations"] = 0
     model.predict(np.zeros(4, dtype=np.float32), deterministic=True)
+
+
+def test_one_observation_gives_a_0_d_array_as_sb3s_predict_does():
+    action, _ = small_model().predict(np.zeros(4, dtype=np.float32), deterministic=True)
+    assert isinstance(action, np.ndarray) and action.shape == () and action.dtype == np.int64

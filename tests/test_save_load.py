@@ -295,3 +295,81 @@ def test_a_loaded_replay_samples_with_the_models_priority_alpha(tmp_path, fast_k
     square_root = MuZero("MlpPolicy", "CartPole-v1", seed=0, **kwargs)
     square_root.load_replay_buffer(tmp_path / "replay.pkl")
     np.testing.assert_allclose(stored_masses(square_root), np.sqrt(stored_masses(prioritized)))
+
+
+def _save_with_a_policy_from_a_module_later_renamed(tmp_path, monkeypatch, fast_kwargs):
+    """A model saved with a policy class from module ``oldpolicies``, which is then gone; returns
+    its path and the same class from module ``newpolicies``."""
+    import importlib
+    import sys
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    source = "from muzero_agents.policies import MlpPolicy\n\nclass MyPolicy(MlpPolicy):\n    pass\n"
+    (tmp_path / "oldpolicies.py").write_text(source)
+    (tmp_path / "newpolicies.py").write_text(source)
+    old = importlib.import_module("oldpolicies")
+    MuZero(old.MyPolicy, "CartPole-v1", seed=0, **fast_kwargs).save(tmp_path / "model")
+    (tmp_path / "oldpolicies.py").unlink()
+    monkeypatch.delitem(sys.modules, "oldpolicies")
+    return tmp_path / "model.zip", importlib.import_module("newpolicies").MyPolicy
+
+
+def test_custom_objects_replace_what_a_save_can_no_longer_unpickle(tmp_path, monkeypatch, fast_kwargs):
+    path, renamed = _save_with_a_policy_from_a_module_later_renamed(tmp_path, monkeypatch, fast_kwargs)
+    with pytest.raises(ModuleNotFoundError):
+        MuZero.load(path)
+    loaded = MuZero.load(path, custom_objects={"policy_class": renamed}, play_kwargs={"num_simulations": 3})
+    assert type(loaded.policy) is renamed and loaded.play_kwargs["num_simulations"] == 3
+
+
+def test_a_replay_included_in_the_save_is_loaded_with_it(tmp_path, fast_kwargs):
+    model = MuZero("MlpPolicy", "CartPole-v1", seed=0, **fast_kwargs)
+    model.learn(64)
+    model.save(tmp_path / "model", include=["replay_buffer"])
+    loaded = MuZero.load(tmp_path / "model.zip")
+    assert len(loaded.replay_buffer) == len(model.replay_buffer) == 64
+    assert MuZero.load(tmp_path / "model.zip", env=make_vec_env("CartPole-v1")).learn(32)  # trains on it
+    model.save(tmp_path / "plain")
+    assert len(MuZero.load(tmp_path / "plain.zip").replay_buffer) == 0
+
+
+def test_load_replay_buffer_takes_sb3s_truncate_last_traj(tmp_path, fast_kwargs):
+    model = MuZero("MlpPolicy", "CartPole-v1", seed=0, **fast_kwargs)
+    model.learn(40)
+    model.save_replay_buffer(tmp_path / "replay")
+    model.load_replay_buffer(tmp_path / "replay.pkl", truncate_last_traj=True)  # the RL Zoo's -i passes it
+    assert model.replay_buffer._cur_len.sum() == 0  # the running episodes ended
+    with pytest.raises(ValueError, match="leave truncate_last_traj at True"):
+        model.load_replay_buffer(tmp_path / "replay.pkl", truncate_last_traj=False)
+
+
+def test_a_cnn_model_loads_with_the_policy_kwargs_it_was_made_with(tmp_path):
+    pytest.importorskip("pettingzoo")
+    from wrappers import make_board_game
+
+    policy_kwargs = dict(network_kwargs=dict(channels=8, num_blocks=1))
+    model = MuZero("CnnPolicy", make_board_game("tictactoe"), seed=0, policy_kwargs=policy_kwargs)
+    model.save(tmp_path / "model")
+    loaded = MuZero.load(tmp_path / "model.zip", policy_kwargs=policy_kwargs)
+    assert loaded.policy_kwargs == model.policy_kwargs  # the layout the saved policy read is kept
+    with pytest.raises(ValueError, match="policy kwargs"):
+        MuZero.load(
+            tmp_path / "model.zip", policy_kwargs=dict(network_kwargs=dict(channels=16, num_blocks=1))
+        )
+
+
+def test_the_policy_saved_alone_loads_as_sb3_policies_do(tmp_path, fast_kwargs):
+    model = MuZero("MlpPolicy", "CartPole-v1", seed=0, **fast_kwargs)
+    model.policy.save(tmp_path / "policy.pth")
+    loaded = type(model.policy).load(tmp_path / "policy.pth")
+    obs = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    assert np.array_equal(
+        loaded.predict(obs, deterministic=True)[0], model.policy.predict(obs, deterministic=True)[0]
+    )
+    assert loaded.optimizer_class is model.policy.optimizer_class
+
+
+def test_load_refuses_a_bad_device_by_name(tmp_path, fast_kwargs):
+    MuZero("MlpPolicy", "CartPole-v1", seed=0, **fast_kwargs).save(tmp_path / "model")
+    with pytest.raises(ValueError, match="device must be 'auto' or a torch device name"):
+        MuZero.load(tmp_path / "model.zip", device="gpu")

@@ -219,9 +219,9 @@ def test_policy_kwargs_check():
     assert check_policy_kwargs(None) == {}
     assert check_policy_kwargs({"support_size": np.int64(10)}) == {"support_size": 10}
     with pytest.raises(
-        ValueError, match=r"policy_kwargs got unknown key\(s\) \['net_arch'\]; its keys are 'support_size'"
+        ValueError, match=r"policy_kwargs got unknown key\(s\) \['hidden_dim'\]; its keys are 'support_size'"
     ):
-        check_policy_kwargs({"net_arch": [64]})
+        check_policy_kwargs({"hidden_dim": 64})
     with pytest.raises(TypeError, match=r'policy_kwargs\["network_kwargs"\] must be None or a dict'):
         check_policy_kwargs({"network_kwargs": [64, 64]})
     with pytest.raises(ValueError, match=r'policy_kwargs\["channels_last"\] only applies to CnnPolicy'):

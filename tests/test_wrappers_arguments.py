@@ -1,5 +1,6 @@
 """Bad arguments are refused early, with an error naming the argument, the value and the fix:
-engine time limits and strengths, Go's komi and board size, env actions, and
+engine time limits and strengths, Go's komi and board size, env actions, the negamax depth,
+self-play's ``zero_sum`` and ``illegal_reward``, a policy opponent's ``deterministic``, and
 ``make_board_game``'s names, opponents and keyword arguments."""
 
 import math
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("pettingzoo.classic")
-from wrappers import make_board_game
+from wrappers import ConnectFourNegamaxOpponent, PolicyOpponent, SelfPlayEnv, make_board_game
 from wrappers.engines import GnuGoOpponent
 
 BAD_SECONDS = [
@@ -181,3 +182,55 @@ def test_make_board_game_names_the_bad_argument_and_the_fix(call, error, match):
     call = dict(call)
     with pytest.raises(error, match=match):
         make_board_game(call.pop("name"), **call)
+
+
+@pytest.mark.parametrize(
+    ("depth", "error"),
+    [("3", TypeError), (2.5, TypeError), (math.nan, TypeError), (True, TypeError), (-1, ValueError)],
+)
+def test_negamax_depth_must_be_a_whole_number_of_plies(depth, error):
+    # 2.5 searched like 3, and NaN never reached the depth limit: the first reply never came
+    with pytest.raises(error, match=r"depth must be an integer in >= 0; got .*"):
+        ConnectFourNegamaxOpponent(depth=depth)
+    assert ConnectFourNegamaxOpponent(depth=np.int64(2)).depth == 2
+
+
+def _tictactoe_aec():
+    return make_board_game("tictactoe").aec_env
+
+
+@pytest.mark.parametrize("zero_sum", ["no", "False", 0, 1, None], ids=repr)
+def test_selfplay_zero_sum_must_be_true_or_false(zero_sum):
+    # any non-empty string was true: zero_sum="no" made the game zero-sum
+    with pytest.raises(TypeError, match=r"zero_sum must be True or False \(e\.g\. zero_sum=False\); got"):
+        SelfPlayEnv(_tictactoe_aec(), zero_sum=zero_sum)
+    assert SelfPlayEnv(_tictactoe_aec(), zero_sum=np.bool_(False)).is_two_player_zero_sum is False
+
+
+@pytest.mark.parametrize(
+    ("reward", "error"),
+    [(math.nan, ValueError), (math.inf, ValueError), ("-1", TypeError), (None, TypeError), (True, TypeError)],
+)
+def test_selfplay_illegal_reward_must_be_a_finite_number(reward, error):
+    # a NaN surfaced only at the first illegal move, as a NaN reward blamed on the env
+    with pytest.raises(
+        error, match=r"illegal_reward must be a (finite )?number \(e\.g\. illegal_reward=-1\.0\)"
+    ):
+        SelfPlayEnv(_tictactoe_aec(), illegal_reward=reward)
+    env = SelfPlayEnv(_tictactoe_aec(), illegal_reward=np.float32(-0.5))
+    env.reset(seed=0)
+    env.step(4)
+    assert env.step(4)[1] == -0.5 and type(env.illegal_reward) is float
+
+
+class _FirstLegal:
+    def predict(self, observation, action_masks=None, deterministic=True):
+        return np.flatnonzero(action_masks)[:1], None
+
+
+@pytest.mark.parametrize("deterministic", ["no", "False", 0, None], ids=repr)
+def test_policy_opponent_deterministic_must_be_true_or_false(deterministic):
+    # SB3 tests `if deterministic`: deterministic="no" played the model's best move every time
+    with pytest.raises(TypeError, match=r"deterministic must be True or False \(e\.g\. deterministic=True\)"):
+        PolicyOpponent(_FirstLegal(), deterministic=deterministic)
+    assert PolicyOpponent(_FirstLegal(), deterministic=np.bool_(False)).deterministic is False

@@ -27,6 +27,16 @@ def finite_number(name: str, value: Any, example: str) -> float:
     return number
 
 
+def boolean(name: str, value: Any, example: str = "False") -> bool:
+    """``value`` as a bool; TypeError for anything but ``True``/``False`` (numpy's included), since
+    any non-empty string or non-zero number, ``"no"`` and ``"False"`` among them, is true to Python."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(
+            f"{name} must be True or False (e.g. {name}={example}); got {value!r} ({type(value).__name__})."
+        )
+    return bool(value)
+
+
 def positive_seconds(name: str, value: Any, example: str = "10.0") -> float:
     """``value`` as a finite number of seconds > 0."""
     seconds = finite_number(name, value, example)

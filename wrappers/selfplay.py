@@ -17,7 +17,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from wrappers.checks import action_index
+from wrappers.checks import action_index, boolean, finite_number
 from wrappers.symmetries import Symmetry
 
 ILLEGAL_ACTION_REWARD = -1.0
@@ -57,8 +57,10 @@ class SelfPlayEnv(gym.Env):
         self.aec_env = aec_env
         self.agent_names: list[str] = list(aec_env.possible_agents)
         self.num_players: int = len(self.agent_names)
-        self.is_two_player_zero_sum: bool = bool(zero_sum) and self.num_players == 2
-        self.illegal_reward = float(illegal_reward)
+        zero_sum = boolean("zero_sum", zero_sum)  # "no" would be true
+        self.is_two_player_zero_sum: bool = zero_sum and self.num_players == 2
+        # a NaN would reach the learner as the env's reward
+        self.illegal_reward = finite_number("illegal_reward", illegal_reward, "-1.0")
         self.board_symmetries: list[Symmetry] = list(symmetries)
         self.render_mode = getattr(aec_env, "render_mode", None)
         self.metadata = dict(getattr(aec_env, "metadata", {}))

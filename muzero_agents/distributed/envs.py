@@ -64,10 +64,12 @@ def remember(vec_env: VecEnv | None, source: EnvSource | None) -> None:
 def rebuildable_env(factory: EnvFactory) -> VecEnv:
     """Build an env with ``factory`` and remember the factory, so that ``num_actors`` can rebuild it.
 
-    For models whose env is given after construction::
+    For models whose env is given after construction, such as a loaded model::
 
-        model = MuZero.load("model.zip")
-        model.set_env(rebuildable_env(lambda: make_vec_env("CartPole-v1", n_envs=4)))
+        model = MuZero.load("model.zip", env=rebuildable_env(lambda: make_vec_env("CartPole-v1", n_envs=4)))
+
+    ``model.set_env(rebuildable_env(...))`` works too, but only with as many envs as the model
+    had (SB3's ``set_env`` refuses another count; ``MuZero.load`` takes any).
     """
     from stable_baselines3.common.base_class import BaseAlgorithm
 
@@ -86,7 +88,8 @@ def source_of(vec_env: VecEnv | None) -> EnvSource:
         f"MuZero(num_actors=...) rebuilds the env in each actor's process, but the model has {what}, "
         "which cannot be copied there. Pass the env id (MuZero('MlpPolicy', 'CartPole-v1', ...)) or a "
         "function that returns the env (env=lambda: make_vec_env('CartPole-v1', n_envs=4)); for a "
-        "loaded model, model.set_env(muzero_agents.distributed.rebuildable_env(that_function))."
+        "loaded model, MuZero.load(path, env=muzero_agents.distributed.rebuildable_env(that_function)) "
+        "(or model.set_env(rebuildable_env(that_function)) with as many envs as the model had)."
     )
 
 

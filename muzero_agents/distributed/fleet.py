@@ -43,7 +43,8 @@ class Slot:
     n_envs: int = 0
     state: str = RUNNING
     generation: int = 0
-    in_flight: int = 0
+    in_flight: int = 0  # pieces asked for and not answered yet
+    steps_in_flight: int = 0  # the vectorized env steps of those pieces
     restarts: int = 0
     deaths: int = 0  # process deaths seen (Ray restarts the process after each, up to MAX_RESTARTS)
     failures_in_row: int = 0  # failures since its last piece
@@ -70,7 +71,7 @@ class Fleet:
     def __init__(self, handles: list[Any]) -> None:
         self.ray = import_ray()
         self.slots = [Slot(index, handle) for index, handle in enumerate(handles)]
-        self._calls: dict[Any, tuple[Slot, int, str]] = {}  # ref -> (slot, generation, kind)
+        self._calls: dict[Any, tuple[Slot, int, str, int]] = {}  # ref -> (slot, generation, kind, steps)
         self.restarts = 0
 
     @property
@@ -85,11 +86,20 @@ class Fleet:
             slot.n_envs = answer["n_envs"]
         return answers
 
+    def play(self, slot: Slot, weights: list, version: int, progress_remaining: float, steps: int) -> None:
+        """Ask ``slot``'s actor for a piece of ``steps`` vectorized env steps (``SelfPlayWorker.play``);
+        it comes back from ``poll``."""
+        self._send(slot, "play", (weights, version, progress_remaining, steps), steps)
+        slot.in_flight += 1
+        slot.steps_in_flight += steps
+
     def call(self, slot: Slot, method: str, *args) -> None:
-        """Call ``method`` of ``slot``'s actor; its answer comes back from ``poll``."""
+        """Call ``method`` (a probe) of ``slot``'s actor; its answer comes back from ``poll``."""
+        self._send(slot, method, args, steps=0)
+
+    def _send(self, slot: Slot, method: str, args: tuple, steps: int) -> None:
         ref = getattr(slot.handle, method).remote(*args)
-        self._calls[ref] = (slot, slot.generation, method)
-        slot.in_flight += method == "play"
+        self._calls[ref] = (slot, slot.generation, method, steps)
 
     def probe_due(self) -> None:
         """Probe the restarting actors whose probe is due (one probe in flight each)."""
@@ -111,8 +121,9 @@ class Fleet:
             ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=0)
         pieces, failures = [], []
         for ref in ready:
-            slot, generation, method = self._calls.pop(ref)
+            slot, generation, method, steps = self._calls.pop(ref)
             slot.in_flight -= method == "play"
+            slot.steps_in_flight -= steps
             try:
                 answer = self.ray.get(ref)
             except self.ray.exceptions.RayError as error:

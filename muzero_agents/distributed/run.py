@@ -2,9 +2,10 @@
 
 The learner process keeps SB3's contract and everything that trains: the network, the
 optimizer, the replay (one shard per actor), callbacks, the logger and the progress bar. The
-actors play; each answer is a ``Piece`` of ``steps_per_piece`` vectorized steps, which the
-learner takes step by step as the in-process loop does (store, count, call the callbacks, take
-the gradient steps the replay ratio owes, log).
+actors play; each answer is a ``Piece`` of ``steps_per_piece`` vectorized steps (the last ones
+fewer: only what ``total_timesteps`` still needs), which the learner takes step by step as the
+in-process loop does (store, count, call the callbacks, take the gradient steps the replay ratio
+owes, log).
 
 Backpressure both ways: the learner waits for pieces when it has trained all the data owes, and
 asks an actor for a new piece only while that actor has fewer than ``in_flight`` pieces asked
@@ -21,6 +22,7 @@ runs them beside self-play in this process (``num_actors=0``).
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from typing import TYPE_CHECKING
@@ -188,9 +190,10 @@ class DistributedRun:
 
     def _ask(self, total_timesteps: int) -> None:
         """Ask running actors for pieces while they have room, the data asked for stays within
-        ``total_timesteps`` and the trainer is not behind (backpressure)."""
+        ``total_timesteps`` and the trainer is not behind (backpressure). The last pieces are
+        shorter: as SB3's loop, the run ends less than one vectorized step past the budget."""
         model = self.model
-        asked = sum(slot.in_flight * slot.n_envs for slot in self.fleet.slots) * self.steps_per_piece
+        asked = sum(slot.steps_in_flight * slot.n_envs for slot in self.fleet.slots)
         max_owed = max(
             1, int(model.replay_ratio * model.n_envs * self.steps_per_piece * len(self.fleet.slots))
         )
@@ -201,10 +204,16 @@ class DistributedRun:
                 and model.num_timesteps + asked < total_timesteps
                 and model._loop.steps_owed <= max_owed
             ):
+                steps = self._piece_steps(total_timesteps - model.num_timesteps - asked, slot.n_envs)
                 progress = model._current_progress_remaining
                 weights, version = self.weights.current()
-                self.fleet.call(slot, "play", weights, version, progress, self.steps_per_piece)
-                asked += slot.n_envs * self.steps_per_piece
+                self.fleet.play(slot, weights, version, progress, steps)
+                asked += slot.n_envs * steps
+
+    def _piece_steps(self, still_needed: int, n_envs: int) -> int:
+        """Vectorized steps of the next piece: a whole piece, or fewer where the ``still_needed``
+        env steps take fewer (rounded up to whole vectorized steps of ``n_envs`` envs)."""
+        return min(self.steps_per_piece, math.ceil(still_needed / n_envs))
 
     def _publish_weights(self) -> None:
         """Put a CPU copy of the learner's weights in the object store, every ``weight_interval`` steps."""

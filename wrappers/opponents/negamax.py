@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from wrappers.checks import integer_in_range
+
 ROWS, COLS = 6, 7
 COLUMN_BITS = ROWS + 1
 BOTTOM = sum(1 << (c * COLUMN_BITS) for c in range(COLS))
@@ -132,9 +134,8 @@ class ConnectFourNegamaxOpponent:
     """
 
     def __init__(self, depth: int = 4, seed: int | None = None) -> None:
-        if depth < 0:
-            raise ValueError(f"depth must be >= 0, got {depth}")
-        self.depth = depth
+        # whole plies only: 2.5 searched like 3, and NaN never reached the depth limit (an endless search)
+        self.depth = integer_in_range("depth", depth, 0, example=4)
         self.rng = np.random.default_rng(seed)
 
     def seed(self, seed: int | None) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from wrappers.checks import boolean
 from wrappers.opponents.base import GameState
 
 
@@ -24,7 +25,7 @@ class PolicyOpponent:
         if not callable(getattr(model, "predict", None)):
             raise TypeError(f"PolicyOpponent needs an object with predict(); got {type(model).__name__}.")
         self.model = model
-        self.deterministic = deterministic
+        self.deterministic = boolean("deterministic", deterministic, "True")  # "no" would be true
         self._takes_masks = _accepts_keyword(model.predict, "action_masks")
 
     def act(self, observation: np.ndarray, action_mask: np.ndarray, game_state: GameState) -> int:
