@@ -1,7 +1,8 @@
 """Chess and shogi end to end: MuZero self-play speed, training, and games against real engines.
 
-    python -m benchmarks.engine_games [--games chess shogi] [--minutes 5] [--simulations 50]
-        [--eval-games 4] [--move-cap 256] [--n-envs 1 8] [--train-envs 1] [--seed 0] [--out FILE]
+    python -m benchmarks.engine_games [--games chess shogi] [--minutes 5 | --train-moves N]
+        [--simulations 50] [--eval-games 4] [--move-cap 256] [--n-envs 1 8] [--train-envs 1]
+        [--seed 0] [--out FILE]
 
 Per game, with MuZero's ``CnnPolicy`` (a small residual net by default: ``--channels``,
 ``--blocks``) searching ``--simulations`` per move:
@@ -10,7 +11,9 @@ Per game, with MuZero's ``CnnPolicy`` (a small residual net by default: ``--chan
    the moves played), for each ``--n-envs`` (a ``DummyVecEnv`` of self-play envs searched as
    one batch), after a short warm-up that compiles the Numba kernels;
 2. training: ``learn()`` by self-play with gradient steps on, for ``--minutes`` of wall clock
-   with ``--train-envs`` envs; self-play moves per second and gradient steps taken;
+   (default 5) or, with ``--train-moves N``, for N self-play moves (the same work on any machine;
+   rounded up to whole steps of the envs), with ``--train-envs`` envs; self-play moves per second
+   and gradient steps taken;
 3. engine games: the trained model (deterministic, handed the legal-action masks) plays
    ``--eval-games`` complete games against Stockfish (Skill Level 0, depth 1) at chess or
    GNU Shogi (depth 1, its weakest and fastest) at shogi, alternating first and second.
@@ -163,11 +166,15 @@ def measure_acting(game: str, n_envs: int, args: argparse.Namespace) -> SelfPlay
 
 
 def train(game: str, args: argparse.Namespace) -> tuple[Any, SelfPlayRun]:
-    """Self-play with gradient steps for ``args.minutes`` of wall clock; the model and its run."""
+    """Self-play with gradient steps for ``args.minutes`` of wall clock, or ``args.train_moves``
+    moves where given; the model and its run."""
     model = make_model(game, args.train_envs, args, args.learning_starts, args.buffer_size)
     check = SelfPlayCheck()
     started = time.perf_counter()
-    model.learn(UNBOUNDED_STEPS, callback=CallbackList([check, WallClockBudget(60.0 * args.minutes)]))
+    if args.train_moves is not None:
+        model.learn(args.train_moves, callback=check)
+    else:
+        model.learn(UNBOUNDED_STEPS, callback=CallbackList([check, WallClockBudget(60.0 * args.minutes)]))
     seconds = time.perf_counter() - started
     run = SelfPlayRun(
         args.train_envs,
@@ -226,7 +233,9 @@ def run_game(game: str, args: argparse.Namespace) -> GameReport:
     for n_envs in args.n_envs:
         print(f"{game}: acting-only self-play, {n_envs} env(s), {args.acting_moves} moves...", flush=True)
         acting.append(measure_acting(game, n_envs, args))
-    print(f"{game}: training by self-play for {args.minutes:g} min ({args.train_envs} env(s))...", flush=True)
+    print(
+        f"{game}: training by self-play for {training_budget(args)} ({args.train_envs} env(s))...", flush=True
+    )
     model, training = train(game, args)
     engine = None
     if args.eval_games:
@@ -291,12 +300,21 @@ def format_table(reports: list[GameReport], train_envs: int) -> str:
     return "\n".join(lines)
 
 
+def training_budget(args: argparse.Namespace) -> str:
+    """The training budget in words: minutes of wall clock or self-play moves."""
+    return f"{args.train_moves} moves" if args.train_moves is not None else f"{args.minutes:g} min"
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--games", nargs="+", choices=sorted(ENGINES), default=["chess", "shogi"])
-    parser.add_argument("--minutes", type=float, default=5.0, help="training wall clock per game")
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument("--minutes", type=float, help="training wall clock per game (default 5)")
+    budget.add_argument(
+        "--train-moves", type=int, help="train for this many self-play moves per game instead of --minutes"
+    )
     parser.add_argument("--simulations", type=int, default=50, help="search simulations per move")
     parser.add_argument("--eval-games", type=int, default=4, help="games vs the engine (sides alternate)")
     parser.add_argument("--move-cap", type=int, default=256, help="plies after which a game is a draw")
@@ -316,10 +334,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", help="also write the table to this file")
     args = parser.parse_args(argv)
     args.games = list(dict.fromkeys(args.games))
+    if args.minutes is None and args.train_moves is None:
+        args.minutes = 5.0
     problems = [
         message
         for message, bad in (
-            ("--minutes must be > 0", not args.minutes > 0),
+            ("--minutes must be > 0", args.minutes is not None and not args.minutes > 0),
+            ("--train-moves must be >= 1", args.train_moves is not None and args.train_moves < 1),
             ("--simulations must be >= 1", args.simulations < 1),
             ("--eval-games must be >= 0", args.eval_games < 0),
             ("--move-cap must be >= 2 plies", args.move_cap < 2),
@@ -354,7 +375,7 @@ def main(argv: list[str] | None = None) -> list[GameReport]:
     reports = [run_game(game, args) for game in args.games]
     table = format_table(reports, args.train_envs)
     title = (
-        f"engine games: {args.simulations} simulations, {args.minutes:g} min training per game, "
+        f"engine games: {args.simulations} simulations, {training_budget(args)} of training per game, "
         f"move cap {args.move_cap} plies, seed {args.seed}; Stockfish skill 0 depth 1, GNU Shogi depth 1"
     )
     print(f"\n{title}\n{table}")

@@ -20,6 +20,7 @@ from muzero_agents.openings import RandomOpenings
 from muzero_agents.planning import Planner
 from muzero_agents.policies import MuZeroPolicy
 from muzero_agents.search import SearchResult
+from muzero_agents.settings import check_scheduled_value
 
 
 class StepRecord(NamedTuple):
@@ -78,7 +79,8 @@ class SelfPlayActor:
 
     def temperature(self, progress_remaining: float) -> float:
         """The visit-count temperature at this point of training (1 -> 0 remaining)."""
-        return float(self.temperature_schedule(progress_remaining))
+        temperature = self.temperature_schedule(progress_remaining)
+        return check_scheduled_value('self_play_kwargs["temperature"]', temperature, progress_remaining)
 
     def choose(
         self,

@@ -14,6 +14,7 @@ import functools
 import io
 import pathlib
 import time
+import warnings
 
 from collections.abc import Iterator
 from typing import Any, ClassVar, TypeVar
@@ -201,10 +202,7 @@ class MuZero(BaseAlgorithm):
         if self.env is not None:  # a loaded model without env keeps its saved flag and symmetries
             self.two_player = env_flag(self.env, "is_two_player_zero_sum")
             self._symmetries = self._env_symmetries()
-        saved = self.__dict__.get("replay_buffer")  # save(include=["replay_buffer"]) keeps one, as SB3
-        self.replay_buffer = (
-            self._make_replay_buffer() if saved is None else _adopt_replay(self, saved, "the saved model")
-        )
+        self.replay_buffer = _replay_to_train_on(self, self.__dict__.get("replay_buffer"))
         self._reward_check = env_checks.RewardScaleCheck(self.policy.support_size)  # warns once per model
         self._build_parts()
 
@@ -416,7 +414,8 @@ class MuZero(BaseAlgorithm):
         source = ReplayStep(
             self.replay_buffer, reanalyzer, evaluate, targets, self._remote_reanalyze, normalize
         )
-        step_args = (self.lr_schedule(progress), self.play_kwargs["ema_decay"], rng)
+        learning_rate = settings.check_scheduled_value("learning_rate", self.lr_schedule(progress), progress)
+        step_args = (learning_rate, self.play_kwargs["ema_decay"], rng)
         beta += (1.0 - beta) * (1.0 - progress)  # annealed to 1 over training
         scalars = gradient_step_on_replay(
             self.learner, source, batch_size or self.batch_size, beta, step_args, replay_lock
@@ -464,7 +463,7 @@ class MuZero(BaseAlgorithm):
 
     def save_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
         """Pickle the replay atomically (adds .pkl when no suffix is given); a crash never tears it."""
-        lock = contextlib.nullcontext() if self._loop is None else self._loop.replay_lock
+        lock = contextlib.nullcontext() if self._loop is None else self._loop.replay_lock.threads_lock
         with lock:  # a background trainer's sample cannot tear the snapshot
             files.save_pickle_atomically(path, self.replay_buffer)
 
@@ -476,6 +475,17 @@ class MuZero(BaseAlgorithm):
             raise RuntimeError("load_replay_buffer cannot run during learn(): load it before or after.")
         buffer = files.load_pickle_checked(path, (TrajectoryReplay, ShardedReplay), "a MuZero replay buffer")
         self.replay_buffer = _adopt_replay(self, buffer, path, truncate_last_traj)
+
+
+def _replay_to_train_on(model: MuZero, saved) -> TrajectoryReplay:
+    """A new replay, or the one a save holds (``save(include=["replay_buffer"])``, as SB3) where
+    it fits the loaded model's settings and env; a misfit is dropped with a warning."""
+    if saved is not None:
+        try:
+            return _adopt_replay(model, saved, "the saved model")
+        except ValueError as misfit:
+            warnings.warn(f"{misfit} The model starts a new replay instead.", stacklevel=5)
+    return model._make_replay_buffer()
 
 
 def _adopt_replay(model: MuZero, buffer, path, truncate_last_traj: bool = True) -> TrajectoryReplay:

@@ -41,6 +41,7 @@ import signal
 import threading
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -59,8 +60,7 @@ class ReplayGuard:
 
     def __init__(self, lock: threading.Lock | None = None) -> None:
         self._lock = lock
-        self._previous_handler = None
-        self._interrupted = False
+        self._held: tuple[Any, list[int]] | None = None  # the holder's (previous handler, signals held)
 
     def __enter__(self) -> ReplayGuard:
         if self._lock is not None:
@@ -68,30 +68,35 @@ class ReplayGuard:
         try:
             in_main = threading.current_thread() is threading.main_thread()
             if in_main and signal.getsignal(signal.SIGINT) is not None:  # None: not set from Python
-                self._previous_handler = signal.signal(signal.SIGINT, self._hold_interrupt)
+                received: list[int] = []
+                previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+                self._held = (previous, received)
         except BaseException:
             self._release()
             raise
         return self
 
-    def _hold_interrupt(self, signum, frame) -> None:
-        self._interrupted = True
-
     def __exit__(self, *exc_info) -> None:
-        self._release()
-        if self._interrupted:  # delivered now, to the handler it was meant for
-            self._interrupted = False
+        if self._release():  # delivered now, to the handler it was meant for
             signal.raise_signal(signal.SIGINT)
 
-    def _release(self) -> None:
-        """The lock, then Ctrl-C's own handler back (a Ctrl-C in between is still held)."""
+    @property
+    def threads_lock(self) -> contextlib.AbstractContextManager:
+        """The lock alone, for long reads (a snapshot) that Ctrl-C may interrupt harmlessly."""
+        return contextlib.nullcontext() if self._lock is None else self._lock
+
+    def _release(self) -> list[int]:
+        """Release the lock, then give Ctrl-C its own handler back (one in between is still
+        held); returns the signals held. The holder's state is taken first, since another
+        thread may hold the guard as soon as the lock is free."""
+        held, self._held = self._held, None
         try:
             if self._lock is not None:
                 self._lock.release()
         finally:
-            previous, self._previous_handler = self._previous_handler, None
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
+            if held is not None:
+                signal.signal(signal.SIGINT, held[0])
+        return [] if held is None else held[1]
 
 
 class SerialLoop:

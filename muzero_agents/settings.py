@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from stable_baselines3.common.utils import get_device
 
 INT = "int"
 FLOAT = "float"
@@ -311,6 +312,17 @@ def _check_schedule(label: str, setting: Setting, value: Any) -> Any:
     return value
 
 
+def check_scheduled_value(label: str, value: Any, progress_remaining: float) -> float:
+    """A schedule's value during training, refused unless a finite number >= 0 (the check when
+    the schedule is set probes a few points only)."""
+    if not _is_number(value) or not math.isfinite(float(value)) or float(value) < 0:
+        raise ValueError(
+            f"{label}'s schedule returned {value!r} at progress_remaining={progress_remaining:.4g}; it "
+            "must return a finite number >= 0 for every progress in [0, 1]."
+        )
+    return float(value)
+
+
 def _check_int_list(label: str, setting: Setting, value: Any) -> list[int]:
     if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__iter__"):
         raise _fail(TypeError, label, setting, value)
@@ -372,9 +384,10 @@ def _check_other(label: str, setting: Setting, value: Any) -> Any:
     raise AssertionError(f"unknown setting kind {kind!r}")
 
 
-def _check_device(label: str, value: Any) -> Any:
+def _check_device(label: str, value: Any) -> torch.device:
+    """``value`` as the torch device SB3 picks for it (``"auto"``: CUDA if there is one)."""
     if isinstance(value, torch.device) or value == "auto":
-        return value
+        return get_device(value)
     if not isinstance(value, str):
         raise TypeError(
             f"{label} must be 'auto', a device name such as 'cpu' or 'cuda', or a torch.device, got {value!r}."
@@ -385,7 +398,7 @@ def _check_device(label: str, value: Any) -> Any:
         raise ValueError(
             f"{label} must be 'auto' or a torch device name such as 'cpu' or 'cuda:0', got {value!r}."
         ) from error
-    return value
+    return get_device(value)
 
 
 def check_setting(name: str, value: Any, previous: Any = None) -> Any:
@@ -556,7 +569,7 @@ def check_change_after_build(values: Mapping[str, Any], name: str, value: Any, n
     ``values``: a build-only setting that changes, or a value that breaks a rule between settings."""
     if name in BUILD_ONLY_SETTINGS and value != values[name]:
         refuse_change_after_build(name, values[name], f"{name}=...")
-    if name == "device":
+    if name == "device" and value != values[name]:
         raise ValueError(
             f"device cannot change on a built model (its network is on {values[name]}); load it on "
             "another device with MuZero.load(path, device=...)."

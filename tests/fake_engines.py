@@ -5,7 +5,8 @@ GNU Shogi's xshogi protocol, and misbehave on request when asked for a move.
 to pass as an engine's ``binary``. Faults: None (plays ``move``), ``"hang"`` (never answers),
 ``"exit"`` (exits while thinking), or any other string (answered in place of the move). With
 ``first_run_only=True`` the fault happens in the first process only and a restarted engine
-plays normally.
+plays normally; ``asked_for_a_move(path)`` then says whether the first process has been asked
+(and so is playing its fault).
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def fake_engine(
     """Write a fake ``protocol`` engine (``"gtp"``, ``"uci"``, ``"xshogi"``) into ``directory``."""
     name = f"fake-{protocol}-{fault or 'good'}-{'once' if first_run_only else 'always'}"
     path = Path(directory) / f"{name}-{abs(hash(fault))}"
-    marker = str(path) + ".ran" if first_run_only else None
+    marker = _marker(path) if first_run_only else None
     path.write_text(
         _SCRIPT.format(
             python=sys.executable, protocol=protocol, fault=fault, marker=marker, move=GOOD_MOVES[protocol]
@@ -83,3 +84,14 @@ def fake_engine(
     )
     path.chmod(path.stat().st_mode | stat.S_IXUSR)
     return str(path)
+
+
+def asked_for_a_move(binary: str) -> bool:
+    """Whether a ``first_run_only`` fake's first process has been asked for a move: from then on
+    it plays its fault (a hanging one never answers)."""
+    return Path(_marker(binary)).exists()
+
+
+def _marker(path: str | Path) -> str:
+    """The file a ``first_run_only`` fake leaves when first asked for a move."""
+    return str(path) + ".ran"

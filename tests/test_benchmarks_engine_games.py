@@ -13,11 +13,13 @@ from tests.test_wrappers_engines import _need
 
 torch.set_num_threads(1)
 
+MOVE_CAP = 16
+TRAIN_MOVES = 3 * MOVE_CAP  # a move budget, not wall clock: the same run on a fast or a loaded machine
 TINY = [
-    "--minutes", "0.05",
+    "--train-moves", str(TRAIN_MOVES),
     "--simulations", "2",
     "--eval-games", "2",
-    "--move-cap", "16",
+    "--move-cap", str(MOVE_CAP),
     "--n-envs", "1", "2",
     "--acting-moves", "6",
     "--channels", "8",
@@ -32,6 +34,7 @@ TINY = [
 def test_defaults_follow_the_issue():
     args = parse_args([])
     assert args.games == ["chess", "shogi"]
+    assert args.minutes == 5.0 and args.train_moves is None
     assert args.simulations == 50
     assert args.eval_games == 4
     assert args.n_envs == [1, 8]
@@ -47,6 +50,8 @@ def test_repeated_games_are_played_once():
     ("argv", "message"),
     [
         (["--minutes", "0"], "--minutes must be > 0"),
+        (["--train-moves", "0"], "--train-moves must be >= 1"),
+        (["--minutes", "1", "--train-moves", "9"], "not allowed with argument"),
         (["--simulations", "0"], "--simulations must be >= 1"),
         (["--eval-games", "-1"], "--eval-games must be >= 0"),
         (["--move-cap", "1"], "--move-cap must be >= 2"),
@@ -82,14 +87,15 @@ def test_tiny_run_end_to_end_against_the_engine(game, tmp_path, capsys):
         assert run.gradient_steps == 0  # acting only
         assert run.illegal == 0
     training = report.training
-    assert training.gradient_steps > 0 and training.moves >= 8
-    assert training.games_finished >= 1  # 16-ply cap: several self-play games end
+    assert training.moves == TRAIN_MOVES  # one training env: the budget exactly
+    assert training.gradient_steps > 0  # past --learning-starts 8
+    assert training.games_finished >= TRAIN_MOVES // MOVE_CAP  # each self-play game ends by the cap
     assert training.illegal == 0
 
     games = report.engine
     assert games.engine == engine and games.illegal == 0
     assert games.tally.games == 2 == len(games.plies)
-    assert all(1 <= plies <= 16 + 1 for plies in games.plies)  # the cap may land on the reply
+    assert all(1 <= plies <= MOVE_CAP + 1 for plies in games.plies)  # the cap may land on the reply
     assert games.capped <= games.tally.draws
 
     printed = capsys.readouterr().out

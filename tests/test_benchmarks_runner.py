@@ -1,6 +1,8 @@
 """The runner: CSV schema, resumption, the shared evaluation protocol, and small end-to-end runs."""
 
 import csv
+import os
+import time
 import warnings
 
 import pytest
@@ -185,12 +187,31 @@ def test_board_games_train_by_self_play_and_are_measured_against_each_opponent(t
     assert all(-1.0 <= r["eval_mean"] <= 1.0 for r in rows)
 
 
-def test_parallel_jobs_run_in_separate_processes(tmp_path):
+RUN_IN_WORKER = runner._run_in_worker
+
+
+def run_noting_its_process(job, progress, partial):
+    """``runner._run_in_worker`` that first writes its process id to OUT/pids/seed<seed>, then waits
+    (30 s at most) for both jobs of the test to have started: jobs running at once are two processes."""
+    started = partial.parent.parent / "pids"
+    started.mkdir(exist_ok=True)
+    (started / f"seed{job.seed}").write_text(str(os.getpid()))
+    deadline = time.monotonic() + 30
+    while len(list(started.iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return RUN_IN_WORKER(job, progress, partial)
+
+
+def test_parallel_jobs_run_in_separate_processes(tmp_path, monkeypatch):
+    # pickled by its name: each worker imports this module's run_noting_its_process
+    monkeypatch.setattr(runner, "_run_in_worker", run_noting_its_process)
     suite = Suite("tiny2", "test only", TINY.tasks, ("ppo",), seeds=2)
     runner.run_suite(suite, tmp_path, n_jobs=2, progress=False)
     rows = runner.read_csv(tmp_path / "results.csv")
     assert sorted({r["seed"] for r in rows}) == [0, 1]
     assert len(runner.finished_runs(tmp_path)) == 2
+    pids = {int((tmp_path / "pids" / f"seed{seed}").read_text()) for seed in (0, 1)}
+    assert len(pids) == 2 and os.getpid() not in pids
 
 
 def test_task_dataclass_is_what_a_run_is_keyed_on():

@@ -39,7 +39,18 @@ def test_cartpole_in_process_run_prints_the_table(capsys):
     assert rows[0]["seconds_to_threshold"] is None  # speed only: no evaluation
 
 
-def test_connect_four_in_process_run_to_threshold(capsys):
+@pytest.mark.parametrize("won", [True, False])
+def test_connect_four_in_process_run_to_threshold(capsys, monkeypatch, won):
+    """The evaluation games are played, their outcomes then set: all won, the run stops at its first
+    evaluation (32 env steps) and reports it; all lost, it goes on to its budget (64) and reports none."""
+    games = []
+
+    def decided_games(model, env, n_games, first_seed):
+        games.append(real_play_games(model, env, n_games, first_seed).games)
+        return Tally(wins=n_games) if won else Tally(losses=n_games)
+
+    real_play_games = scaling.play_games
+    monkeypatch.setattr(scaling, "play_games", decided_games)
     threshold = ["--to-threshold", "--budget", "64", "--eval-every", "32", "--eval-episodes", "2"]
     tiny = ["--envs", "2", "--muzero-kwargs", json.dumps(TINY_CNN)]
     rows = scaling.main(["--task", "connect_four", "--actors", "0", *threshold, *tiny])
@@ -51,10 +62,12 @@ def test_connect_four_in_process_run_to_threshold(capsys):
     assert "connect_four: threshold 90%" in printed
     (row,) = rows
     assert row["env_steps_per_s"] > 0 and row["grad_steps_per_s"] > 0
-    if row["steps_to_threshold"] is None:
-        assert row["env_steps"] >= 64  # not reached: the run went on to its budget
-    else:
-        assert row["steps_to_threshold"] % 32 == 0 and row["seconds_to_threshold"] > 0
+    if won:  # one evaluation (a side each), and the run stopped there
+        assert games == [2, 2] and row["env_steps"] == row["steps_to_threshold"] == 32
+        assert row["seconds_to_threshold"] > 0
+    else:  # evaluated at 32 and 64 env steps, never stopped
+        assert games == [2, 2, 2, 2] and row["env_steps"] == 64
+        assert row["steps_to_threshold"] is None and row["seconds_to_threshold"] is None
 
 
 def test_the_threshold_decision_on_given_tallies():

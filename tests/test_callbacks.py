@@ -1,6 +1,7 @@
 """Callbacks: SB3's callback contract during MuZero.learn (on_step per vectorized step, EvalCallback, CheckpointCallback, stopping, progress bar)."""
 
 import gymnasium as gym
+import torch
 from stable_baselines3.common.callbacks import (
     BaseCallback,
     CallbackList,
@@ -64,12 +65,37 @@ def test_checkpoint_callback_writes_loadable_saves(tmp_path, fast_kwargs):
     assert loaded.num_timesteps == 60
 
 
-def test_evaluate_policy_and_progress_bar(fast_kwargs):
-    model = MuZero("MlpPolicy", "CartPole-v1", seed=0, **fast_kwargs)
-    model.learn(total_timesteps=40, progress_bar=True)
+def play_alone(model, seed):
+    """One CartPole episode reset with ``seed``, played by ``model.predict(deterministic=True)`` one
+    observation at a time: (its return, the actions played)."""
     env = gym.make("CartPole-v1")
-    mean, std = evaluate_policy(model, env, n_eval_episodes=2, deterministic=True)
-    assert 8 <= mean <= 500 and std >= 0
+    obs, _ = env.reset(seed=seed)
+    total, actions, done = 0.0, [], False
+    while not done:
+        action, _ = model.predict(obs, deterministic=True)
+        actions.append(int(action))
+        obs, reward, terminated, truncated, _ = env.step(action)
+        total, done = total + float(reward), terminated or truncated
+    return total, actions
+
+
+def test_evaluate_policy_and_progress_bar(fast_kwargs, capsys):
+    # predict's 16 simulations split the root's visits: sampling from them is not playing the most visited
+    model = MuZero("MlpPolicy", "CartPole-v1", seed=0, play_kwargs=dict(num_simulations=16), **fast_kwargs)
+    model.learn(total_timesteps=40, progress_bar=True)
+    assert "40/40" in capsys.readouterr().out  # the bar ran to learn's last step
+    # After 40 steps MuZero pushes the same way everywhere: a prior that depends on the state (with
+    # these weights, both episodes push both ways) makes the comparison below mean something.
+    torch.manual_seed(4)
+    with torch.no_grad():
+        for parameter in model.policy.network.policy_head.parameters():
+            parameter.add_(torch.randn_like(parameter))
+    env = make_vec_env("CartPole-v1", n_envs=2, seed=5)  # envs reset with seeds 5 and 6
+    returns, _ = evaluate_policy(model, env, 2, deterministic=True, return_episode_rewards=True)
+    played = [play_alone(model, seed) for seed in (5, 6)]
+    assert all(set(actions) == {0, 1} for _, actions in played)
+    # evaluate_policy scores the batched envs with what the model plays deterministically on each alone
+    assert sorted(returns) == sorted(total for total, _ in played)
 
 
 def test_stopping_callback_still_stores_the_step_and_resumes(fast_kwargs):

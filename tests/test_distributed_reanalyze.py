@@ -47,21 +47,30 @@ def planner_settings(model, search: bool) -> tuple:
 
 @pytest.mark.parametrize("search", [False, True])
 def test_a_worker_evaluates_as_the_learner_does(fast_kwargs, search):
-    """The worker's evaluation with the learner's weights is ``network_evaluate``'s (no Ray)."""
+    """The worker's evaluation with the learner's weights is ``network_evaluate``'s (no Ray), and
+    not that of the network the worker was built with."""
     from muzero_agents.distributed.reanalyze import ReanalyzeSpec, ReanalyzeWorker
     from muzero_agents.distributed.run import policy_recipe
 
     model = MuZero("MlpPolicy", "CartPole-v1", seed=0, **fast_kwargs)
-    worker = ReanalyzeWorker(ReanalyzeSpec(policy_recipe(model), seed=0, index=0))
-    worker.set_weights(model.policy.state_dict(), 7)
+    spec = ReanalyzeSpec(policy_recipe(model), seed=0, index=0)
+    settings = planner_settings(model, search)
     observations = np.random.default_rng(1).normal(size=(9, 4)).astype(np.float32)
-    got = worker.evaluate_now(observations, None, planner_settings(model, search))
+    built_with = ReanalyzeWorker(spec).evaluate_now(observations, None, settings).values
+    torch.manual_seed(0)
+    with torch.no_grad():  # trained-like weights: a new network's value and policy heads are zero
+        for parameter in model.policy.parameters():
+            parameter.add_(0.5 * torch.randn_like(parameter))
+    worker = ReanalyzeWorker(spec)
+    worker.set_weights(model.policy.state_dict(), 7)
+    got = worker.evaluate_now(observations, None, settings)
     rng = np.random.default_rng(0)
     values, policies = network_evaluate(model.policy, model.planner, model.num_simulations, search, rng)(
         observations, None
     )
     assert got.version == 7
     np.testing.assert_allclose(got.values, values, rtol=1e-6, atol=1e-6)
+    assert np.abs(got.values - built_with).max() > 1e-3  # the learner's weights were loaded
     if search:
         np.testing.assert_allclose(got.policies, policies, rtol=1e-6, atol=1e-6)
     else:

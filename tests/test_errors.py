@@ -203,11 +203,22 @@ def test_sb3s_train_freq_points_to_replay_ratio():
         MuZero("MlpPolicy", "CartPole-v1", train_freq=4, gradient_steps=1)
 
 
-def test_the_device_of_a_built_model_cannot_be_set(fast_kwargs):
-    model = MuZero("MlpPolicy", "CartPole-v1", **fast_kwargs)
+def test_the_device_of_a_built_model_cannot_change(fast_kwargs):
+    model = MuZero("MlpPolicy", "CartPole-v1", device="cpu", **fast_kwargs)
     with pytest.raises(ValueError, match=r"MuZero.load\(path, device=\.\.\.\)"):
-        model.device = "cpu"
-    model.set_random_seed(1)  # the model's device is still a torch.device
+        model.device = "meta"
+    model.device = "cpu"  # the same device: nothing changes
+    assert model.device == torch.device("cpu")
+    model.set_random_seed(1)  # SB3 reads the device's type
+
+
+def test_a_schedule_that_turns_negative_between_the_checked_points_stops_learn(fast_kwargs):
+    dips = lambda progress: -1e-3 if 0.85 < progress < 0.95 else 1e-3
+    model = MuZero("MlpPolicy", "CartPole-v1", learning_rate=dips, **{**fast_kwargs, "learning_starts": 16})
+    with pytest.raises(
+        ValueError, match=r"learning_rate's schedule returned -0.001 at progress_remaining=0.9"
+    ):
+        model.learn(200)
 
 
 @pytest.mark.parametrize(

@@ -51,6 +51,16 @@ def test_a_guard_with_a_lock_releases_it_when_ctrl_c_is_delivered():
     lock.release()
 
 
+def test_a_guards_threads_lock_alone_leaves_ctrl_c_alone():
+    guard = ReplayGuard(threading.Lock())
+    reached = []
+    with pytest.raises(KeyboardInterrupt):
+        with guard.threads_lock:
+            signal.raise_signal(signal.SIGINT)
+            reached.append("the rest of the block")  # only where Ctrl-C was held back
+    assert reached == [] and not guard._lock.locked()
+
+
 @pytest.mark.parametrize("background_training", [False, True])
 def test_ctrl_c_while_a_step_is_stored_leaves_the_replay_whole(monkeypatch, fast_kwargs, background_training):
     written = TrajectoryReplay._write_row

@@ -3,6 +3,7 @@
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 from stable_baselines3.common.evaluation import evaluate_policy
 from muzero_agents import MuZero
 from muzero_agents import planning as planning_module
@@ -29,9 +30,17 @@ def test_predict_accepts_channel_last_images_like_sb3(fast_kwargs):
 
     kwargs = {**fast_kwargs, "policy_kwargs": dict(network_kwargs=dict(channels=8, num_blocks=1))}
     model = MuZero("CnnPolicy", ChannelLastEnv(), seed=0, **kwargs)
-    raw = np.zeros((10, 10, 3), np.uint8)
-    action, _ = model.predict(raw, deterministic=True)
-    assert int(action) in (0, 1)
+    with torch.no_grad():  # a new network's heads are zero: every image would give the same action
+        generator = torch.Generator().manual_seed(0)
+        for parameter in model.policy.parameters():
+            parameter.add_(0.5 * torch.randn(parameter.shape, generator=generator))
+    raw = np.random.default_rng(0).integers(0, 256, (32, 10, 10, 3), dtype=np.uint8)
+    actions, _ = model.predict(raw, deterministic=True)
+    search = dict(num_simulations=model.num_simulations, explore=False, temperature=0.0, rng=None)
+    as_sb3_reads_them = model.planner.plan(model.policy, raw.transpose(0, 3, 1, 2), None, **search).action
+    assert len(set(actions)) > 1 and np.array_equal(actions, as_sb3_reads_them)
+    action, _ = model.predict(raw[0], deterministic=True)
+    assert action == actions[0]
     mean, _ = evaluate_policy(model, ChannelLastEnv(), n_eval_episodes=2)
     assert mean == 1.0
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pathlib
 import pickle
-import time
 
 import numpy as np
 import pytest
@@ -14,7 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from muzero_agents.replay import RUNNING, TERMINATED, TRUNCATED, ReplayWindow, TrajectoryReplay
-from muzero_agents.targets import make_batch
 from tests.replay_feeder import ACTIONS, Feeder, Setup, check_batch
 
 DATA = pathlib.Path(__file__).parent / "data"
@@ -370,30 +368,6 @@ def test_bad_add_and_sample_arguments():
         replay.update_priorities(np.zeros(1, np.int64), np.array([-1.0]))
     with pytest.raises(ValueError, match="beta"):
         replay.beta = -0.1
-
-
-@pytest.mark.slow
-def test_sample_speed_100k():
-    replay = TrajectoryReplay(100_000, 8, (4,), np.float32, 6, 5, 10, seed=0)
-    rng = np.random.default_rng(0)
-    policies = np.full((8, 6), 1 / 6)
-    for _ in range(100_000 // 8):
-        done = rng.random(8) < 0.005
-        replay.add(
-            rng.random((8, 4)),
-            rng.integers(0, 6, 8),
-            rng.random(8),
-            rng.random(8),
-            policies,
-            done,
-            done,
-        )
-    times = []
-    for _ in range(100):
-        start = time.perf_counter()
-        make_batch(replay.sample(256), discount=0.997, td_lambda=1.0, two_player=False)
-        times.append(time.perf_counter() - start)
-    assert np.median(times) < 0.004, f"median sample time {np.median(times) * 1e3:.2f} ms"
 
 
 @settings(max_examples=25, deadline=None)

@@ -51,13 +51,39 @@ def test_a_board_game_model_saved_by_0_1_0_keeps_its_grouped_settings_and_trains
     assert again.play_kwargs == model.play_kwargs and again.search_kwargs == model.search_kwargs
 
 
+def _perturbed(model: MuZero) -> MuZero:
+    """``model`` with every weight moved by noise: a new MuZero's heads are zero, so before
+    training every network gives the same values, policy and actions."""
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for parameter in model.policy.parameters():
+            parameter.add_(0.1 * torch.randn(parameter.shape, generator=generator))
+    return model
+
+
+def _root_values(model: MuZero, obs: np.ndarray) -> np.ndarray:
+    """The values ``model``'s deterministic search gives the roots ``obs``."""
+    search = dict(num_simulations=4, explore=False, temperature=0.0, rng=np.random.default_rng(0))
+    return model.planner.plan(model.policy, obs, None, **search).root_value
+
+
+def _same_weights(a: MuZero, b: MuZero) -> bool:
+    mine, theirs = a.policy.state_dict(), b.policy.state_dict()
+    return mine.keys() == theirs.keys() and all(torch.equal(mine[key], theirs[key]) for key in mine)
+
+
 def test_save_load_gives_identical_deterministic_actions(tmp_path, fast_kwargs):
     model = MuZero("MlpPolicy", "CartPole-v1", seed=0, **fast_kwargs)
     model.learn(total_timesteps=100)
-    obs = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32) * 0.1
+    _perturbed(model)
+    obs = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)
     before, _ = model.predict(obs, deterministic=True)
     model.save(tmp_path / "model")
     loaded = MuZero.load(tmp_path / "model.zip")
+    assert _same_weights(loaded, model) and not _same_weights(
+        loaded, MuZero("MlpPolicy", "CartPole-v1", seed=0)
+    )
+    np.testing.assert_allclose(_root_values(loaded, obs), _root_values(model, obs), rtol=1e-6)
     after, _ = loaded.predict(obs, deterministic=True)
     np.testing.assert_array_equal(before, after)
     single, _ = loaded.predict(obs[0], deterministic=True)
@@ -93,12 +119,12 @@ def test_load_with_more_envs_continues_and_refuses_mismatched_replay(tmp_path, f
 def test_get_and_set_parameters_round_trip(fast_kwargs):
     a = MuZero("MlpPolicy", "CartPole-v1", seed=0, **fast_kwargs)
     b = MuZero("MlpPolicy", "CartPole-v1", seed=1, **fast_kwargs)
-    a.learn(total_timesteps=60)
+    _perturbed(a.learn(total_timesteps=60))
+    obs = np.random.default_rng(1).normal(size=(5, 4)).astype(np.float32)
+    assert not np.allclose(_root_values(a, obs), _root_values(b, obs))
     b.set_parameters(a.get_parameters())
-    obs = np.random.default_rng(1).normal(size=(5, 4)).astype(np.float32) * 0.1
-    np.testing.assert_array_equal(
-        a.predict(obs, deterministic=True)[0], b.predict(obs, deterministic=True)[0]
-    )
+    assert _same_weights(a, b)
+    np.testing.assert_allclose(_root_values(a, obs), _root_values(b, obs), rtol=1e-6)
 
 
 def test_loading_a_non_muzero_save_is_refused(tmp_path):
@@ -328,9 +354,14 @@ def test_a_replay_included_in_the_save_is_loaded_with_it(tmp_path, fast_kwargs):
     model.save(tmp_path / "model", include=["replay_buffer"])
     loaded = MuZero.load(tmp_path / "model.zip")
     assert len(loaded.replay_buffer) == len(model.replay_buffer) == 64
-    assert MuZero.load(tmp_path / "model.zip", env=make_vec_env("CartPole-v1")).learn(32)  # trains on it
+    resumed = MuZero.load(tmp_path / "model.zip", env=make_vec_env("CartPole-v1"))
+    resumed.learn(32)
+    assert resumed._n_updates > 0 and len(resumed.replay_buffer) == 64 + 32  # it trains on the saved replay
     model.save(tmp_path / "plain")
     assert len(MuZero.load(tmp_path / "plain.zip").replay_buffer) == 0
+    with pytest.warns(UserWarning, match="recorded with n_envs=1 .* starts a new replay"):
+        other = MuZero.load(tmp_path / "model.zip", env=make_vec_env("CartPole-v1", n_envs=2))
+    assert other.n_envs == 2 and len(other.replay_buffer) == 0
 
 
 def test_load_replay_buffer_takes_sb3s_truncate_last_traj(tmp_path, fast_kwargs):
@@ -359,13 +390,14 @@ def test_a_cnn_model_loads_with_the_policy_kwargs_it_was_made_with(tmp_path):
 
 
 def test_the_policy_saved_alone_loads_as_sb3_policies_do(tmp_path, fast_kwargs):
-    model = MuZero("MlpPolicy", "CartPole-v1", seed=0, **fast_kwargs)
+    model = _perturbed(MuZero("MlpPolicy", "CartPole-v1", seed=0, **fast_kwargs))
     model.policy.save(tmp_path / "policy.pth")
     loaded = type(model.policy).load(tmp_path / "policy.pth")
-    obs = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
-    assert np.array_equal(
-        loaded.predict(obs, deterministic=True)[0], model.policy.predict(obs, deterministic=True)[0]
-    )
+    mine, theirs = model.policy.state_dict(), loaded.state_dict()
+    assert mine.keys() == theirs.keys() and all(torch.equal(mine[key], theirs[key]) for key in mine)
+    obs = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
+    actions = model.policy.predict(obs, deterministic=True)[0]
+    assert len(set(actions)) > 1 and np.array_equal(loaded.predict(obs, deterministic=True)[0], actions)
     assert loaded.optimizer_class is model.policy.optimizer_class
 
 

@@ -6,15 +6,17 @@ asked the same position again; a second failure ends the episode as truncated wi
 Fake engines (``tests.fake_engines``) play the faults; real GNU Go is killed mid-move.
 """
 
+import time
+
 import numpy as np
 import pytest
 
 pytest.importorskip("pettingzoo.classic")
-from tests.fake_engines import fake_engine
+from tests.fake_engines import asked_for_a_move, fake_engine
 from wrappers import GameState, make_board_game
 from wrappers.engines import EngineError, EngineNotFoundError, GnuGoOpponent, find_engine
 
-QUICK = 0.3  # seconds: a fake that hangs costs two of these per move
+QUICK = 0.3  # seconds: a fake that hangs costs two of these per move (one where it hangs once)
 PATIENT = 5.0  # seconds: the limit where no answer is meant to time out (a loaded machine is slow)
 ENGINE_OF = {"gtp": "gnugo", "uci": "stockfish", "xshogi": "gnushogi"}
 GAME_OF = {"gtp": "go", "uci": "chess", "xshogi": "shogi"}
@@ -57,14 +59,63 @@ def test_an_engine_that_fails_twice_truncates_the_episode(tmp_path, protocol, fa
     env.close()
 
 
+def _quick_only_once_the_first_process_hangs(opponent, binary):
+    """Time only the hang with QUICK: the first process's answer to its move request, read once
+    that process has been asked (``asked_for_a_move``). Every start, handshake and setup command,
+    and the whole restarted process, get PATIENT, so that a slow start on a loaded machine is not
+    taken for the hang."""
+    process, start, send = opponent.process, opponent.process.start, opponent.process.send
+    starts = []
+
+    def start_patiently():
+        opponent.time_limit = PATIENT
+        starts.append(None)
+        start()
+
+    def send_then_quick_once_hanging(line):
+        send(line)
+        if len(starts) == 1 and line.split()[:1] in (["genmove"], ["go"]):  # GTP; UCI and xshogi
+            deadline = time.monotonic() + PATIENT
+            while not asked_for_a_move(binary):
+                if time.monotonic() > deadline:
+                    pytest.fail(f"the fake engine was not asked for a move within {PATIENT} s")
+                time.sleep(0.01)
+            opponent.time_limit = QUICK
+
+    process.start, process.send = start_patiently, send_then_quick_once_hanging
+
+
+def _record_failures(opponent):
+    """The EngineErrors of each ask (``act`` swallows the first one when the restart answers)."""
+    failures, ask = [], opponent._ask
+
+    def recording_ask(mask, state):
+        try:
+            return ask(mask, state)
+        except EngineError as error:
+            failures.append(str(error))
+            raise
+
+    opponent._ask = recording_ask
+    return failures
+
+
+FIRST_FAILURE = {"hang": f"gave no answer within {QUICK:.1f} s", "exit": "exited", "xyz": "xyz"}
+
+
 @pytest.mark.parametrize("protocol", ["gtp", "uci", "xshogi"])
 @pytest.mark.parametrize("fault", ["hang", "exit", "xyz"])
 def test_an_engine_that_fails_once_is_restarted_and_asked_again(tmp_path, protocol, fault):
     move = _first_learner_move(protocol)
-    env = _versus(protocol, fake_engine(tmp_path, protocol, fault, first_run_only=True), fault)
+    binary = fake_engine(tmp_path, protocol, fault, first_run_only=True)
+    env = _versus(protocol, binary)
+    if fault == "hang":
+        _quick_only_once_the_first_process_hangs(env.opponent, binary)
+    failures = _record_failures(env.opponent)
     env.reset(seed=0)
     _, _, terminated, truncated, info = env.step(move)
     assert not (terminated or truncated) and "engine_error" not in info
+    assert len(failures) == 1 and FIRST_FAILURE[fault] in failures[0]  # the fault, told for what it is
     assert len(env.history) == 2 and env.history[0] == move
     assert env.opponent.process.alive  # the second process answered
     env.close()

@@ -49,7 +49,9 @@ def test_masks_observations_and_to_play_match_pettingzoo(name, kwargs):
     raw = env.aec_env  # the PettingZoo env it wraps; compare through its own API
     rng = np.random.default_rng(0)
     obs, info = env.reset(seed=0)
+    boards_seen = set()
     for _ in range(40):
+        boards_seen.add(np.asarray(obs).tobytes())
         agent = raw.agent_selection
         expected = raw.observe(agent)
         assert np.array_equal(env.action_masks(), expected["action_mask"].astype(bool))
@@ -59,7 +61,7 @@ def test_masks_observations_and_to_play_match_pettingzoo(name, kwargs):
         obs, _, terminated, truncated, info = env.step(rng.choice(np.flatnonzero(env.action_masks())))
         if terminated or truncated:
             obs, info = env.reset()
-    assert env.history or raw.agent_selection  # the game moved on
+    assert len(boards_seen) > 10  # the games moved on
 
 
 def _play(env, actions):
