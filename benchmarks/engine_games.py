@@ -301,8 +301,11 @@ def format_table(reports: list[GameReport], train_envs: int) -> str:
 
 
 def training_budget(args: argparse.Namespace) -> str:
-    """The training budget in words: minutes of wall clock or self-play moves."""
-    return f"{args.train_moves} moves" if args.train_moves is not None else f"{args.minutes:g} min"
+    """The training budget in words: minutes of wall clock, or self-play moves (rounded up to
+    whole steps of the training envs, as learn() takes them)."""
+    if args.train_moves is None:
+        return f"{args.minutes:g} min"
+    return f"{-(-args.train_moves // args.train_envs) * args.train_envs} moves"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -7,11 +7,10 @@ vectorized step as a ``StepRecord`` ready for ``TrajectoryReplay.add``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
-from stable_baselines3.common.utils import FloatSchedule
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecFrameStack, VecTransposeImage
 
 from muzero_agents.augment import Symmetries
@@ -20,7 +19,7 @@ from muzero_agents.openings import RandomOpenings
 from muzero_agents.planning import Planner
 from muzero_agents.policies import MuZeroPolicy
 from muzero_agents.search import SearchResult
-from muzero_agents.settings import check_scheduled_value
+from muzero_agents.settings import scheduled_value
 
 
 class StepRecord(NamedTuple):
@@ -56,7 +55,7 @@ class SelfPlayActor:
         self.num_simulations = num_simulations
         self.rng = rng
         self.sampling_moves: int | None = None
-        self.temperature_schedule = FloatSchedule(1.0)
+        self.temperature_schedule: float | Callable[[float], float] = 1.0
         self.episode_moves = np.zeros(0, dtype=np.int64)
         self.openings = RandomOpenings(0, np.random.default_rng())
         self.last_prior_logits: np.ndarray | None = None  # the network's at the last search's roots
@@ -65,7 +64,7 @@ class SelfPlayActor:
         """Take the self-play settings of now; after a reset (``envs_reset``, or another number of
         envs) every env starts a fresh episode. Returns whether episodes started afresh."""
         self.sampling_moves = self_play_kwargs["sampling_moves"]
-        self.temperature_schedule = FloatSchedule(self_play_kwargs["temperature"])
+        self.temperature_schedule = self_play_kwargs["temperature"]
         opening_moves = self_play_kwargs["random_opening_moves"]
         fresh = envs_reset or self.episode_moves.shape != (n_envs,)
         if fresh:
@@ -79,8 +78,8 @@ class SelfPlayActor:
 
     def temperature(self, progress_remaining: float) -> float:
         """The visit-count temperature at this point of training (1 -> 0 remaining)."""
-        temperature = self.temperature_schedule(progress_remaining)
-        return check_scheduled_value('self_play_kwargs["temperature"]', temperature, progress_remaining)
+        label, schedule = 'self_play_kwargs["temperature"]', self.temperature_schedule
+        return scheduled_value(label, schedule, progress_remaining)
 
     def choose(
         self,

@@ -47,6 +47,7 @@ import torch
 from torch import nn
 
 STOP_TIMEOUT_S = 60.0  # longest wait for the step in progress when stopping
+WAIT_POLL_S = 0.05  # how often a wait for the replay lock looks for a held Ctrl-C
 
 GradientStep = Callable[[contextlib.AbstractContextManager], dict[str, float]]
 
@@ -63,17 +64,25 @@ class ReplayGuard:
         self._held: tuple[Any, list[int]] | None = None  # the holder's (previous handler, signals held)
 
     def __enter__(self) -> ReplayGuard:
-        if self._lock is not None:
-            self._lock.acquire()  # waiting here can still be interrupted
-        try:
-            in_main = threading.current_thread() is threading.main_thread()
-            if in_main and signal.getsignal(signal.SIGINT) is not None:  # None: not set from Python
-                received: list[int] = []
-                previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+        in_main = threading.current_thread() is threading.main_thread()
+        if not in_main or signal.getsignal(signal.SIGINT) is None:  # None: not set from Python
+            if self._lock is not None:
+                self._lock.acquire()
+            return self
+        received: list[int] = []
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+        acquired = self._lock is None
+        try:  # held from before the lock is taken, so Ctrl-C cannot land between the two
+            while not (acquired or received):
+                acquired = self._lock.acquire(timeout=WAIT_POLL_S)
+        finally:
+            if acquired:
                 self._held = (previous, received)
-        except BaseException:
-            self._release()
-            raise
+            else:
+                signal.signal(signal.SIGINT, previous)
+        if not acquired:  # Ctrl-C while waiting: nothing is half done, so deliver it now
+            signal.raise_signal(signal.SIGINT)
+            return self.__enter__()  # its handler let the program go on: wait again
         return self
 
     def __exit__(self, *exc_info) -> None:

@@ -312,9 +312,10 @@ def _check_schedule(label: str, setting: Setting, value: Any) -> Any:
     return value
 
 
-def check_scheduled_value(label: str, value: Any, progress_remaining: float) -> float:
-    """A schedule's value during training, refused unless a finite number >= 0 (the check when
-    the schedule is set probes a few points only)."""
+def scheduled_value(label: str, schedule: Any, progress_remaining: float) -> float:
+    """A number setting's value, or a schedule's at ``progress_remaining``, refused unless a
+    finite number >= 0 (a schedule's check when it is set probes a few points only)."""
+    value = schedule(progress_remaining) if callable(schedule) else schedule
     if not _is_number(value) or not math.isfinite(float(value)) or float(value) < 0:
         raise ValueError(
             f"{label}'s schedule returned {value!r} at progress_remaining={progress_remaining:.4g}; it "
@@ -569,7 +570,7 @@ def check_change_after_build(values: Mapping[str, Any], name: str, value: Any, n
     ``values``: a build-only setting that changes, or a value that breaks a rule between settings."""
     if name in BUILD_ONLY_SETTINGS and value != values[name]:
         refuse_change_after_build(name, values[name], f"{name}=...")
-    if name == "device" and value != values[name]:
+    if name == "device" and not _same_device(value, values[name]):
         raise ValueError(
             f"device cannot change on a built model (its network is on {values[name]}); load it on "
             "another device with MuZero.load(path, device=...)."
@@ -580,6 +581,17 @@ def check_change_after_build(values: Mapping[str, Any], name: str, value: Any, n
             "make a new model with it: MuZero(policy, env, policy_kwargs=...)."
         )
     check_cross_settings({**values, name: value}, n_envs)
+
+
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    """Whether two devices are one (``cuda`` without an index is the current CUDA device)."""
+
+    def index(device: torch.device) -> int | None:
+        if device.index is None and device.type == "cuda":
+            return torch.cuda.current_device()
+        return device.index
+
+    return a.type == b.type and index(a) == index(b)
 
 
 def _network_changes(current: Mapping[str, Any], new: Mapping[str, Any]) -> bool:

@@ -115,3 +115,8 @@ def test_capped_engine_game_is_a_draw():
     games = engine_games.play_engine(FirstLegal(), "chess", n_games=2, move_cap=2, seed=0)
     assert games.tally.draws == games.capped == 2
     assert games.plies == [2, 3]  # as second: engine, model, then the engine's reply inside step()
+
+
+def test_the_move_budget_is_reported_as_the_whole_env_steps_learn_takes():
+    assert engine_games.training_budget(parse_args(["--train-moves", "10", "--train-envs", "3"])) == "12 moves"
+    assert engine_games.training_budget(parse_args(["--minutes", "0.5"])) == "0.5 min"

@@ -79,7 +79,8 @@ def play_alone(model, seed):
     return total, actions
 
 
-def test_evaluate_policy_and_progress_bar(fast_kwargs, capsys):
+def test_evaluate_policy_and_progress_bar(fast_kwargs, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # rich fits the bar to the terminal: a narrow one drops "40/40"
     # predict's 16 simulations split the root's visits: sampling from them is not playing the most visited
     model = MuZero("MlpPolicy", "CartPole-v1", seed=0, play_kwargs=dict(num_simulations=16), **fast_kwargs)
     model.learn(total_timesteps=40, progress_bar=True)

@@ -61,6 +61,75 @@ def test_a_guards_threads_lock_alone_leaves_ctrl_c_alone():
     assert reached == [] and not guard._lock.locked()
 
 
+class _HandOverLock:
+    """A lock whose release by the main thread waits until another thread has taken and left it."""
+
+    def __init__(self) -> None:
+        self._lock, self.other_done = threading.Lock(), threading.Event()
+
+    def acquire(self, *args, **kwargs) -> bool:
+        return self._lock.acquire(*args, **kwargs)
+
+    def release(self) -> None:
+        self._lock.release()
+        if threading.current_thread() is threading.main_thread():
+            assert self.other_done.wait(5)
+
+    def locked(self) -> bool:
+        return self._lock.locked()
+
+
+def test_a_thread_that_takes_the_guard_as_the_main_thread_leaves_it_touches_no_signal():
+    lock = _HandOverLock()
+    guard, errors = ReplayGuard(lock), []
+
+    def trainer():
+        try:
+            with guard:
+                pass
+        except BaseException as error:  # signal.signal outside the main thread raises
+            errors.append(error)
+        finally:
+            lock.other_done.set()
+
+    thread = threading.Thread(target=trainer)
+    with guard:
+        thread.start()
+    thread.join()
+    assert errors == [] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+class _CtrlCAtAcquire:
+    """A lock at whose first acquire Ctrl-C arrives: as it is granted, or while another thread
+    holds it (``busy``: that try times out)."""
+
+    def __init__(self, busy: bool) -> None:
+        self._lock, self._busy, self.tries = threading.Lock(), busy, 0
+
+    def acquire(self, *args, **kwargs) -> bool:
+        self.tries += 1
+        granted = False if self._busy and self.tries == 1 else self._lock.acquire(*args, **kwargs)
+        if self.tries == 1:
+            signal.raise_signal(signal.SIGINT)
+        return granted
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def locked(self) -> bool:
+        return self._lock.locked()
+
+
+@pytest.mark.parametrize("busy", [False, True])
+def test_ctrl_c_as_the_guards_lock_is_taken_never_leaves_it_held(busy):
+    lock, ran = _CtrlCAtAcquire(busy), []
+    with pytest.raises(KeyboardInterrupt):
+        with ReplayGuard(lock):
+            ran.append("the block")
+    assert ran == ([] if busy else ["the block"])  # waiting is cut short; a granted lock is used
+    assert not lock.locked() and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 @pytest.mark.parametrize("background_training", [False, True])
 def test_ctrl_c_while_a_step_is_stored_leaves_the_replay_whole(monkeypatch, fast_kwargs, background_training):
     written = TrajectoryReplay._write_row
