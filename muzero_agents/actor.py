@@ -14,7 +14,7 @@ import numpy as np
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecFrameStack, VecTransposeImage
 
 from muzero_agents.augment import Symmetries
-from muzero_agents.env_checks import check_action_masks
+from muzero_agents.env_checks import check_action_masks, check_observations
 from muzero_agents.openings import RandomOpenings
 from muzero_agents.planning import Planner
 from muzero_agents.policies import MuZeroPolicy
@@ -143,6 +143,10 @@ class SelfPlayActor:
             final_obs = infos[index].get("terminal_observation")
             if final_obs is None:
                 continue
+            where = "self-play: the episode's final observation (infos' terminal_observation)"
+            check_observations(
+                np.asarray(final_obs)[None], policy.observation_space, where=where, first_env=index
+            )
             final_observations[int(index)] = final_obs
             if not terminated[index]:
                 _, value, _ = policy.initial_inference_numpy(np.asarray(final_obs)[None])

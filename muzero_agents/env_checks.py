@@ -207,11 +207,13 @@ def _observation_shape(space: spaces.Space) -> tuple[int, ...]:
     return tuple(space.shape)
 
 
-def check_observations(observations: Any, space: spaces.Space, *, where: str) -> np.ndarray:
+def check_observations(
+    observations: Any, space: spaces.Space, *, where: str, first_env: int = 0
+) -> np.ndarray:
     """A batch ``[N, *space.shape]`` of observations as an array, or an error naming ``where``.
 
     :param where: where the batch comes from (``"predict()"``, ``"self-play step 120"``); the
-        error adds the batch row (the env index) of the first bad observation
+        error adds the env index (``first_env`` + the batch row) of the first bad observation
     """
     batch = np.asarray(observations)
     expected = _observation_shape(space)
@@ -234,12 +236,12 @@ def check_observations(observations: Any, space: spaces.Space, *, where: str) ->
         if not finite.all():
             row = int(np.argmin(finite))
             raise ValueError(
-                f"{where}: the observation of env {row} holds NaN or infinite values; the network "
+                f"{where}: the observation of env {first_env + row} holds NaN or infinite values; the network "
                 "cannot plan from it. Fix the env, or replace them with gymnasium.wrappers."
                 "TransformObservation(env, np.nan_to_num, env.observation_space)."
             )
     if isinstance(space, (spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)):
-        _check_integer_observations(batch, space, where)
+        _check_integer_observations(batch, space, where, first_env)
     return batch
 
 
@@ -253,7 +255,7 @@ def _integer_range(space: spaces.Space) -> tuple[np.ndarray, np.ndarray]:
     return start, start + np.asarray(size, np.int64)
 
 
-def _check_integer_observations(batch: np.ndarray, space: spaces.Space, where: str) -> None:
+def _check_integer_observations(batch: np.ndarray, space: spaces.Space, where: str, first_env: int) -> None:
     """Raise a ValueError naming the env (batch row) and entry of the first value that is not a
     whole number in the space's range, which SB3's one-hot encoding would refuse or misread."""
     low, high = _integer_range(space)
@@ -265,13 +267,13 @@ def _check_integer_observations(batch: np.ndarray, space: spaces.Space, where: s
     fix = "Make the env return observations inside its observation_space (or declare the space it returns)."
     if isinstance(space, spaces.Discrete):
         raise ValueError(
-            f"{where}: the observation of env {row} is {batch[row].tolist()!r}, outside the observation space "
+            f"{where}: the observation of env {first_env + row} is {batch[row].tolist()!r}, outside the observation space "
             f"{space} (integers {int(low)}..{int(high) - 1}). {fix}"
         )
     entry = np.unravel_index(int(np.argmin(inside[row])), low.shape)
     name = int(entry[0]) if len(entry) == 1 else tuple(int(index) for index in entry)
     raise ValueError(
-        f"{where}: the observation of env {row} is {batch[row].tolist()!r}, outside the observation space "
+        f"{where}: the observation of env {first_env + row} is {batch[row].tolist()!r}, outside the observation space "
         f"{space}: entry {name} is {batch[row][entry].item()!r}, not an integer in "
         f"{int(low[entry])}..{int(high[entry]) - 1}. {fix}"
     )

@@ -356,3 +356,22 @@ def test_policy_refuses_what_the_env_checks_refuse():
     assert isinstance(
         MlpPolicy(spaces.Box(0, 1, (2,)), spaces.Discrete(2), lambda _: 1e-3).network, torch.nn.Module
     )
+
+
+@pytest.mark.parametrize("truncated", [True, False])
+def test_an_episodes_final_observation_outside_the_space_is_named(fast_kwargs, truncated):
+    class LastObservationOutside(gym.Env):
+        observation_space, action_space = gym.spaces.Discrete(5), gym.spaces.Discrete(2)
+
+        def reset(self, seed=None, options=None):
+            self.t = 0
+            return 0, {}
+
+        def step(self, action):
+            self.t += 1
+            ended = self.t == 3
+            return (7 if ended else self.t), 0.0, ended and not truncated, ended and truncated, {}
+
+    model = MuZero("MlpPolicy", LastObservationOutside(), **fast_kwargs)
+    with pytest.raises(ValueError, match=r"final observation .*env 0 is 7, outside the observation space"):
+        model.learn(10)
