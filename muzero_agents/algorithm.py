@@ -414,7 +414,7 @@ class MuZero(BaseAlgorithm):
         source = ReplayStep(
             self.replay_buffer, reanalyzer, evaluate, targets, self._remote_reanalyze, normalize
         )
-        learning_rate = settings.scheduled_value("learning_rate", self.learning_rate, progress)
+        learning_rate = settings.scheduled_value("learning_rate", self.lr_schedule, progress)  # SB3's
         step_args = (learning_rate, self.play_kwargs["ema_decay"], rng)
         beta += (1.0 - beta) * (1.0 - progress)  # annealed to 1 over training
         scalars = gradient_step_on_replay(

@@ -22,6 +22,7 @@ from muzero_agents.settings import check_policy_kwargs
 from muzero_agents.support import max_support_value
 
 __all__ = [
+    "BadObservation",
     "RewardScaleCheck",
     "check_action_masks",
     "check_action_space",
@@ -69,6 +70,10 @@ def refuse_composite_observations(space: spaces.Space) -> None:
     """Raise a ValueError naming the fix for Dict and Tuple observation spaces."""
     if isinstance(space, (spaces.Dict, spaces.Tuple)):
         raise ValueError(f"MuZero cannot read {type(space).__name__} observations ({space}). {FLATTEN_FIX}")
+
+
+class BadObservation(ValueError):
+    """An observation outside the observation space (the env's data, which no restart mends)."""
 
 
 def wrap_env(env: Any, verbose: int = 0, monitor_wrapper: bool = True) -> VecEnv:
@@ -220,13 +225,13 @@ def check_observations(
     if batch.dtype.kind not in "biuf":
         raise TypeError(f"{where}: observations must be numbers, got an array of dtype {batch.dtype}.")
     if batch.ndim != len(expected) + 1 or batch.shape[1:] != expected:
-        raise ValueError(
+        raise BadObservation(
             f"{where}: observations must have shape (n_envs, *{expected}) to match the observation "
             f"space {space}, got an array of shape {batch.shape}. Make the env return arrays of the "
             "shape its observation_space declares (or declare the shape it returns)."
         )
     if batch.shape[0] == 0:
-        raise ValueError(
+        raise BadObservation(
             f"{where}: got an empty batch of observations (shape {batch.shape}); pass at least one "
             "observation."
         )
@@ -235,7 +240,7 @@ def check_observations(
         finite = np.isfinite(flat).all(axis=1)
         if not finite.all():
             row = int(np.argmin(finite))
-            raise ValueError(
+            raise BadObservation(
                 f"{where}: the observation of env {first_env + row} holds NaN or infinite values; the network "
                 "cannot plan from it. Fix the env, or replace them with gymnasium.wrappers."
                 "TransformObservation(env, np.nan_to_num, env.observation_space)."
@@ -266,13 +271,13 @@ def _check_integer_observations(batch: np.ndarray, space: spaces.Space, where: s
     row = int(np.argmin(inside.all(axis=1)))
     fix = "Make the env return observations inside its observation_space (or declare the space it returns)."
     if isinstance(space, spaces.Discrete):
-        raise ValueError(
+        raise BadObservation(
             f"{where}: the observation of env {first_env + row} is {batch[row].tolist()!r}, outside the observation space "
             f"{space} (integers {int(low)}..{int(high) - 1}). {fix}"
         )
     entry = np.unravel_index(int(np.argmin(inside[row])), low.shape)
     name = int(entry[0]) if len(entry) == 1 else tuple(int(index) for index in entry)
-    raise ValueError(
+    raise BadObservation(
         f"{where}: the observation of env {first_env + row} is {batch[row].tolist()!r}, outside the observation space "
         f"{space}: entry {name} is {batch[row][entry].item()!r}, not an integer in "
         f"{int(low[entry])}..{int(high[entry]) - 1}. {fix}"

@@ -118,5 +118,7 @@ def test_capped_engine_game_is_a_draw():
 
 
 def test_the_move_budget_is_reported_as_the_whole_env_steps_learn_takes():
-    assert engine_games.training_budget(parse_args(["--train-moves", "10", "--train-envs", "3"])) == "12 moves"
+    assert (
+        engine_games.training_budget(parse_args(["--train-moves", "10", "--train-envs", "3"])) == "12 moves"
+    )
     assert engine_games.training_budget(parse_args(["--minutes", "0.5"])) == "0.5 min"

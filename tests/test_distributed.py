@@ -521,6 +521,33 @@ def test_a_killed_actor_is_restarted_and_learning_completes(tmp_path, fast_kwarg
     assert len(model.replay_buffer) == model.num_timesteps
 
 
+def final_observation_outside_factory():
+    """An env of Discrete(5) observations whose episodes (3 steps) end on the observation 7.
+    Defined inside a function so that Ray ships the class by value."""
+    import gymnasium as gym
+
+    class LastObservationOutside(gym.Env):
+        observation_space, action_space = gym.spaces.Discrete(5), gym.spaces.Discrete(2)
+
+        def reset(self, seed=None, options=None):
+            self.t = 0
+            return 0, {}
+
+        def step(self, action):
+            self.t += 1
+            return (7 if self.t == 3 else self.t), 0.0, False, self.t == 3, {}
+
+    return LastObservationOutside
+
+
+@needs_ray
+def test_an_observation_outside_the_space_in_an_actor_stops_learn(fast_kwargs, ray_processes):
+    model = MuZero("MlpPolicy", final_observation_outside_factory(), num_actors=1, **fast_kwargs)
+    with pytest.raises(ValueError, match=r"final observation .*env 0 is 7, outside the observation space"):
+        model.learn(200)  # as without actors: restarting the env cannot mend its data
+    assert model.num_timesteps < 200
+
+
 @needs_ray
 def test_an_env_that_raises_in_an_actor_restarts_it(tmp_path, fast_kwargs, ray_processes):
     env_class = failing_cartpole_factory(tmp_path / "failed", fail_at=40)

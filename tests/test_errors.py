@@ -219,12 +219,6 @@ def test_a_schedule_that_turns_negative_between_the_checked_points_stops_learn(f
         ValueError, match=r"learning_rate's schedule returned -0.001 at progress_remaining=0.9"
     ):
         model.learn(200)
-    text_midway = lambda progress: "0.001" if 0.85 < progress < 0.95 else 1e-3
-    model = MuZero(
-        "MlpPolicy", "CartPole-v1", learning_rate=text_midway, **{**fast_kwargs, "learning_starts": 16}
-    )
-    with pytest.raises(ValueError, match=r"learning_rate's schedule returned '0.001'"):
-        model.learn(200)
     model = MuZero("MlpPolicy", "CartPole-v1", self_play_kwargs=dict(temperature=dips), **fast_kwargs)
     with pytest.raises(ValueError, match=r'"temperature"\]\'s schedule returned -0.001'):
         model.learn(200)

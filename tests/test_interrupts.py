@@ -130,6 +130,34 @@ def test_ctrl_c_as_the_guards_lock_is_taken_never_leaves_it_held(busy):
     assert not lock.locked() and signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_ctrl_c_while_waiting_for_a_held_lock_cuts_the_wait_short():
+    lock = threading.Lock()
+    lock.acquire()  # held elsewhere, for 5 s at most (a guard that waited on would then enter)
+    safety = threading.Timer(5.0, lock.release)
+    safety.start()
+    threading.Timer(0.2, signal.raise_signal, (signal.SIGINT,)).start()
+    with pytest.raises(KeyboardInterrupt):
+        with ReplayGuard(lock):
+            pytest.fail("the guard waited on after Ctrl-C")
+    safety.cancel()
+    assert lock.locked() and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    lock.release()
+
+
+def test_a_ctrl_c_handler_that_goes_on_lets_the_wait_go_on():
+    lock, handled = threading.Lock(), []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: handled.append(signum))
+    try:
+        lock.acquire()
+        threading.Timer(0.1, signal.raise_signal, (signal.SIGINT,)).start()
+        threading.Timer(0.4, lock.release).start()
+        with ReplayGuard(lock):
+            entered = True
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert entered and handled == [signal.SIGINT] and not lock.locked()
+
+
 @pytest.mark.parametrize("background_training", [False, True])
 def test_ctrl_c_while_a_step_is_stored_leaves_the_replay_whole(monkeypatch, fast_kwargs, background_training):
     written = TrajectoryReplay._write_row

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from muzero_agents.env_checks import BadObservation
 from muzero_agents.distributed.cluster import MAX_RESTARTS, import_ray, restarts_spent, stop_workers
 
 RUNNING, RESTARTING, DEAD = "running", "restarting", "dead"
@@ -127,6 +128,8 @@ class Fleet:
             try:
                 answer = self.ray.get(ref)
             except self.ray.exceptions.RayError as error:
+                if isinstance(getattr(error, "cause", None), BadObservation):
+                    raise error.cause from None  # the env's data: learn() stops, as without actors
                 failure = self._failed(slot, generation, error)
                 failures.extend([failure] if failure else [])
                 continue
