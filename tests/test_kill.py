@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -138,8 +139,9 @@ def _kill_during_save(
             break
     else:
         pytest.fail("the process under test ended before the kill (its stderr is in the test's tmp_path)")
-    rest = " ".join(lines).split()
-    return float(rest[2]) if rest[:1] == ["saved"] else None
+    # a kill during the print leaves a line without its end, which the server's "reaped" then joins
+    finished = re.match(r"\s*saved \S+ (\d+(?:\.\d+)?)", " ".join(lines))
+    return float(finished.group(1)) if finished else None
 
 
 def _generation(path: Path) -> int:
