@@ -223,7 +223,7 @@ class MuZero(BaseAlgorithm):
 
     def _make_policy(self) -> MuZeroPolicy:
         env_checks.check_image_layout(self.env, self.policy_kwargs)
-        policy_kwargs = policy_arguments(self.policy_kwargs, self.learner_kwargs, self.policy_class)
+        policy_kwargs = policy_arguments(self.policy_class, self.policy_kwargs, self.learner_kwargs)
         spaces = (self.observation_space, self.action_space)
         policy = self.policy_class(*spaces, self.lr_schedule, **policy_kwargs)
         if getattr(policy, "channels_last", None) is not None:  # saved, so a load reads the same layout

@@ -229,19 +229,17 @@ CnnPolicy = MuZeroCnnPolicy
 
 
 def policy_arguments(
-    policy_kwargs: Mapping[str, Any], learner_kwargs: Mapping[str, Any], policy_class: type | None = None
+    policy_class: type, policy_kwargs: Mapping[str, Any], learner_kwargs: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """The policy's constructor arguments: ``policy_kwargs`` with the learner's ``weight_decay`` in
-    its optimizer's arguments (an explicit one there wins) and the consistency head when the
-    consistency loss is on. A ``policy_class`` given is refused unless a MuZero policy, and
-    ``policy_kwargs`` checked for it."""
-    if policy_class is not None:
-        if not (isinstance(policy_class, type) and issubclass(policy_class, MuZeroPolicy)):
-            raise TypeError(
-                "MuZero's policy must be 'MlpPolicy', 'CnnPolicy' or a subclass of MuZeroPolicy, "
-                f"got {policy_class!r}."
-            )
-        check_policy_kwargs(policy_kwargs, image_policy=policy_class.expects_images)
+    """The arguments of ``policy_class`` (refused unless a MuZero policy): ``policy_kwargs``,
+    checked for that class, with the learner's ``weight_decay`` in its optimizer's arguments (an
+    explicit one there wins) and the consistency head when the consistency loss is on."""
+    if not (isinstance(policy_class, type) and issubclass(policy_class, MuZeroPolicy)):
+        raise TypeError(
+            "MuZero's policy must be 'MlpPolicy', 'CnnPolicy' or a subclass of MuZeroPolicy, "
+            f"got {policy_class!r}."
+        )
+    check_policy_kwargs(policy_kwargs, image_policy=policy_class.expects_images)
     arguments = dict(policy_kwargs)
     optimizer_kwargs = arguments.get("optimizer_kwargs", {})
     arguments["optimizer_kwargs"] = {"weight_decay": learner_kwargs["weight_decay"], **optimizer_kwargs}

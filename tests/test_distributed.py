@@ -29,6 +29,7 @@ from stable_baselines3.common.logger import configure
 from muzero_agents import MuZero
 from muzero_agents.distributed.shards import ShardedReplay
 from muzero_agents.replay import TRUNCATED_NO_VALUE
+from tests.test_env_checks import final_observation_outside_env
 
 ROOT = Path(__file__).resolve().parent.parent
 HAS_RAY = importlib.util.find_spec("ray") is not None
@@ -521,28 +522,9 @@ def test_a_killed_actor_is_restarted_and_learning_completes(tmp_path, fast_kwarg
     assert len(model.replay_buffer) == model.num_timesteps
 
 
-def final_observation_outside_factory():
-    """An env of Discrete(5) observations whose episodes (3 steps) end on the observation 7.
-    Defined inside a function so that Ray ships the class by value."""
-    import gymnasium as gym
-
-    class LastObservationOutside(gym.Env):
-        observation_space, action_space = gym.spaces.Discrete(5), gym.spaces.Discrete(2)
-
-        def reset(self, seed=None, options=None):
-            self.t = 0
-            return 0, {}
-
-        def step(self, action):
-            self.t += 1
-            return (7 if self.t == 3 else self.t), 0.0, False, self.t == 3, {}
-
-    return LastObservationOutside
-
-
 @needs_ray
 def test_an_observation_outside_the_space_in_an_actor_stops_learn(fast_kwargs, ray_processes):
-    model = MuZero("MlpPolicy", final_observation_outside_factory(), num_actors=1, **fast_kwargs)
+    model = MuZero("MlpPolicy", final_observation_outside_env(), num_actors=1, **fast_kwargs)
     with pytest.raises(ValueError, match=r"final observation .*env 0 is 7, outside the observation space"):
         model.learn(200)  # as without actors: restarting the env cannot mend its data
     assert model.num_timesteps < 200

@@ -358,8 +358,10 @@ def test_policy_refuses_what_the_env_checks_refuse():
     )
 
 
-@pytest.mark.parametrize("truncated", [True, False])
-def test_an_episodes_final_observation_outside_the_space_is_named(fast_kwargs, truncated):
+def final_observation_outside_env(truncated: bool = True) -> type:
+    """A Discrete(5) env whose episodes (3 steps) end, truncated or terminated, on the observation
+    7. Built inside a function so that Ray ships the class by value."""
+
     class LastObservationOutside(gym.Env):
         observation_space, action_space = gym.spaces.Discrete(5), gym.spaces.Discrete(2)
 
@@ -372,6 +374,11 @@ def test_an_episodes_final_observation_outside_the_space_is_named(fast_kwargs, t
             ended = self.t == 3
             return (7 if ended else self.t), 0.0, ended and not truncated, ended and truncated, {}
 
-    model = MuZero("MlpPolicy", LastObservationOutside(), **fast_kwargs)
+    return LastObservationOutside
+
+
+@pytest.mark.parametrize("truncated", [True, False])
+def test_an_episodes_final_observation_outside_the_space_is_named(fast_kwargs, truncated):
+    model = MuZero("MlpPolicy", final_observation_outside_env(truncated)(), **fast_kwargs)
     with pytest.raises(ValueError, match=r"final observation .*env 0 is 7, outside the observation space"):
         model.learn(10)

@@ -342,7 +342,7 @@ def policy_recipe(model: MuZero) -> PolicyRecipe:
         model.policy_class,
         model.observation_space,
         model.action_space,
-        policy_arguments(model.policy_kwargs, model.learner_kwargs),
+        policy_arguments(model.policy_class, model.policy_kwargs, model.learner_kwargs),
     )
 
 
