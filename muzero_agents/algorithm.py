@@ -9,6 +9,7 @@ keeps SB3's contract: constructor, ``learn``, ``train``, ``predict``, the logger
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import io
@@ -183,6 +184,8 @@ class MuZero(BaseAlgorithm):
                 settings.check_change_after_build(self._settings(), name, value, self.n_envs)
         legacy.refuse_flat_name(name)
         super().__setattr__(name, value)
+        if name == "stats_window_size":
+            _resize_episode_statistics(self, value)
         if name in PART_SETTINGS and "learner" in self.__dict__:  # the parts exist: they take it now
             self._build_parts()
 
@@ -510,6 +513,13 @@ def _check_loaded_replay(model: MuZero, buffer: TrajectoryReplay | ShardedReplay
         replay.check_compatible(**model._replay_layout(), frame_stack=replay.frame_stack, path=path)
         normalization.check_loaded_replay(replay, model._vec_normalize_env, path)
         replay.use_alpha(model.replay_buffer_kwargs["priority_alpha"])  # the model's, not the save's
+    if model.env is not None and _masks_differ(buffer, model.env):
+        recorded, gives = ("with", "gives none") if buffer.has_legal_masks else ("without", "gives them")
+        raise ValueError(
+            f"the replay buffer in {path} was recorded {recorded} legal-action masks, but the model's "
+            f"env {gives} (action_masks()): load it into a model of the env it was recorded in, or "
+            "collect new data."
+        )
 
 
 def _parameters_to_set(model: MuZero, load_path_or_dict, device) -> dict[str, Any]:
@@ -526,10 +536,24 @@ def _replay_fits_env(model: MuZero) -> bool:
     """Whether ``model``'s replay goes on with its env: as many envs (per shard after Ray), and
     while it is empty, the env's frame stacking."""
     replay = model.replay_buffer
-    if getattr(replay, "shards", [replay])[0].n_envs != model.n_envs:
+    if getattr(replay, "shards", [replay])[0].n_envs != model.n_envs or _masks_differ(replay, model.env):
         return False
     stacking = env_frame_stack(model.env, model.observation_space)
     return len(replay) > 0 or getattr(replay, "frame_stack", None) == stacking
+
+
+def _masks_differ(replay, env) -> bool:
+    """Whether ``replay`` holds steps stored with legal-action masks while ``env`` gives none
+    (``action_masks()``), or the other way round: it takes steps one way only."""
+    return len(replay) > 0 and replay.has_legal_masks != env.has_attr("action_masks")
+
+
+def _resize_episode_statistics(model: MuZero, window: int) -> None:
+    """SB3's logged episode statistics averaged over the last ``window`` episodes from now on."""
+    model.__dict__["_stats_window_size"] = window  # what SB3's learn() sizes its buffers with
+    for name in ("ep_info_buffer", "ep_success_buffer"):
+        if model.__dict__.get(name) is not None:  # the newest episodes are kept
+            model.__dict__[name] = collections.deque(model.__dict__[name], maxlen=window)
 
 
 def _check_load_arguments(kwargs: dict[str, Any], device) -> None:

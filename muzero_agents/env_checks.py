@@ -101,6 +101,13 @@ def check_observation_kind(space: spaces.Space) -> None:
             f"observation space {space} (shape ()). Give it one: "
             "gymnasium.wrappers.ReshapeObservation(env, (1,))."
         )
+    if isinstance(space, spaces.MultiDiscrete) and space.nvec.ndim != 1:
+        flat = f"gymnasium.spaces.MultiDiscrete({space.nvec.reshape(-1).tolist()})"
+        raise ValueError(
+            f"SB3's one-hot encoding reads MultiDiscrete observations with a flat nvec, got MultiDiscrete({space.nvec.tolist()}) "
+            f"(nvec of shape {space.nvec.shape}). Flatten them: gymnasium.wrappers.TransformObservation("
+            f"env, lambda o: o.reshape(-1), {flat})."
+        )
 
 
 def check_observation_space(space: spaces.Space, policy: Any) -> None:

@@ -95,6 +95,18 @@ def test_scalar_box_observations_name_reshape_observation_which_fixes_them(fast_
     assert model.predict(np.array([0.5], np.float32))[0].shape == ()
 
 
+def test_multi_discrete_observations_of_more_dimensions_name_the_flattening_fix(fast_kwargs):
+    grid = spaces.MultiDiscrete([[3, 4], [2, 5]])
+    fix = "TransformObservation(env, lambda o: o.reshape(-1), gymnasium.spaces.MultiDiscrete([3, 4, 2, 5]))"
+    with pytest.raises(ValueError, match=r"flat nvec.*nvec of shape \(2, 2\).*" + re.escape(fix)):
+        MuZero("MlpPolicy", _Env(grid), **fast_kwargs)  # SB3's one-hot failed on it inside learn()
+    flat = spaces.MultiDiscrete([3, 4, 2, 5])
+    fixed = gym.wrappers.TransformObservation(_Env(grid), lambda o: o.reshape(-1), flat)  # the named fix
+    model = MuZero("MlpPolicy", fixed, **{**fast_kwargs, "learning_starts": 4, "batch_size": 2})
+    model.learn(8)
+    assert model.predict(flat.sample())[0].shape == ()
+
+
 @pytest.mark.parametrize(
     ("shape", "channels_last"),
     [

@@ -3,6 +3,7 @@
 import copy
 import pathlib
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -194,7 +195,7 @@ def test_0_1_0_argument_names_point_to_their_new_place(tmp_path):
         model.play_symmetries = True
 
 
-class _FrameEnv(__import__("gymnasium").Env):
+class _FrameEnv(gym.Env):
     """36x36 single-channel frames: large enough to be downsampled as a frame."""
 
     def __init__(self):
@@ -408,3 +409,42 @@ def test_load_refuses_a_bad_device_by_name(tmp_path, fast_kwargs):
     MuZero("MlpPolicy", "CartPole-v1", seed=0, **fast_kwargs).save(tmp_path / "model")
     with pytest.raises(ValueError, match="device must be 'auto' or a torch device name"):
         MuZero.load(tmp_path / "model.zip", device="gpu")
+
+
+class _AllLegal(gym.Wrapper):
+    """CartPole with sb3-contrib's ``action_masks()``, so that its steps are stored with masks."""
+
+    def action_masks(self):
+        return np.ones(2, dtype=bool)
+
+
+def test_a_replay_stored_with_other_action_masks_than_the_env_gives_is_not_trained_on(tmp_path, fast_kwargs):
+    model = MuZero("MlpPolicy", "CartPole-v1", seed=0, **fast_kwargs)
+    model.learn(40)
+    model.save(tmp_path / "model", include=["replay_buffer"])
+    model.save_replay_buffer(tmp_path / "plain")
+    with pytest.warns(UserWarning, match="recorded without legal-action masks.*starts a new replay"):
+        loaded = MuZero.load(tmp_path / "model.zip", env=make_vec_env("CartPole-v1", wrapper_class=_AllLegal))
+    with pytest.raises(ValueError, match="recorded without legal-action masks, but the model's env gives them"):
+        loaded.load_replay_buffer(tmp_path / "plain.pkl")
+    model.set_env(make_vec_env("CartPole-v1", wrapper_class=_AllLegal))  # the same spaces and envs
+    assert len(model.replay_buffer) == 0  # a new replay: the old one took steps without masks
+    model.learn(40, reset_num_timesteps=False)  # failed at the first step before
+    assert model.replay_buffer.has_legal_masks and len(model.replay_buffer) == 40
+    model.save_replay_buffer(tmp_path / "masked")
+    plain = MuZero.load(tmp_path / "model.zip", env=make_vec_env("CartPole-v1"))
+    with pytest.raises(ValueError, match="recorded with legal-action masks, but the model's env gives none"):
+        plain.load_replay_buffer(tmp_path / "masked.pkl")
+
+
+def test_stats_window_size_set_later_or_at_load_sizes_the_logged_statistics(tmp_path, fast_kwargs):
+    model = MuZero("MlpPolicy", "CartPole-v1", stats_window_size=3, seed=0, **fast_kwargs)
+    model.learn(120)
+    assert model.ep_info_buffer.maxlen == 3 and len(model.ep_info_buffer) == 3
+    newest = list(model.ep_info_buffer)[-2:]
+    model.stats_window_size = 2
+    assert model.ep_info_buffer.maxlen == 2 and list(model.ep_info_buffer) == newest
+    model.save(tmp_path / "model")
+    loaded = MuZero.load(tmp_path / "model.zip", env=make_vec_env("CartPole-v1"), stats_window_size=5)
+    loaded.learn(40)
+    assert loaded.ep_info_buffer.maxlen == 5 and loaded.ep_success_buffer.maxlen == 5

@@ -61,10 +61,17 @@ def test_sb3_contrib_masked_evaluation_accepts_muzero():
     pytest.importorskip("sb3_contrib")
     from sb3_contrib.common.maskable.evaluation import evaluate_policy
 
+    from sb3_contrib.common.maskable.callbacks import MaskableEvalCallback
+
     model = tictactoe_model()
     env = make_board_game("tictactoe", opponent="random")
-    mean, _ = evaluate_policy(model, env, n_eval_episodes=4, use_masking=True)
-    assert -1.0 <= mean <= 1.0
+    illegal = []  # the env ends a game on an illegal move and says so in its info
+    watch = lambda local_vars, _: illegal.append(local_vars["info"].get("illegal_action", False))
+    mean, _ = evaluate_policy(model, env, n_eval_episodes=4, use_masking=True, callback=watch)
+    assert -1.0 <= mean <= 1.0 and illegal and not any(illegal)
+    evaluate = MaskableEvalCallback(make_board_game("tictactoe", opponent="random"), n_eval_episodes=2, eval_freq=8)
+    model.learn(16, callback=evaluate)  # the README's evaluation during learn() for envs with masks
+    assert np.isfinite(evaluate.last_mean_reward)  # it evaluated (-inf until then)
 
 
 def test_sampling_moves_play_the_most_visited_action_after_the_opening(monkeypatch):
