@@ -226,9 +226,10 @@ def env_action_masks(env: VecEnv, action_count: int) -> np.ndarray | None:
 def env_symmetries(env: VecEnv | None, observation_space, action_space, needed: bool) -> Symmetries | None:
     """The board symmetries the sub-envs declare (None where they declare none).
 
-    They index the env's own observations, so a wrapper that reshapes them (frame stacking, a
-    transpose) makes them wrong: refused where augmentation would use them (``needed``), with an
-    error that names the fix, otherwise ignored.
+    They index the observations of the env that declares them, whose shape it may give as
+    ``board_symmetries_shape`` (else the sub-envs' observations are taken as those). A wrapper
+    that reshapes them (frame stacking, a transpose) makes them wrong: refused where augmentation
+    would use them (``needed``), with an error that names the fix, otherwise ignored.
     """
     if env is None or not env.has_attr("board_symmetries"):
         return None
@@ -237,7 +238,10 @@ def env_symmetries(env: VecEnv | None, observation_space, action_space, needed: 
         return None
     symmetries = Symmetries.stack(per_env[0])
     same = all(s and Symmetries.stack(s).same_as(symmetries) for s in per_env[1:])
-    env_shape = tuple(env.get_attr("observation_space")[0].shape)
+    if env.has_attr("board_symmetries_shape"):  # the declaring env's own observations
+        env_shape = tuple(env.get_attr("board_symmetries_shape")[0])
+    else:
+        env_shape = tuple(env.get_attr("observation_space")[0].shape)
     fits = (
         same
         and env_shape == tuple(observation_space.shape)
@@ -250,7 +254,8 @@ def env_symmetries(env: VecEnv | None, observation_space, action_space, needed: 
         return None
     raise ValueError(
         "The env's board_symmetries do not match its observations or actions (a wrapper such as "
-        "VecFrameStack or VecTransposeImage reshaped them, or the sub-envs differ). Pass "
+        "VecFrameStack, VecTransposeImage or an observation wrapper reshaped them, or the sub-envs "
+        "differ). Pass "
         "learner_kwargs=dict(augment_symmetries=False), or give MuZero the board env unwrapped."
     )
 

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
-from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.base_class import BaseAlgorithm, maybe_make_env
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
@@ -203,7 +203,7 @@ class MuZero(BaseAlgorithm):
         self._rng = np.random.default_rng(self.seed)
         self.policy = self._make_policy()
         if self.env is not None:  # a loaded model without env keeps its saved flag and symmetries
-            self.two_player = env_flag(self.env, "is_two_player_zero_sum")
+            self.two_player = _game_kind(self)
             self._symmetries = self._env_symmetries()
         self.replay_buffer = _replay_to_train_on(self, self.__dict__.get("replay_buffer"))
         self._reward_check = env_checks.RewardScaleCheck(self.policy.support_size)  # warns once per model
@@ -261,7 +261,7 @@ class MuZero(BaseAlgorithm):
     def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
         """SB3's set_env; a fresh replay buffer for another kind of game or where it does not fit."""
         super().set_env(env, force_reset)
-        two_player = env_flag(self.env, "is_two_player_zero_sum")
+        two_player = _game_kind(self)
         if self.two_player != two_player or not _replay_fits_env(self):
             self.two_player = two_player
             self.replay_buffer = self._make_replay_buffer()
@@ -314,7 +314,7 @@ class MuZero(BaseAlgorithm):
         env step (False stops); ``log_interval`` counts finished episodes between logger dumps."""
         loops.refuse_if_running(self._loop)
         settings.check_learn_arguments(total_timesteps, callback, log_interval)
-        env_checks.check_env_spaces(self.env, self.policy_class, required=True, where="learn()")
+        _check_env_to_learn_on(self)
         self._stop_loop()
         remote = distributed.prepare(self)  # None unless num_actors or Reanalyze workers ask for Ray
         envs_will_reset = reset_num_timesteps or self._last_obs is None
@@ -456,13 +456,13 @@ class MuZero(BaseAlgorithm):
 
     @classmethod
     def load(cls, path, env: GymEnv | None = None, device: torch.device | str = "auto", **kwargs) -> MuZero:
-        """SB3's load, refusing with a clear message anything that is not a readable MuZero save."""
-        _check_load_arguments(kwargs, device)
-        path = files.check_model_zip(path)
-        _check_policy_class(path, kwargs.get("custom_objects"))
-        _merge_saved_settings(path, kwargs)
+        """SB3's load (``env`` also an id or a function, as for the constructor), refusing non-MuZero saves."""
+        path = _checked_save_to_load(path, device, kwargs)
+        env, env_source = _open_env_to_load_with(env)
         with _clear_weights_errors(path):
-            return super().load(path, env=env, device=device, **kwargs)
+            model = super().load(path, env=env, device=device, **kwargs)
+        distributed.remember(model.env, env_source)  # actors can rebuild it
+        return model
 
     def save_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
         """Pickle the replay atomically (adds .pkl when no suffix is given); a crash never tears it."""
@@ -542,6 +542,31 @@ def _replay_fits_env(model: MuZero) -> bool:
     return len(replay) > 0 or getattr(replay, "frame_stack", None) == stacking
 
 
+def _game_kind(model: MuZero) -> bool:
+    """Whether ``model`` searches an alternating two-player zero-sum game (values negated at each
+    ply): its env's kind until it has learned, then the kind its network learned on any env (a
+    self-play model searches one ply per step, also against an opponent inside the env)."""
+    learned = model.num_timesteps > 0 or model._n_updates > 0
+    return model.two_player if learned else env_flag(model.env, "is_two_player_zero_sum")
+
+
+def _check_env_to_learn_on(model: MuZero) -> None:
+    """Refuse an env ``learn()`` cannot use: one missing or of the wrong spaces, or of another
+    kind of game than the one ``model`` learned (it can still play on it)."""
+    env_checks.check_env_spaces(model.env, model.policy_class, required=True, where="learn()")
+    if env_flag(model.env, "is_two_player_zero_sum") != model.two_player:
+        kinds = (
+            "self-play of an alternating two-player game (one ply per step)",
+            "a single-agent env (an opponent, if any, moving inside it)",
+        )
+        learned, given = (kinds[0], kinds[1]) if model.two_player else (kinds[1], kinds[0])
+        raise ValueError(
+            f"this model learned {learned}, but its env is {given}: it can play there (predict, "
+            "evaluate_policy) but not learn from it. Learn on an env of its kind (for a board game "
+            "without an opponent: make_board_game(game)), or make a new model for this env."
+        )
+
+
 def _masks_differ(replay, env) -> bool:
     """Whether ``replay`` holds steps stored with legal-action masks while ``env`` gives none
     (``action_masks()``), or the other way round: it takes steps one way only."""
@@ -554,6 +579,23 @@ def _resize_episode_statistics(model: MuZero, window: int) -> None:
     for name in ("ep_info_buffer", "ep_success_buffer"):
         if model.__dict__.get(name) is not None:  # the newest episodes are kept
             model.__dict__[name] = collections.deque(model.__dict__[name], maxlen=window)
+
+
+def _checked_save_to_load(path, device, kwargs: dict[str, Any]):
+    """``path`` checked as a MuZero zip with a MuZero policy, and ``load``'s arguments checked
+    and merged with the save's settings (``kwargs`` is updated)."""
+    _check_load_arguments(kwargs, device)
+    path = files.check_model_zip(path)
+    _check_policy_class(path, kwargs.get("custom_objects"))
+    _merge_saved_settings(path, kwargs)
+    return path
+
+
+def _open_env_to_load_with(env):
+    """``env`` as SB3's load takes it (an id made into an env, a function called once), and how
+    actors can rebuild it (None for a live env)."""
+    env, source = distributed.open_env(env)
+    return (maybe_make_env(env, verbose=0) if isinstance(env, str) else env), source
 
 
 def _check_load_arguments(kwargs: dict[str, Any], device) -> None:

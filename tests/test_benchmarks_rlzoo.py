@@ -174,3 +174,71 @@ def test_grouped_settings_are_folded_at_load_too(tmp_path):
     loaded = rlzoo.ZooMuZero.load(tmp_path / "agent", **{"learner_kwargs.reward_loss_coef": 7.0})
     assert loaded.learner_kwargs["reward_loss_coef"] == 7.0
     assert loaded.learner.settings["reward_loss_coef"] == 7.0
+
+
+def zoo_params(*arguments: str) -> dict:
+    """``-params`` parsed as the Zoo's command line parses it (``rl_zoo3.utils.StoreDict``)."""
+    import argparse
+
+    from rl_zoo3.utils import StoreDict
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-params", nargs="+", action=StoreDict)
+    return parser.parse_args(["-params", *arguments]).params
+
+
+def yml_schedule_values(group: str, key: str, value: str) -> list[float]:
+    """What the schedule ``value`` of ``group: {key: value}`` in muzero.yml gives along training."""
+    schedule = zoo.convert_zoo_value(group, {key: value})[key]
+    return [schedule(progress) for progress in (1.0, 0.5, 0.0)]
+
+
+@pytest.mark.parametrize(
+    "param, kept_sampling_moves",
+    [
+        ("self_play_kwargs.temperature:'lin_1.0'", 4),  # merged into the entry's group
+        ("self_play_kwargs:dict(temperature='lin_1.0')", None),  # replaces it, as the Zoo's -params do
+    ],
+)
+def test_grouped_lin_schedules_on_the_command_line_read_as_in_muzero_yml(param, kept_sampling_moves):
+    """``-params`` with ``lin_X`` inside a group gives the schedule the same muzero.yml entry gives."""
+    entry = rlzoo.zoo_ready({"self_play_kwargs": {"sampling_moves": 4}})  # as the Zoo's table holds it
+    settings = {**entry, **zoo_params(param)}  # as the Zoo applies -params to the entry
+    model = rlzoo.ZooMuZero("MlpPolicy", "CartPole-v1", num_simulations=2, **settings)
+    temperature = model.self_play_kwargs["temperature"]
+    assert [temperature(progress) for progress in (1.0, 0.5, 0.0)] == yml_schedule_values(
+        "self_play_kwargs", "temperature", "lin_1.0"
+    )
+    assert model.self_play_kwargs["sampling_moves"] == kept_sampling_moves
+
+
+def test_grouped_lin_schedules_are_converted_at_load_too(tmp_path):
+    """The Zoo's ``-i`` hands the same ``-params`` to ``load``."""
+    rlzoo.ZooMuZero("MlpPolicy", "CartPole-v1", num_simulations=2).save(tmp_path / "agent")
+    loaded = rlzoo.ZooMuZero.load(tmp_path / "agent", **zoo_params("self_play_kwargs.temperature:'lin_0.5'"))
+    temperature = loaded.self_play_kwargs["temperature"]
+    assert [temperature(progress) for progress in (1.0, 0.5, 0.0)] == yml_schedule_values(
+        "self_play_kwargs", "temperature", "lin_0.5"
+    )
+
+
+def test_the_zoo_plays_go9x9_with_the_pass_rule_of_the_go9x9_suite():
+    """The id alone has no pass rule; the entry's env_kwargs give the Zoo's envs the suite's rule,
+    and the suite's MuZero settings (its board envs come from the task) do not take them."""
+    import gymnasium as gym
+
+    import wrappers  # noqa: F401 (registers the BoardGame ids)
+    from benchmarks.harness.suites import get_suite
+    from benchmarks.harness.tasks import algo_config
+    from wrappers.pass_rule import PassWhenSettled
+
+    (task,) = get_suite("go9x9").tasks
+    env_kwargs = rlzoo.hyperparams["BoardGame/Go9x9-v0"]["env_kwargs"]
+    assert env_kwargs == {"pass_when_settled": task.game_kwargs["pass_when_settled"]}
+    env = gym.make("BoardGame/Go9x9-v0", **env_kwargs)
+    layers = [env]
+    while hasattr(layers[-1], "env"):
+        layers.append(layers[-1].env)
+    (rule,) = [layer for layer in layers if isinstance(layer, PassWhenSettled)]
+    assert rule.max_moves == 162
+    assert "env_kwargs" not in algo_config("muzero", task).kwargs

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
@@ -75,13 +76,14 @@ class Counting(BaseCallback):
 
 
 class KillActor(BaseCallback):
-    """At step ``at``, kills self-play actor ``index`` through Ray (which restarts it), then stops
+    """At step ``at``, kills self-play actor ``index`` through Ray (which restarts it), or with
+    SIGKILL to its process when ``crash`` (as a crash would; Ray restarts it too), then stops
     learning once the restarted actor's pieces reach the replay: more steps in its shard than the
     kill found there plus the pieces it may have had in flight."""
 
-    def __init__(self, at: int, index: int = 0) -> None:
+    def __init__(self, at: int, index: int = 0, crash: bool = False) -> None:
         super().__init__()
-        self.at, self.index, self.stored_at_kill = at, index, None
+        self.at, self.index, self.crash, self.stored_at_kill = at, index, crash, None
 
     def _on_step(self) -> bool:
         shard = self.model.replay_buffer.shards[self.index]
@@ -90,7 +92,12 @@ class KillActor(BaseCallback):
 
             names = [name for name in ray.util.list_named_actors() if name.startswith("muzero-self-play-")]
             handle = ray.get_actor(next(name for name in names if name.endswith(f"-{self.index}")))
-            ray.kill(handle, no_restart=False)
+            if self.crash:
+                from ray._private.state import actors
+
+                os.kill(actors(handle._actor_id.hex())["Pid"], signal.SIGKILL)
+            else:
+                ray.kill(handle, no_restart=False)
             self.stored_at_kill = len(shard)
         in_flight = 2 * 16 * shard.n_envs  # IN_FLIGHT pieces of STEPS_PER_PIECE steps
         return self.stored_at_kill is None or len(shard) <= self.stored_at_kill + in_flight
@@ -141,6 +148,33 @@ def failing_cartpole_factory(marker: Path, fail_at: int):
     return FailingOnce
 
 
+def big_cartpoles_factory():
+    """Two CartPoles from a function that holds 2.4 MB: an actor's constructor argument over
+    Ray's 100 KB inline limit (Ray puts such an argument in its object store)."""
+    ballast = np.zeros(300_000)
+
+    def big_cartpoles():
+        assert ballast.size == 300_000
+        return make_vec_env("CartPole-v1", n_envs=2)
+
+    return big_cartpoles
+
+
+def cartpole_in_this_process_only():
+    """A CartPole function that raises in any other process (an actor's): as an env whose
+    simulator is missing on the actors' nodes. Made inside a function so that Ray ships it by value."""
+    import gymnasium as gym
+
+    here = os.getpid()
+
+    def cartpole():
+        if os.getpid() != here:
+            raise FileNotFoundError("no simulator licence on this node")
+        return gym.make("CartPole-v1")
+
+    return cartpole
+
+
 class PlayingActor:
     """A self-play actor's handle that notes each ``play`` call: the steps asked, its Ray reference."""
 
@@ -184,8 +218,9 @@ def test_a_live_env_is_refused_with_what_to_pass(fast_kwargs):
     model = MuZero("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2), num_actors=1, **fast_kwargs)
     with pytest.raises(ValueError, match=r"env id .*function that returns the env") as refused:
         model.learn(64)
-    # for a loaded model: load(env=...) takes any number of envs, SB3's set_env only the model's
-    assert "MuZero.load(path, env=muzero_agents.distributed.rebuildable_env(" in str(refused.value)
+    # for a loaded model: load(env=...) takes the id or function; set_env a rebuildable env
+    assert "the same to MuZero.load(path, env=...)" in str(refused.value)
+    assert "model.set_env(muzero_agents.distributed.rebuildable_env(" in str(refused.value)
 
 
 def test_a_missing_ray_names_the_extra(fast_kwargs, monkeypatch):
@@ -219,6 +254,34 @@ def test_a_fraction_set_to_0_later_is_refused_when_learn_starts(fast_kwargs):
     model.reanalyze_kwargs["fraction"] = 0.0
     with pytest.raises(ValueError, match=re.escape('reanalyze_kwargs["fraction"] is 0')):
         model.learn(64)
+
+
+def test_a_failed_actor_creation_is_summed_up_by_the_exception_behind_it():
+    """Ray hands an actor's failed creation back as text only: the summary names the exception
+    the constructor raised, or the one that kept Ray from fetching the constructor's argument."""
+    from muzero_agents.distributed.fleet import error_summary
+
+    class FailedCreation(Exception):
+        actor_init_failed = True
+
+    died = "The actor died because of an error raised in its creation task, ray::W.__init__() (pid=1)"
+    raised = (
+        f"{died}\nKeyError: 'inner'\n\nThe above exception was the direct cause of the following exception:\n\n"
+        '  File "/x/worker.py", line 8, in __init__\n    self.envs = build()\n    ^^^^^^^^^^^^^\n'
+        "gymnasium.error.NamespaceNotFound: Namespace BoardGame not found.\nHave you installed it?"
+    )
+    assert error_summary(FailedCreation(raised)) == (
+        "FailedCreation: its creation failed: gymnasium.error.NamespaceNotFound: "
+        "Namespace BoardGame not found. Have you installed it?"
+    )
+    unfetched = (
+        f"{died}\n  At least one of the input arguments for this task could not be computed:\n"
+        "ray.exceptions.ReferenceCountingAssertionError: Failed to retrieve object 00ff."
+    )
+    assert error_summary(FailedCreation(unfetched)).endswith(
+        "failed: ray.exceptions.ReferenceCountingAssertionError: Failed to retrieve object 00ff."
+    )
+    assert error_summary(FailedCreation(died)) == f"FailedCreation: {died}"  # no more to say
 
 
 def worker_spec(fast_kwargs, seed, index):
@@ -520,6 +583,40 @@ def test_a_killed_actor_is_restarted_and_learning_completes(tmp_path, fast_kwarg
     assert not (other.episode_end == TRUNCATED_NO_VALUE).any()
     # every step received was stored; what the kill lost was never counted
     assert len(model.replay_buffer) == model.num_timesteps
+
+
+@needs_ray
+def test_a_killed_actor_with_a_large_spec_is_restarted(tmp_path, fast_kwargs, ray_processes):
+    """Ray frees an argument it put in its object store once the actor first started
+    (ray-project/ray#53727); the restart must still find the actor's spec."""
+    model = MuZero("MlpPolicy", big_cartpoles_factory(), num_actors=1, seed=1, **fast_kwargs)
+    model.set_logger(configure(str(tmp_path), ["csv"]))
+    kill = KillActor(at=40, index=0, crash=True)
+    with pytest.warns(RuntimeWarning, match="self-play actor 0 failed"):
+        model.learn(20_000, callback=kill, log_interval=1)
+    assert model.num_timesteps < 20_000, "the restarted actor never played"
+    rows = csv_rows(tmp_path)
+    assert float(rows[-1]["distributed/actor_restarts"]) == 1
+    assert float(rows[-1]["distributed/actors_alive"]) == 1  # it came back
+
+
+@needs_ray
+def test_an_env_id_registered_by_an_import_is_built_in_a_fresh_actor(fast_kwargs, ray_processes):
+    """The actor's process never imported ``wrappers``, which registers ``BoardGame/...``."""
+    import wrappers  # noqa: F401  (registers the board games here, as a user's script does)
+
+    fast_kwargs.update(discount=1.0, td_steps=9)
+    model = MuZero("MlpPolicy", "BoardGame/TicTacToe-v0", num_actors=1, seed=0, **fast_kwargs)
+    model.learn(64)
+    assert model.num_timesteps >= 64 and len(model.replay_buffer) == model.num_timesteps
+
+
+@needs_ray
+def test_an_actor_that_cannot_start_is_reported_with_the_exception_it_raised(fast_kwargs, ray_processes):
+    model = MuZero("MlpPolicy", cartpole_in_this_process_only(), num_actors=1, **fast_kwargs)
+    with pytest.raises(RuntimeError, match="a self-play actor could not start") as failed:
+        model.learn(64)
+    assert "FileNotFoundError: no simulator licence on this node" in str(failed.value)
 
 
 @needs_ray

@@ -425,7 +425,9 @@ def test_a_replay_stored_with_other_action_masks_than_the_env_gives_is_not_train
     model.save_replay_buffer(tmp_path / "plain")
     with pytest.warns(UserWarning, match="recorded without legal-action masks.*starts a new replay"):
         loaded = MuZero.load(tmp_path / "model.zip", env=make_vec_env("CartPole-v1", wrapper_class=_AllLegal))
-    with pytest.raises(ValueError, match="recorded without legal-action masks, but the model's env gives them"):
+    with pytest.raises(
+        ValueError, match="recorded without legal-action masks, but the model's env gives them"
+    ):
         loaded.load_replay_buffer(tmp_path / "plain.pkl")
     model.set_env(make_vec_env("CartPole-v1", wrapper_class=_AllLegal))  # the same spaces and envs
     assert len(model.replay_buffer) == 0  # a new replay: the old one took steps without masks
@@ -448,3 +450,16 @@ def test_stats_window_size_set_later_or_at_load_sizes_the_logged_statistics(tmp_
     loaded = MuZero.load(tmp_path / "model.zip", env=make_vec_env("CartPole-v1"), stats_window_size=5)
     loaded.learn(40)
     assert loaded.ep_info_buffer.maxlen == 5 and loaded.ep_success_buffer.maxlen == 5
+
+
+def test_load_takes_an_env_id_or_function_as_the_constructor_does(tmp_path, fast_kwargs):
+    from muzero_agents.distributed.envs import source_of
+
+    MuZero("MlpPolicy", "CartPole-v1", seed=0, **fast_kwargs).save(tmp_path / "model")
+    by_id = MuZero.load(tmp_path / "model.zip", env="CartPole-v1")  # SB3's load takes only envs
+    by_function = MuZero.load(tmp_path / "model.zip", env=lambda: make_vec_env("CartPole-v1", n_envs=2))
+    assert by_id.n_envs == 1 and by_function.n_envs == 2
+    assert source_of(by_id.env).env_id == "CartPole-v1"  # Ray actors can rebuild both
+    assert source_of(by_function.env).factory is not None
+    by_function.learn(40)
+    assert by_function.num_timesteps == 40

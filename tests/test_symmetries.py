@@ -151,6 +151,19 @@ def test_symmetries_of_a_reshaped_board_are_refused():
     )
 
 
+def test_symmetries_of_a_board_transposed_by_an_observation_wrapper_are_refused():
+    import gymnasium as gym
+
+    board = make_board_game("tictactoe")  # (3, 3, 2) planes; the wrapper makes them channels-first
+    space = gym.spaces.Box(0, 1, (2, 3, 3), board.observation_space.dtype)
+    transposed = gym.wrappers.TransformObservation(board, lambda obs: obs.transpose(2, 0, 1), space)
+    with pytest.raises(ValueError, match="an observation wrapper reshaped them.*augment_symmetries=False"):
+        MuZero("CnnPolicy", transposed, num_simulations=2)  # 6 of 8 images put stones on wrong cells
+    assert make_board_game("tictactoe").board_symmetries_shape == (3, 3, 2)
+    kept = MuZero("CnnPolicy", make_board_game("tictactoe"), num_simulations=2)
+    assert kept._symmetries is not None and len(kept._symmetries.obs_index) == 8
+
+
 def test_an_action_grid_that_is_not_a_permutation_is_refused():
     grid = np.zeros((3, 3), dtype=np.int64)  # every cell the same action: not a board's layout
     with pytest.raises(ValueError, match="permute"):

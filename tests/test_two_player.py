@@ -1,6 +1,7 @@
 """MuZero on turn-based games: detects zero-sum self-play, uses masks, trains, plays legal moves."""
 
 import numpy as np
+import torch
 import pytest
 
 pytest.importorskip("pettingzoo")
@@ -69,7 +70,9 @@ def test_sb3_contrib_masked_evaluation_accepts_muzero():
     watch = lambda local_vars, _: illegal.append(local_vars["info"].get("illegal_action", False))
     mean, _ = evaluate_policy(model, env, n_eval_episodes=4, use_masking=True, callback=watch)
     assert -1.0 <= mean <= 1.0 and illegal and not any(illegal)
-    evaluate = MaskableEvalCallback(make_board_game("tictactoe", opponent="random"), n_eval_episodes=2, eval_freq=8)
+    evaluate = MaskableEvalCallback(
+        make_board_game("tictactoe", opponent="random"), n_eval_episodes=2, eval_freq=8
+    )
     model.learn(16, callback=evaluate)  # the README's evaluation during learn() for envs with masks
     assert np.isfinite(evaluate.last_mean_reward)  # it evaluated (-inf until then)
 
@@ -124,3 +127,34 @@ def test_sampling_moves_count_per_env_and_break_visit_ties_by_the_policy(monkeyp
 def test_sampling_moves_must_not_be_negative():
     with pytest.raises(ValueError, match="sampling_moves"):
         MuZero("MlpPolicy", make_board_game("tictactoe"), self_play_kwargs=dict(sampling_moves=-1))
+
+
+def _root_values(model, observations, masks):
+    search = dict(num_simulations=8, explore=False, temperature=0.0, rng=np.random.default_rng(0))
+    return model.planner.plan(model.policy, observations, masks, **search).root_value
+
+
+def test_a_self_play_model_searches_plies_on_an_env_with_an_opponent_and_learns_only_by_self_play(tmp_path):
+    model = tictactoe_model()
+    model.learn(48)
+    with torch.no_grad():  # values far from 0, so that negating them at each ply shows
+        for parameter in model.policy.parameters():
+            parameter.add_(0.1 * torch.randn(parameter.shape, generator=torch.Generator().manual_seed(0)))
+    model.save(tmp_path / "ttt")
+    versus = make_board_game("tictactoe", opponent="random")
+    observations = np.stack([versus.reset(seed=seed)[0] for seed in range(4)] + [versus.step(4)[0]])
+    masks = np.ones((len(observations), 9), bool)
+    alone = MuZero.load(tmp_path / "ttt")
+    loaded = MuZero.load(tmp_path / "ttt", env=versus)  # it searched a one-player game before
+    assert loaded.two_player and loaded.planner.two_player
+    np.testing.assert_allclose(
+        _root_values(loaded, observations, masks), _root_values(alone, observations, masks)
+    )
+    with pytest.raises(ValueError, match="learned self-play .*, but its env is a single-agent env"):
+        loaded.learn(8, reset_num_timesteps=False)
+    model.set_env(make_vec_env(lambda: make_board_game("tictactoe", opponent="random"), n_envs=2))
+    assert model.two_player and model.planner.two_player
+    untrained = tictactoe_model()  # takes its env's kind until it has learned
+    untrained.set_env(make_vec_env(lambda: make_board_game("tictactoe", opponent="random"), n_envs=2))
+    assert not untrained.two_player and not untrained.planner.two_player
+    untrained.learn(16)

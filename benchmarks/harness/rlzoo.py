@@ -14,6 +14,16 @@ Zoo's own command line::
     python -m benchmarks.harness.rlzoo train --algo muzero --env BoardGame/TicTacToe-v0 --gym-packages wrappers
     python -m benchmarks.harness.rlzoo train --algo muzero --env CartPole-v1 --conf-file benchmarks/muzero.yml
 
+Board games train by self-play, but the Zoo evaluates without action masks: ``enjoy``, the
+``EvalCallback`` that ``train`` adds (``--eval-freq``) and the score of each ``-optimize`` trial
+call ``predict`` with no masks, so the agent may choose an illegal move, which ends the game as
+a loss for the mover (a tic-tac-toe agent under ``enjoy`` against ``opponent:'random'`` had a
+mean reward of -1.00 over episodes of 2 steps). Those numbers do not measure board-game play;
+play the saved agent (``logs/muzero/BoardGame-TicTacToe-v0_1/BoardGame-TicTacToe-v0.zip``) with
+the masks instead, against the game's opponents::
+
+    python -m benchmarks.boardgame_play --game tictactoe --no-ppo --load AGENT.zip
+
 Hyperparameter optimization (the Zoo's ``-optimize``, with Optuna) samples MuZero's settings
 from ``benchmarks.harness.muzero_sampler`` on top of the env's ``muzero.yml`` entry; each trial
 trains for ``--n-timesteps`` env steps and is scored by its last evaluation (``--eval-episodes``
@@ -25,6 +35,9 @@ the trials to ``logs/muzero/report_<env>_...csv``::
 
 Grouped settings are written ``group.key``, in the trial parameters and on the command line
 (``-params learner_kwargs.reward_loss_coef:10``); ``ZooMuZero`` merges them into their group.
+``-params`` takes a whole group too (``-params "self_play_kwargs:dict(temperature='lin_1.0')"``,
+which replaces the entry's group, as the Zoo's ``-params`` does), and either form reads as the
+same setting in ``muzero.yml`` does (``self_play_kwargs.temperature:'lin_1.0'`` is a schedule).
 
 Other algorithms (``--algo ppo``) behave exactly as with ``python -m rl_zoo3.cli``.
 """
@@ -55,6 +68,15 @@ def zoo_ready(entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def muzero_ready(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings the Zoo hands MuZero (the muzero.yml entry updated by ``-params`` and the
+    optimizer's samples) read as a muzero.yml entry is: ``group.key`` settings merged into their
+    group, then every group converted by :func:`zoo_ready` (``lin_X`` inside it made a schedule),
+    so ``-params self_play_kwargs.temperature:'lin_1.0'`` and
+    ``-params "self_play_kwargs:dict(temperature='lin_1.0')"`` work as the yml's ``lin_1.0`` does."""
+    return zoo_ready(fold_grouped_settings(settings))
+
+
 def zoo_table() -> dict[str, dict[str, Any]]:
     """Env id -> MuZero's settings from ``muzero.yml``, each entry made ready for the Zoo."""
     return {env_id: zoo_ready(entry) for env_id, entry in muzero_hyperparams().items()}
@@ -66,17 +88,19 @@ puts a fresh table here for every run: the Zoo edits the entry it reads in place
 
 
 class ZooMuZero(MuZero):
-    """MuZero as the Zoo builds it: it also takes grouped settings written ``group.key``
-    (``learner_kwargs.reward_loss_coef=10.0``, from the optimizer's samples or ``-params``), each
-    merged into its group with the group's other keys kept, at construction and at load (the Zoo's
-    ``-i`` continues a saved agent)."""
+    """MuZero as the Zoo builds it: the settings it is handed, at construction and at load (the
+    Zoo's ``-i`` continues a saved agent), are read as a muzero.yml entry is (:func:`muzero_ready`):
+    grouped settings written ``group.key`` (``learner_kwargs.reward_loss_coef=10.0``, from the
+    optimizer's samples or ``-params``) merge into their group with its other keys kept, and a
+    ``lin_X`` inside a group from ``-params`` (applied after the table was converted) becomes a
+    schedule."""
 
     def __init__(self, policy: Any, env: Any, **kwargs: Any) -> None:
-        super().__init__(policy, env, **fold_grouped_settings(kwargs))
+        super().__init__(policy, env, **muzero_ready(kwargs))
 
     @classmethod
     def load(cls, path: Any, env: Any = None, device: Any = "auto", **kwargs: Any) -> MuZero:
-        return super().load(path, env=env, device=device, **fold_grouped_settings(kwargs))
+        return super().load(path, env=env, device=device, **muzero_ready(kwargs))
 
 
 def register() -> None:

@@ -44,6 +44,7 @@ def connect(workers: int) -> bool:
         if not ours or _started["cpus"] >= workers:
             return False
         ray.shutdown()  # our own cluster, too small for these workers (its earlier ones are stopped)
+        _ARGUMENTS.clear()
     elif os.environ.get("RAY_ADDRESS"):
         ray.init(log_to_driver=False)
         return False
@@ -53,24 +54,54 @@ def connect(workers: int) -> bool:
     return True
 
 
+# Ray inlines a constructor argument up to this size (its max_direct_call_object_size) into the
+# actor's creation task, which keeps it for every restart; a larger one it puts in its object store
+# and frees once the actor has first started, so that a restart fails (ray-project/ray#53727).
+RAY_INLINE_LIMIT_BYTES = int(os.environ.get("RAY_max_direct_call_object_size", 100 * 1024))
+# an actor's id -> its constructor's argument in the object store, held while the actor may restart
+_ARGUMENTS: dict[Any, Any] = {}
+
+
 def start_workers(worker_class: type, specs: list[Any], role: str = "self-play") -> list[Any]:
     """One Ray actor of ``worker_class`` per spec, each on one core, restarted by Ray when it dies.
 
     The actors are named ``muzero-<role>-<run>-<index>`` (``ray.util.list_named_actors``; the
     roles are ``self-play`` and ``reanalyze``) and belong to this process: they end with it.
+    A large spec goes by reference (``restartable_argument``), held until ``stop_workers``.
     """
     ray = import_ray()
     remote = ray.remote(worker_class)
     run = uuid.uuid4().hex[:8]
-    return [
-        remote.options(
+    handles = []
+    for spec in specs:
+        argument = restartable_argument(ray, spec)
+        handle = remote.options(
             num_cpus=1,
             max_restarts=MAX_RESTARTS,
             max_task_retries=0,  # work lost with its actor is not done again: the learner asks anew
             name=f"muzero-{role}-{run}-{spec.index}",
-        ).remote(spec)
-        for spec in specs
-    ]
+        ).remote(argument)
+        if argument is not spec:
+            _ARGUMENTS[_actor_id(handle)] = argument
+        handles.append(handle)
+    return handles
+
+
+def restartable_argument(ray, spec: Any) -> Any:
+    """What to pass an actor for ``spec`` so that every restart can read it: the spec itself when
+    Ray inlines it into the creation task (pickled, under half of ``RAY_INLINE_LIMIT_BYTES``, as
+    Ray's serialization differs a little), else its reference from ``ray.put``, which the caller
+    holds while the actor lives. (Passing small specs by value spares the error line Ray logs for
+    any restartable actor with an argument in its object store.)"""
+    if len(ray.cloudpickle.dumps(spec)) < RAY_INLINE_LIMIT_BYTES // 2:
+        return spec
+    return ray.put(spec)
+
+
+def _actor_id(handle: Any) -> Any:
+    """The actor's Ray id (held rather than its handle, which would keep the actor alive); None for
+    an object that is no actor's handle."""
+    return getattr(handle, "_actor_id", None)
 
 
 def actor_state(handle: Any) -> str | None:
@@ -96,8 +127,10 @@ def restarts_spent(handle: Any, error: Exception, deaths: int) -> bool:
 
 
 def stop_workers(handles: list[Any]) -> None:
-    """End the actors for good (no restart); ones already gone are skipped."""
+    """End the actors for good (no restart) and let their arguments go; ones already gone are skipped."""
     ray = import_ray()
+    for handle in handles:
+        _ARGUMENTS.pop(_actor_id(handle), None)
     if not ray.is_initialized():  # the cluster is gone, and its actors with it (and ray.kill would start one)
         return
     for handle in handles:

@@ -9,9 +9,10 @@ with ``set_env`` has no source until one is given (``rebuildable_env``).
 
 from __future__ import annotations
 
+import importlib
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from stable_baselines3.common.vec_env import VecEnv
@@ -23,23 +24,46 @@ _SOURCES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # VecEnv -> E
 
 @dataclass(frozen=True)
 class EnvSource:
-    """How to build an env again: a gymnasium id (``env_id``) or a function (``factory``)."""
+    """How to build an env again: a gymnasium id (``env_id``) or a function (``factory``).
+
+    An id's registration (``env_spec``, its ``EnvSpec``) is read in the process that made the
+    source: an actor's fresh process may not have imported the module that registers the id
+    (``wrappers`` for ``BoardGame/...``, ``ale_py`` for ``ALE/...``), but ``gym.make`` imports the
+    spec's entry point itself.
+    """
 
     env_id: str | None = None
     factory: EnvFactory | None = None
+    env_spec: Any = field(default=None, compare=False)  # gymnasium's EnvSpec of env_id, if registered here
 
     def build(self) -> Any:
-        """A fresh env: ``gym.make(env_id)`` or ``factory()`` (wrap it as ``MuZero`` does)."""
+        """A fresh env: ``gym.make`` of the id's spec (or of the id, unregistered where the source
+        was made) or ``factory()`` (wrap it as ``MuZero`` does)."""
         if self.env_id is not None:
             import gymnasium as gym
 
-            return gym.make(self.env_id)
+            return gym.make(self.env_spec if self.env_spec is not None else self.env_id)
         return self.factory()
 
     def describe(self) -> str:
         return (
             repr(self.env_id) if self.env_id is not None else getattr(self.factory, "__name__", "a function")
         )
+
+
+def registered_spec(env_id: str) -> Any:
+    """The ``EnvSpec`` that ``gym.make(env_id)`` builds from, as this process's registry holds it
+    (the module of a ``"module:id"`` id imported first, as ``gym.make`` does), or None when the id
+    is not registered here (``gym.make`` then says why when the env is built)."""
+    import gymnasium as gym
+
+    module, _, name = env_id.rpartition(":")
+    try:
+        if module:
+            importlib.import_module(module)
+        return gym.spec(name)
+    except Exception:  # unregistered, unversioned or misspelled: gym.make's own error says which
+        return None
 
 
 def open_env(env: Any) -> tuple[Any, EnvSource | None]:
@@ -49,7 +73,7 @@ def open_env(env: Any) -> tuple[Any, EnvSource | None]:
     takes no functions); anything else (a live env) has no source.
     """
     if isinstance(env, str):
-        return env, EnvSource(env_id=env)
+        return env, EnvSource(env_id=env, env_spec=registered_spec(env))
     if callable(env) and not _is_env(env):
         return env(), EnvSource(factory=env)
     return env, None
@@ -64,12 +88,12 @@ def remember(vec_env: VecEnv | None, source: EnvSource | None) -> None:
 def rebuildable_env(factory: EnvFactory) -> VecEnv:
     """Build an env with ``factory`` and remember the factory, so that ``num_actors`` can rebuild it.
 
-    For models whose env is given after construction, such as a loaded model::
+    For models whose env is given after construction by ``set_env``, with as many envs as the
+    model had (SB3's ``set_env`` refuses another count)::
 
-        model = MuZero.load("model.zip", env=rebuildable_env(lambda: make_vec_env("CartPole-v1", n_envs=4)))
+        model.set_env(rebuildable_env(lambda: make_vec_env("CartPole-v1", n_envs=4)))
 
-    ``model.set_env(rebuildable_env(...))`` works too, but only with as many envs as the model
-    had (SB3's ``set_env`` refuses another count; ``MuZero.load`` takes any).
+    ``MuZero.load(path, env=...)`` takes the id or the function itself, as the constructor does.
     """
     from stable_baselines3.common.base_class import BaseAlgorithm
 
@@ -88,8 +112,9 @@ def source_of(vec_env: VecEnv | None) -> EnvSource:
         f"MuZero(num_actors=...) rebuilds the env in each actor's process, but the model has {what}, "
         "which cannot be copied there. Pass the env id (MuZero('MlpPolicy', 'CartPole-v1', ...)) or a "
         "function that returns the env (env=lambda: make_vec_env('CartPole-v1', n_envs=4)); for a "
-        "loaded model, MuZero.load(path, env=muzero_agents.distributed.rebuildable_env(that_function)) "
-        "(or model.set_env(rebuildable_env(that_function)) with as many envs as the model had)."
+        "loaded model, the same to MuZero.load(path, env=...) (or "
+        "model.set_env(muzero_agents.distributed.rebuildable_env(that_function)) with as many envs as "
+        "the model had)."
     )
 
 

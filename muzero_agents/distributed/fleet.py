@@ -232,9 +232,25 @@ def answers_once_started(ray, refs: list, role: str, setting: str, timeout: floa
 
 
 def error_summary(error: Exception) -> str:
-    """One line for an actor's failure: the env's own exception where there is one."""
+    """One line for an actor's failure: the env's own exception where there is one, also for an
+    actor whose creation failed (Ray passes that exception on only as text)."""
     cause = getattr(error, "cause", None)
     if isinstance(cause, BaseException):
         return f"{type(cause).__name__}: {cause}"
+    raised = raised_in_creation(str(error)) if getattr(error, "actor_init_failed", False) else None
+    if raised:
+        return f"{type(error).__name__}: its creation failed: {raised}"
     first = str(error).strip().splitlines()
     return f"{type(error).__name__}: {first[0] if first else ''}"
+
+
+def raised_in_creation(text: str) -> str | None:
+    """The exception that Ray's message for a failed actor creation ends with, on one line
+    (``module.Type: message``, as Python prints it): after the traceback's last frame, or after
+    the first line where there is no traceback (an argument Ray could not fetch); None if none."""
+    lines = text.strip().splitlines()
+    frames = [number for number, line in enumerate(lines) if line.startswith("  File ")]
+    after = lines[frames[-1] + 1 if frames else 1 :]
+    while after and (not after[0].strip() or after[0].startswith(" ")):  # source lines, carets, notes
+        after = after[1:]
+    return " ".join(line.strip() for line in after if line.strip()) or None
