@@ -226,10 +226,11 @@ def env_action_masks(env: VecEnv, action_count: int) -> np.ndarray | None:
 def env_symmetries(env: VecEnv | None, observation_space, action_space, needed: bool) -> Symmetries | None:
     """The board symmetries the sub-envs declare (None where they declare none).
 
-    They index the observations of the env that declares them, whose shape it may give as
-    ``board_symmetries_shape`` (else the sub-envs' observations are taken as those). A wrapper
-    that reshapes them (frame stacking, a transpose) makes them wrong: refused where augmentation
-    would use them (``needed``), with an error that names the fix, otherwise ignored.
+    They index the observations of the env that declares them, whose shape each may carry as
+    ``obs_shape`` (``wrappers.symmetries.Symmetry`` does; else the sub-envs' observations are taken
+    as those). A wrapper that reshapes them (frame stacking, a transpose) makes them wrong:
+    refused where augmentation would use them (``needed``), with an error that names the fix,
+    otherwise ignored.
     """
     if env is None or not env.has_attr("board_symmetries"):
         return None
@@ -238,10 +239,8 @@ def env_symmetries(env: VecEnv | None, observation_space, action_space, needed: 
         return None
     symmetries = Symmetries.stack(per_env[0])
     same = all(s and Symmetries.stack(s).same_as(symmetries) for s in per_env[1:])
-    if env.has_attr("board_symmetries_shape"):  # the declaring env's own observations
-        env_shape = tuple(env.get_attr("board_symmetries_shape")[0])
-    else:
-        env_shape = tuple(env.get_attr("observation_space")[0].shape)
+    declared = getattr(per_env[0][0], "obs_shape", None)  # the declaring env's own observations
+    env_shape = tuple(declared if declared is not None else env.get_attr("observation_space")[0].shape)
     fits = (
         same
         and env_shape == tuple(observation_space.shape)

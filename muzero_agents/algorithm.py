@@ -83,7 +83,7 @@ class MuZero(BaseAlgorithm):
 
     :param policy: ``"MlpPolicy"`` (vectors), ``"CnnPolicy"`` (images, boards) or a policy class
     :param env: env, env id or VecEnv with Discrete actions; ``action_masks()`` masks the search
-        root; ``is_two_player_zero_sum = True`` makes it an alternating zero-sum game
+        root; ``is_two_player_zero_sum = True``: an alternating zero-sum game (a learned model keeps its kind)
     :param learning_rate: constant, or a schedule of the remaining progress (1 -> 0)
     :param buffer_size: replay capacity in transitions
     :param learning_starts: transitions collected before the first gradient step
@@ -259,7 +259,7 @@ class MuZero(BaseAlgorithm):
     _wrap_env = staticmethod(env_checks.wrap_env)  # SB3's, refusing Dict observations with MuZero's fix
 
     def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
-        """SB3's set_env; a fresh replay buffer for another kind of game or where it does not fit."""
+        """SB3's set_env; a new replay where the old one does not fit (an untrained model takes the env's kind)."""
         super().set_env(env, force_reset)
         two_player = _game_kind(self)
         if self.two_player != two_player or not _replay_fits_env(self):
@@ -560,10 +560,11 @@ def _check_env_to_learn_on(model: MuZero) -> None:
             "a single-agent env (an opponent, if any, moving inside it)",
         )
         learned, given = (kinds[0], kinds[1]) if model.two_player else (kinds[1], kinds[0])
+        example = "make_board_game(game)" if model.two_player else "make_board_game(game, opponent=...)"
         raise ValueError(
             f"this model learned {learned}, but its env is {given}: it can play there (predict, "
-            "evaluate_policy) but not learn from it. Learn on an env of its kind (for a board game "
-            "without an opponent: make_board_game(game)), or make a new model for this env."
+            f"evaluate_policy) but not learn from it. Learn on an env of its kind (for a board game: "
+            f"{example}), or make a new model for this env."
         )
 
 

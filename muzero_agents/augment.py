@@ -23,6 +23,7 @@ class BoardSymmetry(Protocol):
 
     obs_index: np.ndarray  # the image observation is ``obs.reshape(-1)[obs_index]``
     action_map: np.ndarray  # action ``a`` becomes ``action_map[a]``
+    # optional ``obs_shape``: the shape of the observations it indexes, checked against the model's
 
 
 @dataclass(frozen=True)

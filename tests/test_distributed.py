@@ -223,6 +223,17 @@ def test_a_live_env_is_refused_with_what_to_pass(fast_kwargs):
     assert "model.set_env(muzero_agents.distributed.rebuildable_env(" in str(refused.value)
 
 
+def test_an_env_ids_registration_is_read_as_gym_make_reads_the_id():
+    from muzero_agents.distributed.envs import registered_spec
+
+    import wrappers  # noqa: F401  registers BoardGame/...
+
+    assert registered_spec("BoardGame/TicTacToe-v0").id == "BoardGame/TicTacToe-v0"
+    assert registered_spec("BoardGame/TicTacToe").id == "BoardGame/TicTacToe-v0"  # the highest version
+    assert registered_spec("gymnasium.envs.classic_control:CartPole-v1").id == "CartPole-v1"
+    assert registered_spec("Missing/Nothing-v0") is None  # gym.make's own error says why, in the actor
+
+
 def test_a_missing_ray_names_the_extra(fast_kwargs, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
     model = MuZero("MlpPolicy", "CartPole-v1", num_actors=1, **fast_kwargs)
@@ -573,10 +584,7 @@ def test_a_killed_actor_is_restarted_and_learning_completes(tmp_path, fast_kwarg
     kill = KillActor(at=40, index=0)
     with pytest.warns(RuntimeWarning, match="self-play actor 0 failed"):
         model.learn(20_000, callback=kill, log_interval=1)
-    assert model.num_timesteps < 20_000, "the restarted actor never played"
-    rows = csv_rows(tmp_path)
-    assert float(rows[-1]["distributed/actor_restarts"]) == 1
-    assert float(rows[-1]["distributed/actors_alive"]) == 2  # it came back
+    _assert_restarted_once(model, tmp_path, actors=2)
     # its running episodes were ended (no value to bootstrap from), the other actor's were not
     killed, other = (shard.sample(2000) for shard in model.replay_buffer.shards)
     assert (killed.episode_end == TRUNCATED_NO_VALUE).any()
@@ -594,10 +602,15 @@ def test_a_killed_actor_with_a_large_spec_is_restarted(tmp_path, fast_kwargs, ra
     kill = KillActor(at=40, index=0, crash=True)
     with pytest.warns(RuntimeWarning, match="self-play actor 0 failed"):
         model.learn(20_000, callback=kill, log_interval=1)
+    _assert_restarted_once(model, tmp_path, actors=1)
+
+
+def _assert_restarted_once(model, log_folder, actors: int) -> None:
+    """One actor restarted and played again: all ``actors`` alive at the end, learn(20_000) cut short."""
     assert model.num_timesteps < 20_000, "the restarted actor never played"
-    rows = csv_rows(tmp_path)
+    rows = csv_rows(log_folder)
     assert float(rows[-1]["distributed/actor_restarts"]) == 1
-    assert float(rows[-1]["distributed/actors_alive"]) == 1  # it came back
+    assert float(rows[-1]["distributed/actors_alive"]) == actors  # it came back
 
 
 @needs_ray

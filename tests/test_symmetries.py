@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -152,14 +153,30 @@ def test_symmetries_of_a_reshaped_board_are_refused():
 
 
 def test_symmetries_of_a_board_transposed_by_an_observation_wrapper_are_refused():
-    import gymnasium as gym
-
     board = make_board_game("tictactoe")  # (3, 3, 2) planes; the wrapper makes them channels-first
     space = gym.spaces.Box(0, 1, (2, 3, 3), board.observation_space.dtype)
     transposed = gym.wrappers.TransformObservation(board, lambda obs: obs.transpose(2, 0, 1), space)
     with pytest.raises(ValueError, match="an observation wrapper reshaped them.*augment_symmetries=False"):
         MuZero("CnnPolicy", transposed, num_simulations=2)  # 6 of 8 images put stones on wrong cells
-    assert make_board_game("tictactoe").board_symmetries_shape == (3, 3, 2)
+    assert make_board_game("tictactoe").board_symmetries[0].obs_shape == (3, 3, 2)
+
+
+class _ExtraPlane(gym.ObservationWrapper):
+    """Adds a plane to tic-tac-toe's board and declares the symmetries of its own observations."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        self.observation_space = type(env.observation_space)(0, 1, (3, 3, 3), env.observation_space.dtype)
+        cells = np.arange(9).reshape(3, 3)
+        self.board_symmetries = grid_symmetries((3, 3, 3), cells, 9, dihedral_transforms())
+
+    def observation(self, observation):
+        return np.concatenate([observation, np.ones_like(observation[..., :1])], axis=-1)
+
+
+def test_a_wrapper_that_declares_the_symmetries_of_its_own_observations_keeps_them():
+    model = MuZero("MlpPolicy", _ExtraPlane(make_board_game("tictactoe")), num_simulations=2)
+    assert model._symmetries is not None and model._symmetries.obs_index.shape == (8, 27)
     kept = MuZero("CnnPolicy", make_board_game("tictactoe"), num_simulations=2)
     assert kept._symmetries is not None and len(kept._symmetries.obs_index) == 8
 

@@ -158,3 +158,9 @@ def test_a_self_play_model_searches_plies_on_an_env_with_an_opponent_and_learns_
     untrained.set_env(make_vec_env(lambda: make_board_game("tictactoe", opponent="random"), n_envs=2))
     assert not untrained.two_player and not untrained.planner.two_player
     untrained.learn(16)
+    untrained.set_env(make_vec_env(lambda: make_board_game("tictactoe"), n_envs=2))  # now it has learned
+    assert not untrained.two_player
+    with pytest.raises(
+        ValueError, match=r"learned a single-agent env .*its env is self-play.*opponent=\.\.\."
+    ):
+        untrained.learn(8, reset_num_timesteps=False)

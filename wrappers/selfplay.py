@@ -43,8 +43,7 @@ class SelfPlayEnv(gym.Env):
     :param illegal_reward: the mover's reward for an illegal action.
     :param symmetries: the board's symmetries (``wrappers.symmetries``), exposed as
         ``board_symmetries`` for MuZero's training-data augmentation; empty where the rules have none.
-        They index this env's observations, whose shape ``board_symmetries_shape`` gives (a
-        wrapper that reshapes them makes MuZero refuse the symmetries).
+        They index this env's observations (a wrapper that reshapes them makes MuZero refuse them).
     """
 
     def __init__(
@@ -67,7 +66,6 @@ class SelfPlayEnv(gym.Env):
         self.render_mode = getattr(aec_env, "render_mode", None)
         self.metadata = dict(getattr(aec_env, "metadata", {}))
         self.observation_space, self.action_space = _board_spaces(aec_env, self.agent_names[0])
-        self.board_symmetries_shape: tuple[int, ...] = tuple(self.observation_space.shape)
         aec_env.reset()
         self._mask_source = _find_mask_source(aec_env)
         self._board, self._mask = self._read_position()

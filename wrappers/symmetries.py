@@ -28,6 +28,7 @@ GridTransform = Callable[[np.ndarray], np.ndarray]
 class Symmetry:
     obs_index: np.ndarray  # [prod(obs_shape)] int64
     action_map: np.ndarray  # [A] int64, a permutation
+    obs_shape: tuple[int, ...] | None = None  # the observations it indexes (MuZero checks it)
 
 
 def dihedral_transforms() -> list[GridTransform]:
@@ -72,5 +73,5 @@ def grid_symmetries(
             raise ValueError(
                 "the action grid's transforms must permute the actions (each action on one cell set)"
             )
-        symmetries.append(Symmetry(moved_ids.reshape(-1).copy(), action_map))
+        symmetries.append(Symmetry(moved_ids.reshape(-1).copy(), action_map, obs_shape))
     return symmetries

@@ -93,9 +93,11 @@ def restartable_argument(ray, spec: Any) -> Any:
     Ray's serialization differs a little), else its reference from ``ray.put``, which the caller
     holds while the actor lives. (Passing small specs by value spares the error line Ray logs for
     any restartable actor with an argument in its object store.)"""
-    if len(ray.cloudpickle.dumps(spec)) < RAY_INLINE_LIMIT_BYTES // 2:
+    try:
+        size = len(ray.cloudpickle.dumps(spec))
+    except Exception:  # Ray's own serialization error, at .remote(), names what cannot be pickled
         return spec
-    return ray.put(spec)
+    return spec if size < RAY_INLINE_LIMIT_BYTES // 2 else ray.put(spec)
 
 
 def _actor_id(handle: Any) -> Any:

@@ -53,16 +53,21 @@ class EnvSource:
 
 def registered_spec(env_id: str) -> Any:
     """The ``EnvSpec`` that ``gym.make(env_id)`` builds from, as this process's registry holds it
-    (the module of a ``"module:id"`` id imported first, as ``gym.make`` does), or None when the id
+    (the module of a ``"module:id"`` id imported first, as ``gym.make`` does; an id without a
+    version read as its highest registered version, as ``gym.make`` reads it), or None when the id
     is not registered here (``gym.make`` then says why when the env is built)."""
     import gymnasium as gym
+    from gymnasium.envs import registration
 
     module, _, name = env_id.rpartition(":")
     try:
         if module:
             importlib.import_module(module)
-        return gym.spec(name)
-    except Exception:  # unregistered, unversioned or misspelled: gym.make's own error says which
+        namespace, env_name, version = registration.parse_env_id(name)
+        if version is None:
+            version = registration.find_highest_version(namespace, env_name)
+        return gym.spec(registration.get_env_id(namespace, env_name, version))
+    except Exception:  # unregistered or misspelled: gym.make's own error says which
         return None
 
 
