@@ -473,7 +473,13 @@ def test_a_local_cluster_too_small_for_a_later_learn_is_started_again(monkeypatc
     assert cluster.connect(1) and not cluster.connect(2)  # room for two already
     assert cluster.connect(3) and calls == [("init", 2), ("shutdown",), ("init", 3)]
     state["node"] = 99  # a cluster the user started since: joined as it is
-    assert not cluster.connect(8) and calls[-1] == ("init", 3)
+    fake.cluster_resources = lambda: {"CPU": 1.0}  # with one core
+    with pytest.warns(RuntimeWarning, match=r"has 1 CPUs, but learn\(\) starts 8 one-core actors"):
+        assert not cluster.connect(8)  # their actors would wait silently for minutes
+    assert calls[-1] == ("init", 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not cluster.connect(1)
 
 
 def test_an_env_function_builds_the_env_here_too(fast_kwargs):
@@ -608,6 +614,7 @@ def test_a_killed_actor_with_a_large_spec_is_restarted(tmp_path, fast_kwargs, ra
 def _assert_restarted_once(model, log_folder, actors: int) -> None:
     """One actor restarted and played again: all ``actors`` alive at the end, learn(20_000) cut short."""
     assert model.num_timesteps < 20_000, "the restarted actor never played"
+    model.dump_logs()  # the values recorded at the last step (the callback stopped learn before a dump)
     rows = csv_rows(log_folder)
     assert float(rows[-1]["distributed/actor_restarts"]) == 1
     assert float(rows[-1]["distributed/actors_alive"]) == actors  # it came back

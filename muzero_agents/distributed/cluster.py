@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import uuid
+import warnings
 from typing import Any
 
 # restarts of one actor before it is given up for good (each crash, or failure of its env, is one)
@@ -41,17 +42,35 @@ def connect(workers: int) -> bool:
     ray = import_ray()
     if ray.is_initialized():
         ours = _started.get("node") == ray.get_runtime_context().get_node_id()
-        if not ours or _started["cpus"] >= workers:
+        if not ours:
+            return _warn_if_too_small(ray, workers)
+        if _started["cpus"] >= workers:
             return False
         ray.shutdown()  # our own cluster, too small for these workers (its earlier ones are stopped)
         _ARGUMENTS.clear()
     elif os.environ.get("RAY_ADDRESS"):
         ray.init(log_to_driver=False)
-        return False
+        return _warn_if_too_small(ray, workers)
     cpus = max(os.cpu_count() or 1, workers)
     ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
     _started.update(node=ray.get_runtime_context().get_node_id(), cpus=cpus)
     return True
+
+
+def _warn_if_too_small(ray, workers: int) -> bool:
+    """Warn when a cluster this process did not start has fewer CPUs than ``workers`` one-core
+    actors need (the others wait for CPUs, as an autoscaler would add). Returns False (not started here)."""
+    cpus = ray.cluster_resources().get("CPU", 0)
+    if cpus < workers:
+        warnings.warn(
+            f"the Ray cluster has {cpus:g} CPUs, but learn() starts {workers} one-core actors and "
+            f"workers: those without a CPU wait for one, and learn() stops if they have not started "
+            f"within a few minutes. Give Ray more CPUs (ray.init(num_cpus={workers})) or lower "
+            'num_actors / reanalyze_kwargs["num_workers"].',
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    return False
 
 
 # Ray inlines a constructor argument up to this size (its max_direct_call_object_size) into the
