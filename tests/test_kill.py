@@ -54,7 +54,8 @@ PICKLE_CHILD = textwrap.dedent(
 # then for each line "<folder> <seed>" on stdin forks a child that trains a tiny MuZero on
 # CartPole with checkpoints every 20 steps, marking the start and end of each file's save.
 # Forking spares each of the twenty trials the seconds of imports; one torch thread keeps the
-# fork safe. It prints "child <pid>" after each fork and "reaped" once the child is gone.
+# fork safe. It prints "child <pid>" after each fork and "reaped" once the child is gone, first
+# ending the line a child killed during a print may have left open.
 LEARN_SERVER = textwrap.dedent(
     """
     import os, sys, tempfile, time
@@ -97,7 +98,7 @@ LEARN_SERVER = textwrap.dedent(
                 os._exit(1)
         print(f"child {pid}", flush=True)
         os.waitpid(pid, 0)
-        print("reaped", flush=True)
+        print("\\nreaped", flush=True)  # on a line of its own, even after a killed child's unended one
     """
 )
 
@@ -139,7 +140,7 @@ def _kill_during_save(
             break
     else:
         pytest.fail("the process under test ended before the kill (its stderr is in the test's tmp_path)")
-    # a kill during the print leaves a line without its end, which the server's "reaped" then joins
+    # a kill during the print can leave a line without its end: the server's "reaped" ends it
     finished = re.match(r"\s*saved \S+ (\d+(?:\.\d+)?)", " ".join(lines))
     return float(finished.group(1)) if finished else None
 
@@ -226,6 +227,7 @@ def test_kill_during_learn_with_checkpoints_leaves_loadable_checkpoints(tmp_path
         assert server.poll() is None, stderr.read_text()[-3000:]
         for trial in range(TRIALS):
             folder = tmp_path / f"trial{trial}"
+            assert server.poll() is None, f"trial {trial}: the server ended: {stderr.read_text()[-3000:]}"
             server.stdin.write(f"{folder} {trial}\n")
             server.stdin.flush()
             pid = int(server.stdout.readline().split()[1])
