@@ -14,7 +14,7 @@ import numpy as np
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecFrameStack, VecTransposeImage
 
 from muzero_agents.augment import Symmetries
-from muzero_agents.env_checks import check_action_masks, check_observations
+from muzero_agents.env_checks import check_action_masks, check_frame_stack_axis, check_observations
 from muzero_agents.openings import RandomOpenings
 from muzero_agents.planning import Planner
 from muzero_agents.policies import MuZeroPolicy
@@ -259,13 +259,15 @@ def env_symmetries(env: VecEnv | None, observation_space, action_space, needed: 
     )
 
 
-def env_frame_stack(env: VecEnv | None, observation_space) -> tuple[int, int] | None:
-    """``(frames, axis)`` where SB3's ``VecFrameStack`` stacks the observations the model sees
-    (the axis as it is after any ``VecTransposeImage`` above the stacker), else None.
+def env_frame_stack(env: VecEnv | None, policy: MuZeroPolicy) -> tuple[int, int] | None:
+    """``(frames, axis)`` where SB3's ``VecFrameStack`` stacks the observations ``policy`` sees
+    (the axis as it is after any ``VecTransposeImage`` above the stacker), else None. A ValueError
+    when a conv policy would find the frames side by side instead of in its channels.
 
     The replay stores each step's newest frame only and checks every step it is given, so a wrong
     guess here costs memory, never correctness.
     """
+    observation_space = policy.observation_space
     transposed, wrapper = False, env
     while isinstance(wrapper, VecEnvWrapper) and not isinstance(wrapper, VecFrameStack):
         transposed = transposed or isinstance(wrapper, VecTransposeImage)
@@ -277,4 +279,7 @@ def env_frame_stack(env: VecEnv | None, observation_space) -> tuple[int, int] | 
     axis = stacked.repeat_axis % len(shape)
     if transposed and len(shape) == 3:
         axis = (axis + 1) % 3  # (H, W, C) -> (C, H, W): the stacked channels become axis 0
+    channels_last = getattr(policy, "channels_last", None)
+    if channels_last is not None:
+        check_frame_stack_axis(axis, shape, channels_last)
     return int(stacked.n_stack), int(axis)

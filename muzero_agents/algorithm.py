@@ -241,7 +241,7 @@ class MuZero(BaseAlgorithm):
 
     def _make_replay_buffer(self) -> TrajectoryReplay:
         seed = None if self.seed is None else self.seed + 1  # a stream apart from the search's
-        frame_stack = env_frame_stack(self.env, self.observation_space)  # frames stored once
+        frame_stack = env_frame_stack(self.env, self.policy)  # frames stored once
         kwargs = {**self._replay_layout(), **self.replay_buffer_kwargs, "frame_stack": frame_stack}
         return TrajectoryReplay(capacity=self.buffer_size, seed=seed, **kwargs)
 
@@ -538,7 +538,7 @@ def _replay_fits_env(model: MuZero) -> bool:
     replay = model.replay_buffer
     if getattr(replay, "shards", [replay])[0].n_envs != model.n_envs or _masks_differ(replay, model.env):
         return False
-    stacking = env_frame_stack(model.env, model.observation_space)
+    stacking = env_frame_stack(model.env, model.policy)
     return len(replay) > 0 or getattr(replay, "frame_stack", None) == stacking
 
 

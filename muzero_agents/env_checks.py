@@ -128,9 +128,15 @@ def check_observation_space(space: spaces.Space, policy: Any) -> None:
             f"lambda o: o - {shift}, gymnasium.spaces.{type(space).__name__}({size}))."
         )
     if _is_image_policy(policy) and (not isinstance(space, spaces.Box) or len(space.shape) != 3):
+        fix = "use MlpPolicy for vector observations."
+        if isinstance(space, spaces.Box) and len(space.shape) == 2:  # grayscale frames
+            fix = (
+                "give 2-D images a channel axis: "
+                f"gymnasium.wrappers.ReshapeObservation(env, {(*space.shape, 1)}) (or MlpPolicy)."
+            )
         raise ValueError(
             f"CnnPolicy needs image-like Box observations of shape (C, H, W) or (H, W, C), got {space}; "
-            "use MlpPolicy for vector observations."
+            + fix
         )
 
 
@@ -175,6 +181,22 @@ def check_image_layout(env: VecEnv | None, policy_kwargs: Mapping[str, Any] | No
             f"channels-first (VecTransposeImage: observation space {env.observation_space}), so "
             "the policy would transpose them a second time. Leave channels_last out (or set it "
             "to False)."
+        )
+
+
+def check_frame_stack_axis(axis: int, shape: tuple[int, ...], channels_last: bool) -> None:
+    """Raise a ValueError naming the fix if ``VecFrameStack`` stacks frames along ``axis`` of the
+    observations (``shape``) but a conv policy reads its channels on another axis: the frames
+    would sit side by side in one wider image. SB3 stacks along the last axis unless the space is
+    a uint8 [0, 255] image or ``channels_order`` says otherwise."""
+    channels = 2 if channels_last else 0
+    if axis != channels:
+        order = "last" if channels_last else "first"
+        raise ValueError(
+            f"VecFrameStack stacks the frames along axis {axis} of the observations {tuple(shape)}, "
+            f"but CnnPolicy reads them as {'(H, W, C)' if channels_last else '(C, H, W)'} images "
+            f"with channels on axis {channels}: each frame would sit beside the others in one "
+            f'image. Pass VecFrameStack(env, n_stack, channels_order="{order}").'
         )
 
 

@@ -11,6 +11,7 @@ networks of earlier saves their own stem back.
 
 from __future__ import annotations
 
+import difflib
 import warnings
 from typing import Any
 
@@ -49,6 +50,8 @@ REMOVED_OPTIONS = ("cut_returns_at_exploration", "play_symmetries")
 LOADABLE_NAMES = frozenset({*MOVED_SETTINGS, *MOVED_IN_0_3})
 # SB3 off-policy arguments whose job replay_ratio does
 SB3_OFF_POLICY_NAMES = frozenset({"train_freq", "gradient_steps"})
+# SB3 arguments that MuZero takes under another name
+SB3_RENAMED = {"gamma": "discount"}
 # 0.1.0 bookkeeping that 0.2.0 keeps elsewhere or not at all
 STALE_ATTRIBUTES = ("_search_seconds",)
 
@@ -134,7 +137,18 @@ def refuse_unknown_arguments(arguments: dict[str, Any], where: str = "MuZero()")
             "replay_ratio gradient steps per collected transition (SB3's train_freq and gradient_steps)."
         )
     if arguments:
-        raise TypeError(f"{where} got unexpected keyword arguments: {', '.join(sorted(arguments))}")
+        hints = ", ".join(_with_hint(name) for name in sorted(arguments))
+        raise TypeError(f"{where} got unexpected keyword arguments: {hints}")
+
+
+def _with_hint(name: str) -> str:
+    """``name``, followed by the MuZero setting an SB3 user or a typo most likely meant."""
+    from muzero_agents.settings import SETTINGS
+
+    if name in SB3_RENAMED:
+        return f"{name} (MuZero's name is {SB3_RENAMED[name]})"
+    close = difflib.get_close_matches(name, SETTINGS, n=1)
+    return f"{name} (did you mean {close[0]}?)" if close else name
 
 
 def rename_saved_parameters(params: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 import pytest
 
+from muzero_agents import MuZero
+
 pytest.importorskip("rl_zoo3")
 
 from benchmarks.harness import muzero_sampler, rlzoo, zoo
@@ -242,3 +244,19 @@ def test_the_zoo_plays_go9x9_with_the_pass_rule_of_the_go9x9_suite():
     (rule,) = [layer for layer in layers if isinstance(layer, PassWhenSettled)]
     assert rule.max_moves == 162
     assert "env_kwargs" not in algo_config("muzero", task).kwargs
+
+
+def test_the_zoo_trains_muzero_on_minatar_with_its_entry(tmp_path):
+    """--gym-packages wrappers.minatar registers the ids, and the entry's env_wrapper gives MuZero
+    the (C, 10, 10) uint8 grids of the minatar suite, whose settings the wrapper does not change."""
+    pytest.importorskip("minatar")
+    from benchmarks.harness.suites import get_suite
+    from benchmarks.harness.tasks import algo_config
+
+    arguments = ["--algo", "muzero", "--env", "MinAtar/Breakout-v1", "--gym-packages", "wrappers.minatar"]
+    tiny = ["n_envs:1", "num_simulations:2", "batch_size:8", "learning_starts:16"]
+    rlzoo.main(["train", *arguments, "-n", "32", "--eval-freq", "-1", "-f", str(tmp_path), "-params", *tiny])
+    model = MuZero.load(tmp_path / "muzero" / "MinAtar-Breakout-v1_1" / "MinAtar-Breakout-v1.zip")
+    assert model.observation_space.shape == (4, 10, 10) and model.num_timesteps == 32
+    task = next(task for task in get_suite("minatar").tasks if task.env_id == "MinAtar/Breakout-v1")
+    assert "env_wrapper" not in algo_config("muzero", task).kwargs

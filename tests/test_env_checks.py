@@ -68,6 +68,11 @@ def test_other_observation_spaces_are_refused():
     with pytest.raises(ValueError, match=r"CnnPolicy needs image-like Box.*use MlpPolicy"):
         check_observation_space(spaces.Box(0, 1, (4,)), CnnPolicy)
     check_observation_space(spaces.Box(0, 1, (4,)), MlpPolicy)
+    gray = spaces.Box(0, 255, (84, 84), np.uint8)
+    with pytest.raises(
+        ValueError, match=r"channel axis: gymnasium.wrappers.ReshapeObservation\(env, \(84, 84, 1\)\)"
+    ):
+        check_observation_space(gray, CnnPolicy)
     check_observation_space(spaces.Discrete(5), "MlpPolicy")
     check_observation_space(spaces.Box(0, 1, (8, 8, 2)), "CnnPolicy")
 

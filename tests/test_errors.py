@@ -203,6 +203,19 @@ def test_sb3s_train_freq_points_to_replay_ratio():
         MuZero("MlpPolicy", "CartPole-v1", train_freq=4, gradient_steps=1)
 
 
+@pytest.mark.parametrize(
+    "arguments, hint",
+    [
+        (dict(gamma=0.99), r"gamma \(MuZero's name is discount\)"),
+        (dict(num_simulation=10), r"num_simulation \(did you mean num_simulations\?\)"),
+        (dict(ent_coef=0.01), r"arguments: ent_coef$"),
+    ],
+)
+def test_an_unknown_argument_is_named_with_the_setting_it_most_likely_meant(arguments, hint):
+    with pytest.raises(TypeError, match=hint):
+        MuZero("MlpPolicy", "CartPole-v1", **arguments)
+
+
 def test_the_device_of_a_built_model_cannot_change(fast_kwargs):
     model = MuZero("MlpPolicy", "CartPole-v1", device="cpu", **fast_kwargs)
     with pytest.raises(ValueError, match=r"MuZero.load\(path, device=\.\.\.\)"):

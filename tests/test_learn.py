@@ -119,3 +119,28 @@ def test_stacked_frames_are_stored_once_and_sampled_whole(fast_kwargs, tmp_path)
     newest = observations[:, 2, 0, 0].astype(int)
     expected = np.clip(newest[:, None] + np.array([-2, -1, 0]), 0, None)
     assert (observations[:, :, 0, 0] == expected).all()
+
+
+@pytest.mark.parametrize("channels_order", ["last", "first"])
+def test_frames_stacked_beside_each_other_are_refused_with_the_channels_order(channels_order):
+    """A (C, H, W) space in [0, 1] is no image to SB3, so VecFrameStack stacks it along the last
+    axis by default: a conv policy would read the frames side by side as one wider image."""
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack
+
+    class Grid(gym.Env):
+        observation_space = gym.spaces.Box(0, 1, (4, 10, 10), np.uint8)
+        action_space = gym.spaces.Discrete(3)
+
+        def reset(self, *, seed=None, options=None):
+            return np.zeros((4, 10, 10), np.uint8), {}
+
+        def step(self, action):
+            return np.zeros((4, 10, 10), np.uint8), 0.0, False, False, {}
+
+    env = VecFrameStack(DummyVecEnv([Grid]), 2, channels_order=channels_order)
+    if channels_order == "last":
+        with pytest.raises(ValueError, match=r'along axis 2 .*\(4, 10, 20\).*channels_order="first"'):
+            MuZero("CnnPolicy", env)
+    else:
+        assert MuZero("CnnPolicy", env).replay_buffer.frame_stack == (2, 0)
+    assert MuZero("MlpPolicy", env).replay_buffer.frame_stack == (2, 2 if channels_order == "last" else 0)

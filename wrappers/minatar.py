@@ -1,8 +1,16 @@
-"""MinAtar games (``pip install minatar``) as channel-first uint8 images any SB3 algorithm reads.
+"""MinAtar games (``pip install minatar``) as channel-first uint8 arrays.
 
-MinAtar's Gymnasium envs (``MinAtar/<Game>-v1``, registered by ``minatar.gym.register_envs()``)
-observe a 10x10 grid of boolean channels, channels last. :class:`MinAtarImage` turns them into
-``(C, 10, 10)`` uint8 arrays of 0 and 1.
+MinAtar's Gymnasium envs (``MinAtar/<Game>-v1``) observe a 10x10 grid of boolean channels,
+channels last. :class:`MinAtarImage` turns them into ``(C, 10, 10)`` uint8 arrays of 0 and 1,
+which MuZero's ``CnnPolicy`` reads as images. Importing this module registers the ids when
+MinAtar is installed (the RL Zoo's ``--gym-packages wrappers.minatar``).
+
+To SB3 these are not images (its images are uint8 in [0, 255]), so:
+
+- ``VecFrameStack`` stacks them along the last axis unless given ``channels_order="first"``;
+- SB3's own ``CnnPolicy`` (NatureCNN) refuses them, and needs frames of 36 pixels or more anyway:
+  give DQN or PPO a features extractor for 10x10 grids (the MinAtar paper's network is one 3x3
+  conv of 16 channels, then a linear layer of 128).
 """
 
 from __future__ import annotations
@@ -26,9 +34,9 @@ class MinAtarImage(gymnasium.ObservationWrapper):
         return np.ascontiguousarray(np.moveaxis(observation, -1, 0), dtype=np.uint8)
 
 
-def make_minatar(env_id: str, **kwargs) -> gymnasium.Env:
-    """``gymnasium.make(env_id)`` of a MinAtar game (``"MinAtar/Breakout-v1"``), wrapped in
-    :class:`MinAtarImage`. Raises a ModuleNotFoundError naming the extra when MinAtar is missing."""
+def register_minatar() -> None:
+    """Register MinAtar's ``MinAtar/<Game>-v1`` ids with Gymnasium, once. Raises a
+    ModuleNotFoundError naming the extra when MinAtar is missing."""
     root_logger = logging.getLogger()
     level = root_logger.level
     root_logger.setLevel(logging.ERROR)  # MinAtar warns at import that it cannot render without seaborn
@@ -39,6 +47,18 @@ def make_minatar(env_id: str, **kwargs) -> gymnasium.Env:
         raise ModuleNotFoundError(message, name="minatar") from error
     finally:
         root_logger.setLevel(level)
-    if env_id not in gymnasium.registry:
+    if "MinAtar/Breakout-v1" not in gymnasium.registry:
         minatar.gym.register_envs()
+
+
+def make_minatar(env_id: str, **kwargs) -> gymnasium.Env:
+    """``gymnasium.make(env_id)`` of a MinAtar game (``"MinAtar/Breakout-v1"``), wrapped in
+    :class:`MinAtarImage`. Raises a ModuleNotFoundError naming the extra when MinAtar is missing."""
+    register_minatar()
     return MinAtarImage(gymnasium.make(env_id, **kwargs))
+
+
+try:  # so that importing the module (the RL Zoo's --gym-packages) makes the ids known
+    register_minatar()
+except ModuleNotFoundError:
+    pass  # make_minatar says what to install

@@ -92,7 +92,7 @@ class DistributedRun:
                 UserWarning,
                 stacklevel=4,
             )
-        frame_stack = env_frame_stack(model.env, model.observation_space)
+        frame_stack = env_frame_stack(model.env, model.policy)
         seed = None if model.seed is None else model.seed + 1
         return ShardedReplay.build(
             [n_envs] * count, seed, model.buffer_size, frame_stack=frame_stack, **layout,
