@@ -5,10 +5,12 @@ import os
 import time
 import warnings
 
+import numpy as np
 import pytest
 import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import VecEnvWrapper
 
 from benchmarks.harness import runner
 from benchmarks.__main__ import main
@@ -101,6 +103,58 @@ def test_finished_runs_made_with_other_settings_are_kept_with_a_warning(tmp_path
     runner.save_run(tmp_path, record)
     with pytest.warns(UserWarning, match=r"1 finished run\(s\) .* other settings .*ppo__CartPole-v1__seed0"):
         assert [j.seed for j in runner.pending(jobs, tmp_path)] == [1]
+
+
+def test_new_runs_beside_finished_ones_under_another_protocol_are_warned_of(tmp_path):
+    jobs = runner.plan(TINY, seeds=2)
+    earlier = _finished(
+        jobs[0], protocol={k: v for k, v in jobs[0].protocol().items() if k != "eval_reseeded"}
+    )
+    runner.save_run(tmp_path, earlier)  # a run of a version that seeded the eval envs once
+    with pytest.warns(UserWarning, match=r"another protocol \(eval_reseeded True, not recorded\)"):
+        assert [j.seed for j in runner.pending(jobs[1:], tmp_path)] == [1]
+
+
+class _RecordResets(VecEnvWrapper):
+    def __init__(self, venv):
+        super().__init__(venv)
+        self.first_observations = []
+
+    def reset(self):
+        observations = self.venv.reset()
+        self.first_observations.append(observations.copy())
+        return observations
+
+    def step_wait(self):
+        return self.venv.step_wait()
+
+
+class _Policy:
+    """A stand-in model: always action 0, or random actions (episodes of other lengths)."""
+
+    def __init__(self, random_actions: bool) -> None:
+        self.random_actions, self.rng = random_actions, np.random.default_rng(0)
+
+    def predict(self, observations, state=None, episode_start=None, deterministic=True):
+        actions = (
+            self.rng.integers(0, 2, len(observations)) if self.random_actions else np.zeros(len(observations))
+        )
+        return actions.astype(int), None
+
+    def get_vec_normalize_env(self):
+        return None
+
+
+def test_every_evaluation_plays_the_same_episodes_whatever_came_before():
+    """Sub-envs that end early play extra episodes, as many as the policy's episodes allow: without
+    reseeding, the next evaluation would start elsewhere in their random streams."""
+    env = _RecordResets(make_vec_env("CartPole-v1", n_envs=2, seed=10))
+    evaluator = PeriodicEval(env, every=1, n_episodes=5, eval_seed=10)
+    for random_actions in (False, True, False):
+        evaluator.model = _Policy(random_actions)
+        evaluator._evaluate_one(env)
+    first, second, third = env.first_observations
+    assert np.array_equal(first, second) and np.array_equal(first, third)
 
 
 def test_periodic_eval_labels_each_env_ends_with_an_evaluation_and_excludes_its_time():

@@ -48,7 +48,9 @@ class PeriodicEval(BaseCallback):
     searches them together); a ``{label: VecEnv}`` mapping evaluates on each. With
     ``final_eval`` the run also ends with an evaluation, so every run has a score at its budget.
     Observation normalization (VecNormalize) is copied to the eval envs before each evaluation.
-    A stop threshold applies to the first eval env.
+    A stop threshold applies to the first eval env. With ``eval_seed``, every evaluation reseeds
+    the eval envs with it (SB3's ``VecEnv.seed``: sub-env i gets ``eval_seed + i``), so each one
+    plays the same episodes, whatever the evaluations before it played.
     """
 
     def __init__(
@@ -60,6 +62,7 @@ class PeriodicEval(BaseCallback):
         history: EvalHistory | None = None,
         use_masks: bool = False,
         final_eval: bool = False,
+        eval_seed: int | None = None,
     ) -> None:
         super().__init__()
         if every < 1:
@@ -71,7 +74,7 @@ class PeriodicEval(BaseCallback):
         self.every, self.n_episodes = every, n_episodes
         self.stop_threshold = stop_threshold
         self.history = history if history is not None else EvalHistory()
-        self.use_masks, self.final_eval = use_masks, final_eval
+        self.use_masks, self.final_eval, self.eval_seed = use_masks, final_eval, eval_seed
         self._next_eval = every
         self._eval_seconds = 0.0
         self._start = 0.0
@@ -130,6 +133,8 @@ class PeriodicEval(BaseCallback):
         return [mean for _, mean, _ in results]
 
     def _evaluate_one(self, env: VecEnv) -> tuple[float, float]:
+        if self.eval_seed is not None:
+            env.seed(self.eval_seed)  # the reset that starts the evaluation takes it
         if self.model.get_vec_normalize_env() is not None:
             sync_envs_normalization(self.training_env, env)
         if self.use_masks:

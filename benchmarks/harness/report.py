@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.harness import stats
-from benchmarks.harness.runner import finished_runs, read_csv
+from benchmarks.harness.runner import finished_runs, protocol_differences, read_csv
 from benchmarks.harness.suites import Evaluation, find_evaluation
 
 CONFIDENCE = 0.95
@@ -273,6 +273,11 @@ def _protocol_line(protocols: list[dict[str, Any]], evaluation: Evaluation | Non
     line = (
         f"Budget {protocol['budget']:,} env steps; evaluation every {protocol['eval_every']:,} "
         f"steps on {protocol['eval_episodes']} deterministic episodes"
+        + (
+            ""
+            if protocol.get("eval_reseeded")
+            else " (eval envs seeded once: each evaluation played new episodes)"
+        )
     )
     if evaluation:
         line += (
@@ -281,10 +286,10 @@ def _protocol_line(protocols: list[dict[str, Any]], evaluation: Evaluation | Non
         )
     lines = [line + ("" if evaluation else "."), ""]
     if len(protocols) > 1:
-        budgets = ", ".join(f"{p['budget']:,}" for p in protocols)
         lines += [
-            f"**Warning:** these runs used {len(protocols)} different protocols (budgets {budgets}; the "
-            "line above is the first): their numbers are not comparable. Rerun them into separate folders.",
+            f"**Warning:** these runs used {len(protocols)} different protocols "
+            f"({protocol_differences(protocols)}; the line above is the first): their numbers are not "
+            "comparable. Rerun them into separate folders.",
             "",
         ]
     return lines
@@ -322,8 +327,9 @@ AGGREGATE_NOTE = (
 )
 PROTOCOL_NOTE = (
     "Every algorithm gets the same env-step budget for an env and the same evaluation: every E env "
-    "steps, N deterministic episodes on separate eval envs seeded 10,000 + the run's seed (the "
-    "training envs use the run's seed); board games pass legal-action masks to every model. "
+    "steps, N deterministic episodes on separate eval envs seeded 10,000 + the run's seed before "
+    "each evaluation, so that every evaluation plays the same episodes (runs of earlier versions "
+    "seeded them once, and their env's section says so; the training envs use the run's seed); board games pass legal-action masks to every model. "
     "Training seconds exclude evaluation. The final return is the evaluation at the end of the budget. "
     "IQM: interquartile mean across seeds, the mean of the scores' quantile function over [0.25, 0.75] "
     "(the 25% trimmed mean when 4 divides the number of seeds; 3 seeds weigh 1/6, 2/3, 1/6, where "

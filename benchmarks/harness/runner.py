@@ -64,6 +64,7 @@ class Job:
             "eval_every": self.task.eval_every,
             "eval_episodes": self.task.eval_episodes,
             "evaluations": [evaluation.name for evaluation in self.task.evaluations],
+            "eval_reseeded": True,  # each evaluation plays the same episodes (earlier runs: seeded once)
         }
 
 
@@ -128,6 +129,7 @@ def _train(job: Job, built: Any, state: RunState, partial: Path | None, position
         history=state.history(),
         use_masks=built.use_masks,
         final_eval=True,
+        eval_seed=built.eval_seed,
     )
     evaluator.continue_from(state.env_steps, state.train_s, state.eval_s, state.checkpoint_s)
     label = f"{job.algo} {job.task.name} s{job.seed}"
@@ -310,6 +312,7 @@ def pending(jobs: Sequence[Job], out: Path) -> list[Job]:
             "or delete those runs' files in runs/."
         )
     _warn_of_changed_settings([job for job in jobs if job.run_id in done], done, out)
+    _warn_of_mixed_protocols([job for job in jobs if job.run_id not in done], done, out)
     for job in jobs:  # a run finished just before its checkpoints were deleted
         if job.run_id in done:
             shutil.rmtree(partial_folder(out, job), ignore_errors=True)
@@ -335,6 +338,33 @@ def _warn_of_changed_settings(finished: Sequence[Job], done: dict[str, dict[str,
             UserWarning,
             stacklevel=3,
         )
+
+
+def protocol_differences(protocols: Sequence[dict[str, Any]]) -> str:
+    """The protocol fields on which ``protocols`` differ, with each one's values: "budget 300, 600"."""
+    fields = sorted({name for protocol in protocols for name in protocol})
+    differ = [name for name in fields if len({repr(p.get(name)) for p in protocols}) > 1]
+    return "; ".join(
+        f"{name} {', '.join(dict.fromkeys(str(p.get(name, 'not recorded')) for p in protocols))}"
+        for name in differ
+    )
+
+
+def _warn_of_mixed_protocols(todo: Sequence[Job], done: dict[str, dict[str, Any]], out: Path) -> None:
+    """Say where new runs would sit beside finished runs of the same task made under another
+    protocol (another algorithm's or seed's): the report cannot compare them."""
+    for task_name in dict.fromkeys(job.task.name for job in todo):
+        job = next(job for job in todo if job.task.name == task_name)
+        others = [r["protocol"] for r in done.values() if r.get("task") == task_name]
+        if any(protocol != job.protocol() for protocol in others):
+            differences = protocol_differences([job.protocol(), *others])
+            warnings.warn(
+                f"{out} holds finished {task_name} runs made under another protocol ({differences}): "
+                "the report cannot compare them with the runs asked for now. Use another --out, or "
+                "delete those runs' files in runs/.",
+                UserWarning,
+                stacklevel=3,
+            )
 
 
 def _init_worker(lock: Any, slots: Any) -> None:

@@ -1,8 +1,10 @@
 """Build what one benchmark run needs: the algorithm on its training envs, and its eval envs.
 
 Seeds are shared by every algorithm: run seed ``s`` seeds the algorithm and its training envs
-with ``s`` (sub-env ``i`` with ``s + i``) and the eval envs with ``10_000 + s``, so evaluations
-never replay training episodes and every algorithm is measured on the same episodes.
+with ``s`` (sub-env ``i`` with ``s + i``) and the eval envs with ``10_000 + s``, again before
+every evaluation, so evaluations never replay training episodes and every algorithm, at every
+evaluation, is measured on the same episodes (board games: the learner plays first in every
+other one).
 
 Hyperparameters: the RL Zoo's entry for the algorithm and env (``benchmarks.harness.zoo``; MuZero's
 from ``benchmarks/muzero.yml``), or where the Zoo has none the task's ``zoo_fallback`` entry
@@ -196,6 +198,7 @@ class BuiltRun:
     eval_envs: dict[str, VecEnv]
     use_masks: bool
     config: ZooConfig
+    eval_seed: int  # every evaluation reseeds the eval envs with it: the same episodes each time
 
     def settings(self) -> dict[str, Any]:
         """What the run used, for its record file."""
@@ -220,21 +223,16 @@ def build_run(algo: str, task: Task, seed: int, device: str = "auto") -> BuiltRu
     config = algo_config(algo, task)
     env = _make_envs(algo, task, config, config.n_envs, seed, evaluation=False)
     model = algorithm_class(algo)(config.policy, env, seed=seed, device=device, verbose=0, **config.kwargs)
+    eval_seed = EVAL_SEED_OFFSET + seed
     eval_envs = {
         evaluation.name: _make_envs(
-            algo,
-            task,
-            config,
-            task.eval_episodes,
-            EVAL_SEED_OFFSET + seed,
-            evaluation=True,
-            opponent=evaluation.opponent,
+            algo, task, config, task.eval_episodes, eval_seed, evaluation=True, opponent=evaluation.opponent
         )
         for evaluation in task.evaluations
     }
     if _is_wrapped(model.get_env(), VecTransposeImage):  # SB3 transposed the images: match it
         eval_envs = {name: VecTransposeImage(env) for name, env in eval_envs.items()}
-    return BuiltRun(model, eval_envs, use_masks=task.kind == "board", config=config)
+    return BuiltRun(model, eval_envs, use_masks=task.kind == "board", config=config, eval_seed=eval_seed)
 
 
 def _is_wrapped(env: VecEnv | None, wrapper: type) -> bool:
