@@ -67,7 +67,7 @@ def check_wrapping(env, vec_normalize: VecNormalize | None) -> None:
         f"after it ({inner.shape} -> {outer.shape}), so the replay cannot store the env's original "
         "observations. Wrap VecNormalize outside them (VecNormalize(VecFrameStack(env, n))), or pass "
         "norm_obs=False (in the RL Zoo, which stacks outside VecNormalize: normalize: "
-        "\"dict(norm_obs=False)\")."
+        '"dict(norm_obs=False)").'
     )
 
 
