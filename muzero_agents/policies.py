@@ -172,9 +172,31 @@ class MuZeroPolicy(BasePolicy):
             next_hidden,
         )
 
-    def _predict(self, observation: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
-        """Act on the prior policy alone (no search); MuZero.predict runs the search instead."""
+    def predict(
+        self,
+        observation: np.ndarray,
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+        action_masks: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+        """SB3's ``predict`` on the prior policy (no search: ``MuZero.predict`` plans).
+        ``action_masks`` (``[batch, actions]``, or ``[actions]`` for one observation) keep it to
+        the legal actions, as sb3-contrib's maskable policies do."""
+        self.set_training_mode(False)
+        observation_tensor, vectorized = self.obs_to_tensor(observation)
+        with torch.no_grad():
+            actions = self._predict(observation_tensor, deterministic, action_masks).cpu().numpy()
+        return (actions if vectorized else actions.squeeze(axis=0)), state
+
+    def _predict(
+        self, observation: torch.Tensor, deterministic: bool = False, action_masks: np.ndarray | None = None
+    ) -> torch.Tensor:
+        """Act on the prior policy alone (no search), among the legal actions when masks are given."""
         logits = self.network.initial_inference(self.preprocess(observation)).policy_logits
+        if action_masks is not None:
+            legal = env_checks.check_action_masks(action_masks, logits.shape[0], logits.shape[1])
+            logits = logits.masked_fill(~torch.as_tensor(legal, device=logits.device), -torch.inf)
         if deterministic:
             return logits.argmax(dim=1)
         return torch.distributions.Categorical(logits=logits).sample()

@@ -17,6 +17,21 @@ def test_predict_honours_action_masks(fast_kwargs):
     assert (actions == 1).all()
 
 
+def test_the_policys_own_predict_keeps_to_legal_actions_as_maskable_policies_do(fast_kwargs):
+    """``model.policy.predict`` plays the prior without search; with masks, only legal actions."""
+    model = MuZero("MlpPolicy", "CartPole-v1", seed=0, **fast_kwargs)
+    # an untrained prior is uniform: its argmax is action 0, and sampling picks either action
+    obs = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)
+    masks = np.tile(np.array([False, True]), (8, 1))
+    for deterministic in (True, False):
+        actions, _ = model.policy.predict(obs, deterministic=deterministic, action_masks=masks)
+        assert actions.shape == (8,) and (actions == 1).all()
+    action, _ = model.policy.predict(obs[0], deterministic=True, action_masks=np.array([True, False]))
+    assert action.shape == () and action == 0
+    with pytest.raises(ValueError, match=r"action_masks must have shape \(8, 2\)"):
+        model.policy.predict(obs, action_masks=np.ones((8, 3), bool))
+
+
 def test_predict_accepts_channel_last_images_like_sb3(fast_kwargs):
     class ChannelLastEnv(gym.Env):
         observation_space = gym.spaces.Box(0, 255, (10, 10, 3), np.uint8)
