@@ -10,26 +10,51 @@ DIR/results.csv, DIR/report.md and DIR/plots/*.png and prints the table. Suites 
 benchmarks/harness/suites.py. Run from the repository root (the benchmarks are not installed).
 Ctrl-C or SIGTERM ends the run and its worker processes; the finished runs stay saved, each
 unfinished one keeps a checkpoint from its last evaluation, and the same command resumes from
-them.
+them (exit status 130 after Ctrl-C, 143 after SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
+import signal
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
-from benchmarks.harness.suites import SUITES, get_suite
+from benchmarks.harness.suites import SUITES, Suite, get_suite
 
 DEFAULT_OUT = Path("benchmarks") / "results"
+INTERRUPTED = 130  # the exit status after Ctrl-C
+TERMINATED = 128 + signal.SIGTERM  # 143, after SIGTERM (as while the worker pool is open)
 
 
-def _positive(text: str) -> int:
+def positive_count(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
     return value
+
+
+def _device(text: str) -> str:
+    """A torch device this machine has, or ``auto`` (checked before anything is trained)."""
+    if text == "auto":
+        return text
+    import torch
+
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a torch device; use cpu, cuda, cuda:N or auto"
+        ) from None
+    cuda_devices = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if device.type == "cuda" and (device.index or 0) >= cuda_devices:
+        raise argparse.ArgumentTypeError(
+            f"{text}: torch finds {cuda_devices} CUDA device(s) on this machine; use --device cpu or auto"
+        )
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,19 +65,25 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("list", help="show the suites")
     run = commands.add_parser("run", help="run a suite (resumable) and write its report")
     run.add_argument("--suite", required=True, choices=sorted(SUITES))
-    run.add_argument("--seeds", type=_positive, help="number of seeds, 0..N-1 (default: the suite's)")
+    run.add_argument("--seeds", type=positive_count, help="number of seeds, 0..N-1 (default: the suite's)")
     run.add_argument("--algos", nargs="+", help="a subset of the suite's algorithms")
     run.add_argument("--envs", nargs="+", help="a subset of the suite's envs (task names)")
     run.add_argument("--out", type=Path, help="results folder (default: benchmarks/results/<suite>)")
     run.add_argument(
-        "--jobs", type=_positive, help="parallel processes, one torch thread each (default: the suite's)"
+        "--jobs", type=positive_count, help="parallel processes, one torch thread each (default: the suite's)"
     )
     run.add_argument(
-        "--max-steps", type=_positive, help="cap every budget (a short slice, e.g. atari100k on a CPU)"
+        "--max-steps", type=positive_count, help="cap every budget (a short slice, e.g. atari100k on a CPU)"
     )
-    run.add_argument("--eval-every", type=_positive, help="evaluate every N env steps instead of the suite's")
-    run.add_argument("--eval-episodes", type=_positive, help="episodes per evaluation instead of the suite's")
-    run.add_argument("--device", default="auto", help="torch device for the models (default: auto)")
+    run.add_argument(
+        "--eval-every", type=positive_count, help="evaluate every N env steps instead of the suite's"
+    )
+    run.add_argument(
+        "--eval-episodes", type=positive_count, help="episodes per evaluation instead of the suite's"
+    )
+    run.add_argument(
+        "--device", type=_device, default="auto", help="torch device for the models (default: auto)"
+    )
     run.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     report = commands.add_parser("report", help="rewrite report.md and plots from a results folder")
     report.add_argument("out", type=Path)
@@ -73,23 +104,78 @@ def report(out: Path) -> None:
     from benchmarks.harness.report import write_report
     from benchmarks.harness.runner import collect_results
 
-    if not (out / "runs").is_dir():
-        raise SystemExit(f"error: {out} has no runs/ folder: run a suite with --out {out} first")
+    problem = _nothing_to_report(out)
+    if problem:
+        raise SystemExit(f"error: {problem}")
     collect_results(out)  # the finished runs as they are now (a suite may still be running)
-    title = f"Benchmark report: {out.name} suite" if out.name in SUITES else None  # as `run` titles it
-    path, table = write_report(out, title=title)
+    path, table = write_report(out, title=_title(_suite_name(out)))
     print(table)
     print(f"\nReport: {path}")
+
+
+def _nothing_to_report(out: Path) -> str | None:
+    """Why ``out`` has no finished run to report, or None when it has one."""
+    from benchmarks.harness.runner import PARTIAL, finished_runs
+
+    if finished_runs(out):
+        return None
+    if (out / PARTIAL).is_dir() and any((out / PARTIAL).iterdir()):
+        return (
+            f"the runs in {out} are unfinished (their checkpoints are in {out / PARTIAL}); "
+            f"rerun the same `python -m benchmarks run ... --out {out}` command to resume them"
+        )
+    if not (out / "runs").is_dir():
+        return f"{out} has no runs/ folder: run a suite with --out {out} first"
+    return f"{out / 'runs'} holds no finished run: run a suite with --out {out} first"
+
+
+def _suite_name(out: Path) -> str | None:
+    """The suite of ``out``'s report: the one its report.md names (``run`` wrote it), else the
+    folder's name if a suite has it."""
+    report_md = out / "report.md"
+    first_line = report_md.read_text().split("\n", 1)[0] if report_md.is_file() else ""
+    named = re.fullmatch(r"# Benchmark report: (\S+) suite", first_line)
+    name = named.group(1) if named else out.name
+    return name if name in SUITES else None
+
+
+def _title(suite_name: str | None) -> str | None:
+    return f"Benchmark report: {suite_name} suite" if suite_name else None
 
 
 def run(args: argparse.Namespace) -> None:
     """Train what is missing of the suite, then write and print its report."""
     from benchmarks.harness.report import write_report
-    from benchmarks.harness.runner import SetupError, run_suite
+    from benchmarks.harness.runner import SetupError
 
     suite = get_suite(args.suite)
     out = args.out or DEFAULT_OUT / suite.name
     started = time.perf_counter()
+    try:
+        _train(args, suite, out)
+    except SetupError as error:
+        raise SystemExit(f"error: {error}") from None
+    except KeyboardInterrupt:
+        _stop_interrupted(out, INTERRUPTED)
+    except SystemExit as stop:
+        if stop.code != TERMINATED:
+            raise
+        _stop_interrupted(out, TERMINATED)
+    path, table = write_report(out, title=_title(suite.name))
+    print()
+    print(table)
+    print(
+        f"\nSuite {suite.name} done in {time.perf_counter() - started:.0f} s. "
+        f"Report: {path}; plots: {out / 'plots'}; results: {out / 'results.csv'}"
+    )
+
+
+def _train(args: argparse.Namespace, suite: Suite, out: Path) -> None:
+    """``run_suite`` with the command line's choices; SIGTERM meanwhile raises SystemExit(TERMINATED)."""
+    from benchmarks.harness.pool import stop_on_sigterm
+    from benchmarks.harness.runner import run_suite
+
+    previous = stop_on_sigterm()  # the handler the worker pool sets too
     try:
         run_suite(
             suite,
@@ -104,22 +190,19 @@ def run(args: argparse.Namespace) -> None:
             device=args.device,
             progress=False if args.no_progress else None,
         )
-    except SetupError as error:
-        raise SystemExit(f"error: {error}") from None
-    except KeyboardInterrupt:
-        print(
-            f"\ninterrupted: the finished runs and the checkpoints of the others are saved in {out}; "
-            "the same command resumes",
-            file=sys.stderr,
-        )
-        raise SystemExit(130) from None
-    path, table = write_report(out, title=f"Benchmark report: {suite.name} suite")
-    print()
-    print(table)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _stop_interrupted(out: Path, status: int) -> NoReturn:
+    """Say where the interrupted run's work is kept, then exit with ``status``."""
     print(
-        f"\nSuite {suite.name} done in {time.perf_counter() - started:.0f} s. "
-        f"Report: {path}; plots: {out / 'plots'}; results: {out / 'results.csv'}"
+        f"\ninterrupted: the finished runs and the checkpoints of the others are saved in {out}; "
+        "the same command resumes",
+        file=sys.stderr,
     )
+    raise SystemExit(status) from None
 
 
 def main(argv: list[str] | None = None) -> None:

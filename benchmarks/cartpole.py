@@ -22,6 +22,7 @@ import torch
 from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.env_util import make_vec_env
 
+from benchmarks.__main__ import positive_count
 from benchmarks.harness.evaluation import EvalHistory, PeriodicEval
 from benchmarks.harness.pool import worker_pool
 from benchmarks.harness.zoo import convert_zoo_value, merge_settings, zoo_config, zoo_hyperparams
@@ -104,11 +105,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=positive_count, default=3)
     parser.add_argument("--algos", nargs="+", default=["muzero", "ppo", "dqn"], choices=sorted(BUDGET))
-    parser.add_argument("--eval-every", type=int, default=500)
-    parser.add_argument("--budget", type=int, default=None, help="env-step budget for every algorithm")
-    parser.add_argument("--jobs", type=int, default=1, help="parallel processes (each uses one torch thread)")
+    parser.add_argument("--eval-every", type=positive_count, default=500)
+    parser.add_argument(
+        "--budget", type=positive_count, default=None, help="env-step budget for every algorithm"
+    )
+    parser.add_argument(
+        "--jobs", type=positive_count, default=1, help="parallel processes (each uses one torch thread)"
+    )
     parser.add_argument("--curves", action="store_true", help="also print each run's eval curve")
     parser.add_argument(
         "--muzero-kwargs",
@@ -117,11 +122,13 @@ def main(argv: list[str] | None = None) -> None:
         help="JSON overrides of MuZero's settings, e.g. '{\"replay_ratio\": 1.0}' or "
         '\'{"self_play_kwargs": {"temperature": "lin_1.0"}}\' (merged into the group)',
     )
-    parser.add_argument("--muzero-envs", type=int, default=None, help="MuZero's number of training envs")
+    parser.add_argument(
+        "--muzero-envs", type=positive_count, default=None, help="MuZero's number of training envs"
+    )
     args = parser.parse_args(argv)
     if not isinstance(args.muzero_kwargs, dict):
         parser.error(f"--muzero-kwargs must be a JSON object, got {args.muzero_kwargs!r}")
-    if args.budget:
+    if args.budget is not None:
         BUDGET.update({algo: args.budget for algo in BUDGET})
     jobs = [
         (algo, seed, args.eval_every, BUDGET[algo], args.muzero_kwargs, args.muzero_envs)

@@ -389,7 +389,7 @@ def have_mctx() -> bool:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])  # the first paragraph
     parser.add_argument("--quick", action="store_true", help="fewer configurations")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument(

@@ -271,3 +271,14 @@ def test_parallel_jobs_run_in_separate_processes(tmp_path, monkeypatch):
 def test_task_dataclass_is_what_a_run_is_keyed_on():
     task = Task("x/y", "gym", "CartPole-v1", 10, 5, 1, TINY.tasks[0].evaluations)
     assert runner.run_id("ppo", task.name, 3) == "ppo__x_y__seed3"
+
+
+def test_an_algorithm_named_twice_runs_once():
+    jobs = runner.plan(TINY, seeds=1, algos=["ppo", "ppo"], tasks=["CartPole-v1", "CartPole-v1"])
+    assert [job.run_id for job in jobs] == ["ppo__CartPole-v1__seed0"]
+
+
+def test_a_run_records_the_device_its_model_used_outside_its_protocol_and_settings():
+    record = runner.run_job(runner.Job("ppo", TINY.tasks[0], 0, device="cpu"), progress=False)
+    assert record["device"] == "cpu"
+    assert "device" not in record["protocol"] and "device" not in record["settings"]

@@ -146,6 +146,22 @@ def test_a_task_override_sets_the_zoos_normalization():
     assert default.normalize == {"gamma": 0.997}  # MuZero's default discount
 
 
+@pytest.mark.parametrize("entry, gamma", [({}, 0.997), ({"discount": 0.95}, 0.95)])
+def test_normalize_in_muzero_yml_discounts_returns_as_muzero_does(tmp_path, monkeypatch, entry, gamma):
+    import yaml
+
+    from benchmarks.harness import muzero_config
+
+    path = tmp_path / "muzero.yml"
+    path.write_text(yaml.safe_dump({"CartPole-v1": {"policy": "MlpPolicy", "normalize": True, **entry}}))
+    read = muzero_config.muzero_hyperparams
+    monkeypatch.setattr(muzero_config, "muzero_hyperparams", lambda: read(path))
+    assert zoo.zoo_config("muzero", "CartPole-v1").normalize == {"gamma": gamma}
+    cartpole = {task.env_id: task for task in get_suite("classic").tasks}["CartPole-v1"]
+    overridden = algo_config("muzero", replace(cartpole, overrides={"muzero": {"normalize": True}}))
+    assert overridden.normalize == {"gamma": gamma}  # the task-override path agrees
+
+
 def test_fallback_copy_matches_the_installed_zoo():
     pytest.importorskip("rl_zoo3")
     for algo, entries in zoo.FALLBACK.items():

@@ -51,7 +51,7 @@ def worker_pool(
         initializer=_start_worker,
         initargs=(os.getpid(), initializer, initargs),
     )
-    previous = _stop_on_sigterm()
+    previous = stop_on_sigterm()
     try:
         yield pool
     except BaseException:
@@ -82,7 +82,7 @@ def _raise_system_exit(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)
 
 
-def _stop_on_sigterm() -> Any:
+def stop_on_sigterm() -> Any:
     """Make SIGTERM raise ``SystemExit`` in the main thread; returns the handler it replaced
     (None off the main thread, where handlers cannot be set)."""
     if threading.current_thread() is not threading.main_thread():

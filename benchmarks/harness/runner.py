@@ -1,7 +1,7 @@
 """Run a suite: every (algo, task, seed) once, in parallel processes if asked, resumable.
 
 Each finished run leaves two files in ``OUT/runs/``: ``<run>.csv`` (its tidy evaluation rows)
-and ``<run>.json`` (its protocol, settings and timings), written atomically, the JSON last.
+and ``<run>.json`` (its protocol, settings, device and timings), written atomically, the JSON last.
 A run whose JSON exists is finished and is skipped next time, provided it was run under the
 same protocol (budget, evaluation schedule); a different protocol is refused rather than mixed.
 ``OUT/results.csv`` is rebuilt from every finished run in the folder after each invocation.
@@ -103,6 +103,7 @@ def run_job(
         "seed": job.seed,
         "protocol": job.protocol(),
         "settings": built.settings(),
+        "device": str(built.model.device),  # what "auto" chose
         "env_steps": int(built.model.num_timesteps),
         "train_s": round(evaluator.train_seconds(), 3),
         "eval_s": round(evaluator.eval_seconds(), 3),
@@ -274,7 +275,7 @@ def plan(
     device: str = "auto",
 ) -> list[Job]:
     """Every job of the suite, the slow algorithms first (parallel workers then finish together)."""
-    algos = list(algos or suite.algos)
+    algos = list(dict.fromkeys(algos or suite.algos))  # a name given twice runs once
     unknown = [a for a in algos if a not in suite.algos]
     if unknown:
         raise SetupError(

@@ -23,13 +23,17 @@ from stable_baselines3.common.env_util import make_atari_env, make_vec_env
 from stable_baselines3.common.vec_env import VecEnv, VecFrameStack, VecNormalize, VecTransposeImage
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvWrapper
 
-from muzero_agents.settings import SETTINGS
-
 from benchmarks.harness.suites import Task
-from benchmarks.harness.zoo import ZooConfig, convert_zoo_value, merge_settings, normalize_kwargs, zoo_config
+from benchmarks.harness.zoo import (
+    ZooConfig,
+    convert_zoo_value,
+    default_discount,
+    merge_settings,
+    normalize_kwargs,
+    zoo_config,
+)
 
 EVAL_SEED_OFFSET = 10_000
-DEFAULT_DISCOUNT = SETTINGS["discount"].default  # MuZero's, for VecNormalize's returns
 ALGOS = ("muzero", "ppo", "dqn", "a2c", "maskable_ppo")
 # engine opponents of the benchmarks, at their weakest and fastest settings
 ENGINE_SETTINGS = {
@@ -80,10 +84,9 @@ def algo_config(algo: str, task: Task) -> ZooConfig:
     config = _base_config(algo, task)
     if not overrides:
         return config
-    discount = {"discount": DEFAULT_DISCOUNT} if algo == "muzero" else {}  # returns as MuZero discounts
     normalize = config.normalize
     if "normalize" in overrides:
-        normalize = normalize_kwargs({**discount, **config.kwargs, **overrides})
+        normalize = normalize_kwargs({**default_discount(algo), **config.kwargs, **overrides})
         del overrides["normalize"]
     return replace(
         config,

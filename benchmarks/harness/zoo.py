@@ -344,6 +344,16 @@ def normalize_kwargs(raw: dict[str, Any]) -> dict[str, Any] | None:
     return kwargs
 
 
+def default_discount(algo: str) -> dict[str, float]:
+    """``{"discount": MuZero's default}`` for MuZero, else nothing: what VecNormalize discounts
+    returns with when an entry sets no discount (SB3's default gamma is VecNormalize's)."""
+    if algo != "muzero":
+        return {}
+    from muzero_agents.settings import SETTINGS
+
+    return {"discount": SETTINGS["discount"].default}
+
+
 def zoo_config(algo: str, env_id: str) -> ZooConfig:
     """The Zoo's settings for ``algo`` on ``env_id`` (KeyError if the Zoo has none)."""
     raw, source = _lookup(algo, env_id)
@@ -354,7 +364,7 @@ def zoo_config(algo: str, env_id: str) -> ZooConfig:
         n_timesteps=int(float(raw.get("n_timesteps", 1e5))),
         policy=str(raw.get("policy", "MlpPolicy")),
         kwargs=kwargs,
-        normalize=normalize_kwargs(raw),
+        normalize=normalize_kwargs({**default_discount(algo), **raw}),
         frame_stack=int(frame_stack) if frame_stack else None,
         env_kwargs=dict(raw.get("env_kwargs") or {}),
         source=source,
