@@ -172,11 +172,10 @@ def run(args: argparse.Namespace) -> None:
 
 def _train(args: argparse.Namespace, suite: Suite, out: Path) -> None:
     """``run_suite`` with the command line's choices; SIGTERM meanwhile raises SystemExit(TERMINATED)."""
-    from benchmarks.harness.pool import stop_on_sigterm
+    from benchmarks.harness.pool import sigterm_raises_system_exit
     from benchmarks.harness.runner import run_suite
 
-    previous = stop_on_sigterm()  # the handler the worker pool sets too
-    try:
+    with sigterm_raises_system_exit():  # as inside the worker pool
         run_suite(
             suite,
             out,
@@ -190,9 +189,6 @@ def _train(args: argparse.Namespace, suite: Suite, out: Path) -> None:
             device=args.device,
             progress=False if args.no_progress else None,
         )
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
 
 
 def _stop_interrupted(out: Path, status: int) -> NoReturn:

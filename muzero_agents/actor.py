@@ -281,5 +281,6 @@ def env_frame_stack(env: VecEnv | None, policy: MuZeroPolicy) -> tuple[int, int]
         axis = (axis + 1) % 3  # (H, W, C) -> (C, H, W): the stacked channels become axis 0
     channels_last = getattr(policy, "channels_last", None)
     if channels_last is not None:
-        check_frame_stack_axis(axis, shape, channels_last)
+        inferred = getattr(policy, "requested_channels_last", None) is None
+        check_frame_stack_axis(axis, shape, channels_last, transposed=transposed, inferred=inferred)
     return int(stacked.n_stack), int(axis)

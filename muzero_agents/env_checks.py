@@ -184,20 +184,30 @@ def check_image_layout(env: VecEnv | None, policy_kwargs: Mapping[str, Any] | No
         )
 
 
-def check_frame_stack_axis(axis: int, shape: tuple[int, ...], channels_last: bool) -> None:
-    """Raise a ValueError naming the fix if ``VecFrameStack`` stacks frames along ``axis`` of the
-    observations (``shape``) but a conv policy reads its channels on another axis: the frames
-    would sit side by side in one wider image. SB3 stacks along the last axis unless the space is
-    a uint8 [0, 255] image or ``channels_order`` says otherwise."""
+def check_frame_stack_axis(
+    axis: int, shape: tuple[int, ...], channels_last: bool, *, transposed: bool, inferred: bool
+) -> None:
+    """Raise a ValueError naming the fixes if ``VecFrameStack`` stacks frames along ``axis`` of the
+    observations (``shape``, as the policy sees them) but a conv policy reads its channels on
+    another axis: the frames would sit side by side in one wider image. SB3 stacks along the last
+    axis unless the space is a uint8 [0, 255] image or ``channels_order`` says otherwise.
+
+    ``transposed``: a ``VecTransposeImage`` above the stacker (which then sees (H, W, C) frames);
+    ``inferred``: the policy guessed its layout from the shape (``channels_last`` not given)."""
     channels = 2 if channels_last else 0
-    if axis != channels:
-        order = "last" if channels_last else "first"
-        raise ValueError(
-            f"VecFrameStack stacks the frames along axis {axis} of the observations {tuple(shape)}, "
-            f"but CnnPolicy reads them as {'(H, W, C)' if channels_last else '(C, H, W)'} images "
-            f"with channels on axis {channels}: each frame would sit beside the others in one "
-            f'image. Pass VecFrameStack(env, n_stack, channels_order="{order}").'
-        )
+    if axis == channels:
+        return
+    order = "last" if transposed or channels_last else "first"  # as the stacker sees the frames
+    fixes = f'VecFrameStack(env, n_stack, channels_order="{order}")'
+    if inferred and axis in (0, 2):  # the stacker may be right and the guess from the shape wrong
+        layout = "(H, W, C)" if axis == 2 else "(C, H, W)"
+        fixes = f'policy_kwargs={{"channels_last": {axis == 2}}} if the frames are {layout}, else {fixes}'
+    raise ValueError(
+        f"VecFrameStack stacks the frames along axis {axis} of the observations {tuple(shape)}, "
+        f"but CnnPolicy reads them as {'(H, W, C)' if channels_last else '(C, H, W)'} images "
+        f"with channels on axis {channels}: each frame would sit beside the others in one "
+        f"image. Pass {fixes}."
+    )
 
 
 def check_action_space(space: spaces.Space) -> None:

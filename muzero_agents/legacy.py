@@ -143,12 +143,14 @@ def refuse_unknown_arguments(arguments: dict[str, Any], where: str = "MuZero()")
 
 def _with_hint(name: str) -> str:
     """``name``, followed by the MuZero setting an SB3 user or a typo most likely meant."""
-    from muzero_agents.settings import SETTINGS
+    from muzero_agents.settings import GROUPS, SETTINGS, group_label
 
     if name in SB3_RENAMED:
         return f"{name} (MuZero's name is {SB3_RENAMED[name]})"
-    close = difflib.get_close_matches(name, SETTINGS, n=1)
-    return f"{name} (did you mean {close[0]}?)" if close else name
+    labels = {key: group_label(group, key) for group in reversed(GROUPS) for key in GROUPS[group]}
+    labels.update({setting: setting for setting in SETTINGS})  # a top-level name wins a shared key
+    close = difflib.get_close_matches(name, labels, n=1)
+    return f"{name} (did you mean {labels[close[0]]}?)" if close else name
 
 
 def rename_saved_parameters(params: dict[str, Any]) -> dict[str, Any]:

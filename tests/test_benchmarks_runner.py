@@ -111,8 +111,9 @@ def test_new_runs_beside_finished_ones_under_another_protocol_are_warned_of(tmp_
         jobs[0], protocol={k: v for k, v in jobs[0].protocol().items() if k != "eval_reseeded"}
     )
     runner.save_run(tmp_path, earlier)  # a run of a version that seeded the eval envs once
+    # the same run still (kept, not refused), but new runs beside it are warned of
     with pytest.warns(UserWarning, match=r"another protocol \(eval_reseeded True, not recorded\)"):
-        assert [j.seed for j in runner.pending(jobs[1:], tmp_path)] == [1]
+        assert [j.seed for j in runner.pending(jobs, tmp_path)] == [1]
 
 
 class _RecordResets(VecEnvWrapper):
@@ -130,31 +131,50 @@ class _RecordResets(VecEnvWrapper):
 
 
 class _Policy:
-    """A stand-in model: always action 0, or random actions (episodes of other lengths)."""
+    """A stand-in model: always action 0, or seeded random actions (episodes of other lengths)."""
 
-    def __init__(self, random_actions: bool) -> None:
-        self.random_actions, self.rng = random_actions, np.random.default_rng(0)
+    def __init__(self, action_seed: int | None, n_actions: int) -> None:
+        self.rng = None if action_seed is None else np.random.default_rng(action_seed)
+        self.n_actions = n_actions
 
     def predict(self, observations, state=None, episode_start=None, deterministic=True):
-        actions = (
-            self.rng.integers(0, 2, len(observations)) if self.random_actions else np.zeros(len(observations))
-        )
-        return actions.astype(int), None
+        if self.rng is None:
+            return np.zeros(len(observations), int), None
+        return self.rng.integers(0, self.n_actions, len(observations)), None
 
     def get_vec_normalize_env(self):
         return None
 
 
-def test_every_evaluation_plays_the_same_episodes_whatever_came_before():
-    """Sub-envs that end early play extra episodes, as many as the policy's episodes allow: without
-    reseeding, the next evaluation would start elsewhere in their random streams."""
-    env = _RecordResets(make_vec_env("CartPole-v1", n_envs=2, seed=10))
-    evaluator = PeriodicEval(env, every=1, n_episodes=5, eval_seed=10)
-    for random_actions in (False, True, False):
-        evaluator.model = _Policy(random_actions)
-        evaluator._evaluate_one(env)
-    first, second, third = env.first_observations
-    assert np.array_equal(first, second) and np.array_equal(first, third)
+def _cartpole_eval_envs():
+    return make_vec_env("CartPole-v1", n_envs=2, seed=10)
+
+
+def _atari_eval_envs():
+    """As the harness's Atari tasks: SB3's AtariWrapper, whose EpisodicLifeEnv ends an episode at
+    each lost life and resets the game for real only after a game over."""
+    ale_py = pytest.importorskip("ale_py")
+    import gymnasium as gym
+    from stable_baselines3.common.env_util import make_atari_env
+    from stable_baselines3.common.vec_env import VecFrameStack
+
+    gym.register_envs(ale_py)
+    return VecFrameStack(make_atari_env("BreakoutNoFrameskip-v4", n_envs=2, seed=10), 4)
+
+
+@pytest.mark.parametrize("make_envs, n_actions", [(_cartpole_eval_envs, 2), (_atari_eval_envs, 4)])
+def test_every_evaluation_plays_the_same_episodes_whatever_came_before(make_envs, n_actions):
+    """Sub-envs that end early play extra episodes, as many as the policy's episodes allow, and
+    Atari games can be left running: without a real, reseeded reset, the next evaluation would
+    start elsewhere."""
+    env = _RecordResets(make_envs())
+    evaluator = PeriodicEval(env, every=1, n_episodes=2, eval_seed=10)
+    results = []
+    for action_seed in (None, 0, None, 1, None):
+        evaluator.model = _Policy(action_seed, n_actions)
+        results.append(evaluator._evaluate_one(env))
+    assert all(np.array_equal(env.first_observations[0], first) for first in env.first_observations)
+    assert results[0] == results[2] == results[4]
 
 
 def test_periodic_eval_labels_each_env_ends_with_an_evaluation_and_excludes_its_time():

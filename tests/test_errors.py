@@ -208,6 +208,10 @@ def test_sb3s_train_freq_points_to_replay_ratio():
     [
         (dict(gamma=0.99), r"gamma \(MuZero's name is discount\)"),
         (dict(num_simulation=10), r"num_simulation \(did you mean num_simulations\?\)"),
+        (
+            dict(reward_loss_coeff=1.0),
+            r"reward_loss_coeff \(did you mean learner_kwargs\[.reward_loss_coef.\]\?\)",
+        ),
         (dict(ent_coef=0.01), r"arguments: ent_coef$"),
     ],
 )

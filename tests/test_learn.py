@@ -144,3 +144,26 @@ def test_frames_stacked_beside_each_other_are_refused_with_the_channels_order(ch
     else:
         assert MuZero("CnnPolicy", env).replay_buffer.frame_stack == (2, 0)
     assert MuZero("MlpPolicy", env).replay_buffer.frame_stack == (2, 2 if channels_order == "last" else 0)
+
+
+def test_the_fix_for_misstacked_frames_is_named_as_the_stacker_sees_them():
+    """Below SB3's VecTransposeImage the stacker sees (H, W, C) frames: "last" is its channels."""
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack
+
+    class Frames(gym.Env):
+        observation_space = gym.spaces.Box(0, 255, (12, 12, 3), np.uint8)
+        action_space = gym.spaces.Discrete(3)
+
+        def reset(self, *, seed=None, options=None):
+            return np.zeros((12, 12, 3), np.uint8), {}
+
+        def step(self, action):
+            return np.zeros((12, 12, 3), np.uint8), 0.0, False, False, {}
+
+    misstacked = VecFrameStack(DummyVecEnv([Frames]), 2, channels_order="first")
+    with pytest.raises(
+        ValueError,
+        match=r'axis 1 .*\(3, 24, 12\).*Pass VecFrameStack\(env, n_stack, channels_order="last"\)\.',
+    ):
+        MuZero("CnnPolicy", misstacked)
+    assert MuZero("CnnPolicy", VecFrameStack(DummyVecEnv([Frames]), 2)).replay_buffer.frame_stack == (2, 0)

@@ -30,6 +30,8 @@ def test_the_policys_own_predict_keeps_to_legal_actions_as_maskable_policies_do(
     assert action.shape == () and action == 0
     with pytest.raises(ValueError, match=r"action_masks must have shape \(8, 2\)"):
         model.policy.predict(obs, action_masks=np.ones((8, 3), bool))
+    with pytest.raises(ValueError, match=r"\(observation, info\) tuple"):
+        model.policy.predict(gym.make("CartPole-v1").reset(seed=0))
 
 
 def test_predict_accepts_channel_last_images_like_sb3(fast_kwargs):

@@ -16,6 +16,7 @@ To SB3 these are not images (its images are uint8 in [0, 255]), so:
 from __future__ import annotations
 
 import logging
+import warnings
 
 import gymnasium
 import numpy as np
@@ -60,5 +61,5 @@ def make_minatar(env_id: str, **kwargs) -> gymnasium.Env:
 
 try:  # so that importing the module (the RL Zoo's --gym-packages) makes the ids known
     register_minatar()
-except ModuleNotFoundError:
-    pass  # make_minatar says what to install
+except ModuleNotFoundError as missing:
+    warnings.warn(f"MinAtar's ids are not registered: {missing}", UserWarning, stacklevel=2)

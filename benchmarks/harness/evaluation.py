@@ -134,6 +134,9 @@ class PeriodicEval(BaseCallback):
 
     def _evaluate_one(self, env: VecEnv) -> tuple[float, float]:
         if self.eval_seed is not None:
+            # SB3's EpisodicLifeEnv (Atari) resets for real only after a game over; a game left
+            # running by the last evaluation would ignore the seed
+            env.env_method("set_wrapper_attr", "was_real_done", True, force=False)
             env.seed(self.eval_seed)  # the reset that starts the evaluation takes it
         if self.model.get_vec_normalize_env() is not None:
             sync_envs_normalization(self.training_env, env)

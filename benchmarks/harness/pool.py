@@ -51,17 +51,14 @@ def worker_pool(
         initializer=_start_worker,
         initargs=(os.getpid(), initializer, initargs),
     )
-    previous = stop_on_sigterm()
-    try:
-        yield pool
-    except BaseException:
-        end_workers(pool, [p for p in multiprocessing.active_children() if p not in before])
-        raise
-    else:
-        pool.shutdown(wait=True)
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+    with sigterm_raises_system_exit():
+        try:
+            yield pool
+        except BaseException:
+            end_workers(pool, [p for p in multiprocessing.active_children() if p not in before])
+            raise
+        else:
+            pool.shutdown(wait=True)
 
 
 def end_workers(pool: ProcessPoolExecutor, workers: list[Any]) -> None:
@@ -82,12 +79,19 @@ def _raise_system_exit(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)
 
 
-def stop_on_sigterm() -> Any:
-    """Make SIGTERM raise ``SystemExit`` in the main thread; returns the handler it replaced
-    (None off the main thread, where handlers cannot be set)."""
+@contextmanager
+def sigterm_raises_system_exit() -> Iterator[None]:
+    """Within the block, SIGTERM raises ``SystemExit(143)`` in the main thread (off it, where
+    handlers cannot be set, nothing changes); the previous handler comes back after it."""
     if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGTERM, _raise_system_exit)
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_system_exit)
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _start_worker(parent_pid: int, initializer: Callable[..., None] | None, initargs: tuple) -> None:

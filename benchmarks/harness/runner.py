@@ -68,6 +68,21 @@ class Job:
         }
 
 
+# protocol fields that describe how evaluations were made without deciding which run is which: a
+# run recorded without them is still the same run (kept, resumed), and the report marks it
+DESCRIPTIVE_FIELDS = ("eval_reseeded",)
+
+
+def same_run_protocol(recorded: dict[str, Any], asked: dict[str, Any]) -> bool:
+    """Whether a run recorded under ``recorded`` is the run ``asked`` describes (budget and
+    evaluation schedule), whatever their descriptive fields say."""
+
+    def identity(protocol: dict[str, Any]) -> dict[str, Any]:
+        return {name: value for name, value in protocol.items() if name not in DESCRIPTIVE_FIELDS}
+
+    return identity(recorded) == identity(asked)
+
+
 def run_id(algo: str, task_name: str, seed: int) -> str:
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in task_name)
     return f"{algo}__{safe}__seed{seed}"
@@ -101,7 +116,7 @@ def run_job(
         "algo": job.algo,
         "task": job.task.name,
         "seed": job.seed,
-        "protocol": job.protocol(),
+        "protocol": state.protocol,  # a checkpoint's own, when the run resumed from one
         "settings": built.settings(),
         "device": str(built.model.device),  # what "auto" chose
         "env_steps": int(built.model.num_timesteps),
@@ -168,7 +183,7 @@ def _resume(job: Job, built: Any, partial: Path | None) -> RunState:
     if found is None:
         return fresh
     step_dir, state = found
-    if (state.protocol, state.settings) != (fresh.protocol, fresh.settings):
+    if not same_run_protocol(state.protocol, fresh.protocol) or state.settings != fresh.settings:
         tqdm.write(
             f"{job.run_id}: its checkpoint was made under another protocol or settings; starting over."
         )
@@ -301,9 +316,10 @@ def pending(jobs: Sequence[Job], out: Path) -> list[Job]:
     """The jobs not yet finished in ``out``; refuses finished runs made under another protocol."""
     done = finished_runs(out)
     conflicts = [
-        f"{job.run_id}: ran with {done[job.run_id]['protocol']}, asked for {job.protocol()}"
+        f"{job.run_id} (as recorded, as asked): "
+        f"{protocol_differences([done[job.run_id].get('protocol', {}), job.protocol()])}"
         for job in jobs
-        if job.run_id in done and done[job.run_id].get("protocol") != job.protocol()
+        if job.run_id in done and not same_run_protocol(done[job.run_id].get("protocol", {}), job.protocol())
     ]
     if conflicts:
         raise SetupError(
