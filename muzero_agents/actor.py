@@ -11,7 +11,13 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
-from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecFrameStack, VecTransposeImage
+from stable_baselines3.common.vec_env import (
+    VecEnv,
+    VecEnvWrapper,
+    VecFrameStack,
+    VecTransposeImage,
+    is_vecenv_wrapped,
+)
 
 from muzero_agents.augment import Symmetries
 from muzero_agents.env_checks import check_action_masks, check_frame_stack_axis, check_observations
@@ -281,6 +287,8 @@ def env_frame_stack(env: VecEnv | None, policy: MuZeroPolicy) -> tuple[int, int]
         axis = (axis + 1) % 3  # (H, W, C) -> (C, H, W): the stacked channels become axis 0
     channels_last = getattr(policy, "channels_last", None)
     if channels_last is not None:
-        inferred = getattr(policy, "requested_channels_last", None) is None
+        inferred = getattr(policy, "requested_channels_last", None) is None and not is_vecenv_wrapped(
+            env, VecTransposeImage
+        )
         check_frame_stack_axis(axis, shape, channels_last, transposed=transposed, inferred=inferred)
     return int(stacked.n_stack), int(axis)

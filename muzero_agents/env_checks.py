@@ -193,15 +193,18 @@ def check_frame_stack_axis(
     axis unless the space is a uint8 [0, 255] image or ``channels_order`` says otherwise.
 
     ``transposed``: a ``VecTransposeImage`` above the stacker (which then sees (H, W, C) frames);
-    ``inferred``: the policy guessed its layout from the shape (``channels_last`` not given)."""
+    ``inferred``: the policy guessed its layout from the shape (``channels_last`` not given) and
+    may be told it (no ``VecTransposeImage`` in the env)."""
     channels = 2 if channels_last else 0
     if axis == channels:
         return
     order = "last" if transposed or channels_last else "first"  # as the stacker sees the frames
     fixes = f'VecFrameStack(env, n_stack, channels_order="{order}")'
-    if inferred and axis in (0, 2):  # the stacker may be right and the guess from the shape wrong
-        layout = "(H, W, C)" if axis == 2 else "(C, H, W)"
-        fixes = f'policy_kwargs={{"channels_last": {axis == 2}}} if the frames are {layout}, else {fixes}'
+    if inferred:  # the guess from the stacked shape may be wrong, and may change with the stacking
+        fixes += f' with policy_kwargs={{"channels_last": {channels_last}}}'
+        if axis in (0, 2):
+            layout = "(H, W, C)" if axis == 2 else "(C, H, W)"
+            fixes = f'policy_kwargs={{"channels_last": {axis == 2}}} if the frames are {layout}, else {fixes}'
     raise ValueError(
         f"VecFrameStack stacks the frames along axis {axis} of the observations {tuple(shape)}, "
         f"but CnnPolicy reads them as {'(H, W, C)' if channels_last else '(C, H, W)'} images "

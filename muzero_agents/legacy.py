@@ -149,7 +149,7 @@ def _with_hint(name: str) -> str:
         return f"{name} (MuZero's name is {SB3_RENAMED[name]})"
     labels = {key: group_label(group, key) for group in reversed(GROUPS) for key in GROUPS[group]}
     labels.update({setting: setting for setting in SETTINGS})  # a top-level name wins a shared key
-    close = difflib.get_close_matches(name, labels, n=1)
+    close = difflib.get_close_matches(name, labels, n=1, cutoff=0.75)
     return f"{name} (did you mean {labels[close[0]]}?)" if close else name
 
 

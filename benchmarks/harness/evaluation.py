@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from stable_baselines3.common.atari_wrappers import EpisodicLifeEnv
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv, sync_envs_normalization
@@ -136,7 +137,9 @@ class PeriodicEval(BaseCallback):
         if self.eval_seed is not None:
             # SB3's EpisodicLifeEnv (Atari) resets for real only after a game over; a game left
             # running by the last evaluation would ignore the seed
-            env.env_method("set_wrapper_attr", "was_real_done", True, force=False)
+            for index, episodic in enumerate(env.env_is_wrapped(EpisodicLifeEnv)):
+                if episodic:
+                    env.env_method("set_wrapper_attr", "was_real_done", True, indices=index)
             env.seed(self.eval_seed)  # the reset that starts the evaluation takes it
         if self.model.get_vec_normalize_env() is not None:
             sync_envs_normalization(self.training_env, env)
