@@ -390,8 +390,8 @@ class MuZero(BaseAlgorithm):
         return callback.on_step()  # after storing, so a stop loses nothing and resumes cleanly
 
     def _train_due(self) -> None:
-        """Owe the loop the replay ratio's gradient steps, once the replay holds ``learning_starts``."""
-        if len(self.replay_buffer) >= max(1, self.learning_starts):
+        """Owe the loop the replay ratio's gradient steps once ``learning_starts`` transitions were stored."""
+        if len(self.replay_buffer) and self.replay_buffer.transitions_added >= self.learning_starts:
             self._grad_step_credit += self.replay_ratio * self.env.num_envs
             steps = int(self._grad_step_credit)
             self._grad_step_credit -= steps

@@ -267,6 +267,11 @@ class TrajectoryReplay:
         return int(self._num_valid)
 
     @property
+    def transitions_added(self) -> int:
+        """Transitions ever stored, evicted ones included (``len`` counts the ones held now)."""
+        return int(self._rows_written) * self.n_envs
+
+    @property
     def num_episodes(self) -> int:
         """Episodes with at least one stored transition, the running ones included."""
         running = int(np.count_nonzero(self._cur_len > self._cur_first))

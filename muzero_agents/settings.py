@@ -150,7 +150,12 @@ GROUPS: dict[str, dict[str, Setting]] = {
         ),
     },
     "self_play_kwargs": {
-        "temperature": Setting(SCHEDULE, default_temperature, low=0.0, doc="visit-count temperature"),
+        "temperature": Setting(
+            SCHEDULE,
+            default_temperature,
+            low=0.0,
+            doc="visit-count temperature (pUCT search; Gumbel explores by its noise)",
+        ),
         "sampling_moves": _int(0, None, "moves per episode sampled before greedy play", optional=True),
         "random_opening_moves": _int(0, 0, "most uniformly random moves an episode opens with"),
     },

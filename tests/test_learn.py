@@ -167,3 +167,13 @@ def test_the_fix_for_misstacked_frames_is_named_as_the_stacker_sees_them():
     ):
         MuZero("CnnPolicy", misstacked)
     assert MuZero("CnnPolicy", VecFrameStack(DummyVecEnv([Frames]), 2)).replay_buffer.frame_stack == (2, 0)
+
+
+def test_training_goes_on_once_started_though_eviction_leaves_the_replay_below_learning_starts(fast_kwargs):
+    """The replay evicts whole episodes, so once full it holds a little less than its capacity:
+    with learning_starts equal to buffer_size, training must not stop each time it does."""
+    fast_kwargs.update(buffer_size=200, learning_starts=200, replay_ratio=0.5)
+    model = MuZero("MlpPolicy", "CartPole-v1", seed=0, **fast_kwargs)
+    model.learn(600)
+    assert len(model.replay_buffer) < 200  # the situation: evicted below learning_starts
+    assert model._n_updates >= 0.9 * (600 - 200) * 0.5

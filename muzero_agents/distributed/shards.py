@@ -58,6 +58,10 @@ class ShardedReplay:
         return sum(len(shard) for shard in self.shards)
 
     @property
+    def transitions_added(self) -> int:
+        return sum(shard.transitions_added for shard in self.shards)
+
+    @property
     def num_episodes(self) -> int:
         return sum(shard.num_episodes for shard in self.shards)
 
