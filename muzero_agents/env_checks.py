@@ -239,7 +239,13 @@ def check_action_space(space: spaces.Space) -> None:
 
 
 def check_not_dict(observation: Any) -> None:
-    """Raise a ValueError naming the fix if ``observation`` is a dict or tuple of arrays."""
+    """Raise a ValueError naming the fix if ``observation`` is a dict or tuple of arrays, or
+    Gymnasium's ``(observation, info)`` pair."""
+    if isinstance(observation, tuple) and len(observation) == 2 and isinstance(observation[1], dict):
+        raise ValueError(
+            "predict() got an (observation, info) tuple: pass the observation alone "
+            "(Gymnasium's reset returns both; SB3's VecEnv.reset only the observations)."
+        )
     if isinstance(observation, (Mapping, tuple)):
         raise ValueError(
             f"MuZero takes array observations, got a {type(observation).__name__}. {FLATTEN_FIX}"

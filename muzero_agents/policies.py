@@ -183,11 +183,7 @@ class MuZeroPolicy(BasePolicy):
         """SB3's ``predict`` on the prior policy (no search: ``MuZero.predict`` plans).
         ``action_masks`` (``[batch, actions]``, or ``[actions]`` for one observation) keep it to
         the legal actions, as sb3-contrib's maskable policies do."""
-        if isinstance(observation, tuple) and len(observation) == 2 and isinstance(observation[1], dict):
-            raise ValueError(
-                "predict() got an (observation, info) tuple: pass the observation alone "
-                "(Gymnasium's reset returns both; SB3's VecEnv.reset only the observations)."
-            )
+        env_checks.check_not_dict(observation)
         self.set_training_mode(False)
         observation_tensor, vectorized = self.obs_to_tensor(observation)
         with torch.no_grad():

@@ -121,23 +121,29 @@ def test_stacked_frames_are_stored_once_and_sampled_whole(fast_kwargs, tmp_path)
     assert (observations[:, :, 0, 0] == expected).all()
 
 
+def _blank_frames(shape: tuple[int, ...], high: int):
+    """An env class whose uint8 observations of ``shape`` in [0, high] are all zeros."""
+
+    class Blank(gym.Env):
+        observation_space = gym.spaces.Box(0, high, shape, np.uint8)
+        action_space = gym.spaces.Discrete(3)
+
+        def reset(self, *, seed=None, options=None):
+            return np.zeros(shape, np.uint8), {}
+
+        def step(self, action):
+            return np.zeros(shape, np.uint8), 0.0, False, False, {}
+
+    return Blank
+
+
 @pytest.mark.parametrize("channels_order", ["last", "first"])
 def test_frames_stacked_beside_each_other_are_refused_with_the_channels_order(channels_order):
     """A (C, H, W) space in [0, 1] is no image to SB3, so VecFrameStack stacks it along the last
     axis by default: a conv policy would read the frames side by side as one wider image."""
     from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack
 
-    class Grid(gym.Env):
-        observation_space = gym.spaces.Box(0, 1, (4, 10, 10), np.uint8)
-        action_space = gym.spaces.Discrete(3)
-
-        def reset(self, *, seed=None, options=None):
-            return np.zeros((4, 10, 10), np.uint8), {}
-
-        def step(self, action):
-            return np.zeros((4, 10, 10), np.uint8), 0.0, False, False, {}
-
-    env = VecFrameStack(DummyVecEnv([Grid]), 2, channels_order=channels_order)
+    env = VecFrameStack(DummyVecEnv([_blank_frames((4, 10, 10), 1)]), 2, channels_order=channels_order)
     if channels_order == "last":
         with pytest.raises(ValueError, match=r'along axis 2 .*\(4, 10, 20\).*channels_order="first"'):
             MuZero("CnnPolicy", env)
@@ -150,16 +156,7 @@ def test_the_fix_for_misstacked_frames_is_named_as_the_stacker_sees_them():
     """Below SB3's VecTransposeImage the stacker sees (H, W, C) frames: "last" is its channels."""
     from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack
 
-    class Frames(gym.Env):
-        observation_space = gym.spaces.Box(0, 255, (12, 12, 3), np.uint8)
-        action_space = gym.spaces.Discrete(3)
-
-        def reset(self, *, seed=None, options=None):
-            return np.zeros((12, 12, 3), np.uint8), {}
-
-        def step(self, action):
-            return np.zeros((12, 12, 3), np.uint8), 0.0, False, False, {}
-
+    Frames = _blank_frames((12, 12, 3), 255)
     misstacked = VecFrameStack(DummyVecEnv([Frames]), 2, channels_order="first")
     with pytest.raises(
         ValueError,
